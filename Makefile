@@ -1,0 +1,25 @@
+# One command runner for people and CI: `.ci/run` calls `make test`.
+.PHONY: setup demo test lint format bench
+
+setup:
+	@scripts/setup.sh
+
+demo: setup
+	.venv/bin/nianbao demo
+
+test: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/pytest
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: setup
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+bench: setup
+	.venv/bin/python bench/read_validate.py
+	.venv/bin/python bench/consolidate.py

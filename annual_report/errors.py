@@ -1,0 +1,74 @@
+"""The one exception tree of nianbao.
+
+Bad *data* is never an exception: validation returns a report of issues. These are for real
+failures: a file that cannot be read at all, a broken configuration, a mail server that is down.
+Every error carries the context an operator needs (file, department, Message-ID).
+"""
+
+from __future__ import annotations
+
+
+class NianbaoError(Exception):
+    """Base of every error nianbao raises on purpose."""
+
+    def __init__(self, message: str, **context: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = {k: v for k, v in context.items() if v is not None}
+
+    def __str__(self) -> str:
+        if not self.context:
+            return self.message
+        details = ", ".join(f"{k}={v}" for k, v in self.context.items())
+        return f"{self.message} ({details})"
+
+
+class ConfigError(NianbaoError):
+    """Configuration (registry, campaign, mail settings) is invalid; lists every problem."""
+
+    def __init__(self, message: str, problems: list[str] | None = None, **context: object):
+        super().__init__(message, **context)
+        self.problems = problems or []
+
+    def __str__(self) -> str:
+        head = super().__str__()
+        if not self.problems:
+            return head
+        return head + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+
+
+class FormError(NianbaoError):
+    """A form definition is malformed, or no form exists for a report year."""
+
+
+class WorkbookError(NianbaoError):
+    """A file cannot be read as a report at all.
+
+    ``reason`` is a precise one-line English reason for the coordinator; ``reason_zh`` is the
+    explanation sent to the department.
+    """
+
+    def __init__(self, reason: str, reason_zh: str, *, kind: str, **context: object) -> None:
+        super().__init__(reason, **context)
+        self.reason_zh = reason_zh
+        self.kind = kind  # stable slug: "empty", "not-a-workbook", "encrypted", "too-large", ...
+
+
+class StoreError(NianbaoError):
+    """The state database cannot be opened or migrated."""
+
+
+class ConnectorError(NianbaoError):
+    """A connector (mail in/out, files) failed."""
+
+
+class MailSendError(ConnectorError):
+    """Sending mail failed. ``permanent`` is true for errors a retry cannot fix (bad address)."""
+
+    def __init__(self, message: str, *, permanent: bool = False, **context: object) -> None:
+        super().__init__(message, **context)
+        self.permanent = permanent
+
+
+class MailFetchError(ConnectorError):
+    """Reading the mailbox failed."""

@@ -1,0 +1,98 @@
+"""Turning what a clerk typed into a number, recording every liberty taken (FORMAT.md §8).
+
+Blank, ``0``, ``/``, ``-``, ``—`` and ``无`` are different things: the raw text is always kept,
+blanks and dash forms count as 0 *with a note*, and text such as ``12件``, ``１２``, ``+19`` or
+``3.0`` becomes a number only with a note saying so. Text that is not a number gets a problem
+(the R5 check turns it into an error) and no value.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from .form import CellType
+
+# Notes, each a stable slug (checks N1 and N2 report them in Chinese).
+BLANK = "blank"  # empty cell → 0
+DASH = "dash"  # "/", "-", "—", "无" → 0
+FULL_WIDTH = "full-width"  # "１２" → 12
+UNIT_SUFFIX = "unit-suffix"  # "12件", "79000.1元" → number
+PLUS_SIGN = "plus-sign"  # "+19" in a count cell → 19
+DECIMAL_INTEGER = "decimal-integer"  # "3.0" in a count cell → 3
+THOUSANDS = "thousands-separator"  # "1,234" → 1234
+
+ZERO_NOTES = (BLANK, DASH)
+
+DASHES = frozenset({"/", "／", "-", "－", "—", "——", "–", "−", "无", "無", "\\"})
+_SUFFIXES = ("万元", "元", "件", "条", "個", "个", "项", "項", "次", "人", "份", "篇")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+MAX_MONEY_PLACES = 4
+
+
+@dataclass(frozen=True)
+class Parsed:
+    value: Decimal | None
+    notes: tuple[str, ...] = ()
+    problem: str | None = None  # Chinese, for the department: why this is not a valid number
+
+
+def number_text(value: float | int | Decimal) -> str:
+    """The text of a number a spreadsheet stored (``100.0`` → ``100``, ``11.28`` stays)."""
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    return str(value)
+
+
+def parse_number(raw: str | None, cell_type: CellType, unit: str | None = None) -> Parsed:
+    """Parse one cell's raw text for a cell of ``cell_type``."""
+    if raw is None or not raw.strip():
+        return Parsed(Decimal(0), (BLANK,))
+    text = raw.strip()
+    if text in DASHES:
+        return Parsed(Decimal(0), (DASH,))
+    notes: list[str] = []
+    folded = unicodedata.normalize("NFKC", text).replace(" ", "")
+    if folded != text.replace(" ", ""):
+        notes.append(FULL_WIDTH)
+    text = folded.replace("−", "-")
+    for suffix in _SUFFIXES:
+        if text.endswith(suffix) and len(text) > len(suffix):
+            if suffix in ("元", "万元") and unit is not None and suffix != unit:
+                return Parsed(None, tuple(notes), f"金额单位应为{unit}，填写的是“{raw.strip()}”")
+            text = text[: -len(suffix)]
+            notes.append(UNIT_SUFFIX)
+            break
+    if _THOUSANDS.match(text):
+        text = text.replace(",", "")
+        notes.append(THOUSANDS)
+    if not _NUMBER.fullmatch(text):
+        return Parsed(None, tuple(notes), f"“{raw.strip()}”不是数字")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return Parsed(None, tuple(notes), f"“{raw.strip()}”不是数字")
+    if text.startswith("+") and cell_type != "signed":
+        notes.append(PLUS_SIGN)
+    if cell_type == "money":
+        if value < 0:
+            return Parsed(value, tuple(notes), f"金额不能为负数（{raw.strip()}）")
+        exponent = value.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > MAX_MONEY_PLACES:
+            return Parsed(
+                value, tuple(notes), f"金额最多保留{MAX_MONEY_PLACES}位小数（{raw.strip()}）"
+            )
+        return Parsed(value, tuple(notes))
+    if value != value.to_integral_value():
+        return Parsed(value, tuple(notes), f"数量应为整数（{raw.strip()}）")
+    if "." in text:
+        notes.append(DECIMAL_INTEGER)
+        value = value.to_integral_value()
+    if value < 0 and cell_type != "signed":
+        return Parsed(value, tuple(notes), f"数量不能为负数（{raw.strip()}）")
+    return Parsed(value, tuple(notes))

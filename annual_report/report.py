@@ -1,0 +1,94 @@
+"""A report as read: canonical values with their raw text, where they came from, what was assumed.
+
+Every reader (workbook, published text) produces a :class:`Report`; the validator, the merger and
+the store consume it. Values are :class:`~decimal.Decimal` (exact money, integral counts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from .form import Form
+from .numbers import Parsed, parse_number
+
+
+@dataclass
+class Entry:
+    """One cell: raw text as found, its value for the rules, and where it was read."""
+
+    code: str
+    raw: str | None
+    value: Decimal | None
+    notes: tuple[str, ...] = ()
+    problem: str | None = None
+    cell: str | None = None  # "'三、收到和处理政府信息公开申请情况'!D5", or "第12行" for text
+
+
+@dataclass(frozen=True)
+class LabelNote:
+    """A header matched through an alias (A1) or not understood at all."""
+
+    codes: tuple[str, ...]
+    found: str
+    message: str  # Chinese
+    cells: tuple[str, ...] = ()
+
+
+@dataclass
+class Report:
+    """What one submission says, in canonical codes."""
+
+    form: Form
+    year: int | None = None
+    department: str | None = None  # registry code, from the metadata sheet when present
+    campaign: str | None = None
+    token: str | None = None
+    declared_form: str | None = None  # form id the file claims (metadata) or shows (headers)
+    entries: dict[str, Entry] = field(default_factory=dict)
+    narrative: dict[str, str] = field(default_factory=dict)
+    label_notes: list[LabelNote] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # what a truncated source did not have
+    source: str | None = None  # file path or description
+    method: str | None = None  # "defined-names", "labels", "text"
+
+    def value(self, code: str) -> Decimal | None:
+        entry = self.entries.get(code)
+        return entry.value if entry else None
+
+    def set_raw(self, code: str, raw: str | None, cell: str | None = None) -> Entry:
+        """Record a cell's raw text, parsed by the form's type for that cell."""
+        spec = self.form.cell(code)
+        parsed: Parsed = parse_number(raw, spec.type, spec.unit)
+        entry = Entry(code, raw, parsed.value, parsed.notes, parsed.problem, cell)
+        self.entries[code] = entry
+        return entry
+
+    def values(self) -> dict[str, Decimal | None]:
+        """Every cell of the form, ``None`` where the source had nothing at all."""
+        return {code: self.value(code) for code in self.form.cells}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of ``nianbao validate --json`` (without issues)."""
+        return {
+            "form": self.form.id,
+            "year": self.year,
+            "department": self.department,
+            "values": {
+                code: json_number(self.value(code), self.form.cells[code].type)
+                for code in self.form.cells
+            },
+            "raw": {code: e.raw for code, e in self.entries.items() if e.raw is not None},
+            "narrative": dict(self.narrative),
+            "missing": list(self.missing),
+        }
+
+
+def json_number(value: Decimal | None, cell_type: str) -> int | str | None:
+    """Counts as JSON integers; money as an exact decimal string (never a float)."""
+    if value is None:
+        return None
+    if cell_type == "money":
+        return format(value.normalize(), "f") if value else "0"
+    return int(value)

@@ -1,0 +1,76 @@
+"""Validation: run a form's rules over a report and return the issues found (never raise).
+
+Each rule of the form names a check (``checks.py``); the check turns the rule's bound cells into
+:class:`Issue` objects with a Chinese message for the department and the codes and Excel cells
+for the coordinator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .report import Report
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Issue:
+    rule: str  # "R1"
+    severity: Severity
+    codes: tuple[str, ...]
+    cells: tuple[str, ...]  # Excel references where known, e.g. "'三、…'!D5"
+    message: str  # Chinese, for the department
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "codes": list(self.codes),
+            "cells": list(self.cells),
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a check may need besides the report itself."""
+
+    organ_kind: str | None = None  # registry kind: "department", "township", "county"
+    can_make_rules: bool = False  # 省级 / 设区的市 government (C3)
+    peer_fees: tuple[Any, ...] = ()  # other units' fees this year, for C7
+
+
+@dataclass
+class Validation:
+    report: Report
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def flat(self) -> list[tuple[str, str, str]]:
+        """``(rule, severity, first code)`` triples, handy in tests."""
+        return [(i.rule, i.severity, i.codes[0] if i.codes else "") for i in self.issues]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.report.to_dict(), "issues": [i.to_dict() for i in self.issues]}
+
+
+def validate(
+    report: Report, *, previous: Report | None = None, context: Context | None = None
+) -> Validation:
+    """Run every rule of ``report.form`` that the inputs allow."""
+    from . import checks
+
+    return checks.run(report, previous=previous, context=context or Context())

@@ -1,0 +1,117 @@
+from decimal import Decimal
+
+import pytest
+
+from annual_report.errors import FormError
+from annual_report.form import form_for_year, load_form, parse_form
+
+
+@pytest.mark.parametrize(
+    ("year", "form_id", "cells"),
+    [
+        (2019, "gov-disclosure-2019", 198),
+        (2020, "gov-disclosure-2019", 198),
+        (2021, "gov-disclosure-2021", 200),
+        (2025, "gov-disclosure-2021", 200),
+    ],
+)
+def test_form_is_chosen_by_year(year, form_id, cells):
+    form = form_for_year(year)
+    assert form.id == form_id
+    assert len(form.cells) == cells
+
+
+def test_no_form_before_2019():
+    with pytest.raises(FormError):
+        form_for_year(2018)
+
+
+def test_canonical_codes_of_format_section_7():
+    form = load_form("gov-disclosure-2021")
+    for code in (
+        "proactive.rules.issued",
+        "proactive.normative_docs.in_force",
+        "proactive.licensing.decisions",
+        "proactive.coercive_measures.decisions",
+        "proactive.admin_fees.amount_wan_yuan",
+        "requests.withheld.state_secret.commercial",
+        "requests.other.fee_unpaid.total",
+        "requests.carried_to_next_year.other_org",
+        "review.total",
+        "litigation_after_review.pending",
+    ):
+        assert code in form.cells
+    assert form.cell("proactive.admin_fees.amount_wan_yuan").type == "money"
+    assert form.cell("proactive.admin_fees.amount_wan_yuan").unit == "万元"
+    assert len([c for c in form.cells if c.startswith("requests.")]) == 175
+    assert form.narrative_codes == (
+        "narrative.overview",
+        "narrative.problems",
+        "narrative.other_matters",
+    )
+
+
+def test_2019_form_differs_where_the_format_does():
+    form = load_form("gov-disclosure-2019")
+    assert "requests.other.total" in form.cells
+    assert "requests.other.fee_unpaid.total" not in form.cells
+    assert form.cell("proactive.licensing.items_change").type == "signed"
+    assert form.cell("proactive.procurement.amount").type == "money"
+    assert len([c for c in form.cells if c.startswith("requests.")]) == 161
+
+
+def test_labels_are_exact_and_full_width():
+    form = load_form("gov-disclosure-2021")
+    block = form.section(3).blocks[0]
+    assert block.corner == "（本列数据的勾稽关系为：第一项加第二项之和，等于第三项加第四项之和）"
+    labels = [label for b in form.blocks for h in (*b.rows, *b.columns) for label in h.path]
+    assert all("(" not in label and ":" not in label for label in labels)
+
+
+def test_rules_expand_over_codes():
+    form = load_form("gov-disclosure-2021")
+    r3 = form.rule("R3")
+    binding = form.bindings(r3)[0]
+    assert binding == {"col": "natural_person"}
+    right = form.expand_all(r3.params["right"], binding)
+    assert len(right) == 21
+    assert right[0] == "requests.granted.natural_person"
+    assert len(form.bindings(form.rule("R2"))) == 25
+
+
+def test_a_rule_naming_an_unknown_cell_is_rejected():
+    bad = {
+        "id": "x",
+        "name": "x",
+        "notice": "x",
+        "first_year": 2030,
+        "sections": [
+            {
+                "number": 2,
+                "heading": "二",
+                "blocks": [{"columns": [{"code": "a", "path": ["A"]}], "rows": [{"code": "r"}]}],
+            }
+        ],
+        "rules": [
+            {
+                "id": "R9",
+                "check": "sum_equal",
+                "severity": "error",
+                "title": "t",
+                "left": ["r.a"],
+                "right": ["r.b"],
+            }
+        ],
+    }
+    with pytest.raises(FormError, match=r"unknown cell r\.b"):
+        parse_form(bad)
+
+
+def test_set_raw_parses_by_cell_type():
+    from annual_report.report import Report
+
+    report = Report(form=load_form("gov-disclosure-2021"))
+    assert report.set_raw("proactive.admin_fees.amount_wan_yuan", "11.28").value == Decimal("11.28")
+    entry = report.set_raw("requests.new_received.total", "12件")
+    assert entry.value == 12 and entry.notes == ("unit-suffix",)
+    assert report.to_dict()["values"]["proactive.admin_fees.amount_wan_yuan"] == "11.28"
