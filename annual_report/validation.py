@@ -46,6 +46,7 @@ class Context:
 class Validation:
     report: Report
     issues: list[Issue] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # rule id -> why it could not run
 
     @property
     def errors(self) -> list[Issue]:
