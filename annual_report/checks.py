@@ -85,7 +85,7 @@ def check(name: str) -> Callable[[CheckFn], CheckFn]:
 
 
 def run(
-    report: Report, *, previous: Report | None = None, context: Context | None = None
+    report: Report, previous: Report | None = None, context: Context | None = None
 ) -> Validation:
     """Run every rule of ``report.form`` in order; bad data gives issues, never exceptions."""
     form = report.form
@@ -242,7 +242,7 @@ def _side(terms: Sequence[tuple[str, Decimal]]) -> tuple[str, bool]:
     text = f"各项之和为{_fmt(total)}"
     nonzero = [(label, value) for label, value in terms if value]
     if 0 < len(nonzero) <= 6:
-        text += "（非零项：" + "、".join(f"{lb} {_fmt(v)}" for lb, v in nonzero) + "）"
+        text += "（非零项：" + "、".join(f"{lb}（{_fmt(v)}）" for lb, v in nonzero) + "）"
     return text, True
 
 
@@ -271,10 +271,8 @@ def sum_equal(rule: RuleDef, inputs: Inputs) -> Iterator[Finding]:
         left = _param_codes(form, rule, "left", binding)
         right = _param_codes(form, rule, "right", binding)
         codes = _dedupe(left + right)
-        if all(code not in report.entries for code in codes):
-            continue
         values = _values(report, codes)
-        if values is None:  # partly absent or unparseable: nothing sound to compare
+        if values is None:  # absent (even partly) or unparseable: nothing sound to compare
             continue
         evaluated += 1
         value = dict(zip(codes, values, strict=True))
@@ -389,7 +387,7 @@ def equals_previous(rule: RuleDef, inputs: Inputs) -> Iterator[Finding]:
     evaluated = 0
     for binding in form.bindings(rule):
         current_code = _param_codes(form, rule, "current", binding)[0]
-        previous_code = form.expand(rule.params["previous"], binding)[0]
+        previous_code = _param_codes(form, rule, "previous", binding)[0]
         now, before = _value(report, current_code), _value(previous, previous_code)
         if now is None or before is None:
             continue
@@ -418,7 +416,7 @@ def stock_flow(rule: RuleDef, inputs: Inputs) -> Iterator[Finding]:
         current = _param_codes(form, rule, "current", binding)[0]
         plus = _param_codes(form, rule, "plus", binding)
         minus = _param_codes(form, rule, "minus", binding)
-        previous_code = form.expand(rule.params["previous"], binding)[0]
+        previous_code = _param_codes(form, rule, "previous", binding)[0]
         values = _values(report, [current, *plus, *minus])
         before = _value(previous, previous_code)
         if values is None or before is None:
@@ -463,10 +461,10 @@ def rule_making_organ(rule: RuleDef, inputs: Inputs) -> Iterator[Finding]:
     if not nonzero:
         return
     scope, terms = _describe([form.cell(c) for c, _ in nonzero])
-    listed = "、".join(f"{lb} {_fmt(v)}" for lb, (_, v) in zip(terms, nonzero, strict=True))
+    listed = "、".join(f"{lb}（{_fmt(v)}）" for lb, (_, v) in zip(terms, nonzero, strict=True))
     yield Finding(
         tuple(c for c, _ in nonzero),
-        f"{scope}填写了非零数字（{listed}），但只有省级和设区的市人民政府可以制定规章，"
+        f"{scope}填写了非零数字：{listed}，但只有省级和设区的市人民政府可以制定规章，"
         "请确认；本机关制发的规范性文件应填入“行政规范性文件”行。",
     )
 
@@ -478,7 +476,7 @@ _FEE_WORD = "信息处理费"
 def fee_statement(rule: RuleDef, inputs: Inputs) -> Iterator[Finding]:
     """Applications dropped for unpaid fees, but section 6 says nothing of 信息处理费 (C6)."""
     form, report = inputs.form, inputs.report
-    if not report.narrative:
+    if not _has_narrative(report):
         raise Skip("no narrative")
     codes = _param_codes(form, rule, "codes", {})
     nonzero = [(c, v) for c in codes if (v := _value(report, c))]
@@ -615,16 +613,21 @@ _FACTS = (
         ("review.total",),
     ),
     _Fact(
-        (re.compile(r"行政诉讼(?:案件)?" + _SUM + _N + _U),),
+        # not "行政复议和行政诉讼共N件": that N is both together
+        (re.compile(r"(?<![和、及与])行政诉讼(?:案件)?" + _SUM + _N + _U),),
         ("litigation_direct.total", "litigation_after_review.total"),
     ),
 )
 
 
+def _has_narrative(report: Report) -> bool:
+    return any((text or "").strip() for text in report.narrative.values())
+
+
 def _narratives(inputs: Inputs) -> list[tuple[str, str, str]]:
-    """``(code, heading, text)`` of each narrative section the report has."""
+    """``(code, heading, text)`` of each narrative section of the form."""
     report = inputs.report
-    if not any((t or "").strip() for t in report.narrative.values()):
+    if not _has_narrative(report):
         raise Skip("no narrative")
     out = []
     for section in inputs.form.sections:

@@ -178,7 +178,7 @@ def test_r2_fires_when_total_is_not_the_applicant_sum(form_id):
     message = issues(validation, "R2")[0].message
     assert "“一、本年新收政府信息公开申请数量”行" in message
     assert "总计（5）" in message and "各项之和为4" in message
-    assert "自然人 3" in message and "商业企业 1" in message
+    assert "自然人（3）" in message and "商业企业（1）" in message
     assert issues(validation, "R2")[0].codes[0] == "requests.new_received.total"
     assert len(issues(validation, "R2")[0].codes) == 7
     assert not issues(validation, "R1") and not issues(validation, "R3")
@@ -200,7 +200,7 @@ def test_r3_fires_when_handled_total_is_not_the_outcome_sum(form_id):
     ]
     message = issues(validation, "R3")[0].message
     assert message.startswith("第三部分“自然人”列：（七）总计（4），但各项之和为3")
-    assert "（一）予以公开 2" in message
+    assert "（一）予以公开（2）" in message
     assert "（七）总计等于各项办理结果之和" in message
     assert len(issues(validation, "R3")[0].codes) == 1 + len(
         load_form(form_id).sets["outcome_rows"]
@@ -514,7 +514,8 @@ def test_c3_rules_from_an_organ_that_cannot_make_them(form_id, code):
         values["proactive.rules.in_force"] = 1
     validation = validate(report(form_id, values))
     assert validation.flat() == [("C3", "warning", code)]
-    assert "“规章”行" in validation.issues[0].message
+    label = load_form(form_id).cell(code).column_label
+    assert validation.issues[0].message.startswith(f"第二部分“规章”行填写了非零数字：{label}（1）")
     assert "省级和设区的市人民政府" in validation.issues[0].message
     rep = report(form_id, values)
     assert validate(rep, context=Context(can_make_rules=True)).issues == []
@@ -626,6 +627,13 @@ def test_c5_litigation_is_the_sum_of_both_kinds():
         "litigation_after_review.total",
     )
     assert "之和为2" in validation.issues[0].message
+
+
+def test_c5_combined_review_and_litigation_count_is_not_read_as_litigation():
+    rep = with_requests(F2021, 0, **{"review.pending": 1, "review.total": 1})
+    overview = GOOD_NARRATIVE["narrative.overview"] + "全年发生行政复议和行政诉讼共1件。"
+    rep.narrative = {**GOOD_NARRATIVE, "narrative.overview": overview}
+    assert validate(rep).issues == []
 
 
 def test_c5_and_c8_skipped_without_narrative():
