@@ -1,0 +1,51 @@
+"""Campaign-level operations shared by the CLI and the flows: one department's template."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from .errors import ConfigError
+from .form import load_form
+from .registry import Registry
+from .store import Store
+from .template import TemplateMeta, default_title, write_template
+
+CARRIED_FROM = "requests.carried_from_last_year."
+CARRIED_TO = "requests.carried_to_next_year."
+
+
+def carried_over(previous: dict[str, Decimal]) -> dict[str, Decimal]:
+    """二、上年结转 pre-filled from last year's 四、结转下年度继续办理 (column by column)."""
+    return {
+        CARRIED_FROM + code.removeprefix(CARRIED_TO): value
+        for code, value in previous.items()
+        if code.startswith(CARRIED_TO)
+    }
+
+
+def template_meta(store: Store, registry: Registry, campaign_id: str, code: str) -> TemplateMeta:
+    campaign = store.campaign(campaign_id)
+    department = registry.get(code.upper())
+    if department is None:
+        raise ConfigError(f"department {code!r} is not in the registry", known=len(registry))
+    return TemplateMeta(
+        form_id=campaign.form_id,
+        report_year=campaign.report_year,
+        department_code=department.code,
+        department_name=department.name,
+        campaign_id=campaign.id,
+        token=store.department_token(campaign.id, department.code),
+        deadline=campaign.deadline,
+    )
+
+
+def write_department_template(
+    store: Store, registry: Registry, campaign_id: str, code: str, path: str | Path
+) -> Path:
+    """Write department ``code``'s personalised template for the campaign to ``path``."""
+    meta = template_meta(store, registry, campaign_id, code)
+    form = load_form(meta.form_id)
+    prefill = carried_over(store.previous_year_values(campaign_id, meta.department_code))
+    prefill = {c: v for c, v in prefill.items() if c in form.cells}
+    return write_template(path, form, meta=meta, values=prefill, title=default_title(meta))
