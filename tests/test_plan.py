@@ -1,0 +1,107 @@
+from datetime import date, datetime
+
+import pytest
+
+from annual_report.errors import ConfigError
+from annual_report.plan import CampaignPlan, due_steps, ladder_steps, load_plan, parse_plan
+
+CST = "+08:00"
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text + CST)
+
+
+@pytest.fixture
+def plan() -> CampaignPlan:
+    return parse_plan(
+        {
+            "id": "2021",
+            "report_year": 2021,
+            "start": "2022-01-04",
+            "deadline": "2022-01-26",
+            "ladder": {
+                "remind_days_before": [3],
+                "escalate_after_days": 2,
+                "repeat_every_days": 3,
+                "escalate_after_rejections": 2,
+            },
+            "overrides": {"WTZ": {"deadline": "2022-02-20"}, "OLD": {"exempt": True}},
+        }
+    )
+
+
+def keys(steps):
+    return [s.key for s in steps]
+
+
+def test_the_config_example_is_valid():
+    plan = load_plan("config")
+    assert plan.report_year == 2021
+    assert plan.zone.key == "Asia/Shanghai"
+
+
+def test_ladder_by_calendar(plan):
+    assert due_steps(plan, "RSJ", "sent", 0, at("2022-01-22T09:00")) == []
+    assert keys(due_steps(plan, "RSJ", "sent", 0, at("2022-01-23T09:00"))) == [
+        "reminder.before-3:RSJ"
+    ]
+    assert keys(due_steps(plan, "RSJ", "sent", 0, at("2022-01-26T09:00"))) == [
+        "reminder.deadline:RSJ"
+    ]
+    assert keys(due_steps(plan, "RSJ", "sent", 0, at("2022-01-28T09:00"))) == [
+        "escalation.overdue-1:RSJ"
+    ]
+    # Repeated every 3 days; in between, the latest rung stays the same key (already sent).
+    assert keys(due_steps(plan, "RSJ", "escalated", 0, at("2022-01-30T09:00"))) == [
+        "escalation.overdue-1:RSJ"
+    ]
+    assert keys(due_steps(plan, "RSJ", "escalated", 0, at("2022-01-31T09:00"))) == [
+        "escalation.overdue-2:RSJ"
+    ]
+
+
+def test_dates_are_taken_in_the_campaign_time_zone(plan):
+    # 2022-01-22T20:00Z is already 23 January in Beijing.
+    steps = due_steps(plan, "RSJ", "sent", 0, datetime.fromisoformat("2022-01-22T20:00+00:00"))
+    assert keys(steps) == ["reminder.before-3:RSJ"]
+
+
+def test_settled_or_never_invited_departments_are_not_chased(plan):
+    when = at("2022-02-10T09:00")
+    for state in ("accepted", "accepted_with_warnings", "not_sent", "received"):
+        assert due_steps(plan, "RSJ", state, 0, when) == []
+    assert due_steps(plan, "OLD", "sent", 0, when) == []
+
+
+def test_override_deadline(plan):
+    assert due_steps(plan, "WTZ", "sent", 0, at("2022-01-28T09:00")) == []
+    assert keys(due_steps(plan, "WTZ", "sent", 0, at("2022-02-17T09:00"))) == [
+        "reminder.before-3:WTZ"
+    ]
+
+
+def test_rejections_escalate(plan):
+    steps = due_steps(plan, "RSJ", "rejected", 2, at("2022-01-10T09:00"))
+    assert keys(steps) == ["escalation.rejections-2:RSJ"]
+    assert steps[0].event_kind == "escalation.rejections"
+    steps = due_steps(plan, "RSJ", "rejected", 3, at("2022-01-26T09:00"))
+    assert keys(steps) == ["reminder.deadline:RSJ", "escalation.rejections-2:RSJ"]
+
+
+def test_ladder_steps_in_order(plan):
+    steps = ladder_steps(plan, "RSJ", date(2022, 2, 3))
+    assert [s.name for s in steps] == [
+        "before-3",
+        "deadline",
+        "overdue-1",
+        "overdue-2",
+        "overdue-3",
+    ]
+
+
+def test_all_problems_reported_together():
+    with pytest.raises(ConfigError) as err:
+        parse_plan({"id": "x y", "report_year": 2010, "start": "2022-01-04", "deadline": "nope"})
+    text = str(err.value)
+    assert "id" in text and "report_year" in text and "deadline" in text
