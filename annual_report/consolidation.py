@@ -1,0 +1,629 @@
+"""Consolidation: the city-level report as the exact cell-wise sum of the included units.
+
+FORMAT.md §9. Only submissions without errors are summed; a unit sent twice counts once; a
+county's consolidated report is never counted together with the units it already covers; 规章
+come from the unit that reports for the government itself. Every unit offered ends up either
+included or excluded with a Chinese reason, and the sums are checked again against the form's
+total rules (R1–R4) so a discrepancy shows before the report is published.
+
+The result does not depend on the order of the units (ties are broken on content).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, localcontext
+from pathlib import Path
+from typing import Any
+
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import Cell as XlCell
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+
+from .errors import FormError, WorkbookError
+from .form import Form, form_for_year
+from .registry import KIND_LABELS, Registry
+from .report import Report, json_number
+from .validation import Context, Issue, Validation, validate
+
+log = logging.getLogger(__name__)
+
+BREAKDOWN_SHEET = "分单位明细"
+UNITS_SHEET = "纳入与未纳入单位"
+RULES_CHECK = "C3"  # the form's rule naming the 规章 cells
+CONSOLIDATION_RULE = "H"  # issue prefix for consolidation notices (H1…)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One unit's submission offered to the merger."""
+
+    code: str
+    name: str
+    report: Report
+    validation: Validation | None = None  # None: validated here
+    kind: str = "department"
+    submission_id: int | None = None
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class UnitOutcome:
+    """Whether a unit's submission is in the sums, and why (Chinese, for the coordinator)."""
+
+    code: str
+    name: str
+    kind: str
+    included: bool
+    reason: str
+    submission_id: int | None = None
+    version: int | None = None
+    source: str | None = None
+    errors: int = 0
+    warnings: int = 0
+    covered_by: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "kind": self.kind,
+            "included": self.included,
+            "reason": self.reason,
+            "submission_id": self.submission_id,
+            "version": self.version,
+            "source": self.source,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "covered_by": self.covered_by,
+        }
+
+
+@dataclass
+class Consolidation:
+    form: Form
+    year: int | None
+    values: dict[str, Decimal]  # every cell of the form
+    breakdown: dict[str, dict[str, Decimal | None]]  # code → included unit code → value
+    units: list[UnitOutcome]  # every unit offered, sorted by code
+    issues: list[Issue] = field(default_factory=list)
+    rules_from: str | None = None  # the unit whose 规章 were taken
+
+    @property
+    def included(self) -> list[UnitOutcome]:
+        return [u for u in self.units if u.included]
+
+    @property
+    def excluded(self) -> list[UnitOutcome]:
+        return [u for u in self.units if not u.included]
+
+    @property
+    def rules_codes(self) -> tuple[str, ...]:
+        return _rules_codes(self.form)
+
+    def contributors(self, code: str, n: int = 5) -> list[tuple[str, str, Decimal]]:
+        """The biggest contributors to a cell: ``(unit code, name, value)``, largest first."""
+        names = {u.code: u.name for u in self.included}
+        values = [(v, c) for c, v in self.breakdown.get(code, {}).items() if v]
+        values.sort(key=lambda vc: (-vc[0], vc[1]))
+        return [(c, names.get(c, c), v) for v, c in values[:n]]
+
+    def report(self) -> Report:
+        """The sums as a :class:`Report` (e.g. to validate the city's own report)."""
+        report = Report(form=self.form, year=self.year, method="consolidation")
+        for code, value in self.values.items():
+            report.set_raw(code, format(value, "f"))
+        return report
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "form": self.form.id,
+            "year": self.year,
+            "values": {
+                code: json_number(value, self.form.cells[code].type)
+                for code, value in self.values.items()
+            },
+            "breakdown": {
+                code: {
+                    unit: json_number(value, self.form.cells[code].type)
+                    for unit, value in units.items()
+                }
+                for code, units in self.breakdown.items()
+            },
+            "units": [u.to_dict() for u in self.units],
+            "rules_from": self.rules_from,
+            "issues": [i.to_dict() for i in self.issues],
+        }
+
+
+# -- merging ----------------------------------------------------------------------------------
+
+
+def _rules_codes(form: Form) -> tuple[str, ...]:
+    try:
+        return tuple(form.rule(RULES_CHECK).params.get("codes") or ())
+    except FormError:  # a form without C3: fall back on the code naming
+        return tuple(c for c in form.cells if c.startswith("proactive.rules."))
+
+
+def _digest(unit: Unit, validation: Validation) -> str:
+    """A content fingerprint: the last tie-breaker between two submissions of one unit."""
+    h = hashlib.sha256()
+    for code in sorted(unit.report.entries):
+        entry = unit.report.entries[code]
+        h.update(f"{code}\0{entry.raw}\0{entry.value}\n".encode())
+    for code in sorted(unit.report.narrative):
+        h.update(f"{code}\0{unit.report.narrative[code]}\n".encode())
+    for issue in validation.issues:
+        h.update(f"{issue.rule}\0{issue.severity}\0{issue.codes}\0{issue.message}\n".encode())
+    h.update(f"{unit.name}\0{unit.kind}\0{unit.report.form.id}\0{unit.report.source}".encode())
+    return h.hexdigest()
+
+
+def _validated(unit: Unit, registry: Registry | None) -> Validation:
+    if unit.validation is not None:
+        return unit.validation
+    dept = registry.get(unit.code) if registry else None
+    context = Context(
+        organ_kind=dept.kind if dept else unit.kind,
+        can_make_rules=dept.can_make_rules if dept else False,
+    )
+    return validate(unit.report, context=context)
+
+
+def _issue(number: int, message: str, codes: Iterable[str] = ()) -> Issue:
+    return Issue(f"{CONSOLIDATION_RULE}{number}", "warning", tuple(codes), (), message)
+
+
+def _number(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def consolidate(
+    units: Sequence[Unit],
+    registry: Registry | None,
+    form: Form,
+    *,
+    year: int | None = None,
+) -> Consolidation:
+    """Sum the units' reports cell by cell (see the module docstring for the rules)."""
+    outcomes: list[UnitOutcome] = []
+    issues: list[Issue] = []
+
+    def outcome(unit: Unit, v: Validation, included: bool, reason: str, **kw: Any) -> UnitOutcome:
+        dept = registry.get(unit.code) if registry else None
+        return UnitOutcome(
+            code=unit.code,
+            name=dept.name if dept else unit.name,
+            kind=dept.kind if dept else unit.kind,
+            included=included,
+            reason=reason,
+            submission_id=unit.submission_id,
+            version=unit.version,
+            source=unit.report.source,
+            errors=len(v.errors),
+            warnings=len(v.warnings),
+            **kw,
+        )
+
+    # 1. validation, and one submission per unit: the best (no errors, newest, then content)
+    checked = [(unit, _validated(unit, registry)) for unit in units]
+    groups: dict[str, list[tuple[Unit, Validation]]] = defaultdict(list)
+    for unit, v in checked:
+        groups[unit.code].append((unit, v))
+    eligible: dict[str, tuple[Unit, Validation]] = {}
+    for code, group in groups.items():
+        group.sort(
+            key=lambda uv: (
+                uv[0].report.form.id == form.id and not uv[1].errors,
+                uv[0].version or 0,
+                uv[0].submission_id or 0,
+                _digest(uv[0], uv[1]),
+            ),
+            reverse=True,
+        )
+        best, best_v = group[0]
+        for other, other_v in group[1:]:
+            which = f"第{best.version}版" if best.version else "另一份"
+            outcomes.append(
+                outcome(other, other_v, False, f"重复报送：同一单位的{which}报告已作为其报送")
+            )
+        if best.report.form.id != form.id:
+            outcomes.append(
+                outcome(
+                    best,
+                    best_v,
+                    False,
+                    f"表格格式（{best.report.form.name}）与汇总格式（{form.name}）不一致",
+                )
+            )
+        elif best_v.errors:
+            outcomes.append(
+                outcome(best, best_v, False, f"有{len(best_v.errors)}处错误，未纳入汇总")
+            )
+        else:
+            eligible[code] = (best, best_v)
+
+    # 2. a county's consolidated report already contains the units it covers
+    covered: dict[str, str] = {}  # unit code → county code
+    if registry is not None:
+        for code in sorted(eligible):
+            dept = registry.get(code)
+            if dept is None:
+                unit = eligible[code][0]
+                issues.append(_issue(1, f"“{unit.name}”（{code}）不在单位名录中，已按报送纳入汇总"))
+                continue
+            if dept.kind != "county" or not dept.covers:
+                continue
+            inside = [c for c in dept.covers if c in eligible]
+            for c in inside:
+                covered[c] = code
+            if inside:
+                names = "、".join(registry[c].name for c in inside)
+                issues.append(
+                    _issue(
+                        2,
+                        f"{dept.name}的汇总报告已包含{names}，为避免重复计算，"
+                        "这些单位单独报送的数据未再计入",
+                    )
+                )
+        for code in sorted(eligible):
+            county = registry.covered_by(code)
+            if county is not None and county.code not in eligible:
+                issues.append(
+                    _issue(
+                        3,
+                        f"{county.name}的汇总报告未纳入，其所属的{registry[code].name}单独计入；"
+                        f"{county.name}的数据不完整",
+                    )
+                )
+    included: dict[str, tuple[Unit, Validation]] = {}
+    for code, (unit, v) in eligible.items():
+        if code in covered:
+            county = registry[covered[code]] if registry else None
+            county_name = county.name if county else covered[code]
+            outcomes.append(
+                outcome(
+                    unit,
+                    v,
+                    False,
+                    f"已包含在{county_name}的汇总报告中，不重复计算",
+                    covered_by=covered[code],
+                )
+            )
+        else:
+            reason = f"已纳入（有{len(v.warnings)}条警告）" if v.warnings else "已纳入"
+            outcomes.append(outcome(unit, v, True, reason))
+            included[code] = (unit, v)
+
+    # 3. exact sums
+    order = sorted(included)
+    breakdown: dict[str, dict[str, Decimal | None]] = {}
+    values: dict[str, Decimal] = {}
+    reports = [(code, included[code][0].report) for code in order]
+    with localcontext() as ctx:
+        ctx.prec = 60  # far beyond any report: sums stay exact
+        for code in form.cells:
+            column: dict[str, Decimal | None] = {}
+            total = Decimal(0)
+            for unit_code, report in reports:
+                entry = report.entries.get(code)
+                value = entry.value if entry is not None else None
+                column[unit_code] = value
+                if value is not None:
+                    total += value
+            breakdown[code] = column
+            values[code] = total
+
+    # 4. 规章 are the government's own
+    rules_codes = [c for c in _rules_codes(form) if c in form.cells]
+    reporting = [c for c in order if any(breakdown[r][c] for r in rules_codes)]
+    government = registry.government if registry else None
+    rules_from = None
+    if government is not None and government.code in included:
+        rules_from = government.code
+        for r in rules_codes:
+            values[r] = breakdown[r][government.code] or Decimal(0)
+        others = [c for c in reporting if c != government.code]
+        if others:
+            names = "、".join(_unit_name(c, included, registry) for c in others)
+            issues.append(
+                _issue(
+                    4,
+                    f"{names}填报了规章；规章以人民政府名义制定，汇总只取{government.name}的数据，"
+                    "请核实是否重复填报",
+                    rules_codes,
+                )
+            )
+    elif reporting:
+        names = "、".join(_unit_name(c, included, registry) for c in reporting)
+        missing = f"未纳入{government.name}的报告，" if government is not None else ""
+        issues.append(
+            _issue(
+                5,
+                f"{missing}规章按{names}填报数相加；规章以人民政府名义制定，请核实是否重复",
+                rules_codes,
+            )
+        )
+
+    # 5. the sums against the form's totals
+    issues.extend(_total_issues(form, values))
+
+    outcomes.sort(key=_outcome_key)
+    issues.sort(key=lambda i: (i.rule, i.codes, i.message))
+    if year is None:
+        years = Counter(included[c][0].report.year for c in order if included[c][0].report.year)
+        year = max(years, key=lambda y: (years[y], y)) if years else None
+    log.info("consolidated %d of %d units (form %s)", len(included), len(outcomes), form.id)
+    return Consolidation(
+        form=form,
+        year=year,
+        values=values,
+        breakdown=breakdown,
+        units=outcomes,
+        issues=issues,
+        rules_from=rules_from,
+    )
+
+
+def _outcome_key(u: UnitOutcome) -> tuple[Any, ...]:
+    """Units by code, the included one first; every field breaks ties (order independence)."""
+    return (
+        u.code,
+        not u.included,
+        u.version or 0,
+        u.submission_id or 0,
+        u.reason,
+        u.source or "",
+        u.errors,
+        u.warnings,
+        u.covered_by or "",
+        u.name,
+        u.kind,
+    )
+
+
+def _unit_name(
+    code: str, included: dict[str, tuple[Unit, Validation]], registry: Registry | None
+) -> str:
+    dept = registry.get(code) if registry else None
+    return dept.name if dept else included[code][0].name
+
+
+def _total_issues(form: Form, values: dict[str, Decimal]) -> list[Issue]:
+    """The form's error-level sum rules (R1–R4) over the sums: recomputed totals vs summed ones."""
+    issues = []
+    for rule in form.rules:
+        if rule.check != "sum_equal" or rule.severity != "error":
+            continue
+        for binding in form.bindings(rule):
+            left = form.expand_all(rule.params["left"], binding)
+            right = form.expand_all(rule.params["right"], binding)
+            a = sum((values[c] for c in left), Decimal(0))
+            b = sum((values[c] for c in right), Decimal(0))
+            if a == b:
+                continue
+            if len(left) == 1:
+                message = (
+                    f"汇总后{form.cell(left[0]).label}为{_number(a)}，"
+                    f"由各项相加为{_number(b)}，相差{_number(a - b)}（{rule.title}）"
+                )
+            else:
+                message = f"汇总后“{rule.title}”不成立：{_number(a)}≠{_number(b)}"
+            issues.append(Issue(rule.id, "error", (*left, *right), (), message))
+    return issues
+
+
+# -- files ----------------------------------------------------------------------------------
+
+
+def consolidate_files(
+    paths: Sequence[str | Path],
+    *,
+    registry: Registry | None = None,
+    year: int | None = None,
+) -> Consolidation:
+    """Read workbooks (isolated), validate them and consolidate; unreadable files are excluded."""
+    from .sandbox import read_untrusted
+
+    units: list[Unit] = []
+    unreadable: list[UnitOutcome] = []
+    for path in paths:
+        path = Path(path)
+        try:
+            report = read_untrusted(path, year=year)
+        except WorkbookError as exc:
+            log.warning("cannot read %s: %s", path, exc)
+            unreadable.append(
+                UnitOutcome(
+                    code=path.stem,
+                    name=path.name,
+                    kind="department",
+                    included=False,
+                    reason=f"文件无法读取：{exc.reason_zh}",
+                    source=str(path),
+                )
+            )
+            continue
+        dept = registry.get(report.department) if registry else None
+        code = dept.code if dept else (report.department or path.stem)
+        units.append(
+            Unit(
+                code=code,
+                name=dept.name if dept else path.stem,
+                report=report,
+                kind=dept.kind if dept else "department",
+            )
+        )
+    form = _choose_form(units, year)
+    result = consolidate(units, registry, form, year=year)
+    result.units = sorted([*result.units, *unreadable], key=_outcome_key)
+    return result
+
+
+units_from_files = consolidate_files  # the name flows/cli.py uses
+
+
+def _choose_form(units: Sequence[Unit], year: int | None) -> Form:
+    """The form of the given year, else of the reports' most common year, else their form."""
+    if year is not None:
+        return form_for_year(year)
+    years = Counter(u.report.year for u in units if u.report.year)
+    if years:
+        return form_for_year(max(years, key=lambda y: (years[y], y)))
+    forms = Counter(u.report.form.id for u in units)
+    if not forms:
+        raise FormError("no readable report says its year: give the report year")
+    best = max(forms, key=lambda f: (forms[f], f))
+    return next(u.report.form for u in units if u.report.form.id == best)
+
+
+# -- the workbook -----------------------------------------------------------------------------
+
+_FONT = Font(name="宋体", size=11)
+_BOLD = Font(name="宋体", size=11, bold=True)
+_TITLE = Font(name="宋体", size=14, bold=True)
+_FILL = PatternFill("solid", fgColor="DDEBF7")
+_SUM_FILL = PatternFill("solid", fgColor="FFF2CC")
+_OUT_FILL = PatternFill("solid", fgColor="F2F2F2")
+_THIN = Side(style="thin", color="000000")
+_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+_WRAP = Alignment(vertical="center", wrap_text=True)
+_CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
+
+
+def _text(cell: XlCell, text: str | None) -> None:
+    """Text as a string, never a formula: names and reasons come from departments."""
+    if text is None:
+        return
+    text = ILLEGAL_CHARACTERS_RE.sub("", text)[:32767]
+    cell.value = text
+    if cell.data_type != "s":  # openpyxl took a leading "=" for a formula
+        cell.data_type = "s"
+        cell.quotePrefix = True
+
+
+def _put_number(cell: XlCell, value: Decimal | None, cell_type: str) -> None:
+    if value is None:
+        return
+    if cell_type != "money" and value == value.to_integral_value():
+        cell.value = int(value)
+    else:
+        cell.value = value  # ≤ 16 significant digits for any real fee: exact through openpyxl
+        cell.number_format = "0.0000" if cell_type == "money" else "General"
+
+
+def write_consolidation(consolidation: Consolidation, path: str | Path, *, title: str) -> Path:
+    """The consolidated workbook: the national layout with the sums in the named input cells,
+    then the sheets 分单位明细 (codes × units) and 纳入与未纳入单位."""
+    from .template import build_workbook
+
+    path = Path(path)
+    workbook = build_workbook(consolidation.form, values=consolidation.values, title=title)
+    _breakdown_sheet(workbook.create_sheet(BREAKDOWN_SHEET), consolidation, title)
+    _units_sheet(workbook.create_sheet(UNITS_SHEET), consolidation, title)
+    workbook.save(path)
+    log.info("wrote consolidation %s (%d units)", path, len(consolidation.included))
+    return path
+
+
+def _breakdown_sheet(ws: Any, c: Consolidation, title: str) -> None:
+    form = c.form
+    units = c.included
+    fixed = ["代码", "部分", "项目", "栏目", "汇总", "备注"]
+    width = len(fixed) + len(units)
+    _text(ws.cell(1, 1), f"{title}——分单位明细")
+    ws.cell(1, 1).font = _TITLE
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=max(width, 6))
+    _text(
+        ws.cell(2, 1),
+        f"纳入汇总的单位{len(units)}个；“汇总”列为各单位之和（规章只取本级政府数据）。",
+    )
+    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=max(width, 6))
+    for col, label in enumerate(fixed, 1):
+        _text(ws.cell(3, col), label)
+        ws.merge_cells(start_row=3, start_column=col, end_row=4, end_column=col)
+    for i, unit in enumerate(units):
+        _text(ws.cell(3, len(fixed) + 1 + i), unit.name)
+        _text(ws.cell(4, len(fixed) + 1 + i), unit.code)
+    for row in ws.iter_rows(min_row=3, max_row=4, max_col=width):
+        for cell in row:
+            cell.font, cell.fill, cell.border, cell.alignment = _BOLD, _FILL, _BORDER, _CENTER
+    rules = set(c.rules_codes)
+    sections = {s.number: s.heading for s in form.sections}
+    for r, code in enumerate(form.cells, 5):
+        spec = form.cells[code]
+        ws.cell(r, 1).value = code
+        _text(ws.cell(r, 2), sections.get(spec.section, ""))
+        _text(ws.cell(r, 3), spec.row_label)
+        _text(ws.cell(r, 4), spec.column_label)
+        _put_number(ws.cell(r, 5), c.values[code], spec.type)
+        ws.cell(r, 5).fill = _SUM_FILL
+        if code in rules and c.rules_from:
+            _text(ws.cell(r, 6), f"只取{c.rules_from}")
+        for i, unit in enumerate(units):
+            _put_number(ws.cell(r, len(fixed) + 1 + i), c.breakdown[code][unit.code], spec.type)
+        for col in range(1, width + 1):
+            ws.cell(r, col).border = _BORDER
+            ws.cell(r, col).font = _FONT
+    for col, w in zip("ABCDEF", (34, 20, 30, 16, 12, 12), strict=True):
+        ws.column_dimensions[col].width = w
+    for i in range(len(units)):
+        ws.column_dimensions[get_column_letter(len(fixed) + 1 + i)].width = 12
+    ws.row_dimensions[3].height = 45
+    ws.freeze_panes = ws.cell(5, 7)
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.print_title_rows = "3:4"
+
+
+def _units_sheet(ws: Any, c: Consolidation, title: str) -> None:
+    headers = ["单位代码", "单位名称", "类别", "状态", "原因", "版本", "错误", "警告", "来源"]
+    _text(ws.cell(1, 1), f"{title}——纳入与未纳入单位")
+    ws.cell(1, 1).font = _TITLE
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(headers))
+    _text(
+        ws.cell(2, 1),
+        f"纳入{len(c.included)}个，未纳入{len(c.excluded)}个。",
+    )
+    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=len(headers))
+    for col, label in enumerate(headers, 1):
+        cell = ws.cell(3, col)
+        _text(cell, label)
+        cell.font, cell.fill, cell.border, cell.alignment = _BOLD, _FILL, _BORDER, _CENTER
+    rows = [*c.included, *c.excluded]
+    for r, unit in enumerate(rows, 4):
+        _text(ws.cell(r, 1), unit.code)
+        _text(ws.cell(r, 2), unit.name)
+        _text(ws.cell(r, 3), KIND_LABELS.get(unit.kind, unit.kind))
+        _text(ws.cell(r, 4), "纳入" if unit.included else "未纳入")
+        _text(ws.cell(r, 5), unit.reason)
+        if unit.version is not None:
+            ws.cell(r, 6).value = unit.version
+        ws.cell(r, 7).value = unit.errors
+        ws.cell(r, 8).value = unit.warnings
+        _text(ws.cell(r, 9), Path(unit.source).name if unit.source else None)
+        for col in range(1, len(headers) + 1):
+            cell = ws.cell(r, col)
+            cell.border, cell.font, cell.alignment = _BORDER, _FONT, _WRAP
+            if not unit.included:
+                cell.fill = _OUT_FILL
+    if c.issues:
+        r = len(rows) + 5
+        _text(ws.cell(r, 1), "汇总提示")
+        ws.cell(r, 1).font = _BOLD
+        for i, issue in enumerate(c.issues, r + 1):
+            _text(ws.cell(i, 1), issue.rule)
+            _text(ws.cell(i, 2), issue.message)
+            ws.merge_cells(start_row=i, start_column=2, end_row=i, end_column=len(headers))
+            ws.cell(i, 2).alignment = _WRAP
+    for col, w in zip("ABCDEFGHI", (10, 34, 12, 8, 44, 6, 6, 6, 24), strict=True):
+        ws.column_dimensions[col].width = w
+    ws.freeze_panes = "A4"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
