@@ -143,6 +143,96 @@ def test_a_code_that_is_not_a_legal_name_is_refused():
         layout(form)
 
 
+def test_layout_areas_never_overlap(form):
+    lay = layout(form)
+    areas = [lb.area for lb in lay.labels] + list(lay.inputs.values())
+    areas += [c.area for c in lay.checks]
+    for sheet in lay.sheets:
+        taken: dict[tuple[int, int], object] = {}
+        for area in (a for a in areas if a.sheet == sheet.name):
+            for cell in area.cells():
+                assert cell not in taken, (sheet.name, area.coordinate, taken[cell])
+                taken[cell] = area.coordinate
+                assert cell[0] <= sheet.height and cell[1] <= sheet.width
+
+
+def _synthetic_form() -> Form:
+    """Two blocks on one sheet and a rule across them: no national-form shape fits it."""
+    return parse_form(
+        {
+            "id": "synthetic",
+            "name": "合成",
+            "notice": "无",
+            "first_year": 2000,
+            "sections": [
+                {
+                    "number": 2,
+                    "heading": "二、合成",
+                    "sheet": "二、合成",
+                    "blocks": [
+                        {
+                            "caption": "甲",
+                            "corner": "项目",
+                            "columns": [{"code": "n", "path": ["数量"]}],
+                            "rows": [{"code": "whole", "path": ["合计"]}],
+                        },
+                        {
+                            "caption": "乙",
+                            "corner": "项目",
+                            "columns": [
+                                {"code": "n", "path": ["数量"]},
+                                {"code": "m", "path": ["金额"], "type": "money"},
+                            ],
+                            "rows": [
+                                {"code": "part_a", "path": ["部分一"]},
+                                {"code": "part_b", "path": ["部分二"]},
+                            ],
+                        },
+                    ],
+                },
+                {"number": 6, "heading": "六、其他", "narrative": "narrative.other_matters"},
+            ],
+            "rules": [
+                {
+                    "id": "S1",
+                    "check": "sum_equal",
+                    "severity": "error",
+                    "title": "合计等于各部分之和",
+                    "left": ["whole.n"],
+                    "right": ["part_a.n", "part_b.n"],
+                }
+            ],
+        }
+    )
+
+
+def test_a_rule_across_blocks_gets_a_labelled_check_row(tmp_path):
+    form = _synthetic_form()
+    lay = layout(form)
+    (check,) = lay.checks
+    sheet = lay.sheet("二、合成")
+    assert check.area.min_row == sheet.height and check.area.max_col == sheet.width
+    label = next(lb for lb in sheet.labels if lb.role == "check")
+    assert label.text.startswith("校验：合计等于各部分之和")
+    assert check_formula(lay, check) == (
+        '=IF(COUNT(B6,B9:B10)=0,"",IF(ROUND(SUM(B6)-SUM(B9:B10),4)=0,'
+        'IF(COUNT(B6,B9:B10)<3,"✓ 有空白","✓"),"✗ 不相等："&SUM(B6)&"≠"&SUM(B9:B10)))'
+    )
+    wb = openpyxl.load_workbook(
+        write_template(tmp_path / "s.xlsx", form, values={"part_a.m": Decimal("1.5")})
+    )
+    assert _value_at(wb, "part_a.m").value == 1.5
+    assert wb["二、合成"][check.area.top_left.coordinate].value.startswith("=IF(")
+
+
+def test_validation_texts_fit_excel_limits(form, tmp_path):
+    wb = openpyxl.load_workbook(write_template(tmp_path / "t.xlsx", form))
+    for ws in wb.worksheets:
+        for dv in ws.data_validations.dataValidation:
+            assert len(dv.prompt or "") <= 255 and len(dv.error or "") <= 255
+            assert len(dv.promptTitle or "") <= 32 and len(dv.errorTitle or "") <= 32
+
+
 # -- the workbook ----------------------------------------------------------------------------
 
 
