@@ -1,0 +1,366 @@
+"""Reading untrusted workbooks in an isolated child process, so one attachment can never take
+the pipeline down.
+
+:func:`read_untrusted` runs :func:`~annual_report.intake.inspect` in-process (cheap, pure Python,
+refuses bombs, huge sheets, encrypted and foreign files) and then
+:func:`~annual_report.reader.read_workbook` in a persistent worker process limited in address
+space (``RLIMIT_AS``), CPU time per file (``RLIMIT_CPU``) and wall time. A worker that aborts
+(python-calamine aborts the process when an allocation fails), runs out of memory or hangs is
+killed and replaced; the caller gets a :class:`~annual_report.errors.WorkbookError` of kind
+``crashed`` or ``timeout`` and the next file is read by a fresh worker.
+
+The worker is a plain ``python -c`` subprocess talking over two pipes (pickled tuples), not a
+``multiprocessing`` pool: it re-imports nothing of the caller's ``__main__``, and a hung worker
+can be killed by its own pid — ``ProcessPoolExecutor`` hides its processes, so a timed-out task
+would keep running. The Report crosses the boundary as a plain dict and is rebuilt here with
+:func:`~annual_report.form.load_form`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from decimal import Decimal
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from .errors import WorkbookError
+from .form import load_form
+from .intake import inspect
+from .report import Entry, LabelNote, Report
+
+log = logging.getLogger(__name__)
+
+MEMORY_LIMIT = 1 << 30  # bytes of address space for the worker (its baseline is ~35 MB)
+CPU_SECONDS = 20  # CPU seconds per file
+WALL_SECONDS = 20.0  # wall-clock seconds per file
+START_SECONDS = 30.0  # to start a worker (imports; slow on a busy machine)
+
+CRASHED = "crashed"
+TIMEOUT = "timeout"
+
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+# -- the report across the process boundary -------------------------------------------------------
+
+
+def report_to_dict(report: Report) -> dict[str, Any]:
+    """Everything a :class:`Report` holds, as plain data (Decimals pickle exactly)."""
+    return {
+        "form": report.form.id,
+        "year": report.year,
+        "department": report.department,
+        "campaign": report.campaign,
+        "token": report.token,
+        "declared_form": report.declared_form,
+        "source": report.source,
+        "method": report.method,
+        "entries": [
+            (e.code, e.raw, e.value, e.notes, e.problem, e.cell) for e in report.entries.values()
+        ],
+        "narrative": dict(report.narrative),
+        "label_notes": [(n.codes, n.found, n.message, n.cells) for n in report.label_notes],
+        "missing": list(report.missing),
+    }
+
+
+def report_from_dict(data: dict[str, Any]) -> Report:
+    report = Report(
+        form=load_form(data["form"]),
+        year=data["year"],
+        department=data["department"],
+        campaign=data["campaign"],
+        token=data["token"],
+        declared_form=data["declared_form"],
+        narrative=dict(data["narrative"]),
+        missing=list(data["missing"]),
+        source=data["source"],
+        method=data["method"],
+    )
+    for code, raw, value, notes, problem, cell in data["entries"]:
+        value = Decimal(value) if value is not None else None
+        report.entries[code] = Entry(code, raw, value, tuple(notes), problem, cell)
+    report.label_notes = [
+        LabelNote(tuple(codes), found, message, tuple(cells))
+        for codes, found, message, cells in data["label_notes"]
+    ]
+    return report
+
+
+# -- the worker (child side) -------------------------------------------------------------------
+
+
+def _worker_main(read_fd: int, write_fd: int, memory: int, cpu_seconds: int) -> None:
+    """Child process: set limits, then read workbooks on request until the pipe closes."""
+    import resource
+
+    from . import reader
+    from .form import forms
+    from .labels import label_key
+
+    forms()  # parse the YAML forms before the limits bite
+    label_key("预热")  # and load OpenCC's dictionaries
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # an abort must not dump core
+    if memory:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    requests = Connection(read_fd, writable=False)
+    replies = Connection(write_fd, readable=False)
+    replies.send(("ready", os.getpid()))
+    while True:
+        try:
+            message = requests.recv()
+        except (EOFError, OSError):
+            return
+        op = message[0]
+        if op == "abort":  # test hook: die the way calamine dies
+            os.abort()
+        if op == "sleep":  # test hook: hang
+            time.sleep(message[1])
+            replies.send(("ok", None))
+            continue
+        _, path, year, form_id = message
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        spent = int(used.ru_utime + used.ru_stime) + 1
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        soft = spent + cpu_seconds
+        resource.setrlimit(resource.RLIMIT_CPU, (soft if hard < 0 else min(soft, hard), hard))
+        try:
+            report = reader.read_workbook(path, year=year, form_id=form_id)
+            replies.send(("ok", report_to_dict(report)))
+        except WorkbookError as exc:
+            replies.send(("error", exc.message, exc.reason_zh, exc.kind))
+        except MemoryError:
+            replies.send(("error", "out of memory while parsing", _ZH_CRASHED, CRASHED))
+            return  # a fresh worker for the next file
+        except Exception as exc:  # a parser bug on a strange file: report it, keep serving
+            log.exception("reading %s failed", path)
+            replies.send(
+                (
+                    "error",
+                    f"the workbook cannot be parsed: {type(exc).__name__}: {exc}",
+                    _ZH_UNREADABLE,
+                    "unreadable",
+                )
+            )
+
+
+_ZH_CRASHED = (
+    "文件结构异常，读取时超出了系统为单个文件设定的资源上限，已停止读取。"
+    "请使用下发的Excel模板重新填写，保存为.xlsx格式后发送。"
+)
+_ZH_TIMEOUT = (
+    "文件读取超时（结构异常或内容过多），已停止读取。"
+    "请使用下发的Excel模板重新填写，保存为.xlsx格式后发送。"
+)
+_ZH_UNREADABLE = (
+    "文件无法作为Excel表格打开（可能已损坏）。请用Excel或WPS打开检查，另存为.xlsx格式后重新发送。"
+)
+
+
+# -- the sandbox (parent side) ------------------------------------------------------------------
+
+
+class Sandbox:
+    """A persistent, resource-limited worker process for reading untrusted workbooks.
+
+    Thread-safe (requests are serialised); the worker starts on first use and after a crash.
+    """
+
+    def __init__(
+        self,
+        *,
+        memory: int = MEMORY_LIMIT,
+        cpu_seconds: int = CPU_SECONDS,
+        timeout: float = WALL_SECONDS,
+    ) -> None:
+        self.memory = memory
+        self.cpu_seconds = cpu_seconds
+        self.timeout = timeout
+        self.starts = 0  # workers started so far (1 + crashes and timeouts)
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._requests: Connection | None = None
+        self._replies: Connection | None = None
+        self._stderr: Any = None
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def read(
+        self, path: str | Path, *, year: int | None = None, form_id: str | None = None
+    ) -> Report:
+        """Inspect ``path`` here, read it in the worker; raise :class:`WorkbookError` if either
+        refuses it or the worker dies."""
+        inspect(path)
+        reply = self._call(("read", str(Path(path).resolve()), year, form_id), str(path))
+        if reply[0] == "error":
+            _, reason, reason_zh, kind = reply
+            raise WorkbookError(reason, reason_zh, kind=kind, file=str(path))
+        report = report_from_dict(reply[1])
+        report.source = str(path)
+        return report
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop(kill=False)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _call(self, message: tuple[Any, ...], file: str) -> tuple[Any, ...]:
+        with self._lock:
+            self._ensure_worker()
+            assert self._requests is not None and self._replies is not None
+            try:
+                self._requests.send(message)
+                if not self._replies.poll(self.timeout):
+                    pid = self._proc.pid if self._proc else None
+                    self._stop(kill=True)
+                    log.warning("worker %s timed out on %s after %.0f s", pid, file, self.timeout)
+                    raise WorkbookError(
+                        f"reading took longer than {self.timeout:.0f} s; the worker was stopped",
+                        _ZH_TIMEOUT,
+                        kind=TIMEOUT,
+                        file=file,
+                    )
+                reply = self._replies.recv()
+            except (EOFError, OSError, BrokenPipeError):
+                raise self._crashed(file) from None
+            if reply[0] == "error" and reply[3] == CRASHED:
+                self._stop(kill=True)  # the worker exits after a MemoryError; do not reuse it
+            return reply
+
+    def _crashed(self, file: str) -> WorkbookError:
+        proc = self._proc
+        code = proc.wait(timeout=5) if proc is not None else None
+        detail = _describe_exit(code)
+        tail = self._stderr_tail()
+        self._stop(kill=True)
+        log.warning("worker crashed on %s (%s)%s", file, detail, f": {tail}" if tail else "")
+        return WorkbookError(
+            f"the isolated reader died on this file ({detail}); the file was refused",
+            _ZH_CRASHED,
+            kind=CRASHED,
+            file=file,
+        )
+
+    def _ensure_worker(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        self._stop(kill=True)
+        child_read, parent_write = os.pipe()
+        parent_read, child_write = os.pipe()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        env["RUST_BACKTRACE"] = "0"
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the worker)
+        code = (
+            "import sys; from annual_report.sandbox import _worker_main; "
+            "_worker_main(*map(int, sys.argv[1:]))"
+        )
+        try:
+            self._proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    code,
+                    str(child_read),
+                    str(child_write),
+                    str(self.memory),
+                    str(self.cpu_seconds),
+                ],
+                pass_fds=(child_read, child_write),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self._stderr,
+                env=env,
+                cwd="/",
+            )
+        finally:
+            os.close(child_read)
+            os.close(child_write)
+        self._requests = Connection(parent_write, readable=False)
+        self._replies = Connection(parent_read, writable=False)
+        self.starts += 1
+        try:
+            ready = self._replies.poll(START_SECONDS) and self._replies.recv()
+        except (EOFError, OSError):
+            ready = None
+        if not ready or ready[0] != "ready":
+            tail = self._stderr_tail()
+            self._stop(kill=True)
+            raise RuntimeError(f"the isolated reader did not start: {tail or 'no output'}")
+        log.debug("reader worker %s started", ready[1])
+
+    def _stderr_tail(self) -> str:
+        if self._stderr is None:
+            return ""
+        try:
+            self._stderr.seek(0, os.SEEK_END)
+            size = self._stderr.tell()
+            self._stderr.seek(max(size - 2000, 0))
+            lines = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
+        except (OSError, ValueError):
+            return ""
+        return " | ".join(lines[:3])
+
+    def _stop(self, *, kill: bool) -> None:
+        for conn in (self._requests, self._replies):
+            if conn is not None:
+                conn.close()
+        self._requests = self._replies = None
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if kill and proc.poll() is None:
+                proc.kill()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
+_default: Sandbox | None = None
+_default_lock = threading.Lock()
+
+
+def default_sandbox() -> Sandbox:
+    """The process-wide sandbox (one worker), closed at exit."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Sandbox()
+            atexit.register(_default.close)
+        return _default
+
+
+def read_untrusted(
+    path: str | Path, *, year: int | None = None, form_id: str | None = None
+) -> Report:
+    """Inspect ``path`` in-process, then read it in the isolated worker (see :class:`Sandbox`)."""
+    return default_sandbox().read(path, year=year, form_id=form_id)
