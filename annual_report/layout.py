@@ -27,7 +27,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from openpyxl.utils import get_column_letter
 
@@ -82,9 +82,8 @@ def quote_sheet(sheet: str) -> str:
     return "'" + sheet.replace("'", "''") + "'"
 
 
-@dataclass(frozen=True)
-class Position:
-    """One cell: sheet, 1-based row and column."""
+class Position(NamedTuple):
+    """One cell: sheet, 1-based row and column (a tuple: ``sheet, row, column = position``)."""
 
     sheet: str
     row: int

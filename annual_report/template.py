@@ -66,6 +66,7 @@ _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 _UNLOCKED = Protection(locked=False)
 _CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
 _LEFT = Alignment(horizontal="left", vertical="center", wrap_text=True)
+_LABEL = Alignment(horizontal="left", vertical="center", wrap_text=True, indent=1)
 _TOP_LEFT = Alignment(horizontal="left", vertical="top", wrap_text=True)
 
 _NUMBER_FORMATS: dict[str, str] = {"count": "0", "signed": "+0;-0;0", "money": "General"}
@@ -378,7 +379,7 @@ def _draw_table(ws: Worksheet, form: Form, lay: Layout, sheet: SheetLayout, titl
             _set_text(_style(ws, label.area, font=_HEADING_FONT, border=False), label.text)
         elif label.role == "row":
             # Group labels (merged down) centred; item labels left-aligned as in the national form.
-            align = _CENTER if label.area.max_row > label.area.min_row else _LEFT
+            align = _CENTER if label.area.max_row > label.area.min_row else _LABEL
             _set_text(_style(ws, label.area, alignment=align), label.text)
         elif label.role == "check":
             _set_text(_style(ws, label.area, font=_BOLD, fill=_CHECK_FILL), label.text)
@@ -544,8 +545,7 @@ def instructions(
     out: list[tuple[str, str]] = [
         (
             "",
-            f"{who}您好！本表格用于填报《{title}》，表格格式依据{form.notice}"
-            f"（{form.name}）。感谢您的配合与支持。",
+            f"{who}您好！本表格用于填报《{title}》，表格格式为{form.name}。感谢您的配合与支持。",
         ),
         (
             "1.",
@@ -583,15 +583,14 @@ def instructions(
             "请写明“本机关无收取信息处理费情况”。正文中引用的数字请与表格一致。",
         )
     )
-    rows = sorted(
-        {form.cell(c).row_label for c in prefilled if c in form.cells and prefilled[c] is not None}
-    )
+    filled = [form.cell(c) for c, v in prefilled.items() if c in form.cells and v is not None]
+    rows = sorted({c.row_label or form.section(c.section).heading for c in filled})
     if rows and meta is not None:
-        listed = "、".join(f"“{r}”" for r in rows)
+        which = "以下行" + "、".join(f"“{r}”" for r in rows) if len(rows) <= 3 else "部分单元格"
         out.append(
             (
                 f"{len(out)}.",
-                f"以下行已根据贵单位上年度报告预先填写，请核对：{listed}。如有变化（例如机构改革），"
+                f"{which}已根据贵单位上年度报告预先填写，请逐项核对。如有变化（例如机构改革），"
                 "请直接修改，并在第六部分说明原因。",
             )
         )
