@@ -7,6 +7,10 @@ the clerk types, and a very hidden ``_meta`` sheet identifies the file whatever 
 
 The merger reuses :func:`build_workbook` for the consolidated report (``values`` and ``title``,
 no ``meta``) and appends its own sheets.
+
+What a LibreOffice re-save does (tested): formulas are computed, names, values, validation,
+protection and merges survive; the ``_meta`` sheet becomes merely ``hidden`` (not very hidden),
+and ``<definedName>`` elements gain attributes before ``name=`` (``function="false" hidden=…``).
 """
 
 from __future__ import annotations
