@@ -22,7 +22,7 @@ from typing import Any
 
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.cell.cell import Cell as XlCell
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
 from .errors import FormError, WorkbookError
@@ -218,15 +218,16 @@ def consolidate(
         groups[unit.code].append((unit, v))
     eligible: dict[str, tuple[Unit, Validation]] = {}
     for code, group in groups.items():
-        group.sort(
-            key=lambda uv: (
-                uv[0].report.form.id == form.id and not uv[1].errors,
-                uv[0].version or 0,
-                uv[0].submission_id or 0,
-                _digest(uv[0], uv[1]),
-            ),
-            reverse=True,
-        )
+        if len(group) > 1:  # the content digest is only needed to break ties
+            group.sort(
+                key=lambda uv: (
+                    uv[0].report.form.id == form.id and not uv[1].errors,
+                    uv[0].version or 0,
+                    uv[0].submission_id or 0,
+                    _digest(uv[0], uv[1]),
+                ),
+                reverse=True,
+            )
         best, best_v = group[0]
         for other, other_v in group[1:]:
             which = f"第{best.version}版" if best.version else "另一份"
@@ -485,16 +486,33 @@ def _choose_form(units: Sequence[Unit], year: int | None) -> Form:
 
 # -- the workbook -----------------------------------------------------------------------------
 
-_FONT = Font(name="宋体", size=11)
-_BOLD = Font(name="宋体", size=11, bold=True)
-_TITLE = Font(name="宋体", size=14, bold=True)
-_FILL = PatternFill("solid", fgColor="DDEBF7")
-_SUM_FILL = PatternFill("solid", fgColor="FFF2CC")
-_OUT_FILL = PatternFill("solid", fgColor="F2F2F2")
 _THIN = Side(style="thin", color="000000")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
-_WRAP = Alignment(vertical="center", wrap_text=True)
-_CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
+_TITLE = Font(name="宋体", size=14, bold=True)
+
+
+def _named_styles() -> list[NamedStyle]:
+    """Named styles: assigning one per cell is ~50× faster than setting font/border/fill."""
+
+    def style(name: str, *, bold=False, fill=None, align="left", number_format="General"):
+        return NamedStyle(
+            name=name,
+            font=Font(name="宋体", size=11, bold=bold),
+            fill=PatternFill("solid", fgColor=fill) if fill else PatternFill(),
+            border=_BORDER,
+            alignment=Alignment(horizontal=align, vertical="center", wrap_text=True),
+            number_format=number_format,
+        )
+
+    return [
+        style("nb_header", bold=True, fill="DDEBF7", align="center"),
+        style("nb_text"),
+        style("nb_count", align="right", number_format="0"),
+        style("nb_money", align="right", number_format="0.0000"),
+        style("nb_sum", fill="FFF2CC", align="right", number_format="0"),
+        style("nb_sum_money", fill="FFF2CC", align="right", number_format="0.0000"),
+        style("nb_excluded", fill="F2F2F2"),
+    ]
 
 
 def _text(cell: XlCell, text: str | None) -> None:
@@ -515,7 +533,6 @@ def _put_number(cell: XlCell, value: Decimal | None, cell_type: str) -> None:
         cell.value = int(value)
     else:
         cell.value = value  # ≤ 16 significant digits for any real fee: exact through openpyxl
-        cell.number_format = "0.0000" if cell_type == "money" else "General"
 
 
 def write_consolidation(consolidation: Consolidation, path: str | Path, *, title: str) -> Path:
@@ -525,6 +542,8 @@ def write_consolidation(consolidation: Consolidation, path: str | Path, *, title
 
     path = Path(path)
     workbook = build_workbook(consolidation.form, values=consolidation.values, title=title)
+    for style in _named_styles():
+        workbook.add_named_style(style)
     _breakdown_sheet(workbook.create_sheet(BREAKDOWN_SHEET), consolidation, title)
     _units_sheet(workbook.create_sheet(UNITS_SHEET), consolidation, title)
     workbook.save(path)
@@ -553,24 +572,30 @@ def _breakdown_sheet(ws: Any, c: Consolidation, title: str) -> None:
         _text(ws.cell(4, len(fixed) + 1 + i), unit.code)
     for row in ws.iter_rows(min_row=3, max_row=4, max_col=width):
         for cell in row:
-            cell.font, cell.fill, cell.border, cell.alignment = _BOLD, _FILL, _BORDER, _CENTER
+            cell.style = "nb_header"
     rules = set(c.rules_codes)
     sections = {s.number: s.heading for s in form.sections}
     for r, code in enumerate(form.cells, 5):
         spec = form.cells[code]
-        ws.cell(r, 1).value = code
-        _text(ws.cell(r, 2), sections.get(spec.section, ""))
-        _text(ws.cell(r, 3), spec.row_label)
-        _text(ws.cell(r, 4), spec.column_label)
-        _put_number(ws.cell(r, 5), c.values[code], spec.type)
-        ws.cell(r, 5).fill = _SUM_FILL
+        number_style = "nb_money" if spec.type == "money" else "nb_count"
+        for col, text in enumerate(
+            (code, sections.get(spec.section, ""), spec.row_label, spec.column_label), 1
+        ):
+            cell = ws.cell(r, col)
+            _text(cell, text)
+            cell.style = "nb_text"
+        cell = ws.cell(r, 5)
+        _put_number(cell, c.values[code], spec.type)
+        cell.style = "nb_sum_money" if spec.type == "money" else "nb_sum"
+        cell = ws.cell(r, 6)
         if code in rules and c.rules_from:
-            _text(ws.cell(r, 6), f"只取{c.rules_from}")
-        for i, unit in enumerate(units):
-            _put_number(ws.cell(r, len(fixed) + 1 + i), c.breakdown[code][unit.code], spec.type)
-        for col in range(1, width + 1):
-            ws.cell(r, col).border = _BORDER
-            ws.cell(r, col).font = _FONT
+            _text(cell, f"只取{c.rules_from}")
+        cell.style = "nb_text"
+        column = c.breakdown[code]
+        for i, unit in enumerate(units, len(fixed) + 1):
+            cell = ws.cell(r, i)
+            _put_number(cell, column[unit.code], spec.type)
+            cell.style = number_style
     for col, w in zip("ABCDEF", (34, 20, 30, 16, 12, 12), strict=True):
         ws.column_dimensions[col].width = w
     for i in range(len(units)):
@@ -595,7 +620,7 @@ def _units_sheet(ws: Any, c: Consolidation, title: str) -> None:
     for col, label in enumerate(headers, 1):
         cell = ws.cell(3, col)
         _text(cell, label)
-        cell.font, cell.fill, cell.border, cell.alignment = _BOLD, _FILL, _BORDER, _CENTER
+        cell.style = "nb_header"
     rows = [*c.included, *c.excluded]
     for r, unit in enumerate(rows, 4):
         _text(ws.cell(r, 1), unit.code)
@@ -609,19 +634,16 @@ def _units_sheet(ws: Any, c: Consolidation, title: str) -> None:
         ws.cell(r, 8).value = unit.warnings
         _text(ws.cell(r, 9), Path(unit.source).name if unit.source else None)
         for col in range(1, len(headers) + 1):
-            cell = ws.cell(r, col)
-            cell.border, cell.font, cell.alignment = _BORDER, _FONT, _WRAP
-            if not unit.included:
-                cell.fill = _OUT_FILL
+            ws.cell(r, col).style = "nb_text" if unit.included else "nb_excluded"
     if c.issues:
         r = len(rows) + 5
         _text(ws.cell(r, 1), "汇总提示")
-        ws.cell(r, 1).font = _BOLD
+        ws.cell(r, 1).font = Font(name="宋体", size=11, bold=True)
         for i, issue in enumerate(c.issues, r + 1):
             _text(ws.cell(i, 1), issue.rule)
             _text(ws.cell(i, 2), issue.message)
             ws.merge_cells(start_row=i, start_column=2, end_row=i, end_column=len(headers))
-            ws.cell(i, 2).alignment = _WRAP
+            ws.cell(i, 2).alignment = Alignment(vertical="center", wrap_text=True)
     for col, w in zip("ABCDEFGHI", (10, 34, 12, 8, 44, 6, 6, 6, 24), strict=True):
         ws.column_dimensions[col].width = w
     ws.freeze_panes = "A4"
