@@ -199,6 +199,7 @@ _TITLE_YEAR = re.compile(
     r"(20\d\d)\s*年\s*度?\s*(?:的)?\s*政府信息公开(?:工作)?(?:的)?\s*年度?报告"
 )
 _ABOUT_YEAR = re.compile(r"关于\s*(20\d\d)\s*年度")
+_YEAR_AFTER = re.compile(r"年度报告\s*[(（]\s*(20\d\d)\s*年?度?\s*[)）]")
 _PERIOD = re.compile(
     r"(20\d\d)\s*年\s*0?1\s*月\s*0?1\s*日\s*(?:至|到|-|—|～|~)\s*(20\d\d)\s*年\s*12\s*月\s*31\s*日"
 )
@@ -209,7 +210,7 @@ def _detect_year(lines: list[str], sections: list[_Section]) -> int | None:
     """The report year from the title, the statistical period or the first words of section 1."""
     end = next((s.line for s in sections if s.number >= 2), len(lines))
     head = unicodedata.normalize("NFKC", "\n".join(lines[:end]))
-    for pattern in (_TITLE_YEAR, _ABOUT_YEAR):
+    for pattern in (_TITLE_YEAR, _ABOUT_YEAR, _YEAR_AFTER):
         m = pattern.search(head)
         if m:
             return int(m.group(1))
@@ -477,9 +478,11 @@ class _TableWalk:
         targets = self.index.exact(key)
         self.seen.add(key)
         self.recent = [*self.recent[-20:], key]
-        if op.header is not None and op.header.targets == []:
-            op.header.targets = targets
-        elif op.row is not None and op.row.target is None:
+        # an unresolved or alias-matched start (``现行有效件`` + ``数``) takes the full label
+        if op.header is not None and all(t.alias for t in op.header.targets):
+            columns = [t for t in targets if t.kind == "column"]
+            op.header.targets = columns or op.header.targets
+        elif op.row is not None and (op.row.target is None or op.row.target.alias):
             row_targets = [t for t in targets if t.kind == "row"]
             if row_targets:
                 self._bind_row(op.row, row_targets)
@@ -505,6 +508,8 @@ class _TableWalk:
             self.row = row
             if opened is not None:
                 opened.row = row
+            elif all(t.alias for t in rows):
+                self._may_continue(key, _Open(key, [], row=row))
         elif "column" in kinds:
             if self.in_rows:
                 # a column label after rows: the header of a block without caption
@@ -517,12 +522,21 @@ class _TableWalk:
             self._add_header(header)
             if opened is not None:
                 opened.header = header
+            elif all(t.alias for t in header.targets):
+                self._may_continue(key, _Open(key, [], header=header))
         elif "group" in kinds:
             if self.row is not None and self.row.values:
                 self._close_row()
             if self.row is None:  # a group label followed by values: the 2019 (六), for one
                 self.row = _Row(text, None, self.block, token.line, token.group)
         # captions' corners and outer column headers carry nothing to read
+
+    def _may_continue(self, key: str, op: _Open) -> None:
+        """An alias that is also the start of a full label may be that label wrapped."""
+        op.candidates = self.index.longer(key)
+        if op.candidates:
+            self.opens.append(op)
+            del self.opens[:-12]
 
     def _bind_row(self, row: _Row, targets: list[_Target]) -> None:
         """Give ``row`` its target: in the current block if it has such a row, else the first."""
@@ -738,7 +752,10 @@ class _TableWalk:
         return None
 
     def _dropped_row(self, row: _Row) -> None:
-        text = "、".join(v.text or "（空）" for v in row.values)
+        values = list(row.values)
+        while values and values[-1].kind == "empty":
+            values.pop()
+        text = "、".join(v.text or "（空）" for v in values)
         if row.target is not None and row.target.foreign:
             other = load_form(row.target.form_id)
             message = (
