@@ -172,11 +172,11 @@ def build_workbook(
     for code, value in values.items():
         if value is not None:
             ws = workbook[lay.position(code).sheet]
-            _set_number(ws[lay.position(code).coordinate], value, form.cell(code).type)
+            set_number(ws[lay.position(code).coordinate], value, form.cell(code).type)
     for code, text in narrative.items():
         if text:
             pos = lay.position(code)
-            _set_text(workbook[pos.sheet][pos.coordinate], text)
+            set_text(workbook[pos.sheet][pos.coordinate], text)
 
     for code in (*form.cells, *form.narrative_codes):
         _define(workbook, code, lay.position(code))
@@ -199,7 +199,7 @@ def _define(workbook: Workbook, name: str, pos: Position) -> None:
     )
 
 
-def _set_text(cell: XlCell, text: str) -> None:
+def set_text(cell: XlCell, text: str) -> None:
     """Store ``text`` as a string, never as a formula (department text can start with ``=``)."""
     text = ILLEGAL_CHARACTERS_RE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     if len(text) > MAX_CELL_TEXT:
@@ -224,7 +224,9 @@ def exact_number_text(value: Decimal | int | float) -> str:
     return text
 
 
-def _set_number(cell: XlCell, value: Decimal | int | float, cell_type: CellType) -> None:
+def set_number(cell: XlCell, value: Decimal | int | float, cell_type: CellType) -> None:
+    """Store a number exactly: integral counts as ints, anything else as its plain decimal text
+    in ``<v>`` (openpyxl alone writes ``Decimal('72701.2578')`` as ``72701.25780000001``)."""
     text = exact_number_text(value)
     number = Decimal(text)
     if cell_type != "money" and number == number.to_integral_value():
@@ -281,10 +283,10 @@ def _sheet_frame(
     for row, height in sheet.row_heights:
         ws.row_dimensions[row].height = height
     if sheet.title is not None:
-        _set_text(_style(ws, sheet.title, font=_TITLE_FONT, border=False), title)
+        set_text(_style(ws, sheet.title, font=_TITLE_FONT, border=False), title)
     if sheet.note is not None and note:
         cell = _style(ws, sheet.note, font=note_font, alignment=_LEFT, border=False)
-        _set_text(cell, note)
+        set_text(cell, note)
         width = sum(sheet.column_widths[sheet.note.min_col - 1 : sheet.note.max_col])
         ws.row_dimensions[sheet.note.min_row].height = text_height(note, width)
     ws.sheet_view.showGridLines = False
@@ -380,16 +382,16 @@ def _draw_table(ws: Worksheet, form: Form, lay: Layout, sheet: SheetLayout, titl
                 ws.cell(row, col).fill = _CHECK_FILL
     for label in sheet.labels:
         if label.role == "heading":
-            _set_text(_style(ws, label.area, font=_HEADING_FONT, border=False), label.text)
+            set_text(_style(ws, label.area, font=_HEADING_FONT, border=False), label.text)
         elif label.role == "row":
             # Group labels (merged down) centred; item labels left-aligned as in the national form.
             align = _CENTER if label.area.max_row > label.area.min_row else _LABEL
-            _set_text(_style(ws, label.area, alignment=align), label.text)
+            set_text(_style(ws, label.area, alignment=align), label.text)
         elif label.role == "check":
-            _set_text(_style(ws, label.area, font=_BOLD, fill=_CHECK_FILL), label.text)
+            set_text(_style(ws, label.area, font=_BOLD, fill=_CHECK_FILL), label.text)
         else:  # caption, corner, column headers
             font = _BOLD if label.role in ("caption", "column") else _FONT
-            _set_text(_style(ws, label.area, font=font, fill=_HEADER_FILL), label.text)
+            set_text(_style(ws, label.area, font=font, fill=_HEADER_FILL), label.text)
 
     validations: dict[tuple[str, str | None], DataValidation] = {}
     for code in lay.codes_on(sheet.name):
@@ -421,7 +423,7 @@ def _draw_narrative(ws: Worksheet, form: Form, lay: Layout, sheet: SheetLayout, 
     prompt = narrative_prompt(section.narrative, section.parts)
     _sheet_frame(ws, sheet, title, prompt, note_font=_FONT)
     for label in sheet.labels:
-        _set_text(_style(ws, label.area, font=_HEADING_FONT, border=False), label.text)
+        set_text(_style(ws, label.area, font=_HEADING_FONT, border=False), label.text)
     area = lay.area(section.narrative)
     cell = _style(ws, area, alignment=_TOP_LEFT, locked=False)
     dv = DataValidation(
@@ -486,12 +488,12 @@ def _draw_meta(ws: Worksheet, lay: Layout, form: Form, meta: TemplateMeta | None
     ws["A1"], ws["B1"] = "key", "value"
     for key in META_KEYS:
         pos = lay.meta[key]
-        _set_text(ws.cell(pos.row, pos.column - 1), key)
+        set_text(ws.cell(pos.row, pos.column - 1), key)
         value = values.get(key)
         if isinstance(value, int):
             ws.cell(pos.row, pos.column).value = value
         elif value is not None:
-            _set_text(ws.cell(pos.row, pos.column), value)
+            set_text(ws.cell(pos.row, pos.column), value)
     ws.sheet_state = "veryHidden"
 
 
@@ -507,9 +509,9 @@ def _draw_instructions(
     ws.column_dimensions["B"].width = 110
     ws.sheet_view.showGridLines = False
     paragraphs = instructions(form, lay, meta, title, prefilled)
-    _set_text(_style(ws, Area(ws.title, 1, 1, 1, 2), font=_TITLE_FONT, border=False), "填报说明")
+    set_text(_style(ws, Area(ws.title, 1, 1, 1, 2), font=_TITLE_FONT, border=False), "填报说明")
     ws.row_dimensions[1].height = 30
-    _set_text(_style(ws, Area(ws.title, 2, 1, 2, 2), font=_BOLD, border=False), title)
+    set_text(_style(ws, Area(ws.title, 2, 1, 2, 2), font=_BOLD, border=False), title)
     ws.row_dimensions[2].height = 22
     row = 3
     for number, text in paragraphs:
@@ -517,7 +519,7 @@ def _draw_instructions(
             _style(
                 ws, Area(ws.title, row, 1, row, 1), alignment=_TOP_LEFT, border=False
             ).value = number
-        _set_text(
+        set_text(
             _style(ws, Area(ws.title, row, 2, row, 2), alignment=_TOP_LEFT, border=False), text
         )
         ws.row_dimensions[row].height = text_height(text, 110) + 2
