@@ -167,7 +167,9 @@ def _heading_keys() -> dict[int, set[str]]:
     return keys
 
 
-def _heading_number(line: str, known: dict[int, set[str]]) -> int | None:
+def _heading(line: str, known: dict[int, set[str]]) -> tuple[int, bool] | None:
+    """``(section number, exact)`` when ``line`` is a section heading; ``exact`` when it is one
+    of the headings the forms know, rather than a numeral followed by the section's words."""
     text = line.replace("\f", "").strip()
     if not text or len(text) > _MAX_HEADING or "|" in text:
         return None
@@ -175,21 +177,39 @@ def _heading_number(line: str, known: dict[int, set[str]]) -> int | None:
     for number, numeral in enumerate(_NUMERALS, start=1):
         if not key.startswith(numeral + ","):  # label_key folds 、 to ,
             continue
-        if key in known[number] or any(w in key for w in _HEADING_WORDS[number]):
-            return number
+        if key in known[number]:
+            return number, True
+        if any(w in key for w in _HEADING_WORDS[number]):
+            return number, False
     return None
 
 
 def _find_sections(lines: list[str]) -> list[_Section]:
+    """Section headings in order. Known headings win; a looser match (numeral and the section's
+    words) only fills a gap between them, so a numbered sub-heading cannot split the text."""
     known = _heading_keys()
-    heads: list[tuple[int, int]] = []  # (number, line index)
-    for i, line in enumerate(lines):
-        number = _heading_number(line, known)
-        if number is not None and (not heads or number > heads[-1][0]):
-            heads.append((number, i))
+    found = [(i, h) for i, line in enumerate(lines) if (h := _heading(line, known))]
+
+    def ordered(candidates: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        out: list[tuple[int, int]] = []
+        for i, number in candidates:
+            if not out or number > out[-1][1]:
+                out.append((i, number))
+        return out
+
+    heads = ordered([(i, n) for i, (n, exact) in found if exact])
+    for i, (number, exact) in found:
+        if exact:
+            continue
+        before = [h for h in heads if h[0] < i]
+        after = [h for h in heads if h[0] > i]
+        low = before[-1][1] if before else 0
+        high = after[0][1] if after else len(_NUMERALS) + 1
+        if low < number < high and all(n != number for _, n in heads):
+            heads = sorted([*heads, (i, number)])
     out = []
-    for k, (number, i) in enumerate(heads):
-        end = heads[k + 1][1] if k + 1 < len(heads) else len(lines)
+    for k, (i, number) in enumerate(heads):
+        end = heads[k + 1][0] if k + 1 < len(heads) else len(lines)
         out.append(_Section(number, i, i + 1, end, lines[i].replace("\f", "").strip()))
     return out
 
@@ -438,6 +458,10 @@ class _TableWalk:
                 self._label_text(part, token, split=False)
             return
         if any(key in k for k in self.recent):  # 6. a stray piece of a label just seen
+            return
+        bare = key.rstrip(":")
+        if bare != key and self.index.exact(bare):  # 7. ``行政许可：``
+            self._matched(bare, token, text)
             return
         self._unknown(text, token)
 

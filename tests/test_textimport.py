@@ -366,6 +366,27 @@ def test_short_row_without_cell_markers_is_not_shifted(complete):
     assert report.value("litigation_after_review.total") == 1
 
 
+def test_markdown_tables_and_a_numbered_sub_heading_in_section_1(complete):
+    """``二、主动公开工作情况`` inside section 1 does not start section 2; markdown pipes read."""
+    text = (TEXTS / "complete-2023-pipes.txt").read_text(encoding="utf-8")
+    out = []
+    for line in text.split("\n"):
+        if "|" not in line:
+            out.append(line)
+            continue
+        cells = [c.strip() for c in line.rstrip().rstrip("|").split("|")]
+        out.append("| " + " | ".join(cells) + " |")
+        if line.startswith(("信息内容", "行政复议")):
+            out.append("|" + "---|" * len(cells))
+    text = "\n".join(out).replace("主动公开\n全年通过", "二、主动公开工作情况\n全年通过")
+    text = text.replace("行政许可 |", "行政许可： |")
+    report = import_text(text)
+    assert report.missing == []
+    assert report.label_notes == []
+    assert report.values() == complete["lines"].values()
+    assert "二、主动公开工作情况\n全年通过门户网站" in report.narrative["narrative.overview"]
+
+
 # -- a 2022 report whose tables are wholly in the 2019 format ----------------------------------
 def test_old_format_tables_in_a_2022_report():
     report = read("old-format-2022-pipes.txt")
