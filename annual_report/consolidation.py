@@ -20,16 +20,16 @@ from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.cell.cell import Cell as XlCell
 from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
 from .errors import FormError, WorkbookError
-from .form import Form, form_for_year
+from .form import CellType, Form, form_for_year
 from .layout import text_height
 from .registry import KIND_LABELS, Registry
 from .report import Report, json_number
+from .template import build_workbook, set_number, set_text
 from .validation import Context, Issue, Validation, validate
 
 log = logging.getLogger(__name__)
@@ -519,29 +519,18 @@ def _named_styles() -> list[NamedStyle]:
 
 def _text(cell: XlCell, text: str | None) -> None:
     """Text as a string, never a formula: names and reasons come from departments."""
-    if text is None:
-        return
-    text = ILLEGAL_CHARACTERS_RE.sub("", text)[:32767]
-    cell.value = text
-    if cell.data_type != "s":  # openpyxl took a leading "=" for a formula
-        cell.data_type = "s"
-        cell.quotePrefix = True
+    if text is not None:
+        set_text(cell, text)
 
 
-def _put_number(cell: XlCell, value: Decimal | None, cell_type: str) -> None:
-    if value is None:
-        return
-    if cell_type != "money" and value == value.to_integral_value():
-        cell.value = int(value)
-    else:
-        cell.value = value  # ≤ 16 significant digits for any real fee: exact through openpyxl
+def _put_number(cell: XlCell, value: Decimal | None, cell_type: CellType) -> None:
+    if value is not None:
+        set_number(cell, value, cell_type)  # exact decimal text, as in the template
 
 
 def write_consolidation(consolidation: Consolidation, path: str | Path, *, title: str) -> Path:
     """The consolidated workbook: the national layout with the sums in the named input cells,
     then the sheets 分单位明细 (codes × units) and 纳入与未纳入单位."""
-    from .template import build_workbook
-
     path = Path(path)
     workbook = build_workbook(consolidation.form, values=consolidation.values, title=title)
     for style in _named_styles():

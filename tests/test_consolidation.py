@@ -361,3 +361,29 @@ def test_the_written_workbook(tmp_path):
     assert evil.data_type == "s"
     evil_header = next(c for c in breakdown[3] if c.value and "HYPERLINK" in str(c.value))
     assert evil_header.data_type == "s"
+
+
+def test_consolidating_returned_workbooks(tmp_path):
+    from annual_report.consolidation import consolidate_files, units_from_files
+    from annual_report.template import TemplateMeta, write_template
+
+    sent = {}
+    paths = []
+    for i, code in enumerate(["SZF", "RSJ", "ZSS", "ZSRSJ"]):
+        sent[code] = consistent_values(FORM, random.Random(i))
+        meta = TemplateMeta(FORM.id, 2021, code, code, "2021", "token")
+        paths.append(write_template(tmp_path / f"{i}.xlsx", FORM, meta=meta, values=sent[code]))
+    junk = tmp_path / "junk.xlsx"
+    junk.write_bytes(b"not a workbook at all")
+    result = consolidate_files([*paths, junk], registry=registry())
+    assert units_from_files is consolidate_files  # the name flows/cli.py uses
+    assert (result.year, result.form.id) == (2021, FORM.id)
+    assert [u.code for u in result.included] == ["RSJ", "SZF", "ZSS"]
+    status = {u.code: u for u in result.units}
+    assert status["ZSRSJ"].covered_by == "ZSS"
+    assert status["junk"].reason.startswith("文件无法读取：") and not status["junk"].included
+    assert status["RSJ"].name == "宜春市人力资源和社会保障局"
+    total = "requests.new_received.total"
+    assert result.values[total] == sum(sent[c][total] for c in ("SZF", "RSJ", "ZSS"))
+    assert result.values[FEE] == sum(sent[c][FEE] for c in ("SZF", "RSJ", "ZSS"))
+    assert result.values["proactive.rules.issued"] == sent["SZF"]["proactive.rules.issued"]
