@@ -231,9 +231,10 @@ def _sniff(data: bytes, archive: zipfile.ZipFile | None) -> str:
     return "xlsm" if any(n.lower().endswith("vbaproject.bin") for n in names) else "xlsx"
 
 
-# One pass over <definedNames>: name, other attributes, quoted or plain sheet, column, row.
+# One pass over <definedNames>: attributes, quoted or plain sheet, column, row.
+_NAME_ATTR = re.compile(rb'\bname="([^"]*)"')
 _DEFINED_NAME = re.compile(
-    rb'<definedName name="([^"]*)"([^>]*)>'
+    rb"<definedName\b([^>]*)>"
     rb"=?(?:'([^'<]*(?:''[^'<]*)*)'|([^'!<]+))!\$?([A-Za-z]{1,3})\$?([0-9]{1,7})"
     rb"(?::\$?[A-Za-z]{1,3}\$?[0-9]{1,7})?</definedName>"
 )
@@ -250,9 +251,10 @@ def _xlsx_names(archive: zipfile.ZipFile) -> dict[str, Target]:
     names: dict[str, Target] = {}
     local: dict[str, Target] = {}
     sheets: dict[bytes, str] = {}
-    for name, attrs, quoted, plain, letters, row in _DEFINED_NAME.findall(xml, start, end + 15):
-        key = _xml_text(name).lower()
-        if key.startswith("_xlnm."):
+    for attrs, quoted, plain, letters, row in _DEFINED_NAME.findall(xml, start, end + 15):
+        name = _NAME_ATTR.search(attrs)  # LibreOffice writes other attributes first
+        key = _xml_text(name.group(1)).lower() if name else ""
+        if not key or key.startswith("_xlnm."):
             continue
         raw_sheet = quoted or plain
         sheet = sheets.get(raw_sheet)
@@ -686,17 +688,31 @@ def _read(book: Book, path: Path, year: int | None, form_id: str | None) -> Repo
         source=str(path),
         method=method,
     )
+    names, sheets = book.names, set(book.sheet_names)
+    stale: set[str] = set()
     if method == METHOD_NAMES:
-        names, sheets = book.names, set(book.sheet_names)
+        # Names are trusted where the labels next to their cells agree; a tool that inserts
+        # rows without updating names (openpyxl, pandas) leaves them pointing at the wrong cells.
+        for block in form.blocks:
+            if not _names_agree(book, block, sheets):
+                stale.update(c.code for c in block.cells)
+                log.warning(
+                    "%s: defined names of %s block %d disagree with its labels; reading by labels",
+                    path,
+                    form.id,
+                    block.section,
+                )
         for code in form.cells:
-            target = names.get(code) or names.get(code.lower())
-            if target is not None and target.sheet in sheets:
+            if code in stale:
+                continue
+            target = _target(names, code, sheets)
+            if target is not None:
                 sheet, row, col = target
                 grid = book.grid(sheet)
                 value = grid[row][col] if row < len(grid) and col < len(grid[row]) else None
                 report.set_raw(code, cell_text(value), cell_ref(sheet, row, col))
     missing = [code for code in form.cells if code not in report.entries]
-    if missing:  # names lost or never there: find those blocks by their labels
+    if missing:  # names lost, stale or never there: find those blocks by their labels
         if index is None:
             index = LabelIndex(book)
         found = located.get(form.id) or _Found()
@@ -707,6 +723,8 @@ def _read(book: Book, path: Path, year: int | None, form_id: str | None) -> Repo
                     locate_block(index, block, found)
         for code in missing:
             position = found.cells.get(code)
+            if position is None and code in stale:  # labels not found either: names it is
+                position = _target(names, code, sheets)
             if position is not None:
                 sheet, r, c = position
                 report.set_raw(code, cell_text(book.value(sheet, r, c)), cell_ref(sheet, r, c))
@@ -717,6 +735,48 @@ def _read(book: Book, path: Path, year: int | None, form_id: str | None) -> Repo
             report.label_notes.extend(_missing_notes(form, report.missing))
     _read_narratives(book, form, report, index)
     return report
+
+
+def _target(names: dict[str, Target], code: str, sheets: set[str]) -> Target | None:
+    target = names.get(code) or names.get(code.lower())
+    return target if target is not None and target.sheet in sheets else None
+
+
+def _names_agree(book: Book, block: Block, sheets: set[str]) -> bool:
+    """Do the block's named cells sit where its labels are? Checks the first and last row (by
+    its row label, left of the value) or, for a block without row labels, the first and last
+    column (by its header, just above). A block without names agrees trivially."""
+    names = book.names
+    if any(h.path for h in block.rows):
+        labelled = [i for i, h in enumerate(block.rows) if h.path]
+        for i in {labelled[0], labelled[-1]}:
+            target = _target(names, block.cell_at(i, 0).code, sheets)
+            if target is None:
+                continue
+            grid = book.grid(target.sheet)
+            left = grid[target.row][: target.col] if target.row < len(grid) else []
+            if not _has_label(left, block.rows[i]):
+                return False
+        return True
+    for j in {0, len(block.columns) - 1}:
+        target = _target(names, block.cell_at(0, j).code, sheets)
+        if target is None:
+            continue
+        grid = book.grid(target.sheet)
+        top = max(target.row - block.header_depth - 1, 0)
+        above = [
+            grid[r][target.col]
+            for r in range(top, min(target.row, len(grid)))
+            if target.col < len(grid[r])
+        ]
+        if not _has_label(above, block.columns[j]):
+            return False
+    return True
+
+
+def _has_label(values: list[Any], header: Header) -> bool:
+    keys = {label_key(header.label), *(label_key(a.label) for a in header.aliases)}
+    return any(isinstance(v, str) and v and label_key(v) in keys for v in values)
 
 
 def _missing_notes(form: Form, missing: list[str]) -> list[LabelNote]:
