@@ -63,6 +63,10 @@ class SmtpSettings(_Model):
     def sender_domain(self) -> str:
         return self.sender.rpartition("@")[2]
 
+    def resolve_password(self, env: Mapping[str, str] | None = None) -> str | None:
+        """The password held in memory, else the one in the environment variable."""
+        return _password(self.password, self.password_env, env)
+
 
 class ImapSettings(_Model):
     host: str = Field(min_length=1)
@@ -94,6 +98,10 @@ class ImapSettings(_Model):
             raise ValueError(f"{value!r} is not an IMAP keyword")
         return value
 
+    def resolve_password(self, env: Mapping[str, str] | None = None) -> str | None:
+        """The password held in memory, else the one in the environment variable."""
+        return _password(self.password, self.password_env, env)
+
 
 class Contact(_Model):
     """Whom departments call with questions (printed in every mail)."""
@@ -119,12 +127,10 @@ class MailSettings(_Model):
         return _check_address(value)
 
     def smtp_password(self, env: Mapping[str, str] | None = None) -> str | None:
-        return _password(self.smtp.password, self.smtp.password_env, env)
+        return self.smtp.resolve_password(env)
 
     def imap_password(self, env: Mapping[str, str] | None = None) -> str | None:
-        if self.imap is None:
-            return None
-        return _password(self.imap.password, self.imap.password_env, env)
+        return None if self.imap is None else self.imap.resolve_password(env)
 
     def with_passwords(self, *, smtp: str | None = None, imap: str | None = None) -> MailSettings:
         """A copy holding passwords given by the caller (e.g. from a Prefect Secret block)."""
