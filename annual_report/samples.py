@@ -7,7 +7,9 @@ The generator follows the form's own rule sets (``outcome_rows``, ``applicant_co
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path
 
 from .form import Form
 
@@ -87,3 +89,35 @@ def sample_narrative(year: int, values: dict[str, Decimal], rng: random.Random) 
         "carried": values.get("requests.carried_from_last_year.total", Decimal(0)),
     }
     return {code: text.format(**fields) for code, text in NARRATIVE.items()}
+
+
+def fill_template(
+    template: str | Path,
+    output: str | Path,
+    values: Mapping[str, Decimal | int | str | None],
+    narrative: Mapping[str, str] | None = None,
+) -> Path:
+    """Type ``values`` into a template's named cells, as a clerk in Excel would, and save.
+
+    Text values (``"12件"``, ``"/"``) are typed as text; ``None`` leaves the cell blank.
+    """
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(template)
+    for code, value in [*values.items(), *(narrative or {}).items()]:
+        name = workbook.defined_names.get(code)
+        if name is None:
+            continue
+        for sheet, ref in name.destinations:
+            cell = workbook[sheet][ref.replace("$", "").split(":")[0]]
+            if value is None:
+                cell.value = None
+            elif isinstance(value, Decimal):
+                cell.value = int(value) if value == value.to_integral_value() else float(value)
+            else:
+                cell.value = value
+            if isinstance(value, str):
+                cell.data_type = "s"  # typed text, never a formula
+    output = Path(output)
+    workbook.save(output)
+    return output

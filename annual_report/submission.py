@@ -1,0 +1,115 @@
+"""Receiving one returned workbook: read it (isolated), find its department, validate, record.
+
+The caller (the collect flow) has already archived the file; this records what it says, once:
+the same file again (same content hash) returns the first record without reading it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .errors import WorkbookError
+from .matching import Evidence, Match, match_department
+from .sandbox import read_untrusted
+from .store import Store, Submission, file_hash
+from .validation import Context, Validation, validate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a file came from and what its mail says about the department."""
+
+    source: str  # "imap:<uidvalidity>:<uid>", "maildir:<key>", "drop:<name>", "cli"
+    file_name: str | None = None
+    sender: str | None = None
+    message_id: str | None = None
+    subject_department: str | None = None
+    thread_department: str | None = None
+    received_at: datetime | None = None
+    explanation: str | None = None  # the 说明 the department wrote in its mail
+
+
+@dataclass(frozen=True)
+class Received:
+    submission: Submission
+    match: Match | None = None
+    validation: Validation | None = None
+    failure: WorkbookError | None = None
+
+    @property
+    def duplicate(self) -> bool:
+        return not self.submission.new
+
+
+def receive_workbook(store: Store, campaign_id: str, path: str | Path, origin: Origin) -> Received:
+    """Read, match, validate and record the workbook at ``path`` (already archived)."""
+    path = Path(path)
+    sha256 = file_hash(path)
+    existing = store.submission_by_hash(campaign_id, sha256)
+    if existing is not None:
+        log.info("file %s already recorded as submission %s", sha256[:12], existing.id)
+        return Received(existing)
+    campaign = store.campaign(campaign_id)
+    registry = store.registry(campaign_id)
+    record = {
+        "sha256": sha256,
+        "source": origin.source,
+        "file_name": origin.file_name,
+        "archived_path": path,
+        "received_at": origin.received_at,
+        "message_id": origin.message_id,
+        "sender": origin.sender,
+        "explanation": origin.explanation,
+    }
+    try:
+        # The campaign decides the year: a file typed into last year's template is still
+        # this year's report (its token then fails and the sender identifies it).
+        report = read_untrusted(path, year=campaign.report_year)
+    except WorkbookError as exc:
+        match = match_department(
+            Evidence(
+                subject_department=origin.subject_department,
+                thread_department=origin.thread_department,
+                sender=origin.sender,
+            ),
+            registry,
+        )
+        department = match.department if match.matched else None
+        submission = store.record_submission(
+            campaign_id, department=department, failure=exc, **record
+        )
+        log.warning("unreadable file from %s: %s", origin.sender or origin.source, exc)
+        return Received(submission, match=match, failure=exc)
+
+    evidence = Evidence(
+        token_department=store.department_for_token(campaign_id, report.token),
+        token_present=bool(report.token),
+        file_department=report.department,
+        subject_department=origin.subject_department,
+        thread_department=origin.thread_department,
+        sender=origin.sender,
+    )
+    match = match_department(evidence, registry)
+    if not match.matched:
+        submission = store.record_submission(
+            campaign_id, status="quarantined", validation=validate(report), **record
+        )
+        log.warning("quarantined %s: %s", origin.file_name or sha256[:12], match.reason)
+        return Received(submission, match=match)
+
+    department = registry[match.department]  # type: ignore[index]
+    report.department = department.code
+    validation = validate(
+        report,
+        previous=store.previous_year_report(campaign_id, department.code),
+        context=Context(organ_kind=department.kind, can_make_rules=department.can_make_rules),
+    )
+    submission = store.record_submission(
+        campaign_id, department=department.code, validation=validation, **record
+    )
+    return Received(submission, match=match, validation=validation)

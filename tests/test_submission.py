@@ -1,0 +1,102 @@
+"""Receiving returned workbooks end to end on a real store: read, match, validate, record."""
+
+import random
+import shutil
+from decimal import Decimal
+
+import pytest
+
+from annual_report.campaign import write_department_template
+from annual_report.form import form_for_year
+from annual_report.registry import load_registry
+from annual_report.samples import consistent_values, fill_template, sample_narrative
+from annual_report.store import Store
+from annual_report.submission import Origin, receive_workbook
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store(tmp_path / "state.db")
+    store.create_campaign("2021", 2021, registry=load_registry("config"))
+    yield store
+    store.close()
+
+
+def returned(store, tmp_path, code, *, name="reply.xlsx", changes=None, seed=1):
+    template = write_department_template(
+        store, store.registry("2021"), "2021", code, tmp_path / f"{code}-template.xlsx"
+    )
+    form = form_for_year(2021)
+    rng = random.Random(seed)
+    values = consistent_values(form, rng)
+    values.update(changes or {})
+    return fill_template(template, tmp_path / name, values, sample_narrative(2021, values, rng))
+
+
+def test_a_good_reply_is_accepted_and_matched_by_token(store, tmp_path):
+    path = returned(store, tmp_path, "RSJ", name="随便起的名字.xlsx")
+    got = receive_workbook(store, "2021", path, Origin("cli", sender="rsj@yichun.example"))
+    assert got.match.method == "token"
+    assert got.submission.department == "RSJ"
+    assert got.submission.status == "accepted"
+    assert got.submission.version == 1
+
+
+def test_the_same_file_twice_is_recorded_once(store, tmp_path):
+    path = returned(store, tmp_path, "RSJ")
+    first = receive_workbook(store, "2021", path, Origin("imap:1:5", sender="rsj@yichun.example"))
+    again = receive_workbook(store, "2021", path, Origin("imap:1:5", sender="rsj@yichun.example"))
+    assert again.duplicate and again.submission.id == first.submission.id
+    assert len(store.submissions("2021")) == 1
+
+
+def test_errors_reject_and_a_correction_is_the_next_version(store, tmp_path):
+    bad = returned(
+        store,
+        tmp_path,
+        "FGW",
+        name="v1.xlsx",
+        changes={"requests.new_received.natural_person": Decimal(999)},
+    )
+    got = receive_workbook(store, "2021", bad, Origin("cli", sender="fgw@yichun.example"))
+    assert got.submission.status == "rejected"
+    assert {i.rule for i in got.validation.errors} >= {"R1", "R2"}
+    good = returned(store, tmp_path, "FGW", name="v2.xlsx")
+    got = receive_workbook(store, "2021", good, Origin("cli", sender="fgw@yichun.example"))
+    assert (got.submission.status, got.submission.version) == ("accepted", 2)
+
+
+def test_token_from_a_stranger_is_quarantined(store, tmp_path):
+    path = returned(store, tmp_path, "RSJ")
+    got = receive_workbook(store, "2021", path, Origin("cli", sender="x@qq.example"))
+    assert got.submission.status == "quarantined"
+    assert got.submission.department is None
+    assert "not in the registry" in got.match.reason
+
+
+def test_unreadable_file_is_recorded_with_its_reason(store, tmp_path):
+    path = tmp_path / "report.xlsx"
+    path.write_bytes(b"PK\x03\x04 this is not really a workbook")
+    got = receive_workbook(store, "2021", path, Origin("cli", sender="jyj@yichun.example"))
+    assert got.failure is not None
+    assert got.submission.status == "unreadable"
+    assert got.submission.department == "JYJ"
+    assert got.submission.failure_reason_zh
+
+
+def test_last_years_values_feed_the_cross_year_rules(store, tmp_path):
+    store.create_campaign("2022", 2022, registry=store.registry("2021"))
+    path = returned(store, tmp_path, "RSJ", seed=5)
+    receive_workbook(store, "2021", path, Origin("cli", sender="rsj@yichun.example"))
+    last_year = store.previous_year_values("2022", "RSJ")
+    assert last_year  # the 2021 submission is the 2022 campaign's previous year
+    template = write_department_template(
+        store, store.registry("2022"), "2022", "RSJ", tmp_path / "rsj-2022.xlsx"
+    )
+    shutil.copy(template, tmp_path / "untouched.xlsx")
+    got = receive_workbook(
+        store, "2022", tmp_path / "untouched.xlsx", Origin("cli", sender="rsj@yichun.example")
+    )
+    carried = got.validation.report.value("requests.carried_from_last_year.natural_person")
+    assert carried == last_year["requests.carried_to_next_year.natural_person"]
+    assert "C1" not in {i.rule for i in got.validation.issues}
