@@ -614,22 +614,23 @@ def _inspect_ole(data: bytes, path: Path) -> tuple[FileKind, bool, dict[str, tup
             path,
         ) from None
     lowered = {s.lower() for s in streams}
-    if "encryptioninfo" in lowered or "encryptedpackage" in lowered:
-        raise _encrypted("an encrypted Office Open XML package (EncryptionInfo stream)", path)
+    # msoffcrypto tells an encrypted OOXML package (an OLE file with EncryptionInfo) and an
+    # encrypted .xls (a FILEPASS record) from a plain .xls.
+    office_format = None
+    try:
+        office = msoffcrypto.OfficeFile(io.BytesIO(data))
+        office_format = office.format
+        encrypted = office_format == "ooxml" or office.is_encrypted()
+    except Exception:  # not a format msoffcrypto knows (a WPS .et, BIFF5), or damaged
+        encrypted = "encryptioninfo" in lowered
+    if encrypted:
+        what = {
+            "ooxml": "an encrypted Office Open XML package (EncryptionInfo stream)",
+            "xls97": "an encrypted .xls workbook (FILEPASS record)",
+        }.get(office_format or "", f"an encrypted {office_format or 'OLE'} document")
+        raise _encrypted(what, path)
     if "workbook" in lowered or "book" in lowered:
         stream = "Workbook" if "workbook" in lowered else "Book"
-        if stream == "Workbook":
-            try:
-                encrypted = msoffcrypto.OfficeFile(io.BytesIO(data)).is_encrypted()
-            except Exception as exc:  # msoffcrypto's own errors and struct errors alike
-                raise _fail(
-                    CORRUPT,
-                    f"damaged .xls workbook stream: {exc}",
-                    "文件已损坏，无法打开。请重新保存后再发送一次。",
-                    path,
-                ) from None
-            if encrypted:
-                raise _encrypted("an encrypted .xls workbook (FILEPASS record)", path)
         try:
             biff = ole.openstream(stream).read()
         except Exception as exc:
@@ -662,7 +663,7 @@ def _inspect_ole(data: bytes, path: Path) -> tuple[FileKind, bool, dict[str, tup
     raise _fail(
         NOT_A_WORKBOOK,
         "an OLE compound file without a workbook stream (e.g. a WPS .et file): "
-        + ", ".join(sorted(streams)[:8]),
+        + ", ".join(sorted("".join(ch for ch in s if ch.isprintable()) for s in streams)[:6]),
         "无法识别的文件格式（可能是WPS表格专用的.et格式）。" + _ZH_SAVE_AS,
         path,
     )
