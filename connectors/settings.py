@@ -110,6 +110,11 @@ class Contact(_Model):
     phone: str | None = None
     email: str | None = None
 
+    @field_validator("phone", mode="before")
+    @classmethod
+    def _phone(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) else value  # YAML reads 07953991234 as int
+
 
 class MailSettings(_Model):
     smtp: SmtpSettings
@@ -118,7 +123,7 @@ class MailSettings(_Model):
     drop_dir: Path | None = None  # workbooks / .eml files received another way
     coordinator: str  # address of the coordinator (notices, quarantine)
     contact: Contact | None = None
-    archive_dir: Path = Path("data/mail")
+    archive_dir: Path = Path("nianbao-data/mail")
     templates_dir: Path | None = None  # default: config/mail next to this file
 
     @field_validator("coordinator")

@@ -1,0 +1,210 @@
+from datetime import date, datetime
+
+import jinja2
+import pytest
+
+from annual_report.validation import Issue
+from connectors.mailtext import (
+    MailKind,
+    MailTexts,
+    cn_date,
+    parse_subject_tag,
+    report_filename,
+    subject_tag,
+)
+
+DEPT = {"name": "樟树市人力资源和社会保障局", "code": "RSJ"}
+COMMON = {
+    "campaign": "2021",
+    "year": 2021,
+    "department": DEPT,
+    "today": date(2022, 1, 4),
+    "deadline": date(2022, 1, 26),
+}
+ISSUES = [
+    Issue(
+        rule="R1",
+        severity="error",
+        codes=("requests.new_received.total",),
+        cells=("'三、收到和处理政府信息公开申请情况'!D5", "D6"),
+        message="本年新收政府信息公开申请数量（12）不等于各类申请人之和（11）。",
+    ),
+    {"rule": "C5", "cells": ["E9"], "message": "结转下年度继续办理数为负数<script>"},
+]
+RECEIVED = datetime(2022, 1, 5, 10, 12)
+CONTEXT = {
+    "invitation": {"attachment_name": "樟树市人社局-2021年政府信息公开工作年度报告.xlsx"},
+    "receipt": {"file_name": "年报.xlsx", "received_at": RECEIVED, "version": 2},
+    "accepted_with_warnings": {"file_name": "年报.xlsx", "received_at": RECEIVED, "issues": ISSUES},
+    "rejected": {"file_name": "年报.xlsx", "received_at": RECEIVED, "issues": ISSUES},
+    "unreadable": {"file_name": "年报.et", "reason": "文件设置了打开密码，无法读取。"},
+    "no_workbook": {"file_names": ["说明.docx"]},
+    "several_workbooks": {"file_names": ["年报（修改前）.xlsx", "年报（修改后）.xlsx"]},
+    "reminder": {"stage": "before", "days_left": 3},
+    "escalation": {
+        "reason": "overdue",
+        "days_overdue": 2,
+        "rejections": 0,
+        "state_label": "未报送",
+    },
+    "coordinator_notice": {"title": "有一封来信被隔离", "lines": ["发件人不在名录中"]},
+}
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return MailTexts(
+        defaults={
+            "office": "樟树市人民政府办公室",
+            "contact": {"name": "刘晓燕", "phone": "0795-3991234"},
+        }
+    )
+
+
+def test_subject_tag_round_trip():
+    assert subject_tag("2021", "RSJ") == "[年报2021-RSJ]"
+    assert subject_tag("2021") == "[年报2021]"
+    assert parse_subject_tag("[年报2021-RSJ] 关于报送的通知") == ("2021", "RSJ")
+    with pytest.raises(ValueError):
+        subject_tag("2021", "R]SJ")
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Re: [年报2021-RSJ] 关于报送2021年政府信息公开工作年度报告的通知",
+        "回复：[年报2021-RSJ] 关于报送",
+        "答复: 转发: [年报2021-RSJ]",
+        "转发:【年报2021-RSJ】",
+        "回复：［年报２０２１－ＲＳＪ］请填报",  # full-width brackets, digits, dash, letters
+        "RE: [ 年报 2021 - rsj ] 已填好",
+        "Fwd: 〔年报2021—RSJ〕",
+    ],
+)
+def test_parse_subject_tag_is_tolerant(subject):
+    assert parse_subject_tag(subject) == ("2021", "RSJ")
+
+
+def test_parse_subject_tag_misses_and_hyphenated_ids():
+    assert parse_subject_tag("年报已填好") is None
+    assert parse_subject_tag(None) is None
+    assert parse_subject_tag("[年报2021]") is None  # a coordinator mail names no department
+    assert parse_subject_tag("[年报2021-SL-JD]") == ("2021", "SL-JD")
+    assert parse_subject_tag("[年报2021-b-RSJ]", campaigns=["2021", "2021-b"]) == ("2021-b", "RSJ")
+
+
+def test_report_filename():
+    assert (
+        report_filename("樟树市人社局", 2021) == "樟树市人社局-2021年政府信息公开工作年度报告.xlsx"
+    )
+    assert report_filename('a/b:c*"d"', 2021, "xls") == "abcd-2021年政府信息公开工作年度报告.xls"
+
+
+def test_cn_date():
+    assert cn_date(date(2022, 1, 26)) == "2022年1月26日（星期三）"
+    assert cn_date(datetime(2022, 1, 26, 9, 0), weekday=False) == "2022年1月26日"
+
+
+def test_every_kind_has_a_template(texts):
+    assert set(texts.kinds()) == {k.value for k in MailKind}
+
+
+@pytest.mark.parametrize("kind", [k.value for k in MailKind])
+def test_every_kind_renders(texts, kind):
+    context = dict(COMMON, **CONTEXT[kind])
+    if kind == "coordinator_notice":
+        context.pop("department")
+    mail = texts.render(kind, **context)
+    tag = "[年报2021]" if kind == "coordinator_notice" else "[年报2021-RSJ]"
+    assert mail.subject.startswith(tag + " ")
+    assert parse_subject_tag(mail.subject) == (
+        None if kind == "coordinator_notice" else ("2021", "RSJ")
+    )
+    assert "\n" not in mail.subject
+    assert mail.text.endswith("\n") and "\n\n\n" not in mail.text
+    assert "樟树市人民政府办公室" in mail.text
+    assert "None" not in mail.text and "{{" not in mail.text
+
+
+def test_invitation_says_what_when_how_and_whom(texts):
+    mail = texts.render("invitation", **COMMON, **CONTEXT["invitation"])
+    assert mail.subject == "[年报2021-RSJ] 关于报送2021年政府信息公开工作年度报告的通知"
+    text = mail.text
+    assert text.startswith("樟树市人力资源和社会保障局：\n")
+    assert "《樟树市人社局-2021年政府信息公开工作年度报告.xlsx》" in text
+    assert "请于2022年1月26日（星期三）前报送" in text
+    assert "直接“回复”本邮件" in text and "不要修改工作表的名称" in text
+    assert "刘晓燕（电话：0795-3991234）" in text
+
+
+def test_rejected_lists_every_issue_with_cells_rule_and_numbers(texts):
+    mail = texts.render("rejected", **COMMON, **CONTEXT["rejected"])
+    assert "发现以下2处问题" in mail.text
+    assert "1. 本年新收政府信息公开申请数量（12）不等于各类申请人之和（11）。" in mail.text
+    assert "位置：'三、收到和处理政府信息公开申请情况'!D5、D6" in mail.text
+    assert "规则：R1" in mail.text
+    # The HTML alternative escapes what departments and rules wrote.
+    assert mail.html is not None
+    assert "&lt;script&gt;" in mail.html and "<script>" not in mail.html
+    assert "<td>R1</td>" in mail.html
+
+
+def test_reminders_before_and_on_the_deadline(texts):
+    before = texts.render("reminder", **COMMON, stage="before", days_left=3)
+    due = texts.render("reminder", **COMMON, stage="deadline", days_left=0)
+    assert "距今还有3天" in before.text
+    assert "报送截止日" in due.subject and "今天（2022年1月26日（星期三））" in due.text
+
+
+def test_escalation_goes_to_the_leader(texts):
+    mail = texts.render(
+        "escalation",
+        **COMMON,
+        reason="rejections",
+        days_overdue=0,
+        rejections=3,
+        state_label="核对未通过",
+    )
+    assert mail.text.startswith("樟树市人力资源和社会保障局负责同志：")
+    assert "已报送3次，均未通过核对" in mail.text
+
+
+def test_a_missing_variable_is_an_error_not_a_hole(texts):
+    with pytest.raises(jinja2.UndefinedError):
+        texts.render("invitation", **COMMON)  # no attachment_name
+    with pytest.raises(ValueError, match="no mail template"):
+        texts.render("thank_you_note", **COMMON)
+
+
+def test_registry_objects_work_as_context(texts):
+    from annual_report.registry import Department
+
+    dept = Department.model_validate(
+        {
+            "code": "RSJ",
+            "name": "樟树市人力资源和社会保障局",
+            "kind": "department",
+            "email": "rsj@zhangshu.example",
+            "contact": {"name": "李明", "phone": "0795-1234567"},
+        }
+    )
+    mail = texts.render("receipt", **dict(COMMON, department=dept), **CONTEXT["receipt"])
+    assert mail.text.startswith("樟树市人力资源和社会保障局：")
+    assert "（第2次报送）" in mail.text
+
+
+def test_from_settings_signs_with_the_sender_name():
+    from connectors.settings import parse_mail_settings
+
+    settings = parse_mail_settings(
+        {
+            "smtp": {"host": "h", "port": 25, "security": "none", "sender": "a@zhangshu.example",
+                     "sender_name": "樟树市人民政府办公室"},
+            "coordinator": "c@zhangshu.example",
+            "contact": {"name": "刘晓燕", "email": "zwgk@zhangshu.example"},
+        }
+    )  # fmt: skip
+    mail = MailTexts.from_settings(settings).render("no_workbook", **COMMON, file_names=[])
+    assert "樟树市人民政府办公室\n2022年1月4日" in mail.text
+    assert "刘晓燕（邮箱：zwgk@zhangshu.example）" in mail.text
+    assert "收到的附件" not in mail.text
