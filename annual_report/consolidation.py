@@ -25,10 +25,11 @@ from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Si
 from openpyxl.utils import get_column_letter
 
 from .errors import FormError, WorkbookError
-from .form import CellType, Form, form_for_year
+from .form import CellType, Form, form_for_year, load_form
 from .layout import text_height
 from .registry import KIND_LABELS, Registry
 from .report import Report, json_number
+from .store import Store, Submission
 from .template import build_workbook, set_number, set_text
 from .validation import Context, Issue, Validation, validate
 
@@ -62,6 +63,9 @@ class UnitOutcome:
     kind: str
     included: bool
     reason: str
+    # included | duplicate | wrong_form | errors | covered | unreadable | missing | returned |
+    # pending
+    status: str = "included"
     submission_id: int | None = None
     version: int | None = None
     source: str | None = None
@@ -76,6 +80,7 @@ class UnitOutcome:
             "kind": self.kind,
             "included": self.included,
             "reason": self.reason,
+            "status": self.status,
             "submission_id": self.submission_id,
             "version": self.version,
             "source": self.source,
@@ -102,6 +107,11 @@ class Consolidation:
     @property
     def excluded(self) -> list[UnitOutcome]:
         return [u for u in self.units if not u.included]
+
+    @property
+    def missing(self) -> list[UnitOutcome]:
+        """Departments that sent nothing (only known when consolidating from the store)."""
+        return [u for u in self.units if u.status == "missing"]
 
     @property
     def rules_codes(self) -> tuple[str, ...]:
@@ -196,14 +206,15 @@ def consolidate(
     outcomes: list[UnitOutcome] = []
     issues: list[Issue] = []
 
-    def outcome(unit: Unit, v: Validation, included: bool, reason: str, **kw: Any) -> UnitOutcome:
+    def outcome(unit: Unit, v: Validation, status: str, reason: str, **kw: Any) -> UnitOutcome:
         dept = registry.get(unit.code) if registry else None
         return UnitOutcome(
             code=unit.code,
             name=dept.name if dept else unit.name,
             kind=dept.kind if dept else unit.kind,
-            included=included,
+            included=status == "included",
             reason=reason,
+            status=status,
             submission_id=unit.submission_id,
             version=unit.version,
             source=unit.report.source,
@@ -233,20 +244,20 @@ def consolidate(
         for other, other_v in group[1:]:
             which = f"第{best.version}版" if best.version else "另一份"
             outcomes.append(
-                outcome(other, other_v, False, f"重复报送：同一单位的{which}报告已作为其报送")
+                outcome(other, other_v, "duplicate", f"重复报送：已采用同一单位的{which}报告")
             )
         if best.report.form.id != form.id:
             outcomes.append(
                 outcome(
                     best,
                     best_v,
-                    False,
+                    "wrong_form",
                     f"表格格式（{best.report.form.name}）与汇总格式（{form.name}）不一致",
                 )
             )
         elif best_v.errors:
             outcomes.append(
-                outcome(best, best_v, False, f"有{len(best_v.errors)}处错误，未纳入汇总")
+                outcome(best, best_v, "errors", f"有{len(best_v.errors)}处错误，未纳入汇总")
             )
         else:
             eligible[code] = (best, best_v)
@@ -293,14 +304,14 @@ def consolidate(
                 outcome(
                     unit,
                     v,
-                    False,
+                    "covered",
                     f"已包含在{county_name}的汇总报告中，不重复计算",
                     covered_by=covered[code],
                 )
             )
         else:
             reason = f"已纳入（有{len(v.warnings)}条警告）" if v.warnings else "已纳入"
-            outcomes.append(outcome(unit, v, True, reason))
+            outcomes.append(outcome(unit, v, "included", reason))
             included[code] = (unit, v)
 
     # 3. exact sums
@@ -381,6 +392,7 @@ def _outcome_key(u: UnitOutcome) -> tuple[Any, ...]:
         u.version or 0,
         u.submission_id or 0,
         u.reason,
+        u.status,
         u.source or "",
         u.errors,
         u.warnings,
@@ -448,6 +460,7 @@ def consolidate_files(
                     kind="department",
                     included=False,
                     reason=f"文件无法读取：{exc.reason_zh}",
+                    status="unreadable",
                     source=str(path),
                 )
             )
@@ -469,6 +482,83 @@ def consolidate_files(
 
 
 units_from_files = consolidate_files  # the name flows/cli.py uses
+
+
+# -- from the store ---------------------------------------------------------------------------
+
+
+def consolidate_campaign(store: Store, campaign_id: str) -> Consolidation:
+    """Consolidate a campaign from the store: each department's accepted submission is summed;
+    every other active department is listed with why it is not (未报送, errors, returned, …)."""
+    campaign = store.campaign(campaign_id)
+    registry = store.registry(campaign_id)
+    form = load_form(campaign.form_id)
+    units: list[Unit] = []
+    others: list[UnitOutcome] = []
+    accepted_by_code = {s.department: s for s in store.accepted_submissions(campaign_id)}
+    missing = []
+    for dept in registry:
+        accepted = accepted_by_code.get(dept.code)
+        if accepted is not None:
+            report = store.report_from_submission(accepted.id)
+            issues = [
+                Issue(i.rule, i.severity, i.codes, i.cells, i.message)  # type: ignore[arg-type]
+                for i in store.issues(accepted.id)
+            ]
+            units.append(
+                Unit(
+                    dept.code,
+                    dept.name,
+                    report,
+                    Validation(report, issues),
+                    dept.kind,
+                    submission_id=accepted.id,
+                    version=accepted.version,
+                )
+            )
+        else:
+            missing.append(dept)
+    result = consolidate(units, registry, form, year=campaign.report_year)
+    included = {u.code for u in result.included}
+    for dept in missing:
+        latest = store.latest_submission(campaign_id, dept.code)
+        status, reason = _not_accepted(latest)
+        county = registry.covered_by(dept.code)
+        if county is not None and county.code in included:
+            reason += f"（其数据已包含在{county.name}的汇总报告中）"
+        others.append(
+            UnitOutcome(
+                code=dept.code,
+                name=dept.name,
+                kind=dept.kind,
+                included=False,
+                reason=reason,
+                status=status,
+                submission_id=latest.id if latest else None,
+                version=latest.version if latest else None,
+                source=latest.archived_path or latest.file_name if latest else None,
+                errors=latest.error_count if latest else 0,
+                warnings=latest.warning_count if latest else 0,
+            )
+        )
+    result.units = sorted([*result.units, *others], key=_outcome_key)
+    return result
+
+
+def _not_accepted(latest: Submission | None) -> tuple[str, str]:
+    """``(status, Chinese reason)`` of a department without an accepted submission."""
+    if latest is None:
+        return "missing", "未报送"
+    version = f"第{latest.version}版" if latest.version else "报送的"
+    if latest.status == "unreadable":
+        why = latest.failure_reason_zh or latest.failure_reason or ""
+        return "unreadable", f"{version}文件无法读取：{why}"
+    if latest.status == "rejected" and latest.error_count:
+        return "errors", f"{version}有{latest.error_count}处错误，未纳入汇总"
+    if latest.status == "rejected":
+        note = f"：{latest.decision_note}" if latest.decision_note else ""
+        return "returned", f"{version}已被退回{note}"
+    return "pending", f"{version}尚未审核"
 
 
 def _choose_form(units: Sequence[Unit], year: int | None) -> Form:

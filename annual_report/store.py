@@ -284,6 +284,10 @@ def _lookup_indexes(db: Database) -> None:
 # -- helpers ----------------------------------------------------------------------------------
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def content_hash(data: bytes) -> str:
     """The SHA-256 hex digest identifying a submitted file."""
     return hashlib.sha256(data).hexdigest()
@@ -409,7 +413,7 @@ class Store:
     ) -> None:
         self.path = Path(path)
         self._timeout = timeout
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock or utc_now
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[tuple[weakref.ref[threading.Thread], Database]] = []
@@ -462,6 +466,17 @@ class Store:
                 with contextlib.suppress(sqlite3.Error):
                     db.close()
             self._connections = []
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Prefect hashes and may pickle task arguments: a Store travels as its path.
+        return (Store, (self.path,), {"_timeout": self._timeout, "_clock": self._clock})
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._timeout = state["_timeout"]
+        self._clock = state["_clock"]
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
 
     def __enter__(self) -> Store:
         return self

@@ -387,3 +387,59 @@ def test_consolidating_returned_workbooks(tmp_path):
     assert result.values[total] == sum(sent[c][total] for c in ("SZF", "RSJ", "ZSS"))
     assert result.values[FEE] == sum(sent[c][FEE] for c in ("SZF", "RSJ", "ZSS"))
     assert result.values["proactive.rules.issued"] == sent["SZF"]["proactive.rules.issued"]
+
+
+def test_consolidating_a_campaign_from_the_store(tmp_path):
+    from annual_report.consolidation import consolidate_campaign
+    from annual_report.store import Store, content_hash
+
+    store = Store(tmp_path / "state.db")
+    store.create_campaign("2021", 2021, registry=registry())
+
+    def send(code, seed, issues=(), **overrides):
+        u = unit(code, seed, **overrides)
+        v = Validation(u.report, list(issues))
+        sub = store.record_submission(
+            "2021",
+            sha256=content_hash(f"{code}{seed}".encode()),
+            source="cli",
+            department=code,
+            validation=v,
+            file_name=f"{code}.xlsx",
+        )
+        return u, sub
+
+    szf, _ = send("SZF", 1, **{FEE: "31000.1234"})
+    send("RSJ", 2, [Issue("R1", "error", (), (), "错误")])  # v1 rejected
+    rsj, _ = send("RSJ", 3, [Issue("N1", "warning", (), (), "警告")], **{FEE: "41701.1344"})
+    _, returned = send("ZRZYJ", 4, [Issue("C1", "warning", (), (), "警告")])
+    store.decide(returned.id, "rejected", by="coordinator", note="请核实上年结转")
+    zss, _ = send("ZSS", 5, **{FEE: "0"})
+    store.record_submission(
+        "2021",
+        sha256=content_hash(b"garbage"),
+        source="cli",
+        department="WTZ",
+        failure="not a workbook",
+    )
+    store.close()
+
+    result = consolidate_campaign(Store(tmp_path / "state.db"), "2021")
+    status = {u.code: u for u in result.units}
+    assert {c: u.status for c, u in status.items()} == {
+        "SZF": "included",
+        "RSJ": "included",
+        "ZRZYJ": "returned",
+        "WTZ": "unreadable",
+        "ZSS": "included",
+        "ZSRSJ": "missing",
+        "ZSLJZ": "missing",
+    }
+    assert status["RSJ"].version == 2 and status["RSJ"].warnings == 1
+    assert status["ZRZYJ"].reason == "第1版已被退回：请核实上年结转"
+    assert status["ZSRSJ"].reason == "未报送（其数据已包含在樟树市人民政府办公室的汇总报告中）"
+    assert [u.code for u in result.missing] == ["ZSLJZ", "ZSRSJ"]
+    assert result.values[FEE] == Decimal("72701.2578")
+    total = "requests.new_received.total"
+    assert result.values[total] == sum(u.report.value(total) for u in (szf, rsj, zss))
+    assert result.year == 2021
