@@ -21,6 +21,7 @@ precise English ``reason`` and a Chinese ``reason_zh`` for the department. The c
 from __future__ import annotations
 
 import hashlib
+import html
 import io
 import logging
 import re
@@ -338,7 +339,8 @@ def _inspect_zip(data: bytes, path: Path) -> tuple[FileKind, bool, dict[str, tup
         else:
             extent = _xlsx_extent(content)
             extents[info.filename] = extent
-            _check_extent(info.filename, *extent, path)
+            if _too_large(*extent):  # name the sheet as the clerk sees it
+                _check_extent(_xlsx_sheet_name(data, archive, info.filename), *extent, path)
     if macros:
         log.info("%s contains macros; they are never executed", path)
     return kind, macros, extents
@@ -481,16 +483,43 @@ def _check_shared_strings(content: bytes, path: Path) -> None:
             )
 
 
+def _too_large(rows: int, cols: int) -> bool:
+    return rows > MAX_ROWS or cols > MAX_COLUMNS
+
+
 def _check_extent(sheet: str, rows: int, cols: int, path: Path) -> None:
-    if rows > MAX_ROWS or cols > MAX_COLUMNS:
+    if _too_large(rows, cols):
         raise _fail(
             SHEET_TOO_LARGE,
-            f"sheet {sheet} has values up to row {rows:,}, column {cols:,} "
+            f"sheet {sheet!r} has values up to row {rows:,}, column {cols:,} "
             f"(limit {MAX_ROWS:,} rows × {MAX_COLUMNS} columns)",
-            f"工作表中有数据的区域过大（到第{rows}行、第{cols}列），远超报表所需的范围。"
+            f"工作表“{sheet}”中有数据的区域过大（到第{rows}行、第{cols}列），远超报表所需的范围。"
             "请删除表格以外的多余内容（或把数据复制到下发的模板中）后重新发送。",
             path,
         )
+
+
+_SHEET_ELEMENT = re.compile(rb"<(?:\w+:)?sheet\b[^>]*>")
+_XML_NAME = re.compile(rb'\bname="([^"]*)"')
+_XML_RID = re.compile(rb'\br:id="([^"]*)"')
+
+
+def _xlsx_sheet_name(data: bytes, archive, part: str) -> str:
+    """The tab name of worksheet ``part`` (for messages; the part name if it cannot be told)."""
+    try:
+        targets = {}
+        root = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+        for rel in root.iter(f"{_REL_NS}Relationship"):
+            target = rel.get("Target", "")
+            target = target.lstrip("/") if target.startswith("/") else "xl/" + target
+            targets[rel.get("Id", "")] = _normalise_part(target)
+        for element in _SHEET_ELEMENT.findall(archive.read("xl/workbook.xml")):
+            rid, name = _XML_RID.search(element), _XML_NAME.search(element)
+            if rid and name and targets.get(rid.group(1).decode()) == part:
+                return html.unescape(name.group(1).decode("utf-8", "replace"))
+    except (KeyError, ElementTree.ParseError, ValueError, OSError):
+        pass
+    return part
 
 
 # Cells in sheet XML. A self-closing <c …/> holds no value (a styled blank) and costs nothing.
@@ -678,6 +707,16 @@ _BIFF_EOF = 0x000A
 _BIFF_BOUNDSHEET = 0x0085
 
 
+def _boundsheet_name(body: bytes, index: int) -> str:
+    """A BIFF8 BOUNDSHEET record's sheet name (``#n`` when it cannot be decoded)."""
+    try:
+        count, flags = body[6], body[7]
+        raw = body[8 : 8 + count * (2 if flags & 1 else 1)]
+        return raw.decode("utf-16-le" if flags & 1 else "latin-1")
+    except (IndexError, UnicodeDecodeError):
+        return f"#{index + 1}"
+
+
 def _xls_extents(biff: bytes) -> dict[str, tuple[int, int]]:
     """Per sheet substream: (last row, last column) holding a value, 1-based."""
     extents: dict[str, tuple[int, int]] = {}
@@ -686,6 +725,7 @@ def _xls_extents(biff: bytes) -> dict[str, tuple[int, int]]:
     depth = 0
     index = -1
     max_row = max_col = 0
+    names: list[str] = []
     while pos + 4 <= end:
         rtype, length = unpack("<HH", biff, pos)
         body = pos + 4
@@ -697,8 +737,11 @@ def _xls_extents(biff: bytes) -> dict[str, tuple[int, int]]:
                 max_row = max_col = 0
         elif rtype == _BIFF_EOF:
             if depth == 1 and index > 0:
-                extents[f"sheet {index}"] = (max_row, max_col)
+                name = names[index - 1] if index - 1 < len(names) else f"#{index}"
+                extents[name] = (max_row, max_col)
             depth = max(depth - 1, 0)
+        elif rtype == _BIFF_BOUNDSHEET and depth == 1 and index == 0:
+            names.append(_boundsheet_name(biff[body:pos], len(names)))
         elif rtype in _BIFF_VALUE and length >= 4:
             row, col = unpack("<HH", biff, body)
             max_row, max_col = max(max_row, row + 1), max(max_col, col + 1)

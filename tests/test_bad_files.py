@@ -183,6 +183,15 @@ def make_encrypted_xls(tmp: Path, good: Path) -> Path:
     return tmp / "locked.xls"
 
 
+def make_far_xls(tmp: Path, good: Path) -> Path:
+    data = bytearray((FIXTURES / "tiny.xls").read_bytes())
+    number = struct.pack("<HH", 0x027E, 10)  # RK record (the 3 in B1): row, column, xf, RK
+    assert data.count(number) == 1
+    struct.pack_into("<H", data, data.find(number) + 4, 60000)
+    (tmp / "far.xls").write_bytes(bytes(data))
+    return tmp / "far.xls"
+
+
 def make_too_large(tmp: Path, good: Path) -> Path:
     with (tmp / "huge.xlsx").open("wb") as f:
         f.write(good.read_bytes())
@@ -337,7 +346,12 @@ BAD_FILES = {
     "bomb by total": (make_bomb_sum, "decompression-bomb", "in total"),
     "too many members": (make_many_members, "decompression-bomb", "members"),
     "shared strings": (make_shared_strings_bomb, "decompression-bomb", "shared-string"),
-    "value at XFD1048576": (make_far_cell, "sheet-too-large", "1,048,576"),
+    "value at XFD1048576": (
+        make_far_cell,
+        "sheet-too-large",
+        "'三、收到和处理政府信息公开申请情况' has values up to row 1,048,576, column 16,384",
+    ),
+    "xls value far down": (make_far_xls, "sheet-too-large", "'Sheet1' has values up to row 60,001"),
     "cells without addresses": (make_far_unaddressed, "sheet-too-large", "5,000"),
     "ods repeated cells": (make_ods_repeated, "sheet-too-large", "1,048,576"),
     "not a report": (make_not_a_report, "not-a-report", "no report table"),
