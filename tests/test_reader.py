@@ -218,6 +218,25 @@ def test_values_pasted_into_a_copy_with_extra_blank_columns(tmp_path):
     assert report.entries["requests.new_received.natural_person"].cell == f"'{S3}'!F7"
 
 
+def test_whole_report_pasted_onto_one_sheet(tmp_path):
+    """Sections stacked on one sheet, as many departments lay out their own workbook: the
+    three 总计 headers (section 3 and section 4's groups) must not be confused."""
+    src = openpyxl.load_workbook(filled(tmp_path))
+    dst = openpyxl.Workbook()
+    dst.active.title = "年报"
+    offset = 0
+    for sheet in src.sheetnames:
+        if sheet in ("填报说明", "_meta"):
+            continue
+        _copy_values(src, dst, sheet, to="年报", row_offset=offset)
+        offset += src[sheet].max_row + 2
+    dst.save(tmp_path / "one-sheet.xlsx")
+    report = read_workbook(tmp_path / "one-sheet.xlsx", year=2021)
+    assert report.method == "labels"
+    assert_values(report)
+    assert report.narrative == NARRATIVE
+
+
 def test_aliases_are_read_and_noted(tmp_path):
     path = without_names(filled(tmp_path))
     wb = openpyxl.load_workbook(path)
