@@ -67,7 +67,7 @@ class RecordingHandler:
         with self.lock:
             if self.data_replies:
                 return self.data_replies.pop(0)
-            login = session.login_data.decode() if session.login_data else None
+            login = session.auth_data.login.decode() if session.auth_data else None
             self.messages.append(
                 Envelope(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, login)
             )
@@ -89,6 +89,10 @@ class SmtpServer:
     user: str
     password: str
     handler: RecordingHandler
+    controller: object = None
+
+    def stop(self) -> None:
+        self.controller.stop()
 
     @property
     def messages(self) -> list[Envelope]:
@@ -98,19 +102,18 @@ class SmtpServer:
         self.handler.clear()
 
 
-@pytest.fixture(scope="session")
-def smtp_server():
+def _start_smtp(user: str | None, password: str | None) -> tuple[SmtpServer, object]:
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult
 
-    user, password = "nianbao@zhangshu.example", "smtp-Secret-8f3k"
     handler = RecordingHandler()
 
     def authenticator(server, session, envelope, mechanism, auth_data):
         with handler.lock:
             handler.logins += 1
         ok = auth_data.login.decode() == user and auth_data.password.decode() == password
-        return AuthResult(success=ok)
+        # handled=False: let aiosmtpd answer 535 itself on failure
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
     class CountingController(Controller):
         def factory(self):
@@ -123,14 +126,35 @@ def smtp_server():
         handler,
         hostname="127.0.0.1",
         port=port,
-        authenticator=authenticator,
+        authenticator=authenticator if user else None,
         auth_require_tls=False,  # loopback only; the sender is tested with security "none"
     )
     controller.start()
-    server = SmtpServer("127.0.0.1", port, user, password, handler)
+    server = SmtpServer("127.0.0.1", port, user or "", password or "", handler, controller)
     server.clear()  # the controller's own readiness probe counted as a connection
+    return server, controller
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    server, controller = _start_smtp("nianbao@zhangshu.example", "smtp-Secret-8f3k")
     yield server
     controller.stop()
+
+
+@pytest.fixture
+def spare_smtp_server():
+    """A server of this test's own (no authentication), e.g. to stop it mid-batch."""
+    server, controller = _start_smtp(None, None)
+    yield server
+    with contextlib.suppress(Exception):  # the test may have stopped it already
+        controller.stop()
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on."""
+    return free_port()
 
 
 @pytest.fixture
