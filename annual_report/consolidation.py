@@ -481,9 +481,6 @@ def consolidate_files(
     return result
 
 
-units_from_files = consolidate_files  # the name flows/cli.py uses
-
-
 # -- from the store ---------------------------------------------------------------------------
 
 

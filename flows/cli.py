@@ -26,7 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[
     Path,
@@ -185,7 +185,7 @@ def merge(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Consolidate workbooks into the city-level report (exact sums, inclusion sheet)."""
-    from annual_report.consolidation import units_from_files, write_consolidation
+    from annual_report.consolidation import consolidate_files, write_consolidation
     from annual_report.registry import load_registry
 
     registry = None
@@ -195,7 +195,7 @@ def merge(
         except NianbaoError as exc:
             raise _fail(str(exc)) from None
     try:
-        consolidation = units_from_files(files, registry=registry, year=year)
+        consolidation = consolidate_files(files, registry=registry, year=year)
     except NianbaoError as exc:
         raise _fail(str(exc)) from None
     default_title = (

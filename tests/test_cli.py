@@ -1,0 +1,132 @@
+"""The command line, as a user runs it."""
+
+import json
+import random
+import re
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from annual_report.form import form_for_year
+from annual_report.samples import consistent_values, fill_template, sample_narrative
+from flows.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("NIANBAO_CONFIG", str(ROOT / "config"))
+    monkeypatch.setenv("NIANBAO_DB", str(tmp_path / "state.db"))
+    return tmp_path
+
+
+def template(env, code="RSJ"):
+    out = env / f"{code}.xlsx"
+    result = runner.invoke(app, ["template", "-d", code, "-y", "2021", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def filled(env, code="RSJ", changes=None, seed=3):
+    rng = random.Random(seed)
+    values = consistent_values(form_for_year(2021), rng)
+    values.update(changes or {})
+    return fill_template(
+        template(env, code),
+        env / f"{code}-filled.xlsx",
+        values,
+        sample_narrative(2021, values, rng),
+    )
+
+
+def test_template_writes_a_personalised_workbook(env):
+    out = template(env)
+    assert out.stat().st_size > 10_000
+
+
+def test_template_for_an_unknown_department_is_a_clear_error(env):
+    result = runner.invoke(app, ["template", "-d", "NOPE", "-y", "2021", "-o", str(env / "x.xlsx")])
+    assert result.exit_code == 2
+    assert "NOPE" in result.output and "Traceback" not in result.output
+
+
+def test_validate_exit_codes_and_json(env):
+    good = filled(env)
+    result = runner.invoke(app, ["validate", str(good)])
+    assert result.exit_code == 0, result.output
+    bad = filled(env, "FGW", {"requests.new_received.natural_person": Decimal(500)})
+    result = runner.invoke(app, ["validate", str(bad), "--json"])
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert set(data) >= {"form", "year", "department", "values", "raw", "issues"}
+    assert data["form"] == "gov-disclosure-2021" and data["department"] == "FGW"
+    r1 = [i for i in data["issues"] if i["rule"] == "R1"]
+    assert r1 and r1[0]["cells"] and "自然人" in r1[0]["message"]
+    assert isinstance(data["values"]["proactive.admin_fees.amount_wan_yuan"], str)
+
+
+def test_validate_an_unreadable_file_exits_2_with_one_line(env):
+    empty = env / "empty.xlsx"
+    empty.write_bytes(b"")
+    result = runner.invoke(app, ["validate", str(empty)])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_validate_with_previous_year(env):
+    this_year = filled(env, seed=4)
+    last_year = FIXTURES / "seed-zhangshu-rsj-2021.txt"
+    result = runner.invoke(
+        app, ["validate", str(this_year), "--previous", str(last_year), "--json"]
+    )
+    assert result.exit_code in (0, 1)
+    rules = {i["rule"] for i in json.loads(result.stdout)["issues"]}
+    assert "C2" in rules or "C1" in rules  # the seed's figures differ from the random ones
+
+
+def test_import_text_of_the_seed(env):
+    result = runner.invoke(
+        app, ["import-text", str(FIXTURES / "seed-zhangshu-rsj-2021.txt"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["year"] == 2021
+    assert data["values"]["proactive.licensing.decisions"] == 6
+    assert data["values"]["proactive.admin_fees.amount_wan_yuan"] == "11.28"
+    assert "本机关无收取信息处理费情况" in data["narrative"]["narrative.other_matters"]
+
+
+def test_merge_sums_exactly_and_lists_units(env):
+    a = filled(env, "RSJ", {"proactive.admin_fees.amount_wan_yuan": Decimal("0.1")}, seed=1)
+    b = filled(env, "FGW", {"proactive.admin_fees.amount_wan_yuan": Decimal("0.2")}, seed=2)
+    out = env / "city.xlsx"
+    result = runner.invoke(app, ["merge", str(a), str(b), "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["values"]["proactive.admin_fees.amount_wan_yuan"] == "0.3"
+    assert out.exists()
+
+
+def test_the_installed_command_never_prints_a_traceback(tmp_path):
+    bad = tmp_path / "report.xlsx"
+    bad.write_bytes(b"PK\x03\x04truncated")
+    exe = Path(sys.executable).with_name("nianbao")
+    proc = subprocess.run([exe, "validate", str(bad)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert proc.stderr.strip()
+
+
+def test_every_command_is_documented_in_the_readme():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    names = {c.name or c.callback.__name__ for c in app.registered_commands}
+    documented = set(re.findall(r"`nianbao ([a-z-]+)", readme))
+    assert names <= documented, f"undocumented: {sorted(names - documented)}"
