@@ -543,11 +543,23 @@ def _make_fixtures():
     shutil.which("soffice") is None or shutil.which("pdftotext") is None,
     reason="LibreOffice (soffice) or poppler-utils (pdftotext) not installed",
 )
-@pytest.mark.parametrize("narrow", [False, True], ids=["landscape", "portrait-narrow"])
-def test_printed_pdf_reads_like_the_one_cell_per_line_text(complete, tmp_path, narrow):
+@pytest.mark.parametrize(
+    ("narrow", "labels", "values"),
+    [
+        (False, "center", "center"),  # the committed complete-2023-layout.txt
+        (False, "center", "top"),  # values printed a line above their labels
+        (False, "bottom", "top"),
+        (True, "top", "top"),  # wrapped headers push the values down, staggered
+        (True, "bottom", "center"),
+    ],
+)
+def test_printed_pdf_reads_like_the_one_cell_per_line_text(
+    complete, tmp_path, narrow, labels, values
+):
+    """Printed portrait or landscape, cells aligned top, centre or bottom: same values."""
     make = _make_fixtures()
     book = tmp_path / "report.xlsx"
-    make.build_workbook(book, narrow=narrow)
+    make.build_workbook(book, narrow=narrow, labels=labels, values=values)
     text = make.pdf_to_layout_text(book, tmp_path)
     report = import_text(text)
     assert report.missing == []
