@@ -134,7 +134,11 @@ def _print_issues(file: Path, result) -> None:
     if not result.issues:
         console.print("[green]no issues[/green]")
         return
-    table = Table("rule", "severity", "cells", "message", show_lines=False)
+    table = Table(show_lines=False)
+    table.add_column("rule", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("cells", overflow="fold", max_width=28)
+    table.add_column("message", overflow="fold", ratio=1)  # never cut a message short
     for issue in result.issues:
         colour = "red" if issue.severity == "error" else "yellow"
         cells = ", ".join(issue.cells[:4]) + (" …" if len(issue.cells) > 4 else "")
