@@ -113,13 +113,15 @@ def import_text(
     if form is None and report_year is not None:
         form = form_for_year(report_year)
     if form is None:  # no year: read with the current format, then with the one the tables show
-        current = next(f for f in forms() if f.last_year is None)
-        report = _read(body, sections, current, None, source, cut)
-        if report.declared_form and report.declared_form != current.id:
+        form = next(f for f in forms() if f.last_year is None)
+        report = _read(body, sections, form, None, source, cut)
+        if report.declared_form and report.declared_form != form.id:
             report = _read(body, sections, load_form(report.declared_form), None, source, cut)
+    else:
+        report = _read(body, sections, form, report_year, source, cut)
+    if report_year is None:
         report.missing.insert(0, "未能从原文确定报告年度")
-        return report
-    return _read(body, sections, form, report_year, source, cut)
+    return report
 
 
 def import_result(report: Report) -> dict[str, Any]:

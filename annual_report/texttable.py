@@ -595,6 +595,15 @@ class TableWalk:
         n = len(columns)
         while len(values) > n and values[-1].kind == "empty":
             values.pop()  # pipe tables pad short blocks with empty cells
+        if len(values) > n and self.layout not in ("pipes", "tabbed"):
+            # nothing marks where this row's values end: which of them are its own is unknown
+            found = "、".join(v.text for v in values)
+            message = (
+                f"“{row.label}”行的数值（{len(values)}个）多于列数（{n}个），"
+                f"无法确定哪些属于本行，未读取：{found}"
+            )
+            self._note(codes, row.label, message, (f"第{row.line}行",))
+            return
         if len(values) > n:
             extra = "、".join(f"“{v.text}”" for v in values[n:])
             values = values[:n]

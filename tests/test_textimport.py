@@ -387,6 +387,20 @@ def test_markdown_tables_and_a_numbered_sub_heading_in_section_1(complete):
     assert "二、主动公开工作情况\n全年通过门户网站" in report.narrative["narrative.overview"]
 
 
+def test_row_with_more_values_than_columns_in_one_cell_per_line_text():
+    """A lost row label leaves its values after the previous row's: neither row is guessed."""
+    text = (TEXTS / "xinjiu-zhen-2021.txt").read_text(encoding="utf-8")
+    text = text.replace("二、上年结转政府信息公开申请数量\n", "")
+    report = import_text(text)
+    assert row_values(report, "new_received") == [None] * 7
+    assert row_values(report, "carried_from_last_year") == [None] * 7
+    assert row_values(report, "granted") == [0] * 7
+    assert [n.message for n in report.label_notes if n.found.startswith("一、")] == [
+        "“一、本年新收政府信息公开申请数量”行的数值（14个）多于列数（7个），"
+        "无法确定哪些属于本行，未读取：0、0、0、0、0、0、0、0、0、0、0、0、0、0"
+    ]
+
+
 # -- a 2022 report whose tables are wholly in the 2019 format ----------------------------------
 def test_old_format_tables_in_a_2022_report():
     report = read("old-format-2022-pipes.txt")
@@ -453,6 +467,10 @@ def test_year_given_overrides_the_text():
 def test_year_from_statistical_period_and_unknown_year():
     body = "一、总体情况\n本报告所列数据统计期限为2023年1月1日至2023年12月31日。\n"
     assert import_text(body).year == 2023
+    assert import_text(body).missing[0] == "缺少第二部分“二、主动公开政府信息情况”"
+    forced = import_text(body.replace("2023", "20XX"), form=load_form("gov-disclosure-2019"))
+    assert (forced.year, forced.form.id) == (None, "gov-disclosure-2019")
+    assert forced.missing[0] == "未能从原文确定报告年度"
     report = import_text("一、总体情况\n本机关认真落实条例。\n六、其他需要报告的事项\n无。\n")
     assert report.year is None
     assert report.form.id == "gov-disclosure-2021"
