@@ -115,3 +115,14 @@ def test_set_raw_parses_by_cell_type():
     entry = report.set_raw("requests.new_received.total", "12件")
     assert entry.value == 12 and entry.notes == ("unit-suffix",)
     assert report.to_dict()["values"]["proactive.admin_fees.amount_wan_yuan"] == "11.28"
+
+
+def test_docs_codes_md_is_in_sync_with_the_forms():
+    from pathlib import Path
+
+    from annual_report.docs import codes_markdown
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "codes.md"
+    assert doc.read_text(encoding="utf-8") == codes_markdown(), (
+        "regenerate: python -m annual_report.docs > docs/codes.md"
+    )
