@@ -118,6 +118,8 @@ def cell_text(value: Any) -> str | None:
 
 
 def _float_text(value: float) -> str:
+    if value.is_integer() and abs(value) < 1e15:  # the common case: a count
+        return str(int(value))
     if not math.isfinite(value):
         return repr(value)
     text = number_text(value)  # the shortest text that round-trips: what was typed
@@ -610,10 +612,21 @@ def _form_by_names(names: dict[str, Target], candidates: list[Form]) -> tuple[Fo
     best: Form | None = None
     best_share = 0.0
     for form in candidates:
-        share = sum(code.lower() in names for code in form.cells) / max(len(form.cells), 1)
+        codes = _lower_codes(form)
+        share = len(codes.intersection(names)) / max(len(codes), 1)
         if share > best_share:
             best, best_share = form, share
     return best, best_share
+
+
+_LOWER_CODES: dict[str, frozenset[str]] = {}
+
+
+def _lower_codes(form: Form) -> frozenset[str]:
+    codes = _LOWER_CODES.get(form.id)
+    if codes is None:
+        codes = _LOWER_CODES[form.id] = frozenset(code.lower() for code in form.cells)
+    return codes
 
 
 def _candidates(*preferred: Form | None) -> list[Form]:

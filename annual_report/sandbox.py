@@ -48,6 +48,7 @@ CRASHED = "crashed"
 TIMEOUT = "timeout"
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+_ENV_KEEP = frozenset({"PATH", "PYTHONPATH", "LANG", "LANGUAGE", "TMPDIR", "VIRTUAL_ENV", "HOME"})
 
 
 # -- the report across the process boundary -------------------------------------------------------
@@ -191,6 +192,7 @@ class Sandbox:
         self._requests: Connection | None = None
         self._replies: Connection | None = None
         self._stderr: Any = None
+        self._owner = os.getpid()
 
     def __enter__(self) -> Sandbox:
         return self
@@ -256,14 +258,21 @@ class Sandbox:
         )
 
     def _ensure_worker(self) -> None:
+        if self._owner != os.getpid():  # inherited through fork: that worker is not ours
+            self._proc = self._requests = self._replies = self._stderr = None
+            self._owner = os.getpid()
         if self._proc is not None and self._proc.poll() is None:
             return
         self._stop(kill=True)
         child_read, parent_write = os.pipe()
         parent_read, child_write = os.pipe()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        # A parser of hostile input gets no secrets: only what Python needs to start.
+        env = {k: v for k, v in os.environ.items() if k in _ENV_KEEP or k.startswith("LC_")}
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p
+        )
         env["RUST_BACKTRACE"] = "0"
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the worker)
         code = (
             "import sys; from annual_report.sandbox import _worker_main; "
