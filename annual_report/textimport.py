@@ -33,7 +33,7 @@ from .texttokens import detect_layout, tokenize
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TextImportError", "import_result", "import_text"]
+__all__ = ["TextImportError", "decode_text", "import_result", "import_text"]
 
 
 class TextImportError(NianbaoError):
@@ -122,6 +122,17 @@ def import_text(
     if report_year is None:
         report.missing.insert(0, "未能从原文确定报告年度")
     return report
+
+
+def decode_text(data: bytes) -> str:
+    """A saved report's bytes as text: UTF-8 (with or without BOM), else GB18030 (pages saved
+    on Chinese Windows), else UTF-8 with replacement characters."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("utf-8", errors="replace")
 
 
 def import_result(report: Report) -> dict[str, Any]:

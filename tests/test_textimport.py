@@ -12,7 +12,7 @@ import pytest
 
 from annual_report.form import load_form
 from annual_report.numbers import BLANK, DASH
-from annual_report.textimport import TextImportError, import_result, import_text
+from annual_report.textimport import TextImportError, decode_text, import_result, import_text
 from annual_report.texttokens import detect_layout, is_value, tokenize
 
 TEXTS = Path(__file__).parent / "fixtures" / "text"
@@ -479,6 +479,14 @@ def test_year_from_statistical_period_and_unknown_year():
         "narrative.overview": "本机关认真落实条例。",
         "narrative.other_matters": "无。",
     }
+
+
+def test_saved_pages_in_gb18030_or_with_a_bom_decode():
+    text = (TEXTS / "seed-zhangshu-rsj-2021.txt").read_text(encoding="utf-8")
+    assert decode_text(text.encode("gb18030")) == text
+    assert decode_text(b"\xef\xbb\xbf" + text.encode("utf-8")) == text
+    report = import_text(decode_text(text.encode("gb18030")))
+    assert report.value("proactive.admin_fees.amount_wan_yuan") == Decimal("11.28")
 
 
 def test_text_without_any_section_is_an_error():
