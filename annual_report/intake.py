@@ -14,7 +14,7 @@ built to exhaust them:
 
 Every refusal is a :class:`~annual_report.errors.WorkbookError` with a stable ``kind`` slug, a
 precise English ``reason`` and a Chinese ``reason_zh`` for the department. The checks are cheap
-(well under a millisecond for a template-sized file); the isolated child process of
+(about a millisecond for a 30 KB template); the isolated child process of
 ``sandbox.py`` remains the last line of defence for whatever they do not foresee.
 """
 
