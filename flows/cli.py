@@ -157,17 +157,18 @@ def import_text_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Read a published report (text, web tables, pdftotext -layout) into canonical values."""
-    from annual_report.textimport import import_text
+    from annual_report.textimport import decode_text, import_result, import_text
     from annual_report.validation import validate as run_validation
 
     try:
-        text = file.read_text(encoding="utf-8", errors="replace")
+        report = import_text(decode_text(file.read_bytes()), year=year, source=str(file))
     except OSError as exc:
         raise _fail(f"{file}: {exc.strerror}") from None
-    report = import_text(text, year=year, source=str(file))
+    except NianbaoError as exc:
+        raise _fail(f"{file}: {exc}") from None
     result = run_validation(report)
     if as_json:
-        _print_json(result.to_dict())
+        _print_json({**import_result(report), "issues": [i.to_dict() for i in result.issues]})
         return
     _print_issues(file, result)
     read = sum(1 for e in report.entries.values() if e.raw is not None)

@@ -130,3 +130,20 @@ def test_every_command_is_documented_in_the_readme():
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
     documented = set(re.findall(r"`nianbao ([a-z-]+)", readme))
     assert names <= documented, f"undocumented: {sorted(names - documented)}"
+
+
+def test_import_text_without_report_headings_is_a_clear_error(env):
+    text = env / "note.txt"
+    text.write_text("这不是年度报告，只是一段文字。", encoding="utf-8")
+    result = runner.invoke(app, ["import-text", str(text)])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+def test_import_text_reads_gb18030_pages(env):
+    text = env / "gbk.txt"
+    source = (FIXTURES / "seed-zhangshu-rsj-2021.txt").read_text(encoding="utf-8")
+    text.write_bytes(source.encode("gb18030"))
+    result = runner.invoke(app, ["import-text", str(text), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["values"]["proactive.licensing.decisions"] == 6
