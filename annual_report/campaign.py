@@ -8,8 +8,10 @@ from pathlib import Path
 from .errors import ConfigError
 from .form import load_form
 from .registry import Registry
-from .store import Store
+from .report import Report
+from .store import Store, Submission, content_hash
 from .template import TemplateMeta, default_title, write_template
+from .validation import validate
 
 CARRIED_FROM = "requests.carried_from_last_year."
 CARRIED_TO = "requests.carried_to_next_year."
@@ -49,3 +51,27 @@ def write_department_template(
     prefill = carried_over(store.previous_year_values(campaign_id, meta.department_code))
     prefill = {c: v for c, v in prefill.items() if c in form.cells}
     return write_template(path, form, meta=meta, values=prefill, title=default_title(meta))
+
+
+def backfill_published(
+    store: Store, registry: Registry, report: Report, code: str, *, text: bytes, source: str
+) -> Submission:
+    """Record a published report (read by the text importer) as the department's accepted
+    report of its year, so next year's cross-year rules (C1, C2, C7) and the pre-filled
+    二、上年结转 have last year's figures. Idempotent on the text's content."""
+    if report.year is None:
+        raise ConfigError("the text does not say its report year: give --year")
+    department = registry.get(code.upper())
+    if department is None:
+        raise ConfigError(f"department {code!r} is not in the registry", known=len(registry))
+    report.department = department.code
+    campaign_id = store.ensure_campaign(str(report.year), report.year, registry=registry)
+    return store.record_submission(
+        campaign_id,
+        sha256=content_hash(text),
+        source=source,
+        department=department.code,
+        validation=validate(report),
+        status="accepted",  # published figures are what they are; issues are kept for reference
+        file_name=source.rpartition(":")[2],
+    )

@@ -155,13 +155,41 @@ def import_text_command(
     file: Annotated[Path, typer.Argument(help="A published report as text.")],
     year: Annotated[int | None, typer.Option(help="Report year, if the text does not say.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    backfill: Annotated[
+        str | None,
+        typer.Option(
+            metavar="CODE",
+            help="Store it as department CODE's accepted report of its year (for next year's "
+            "cross-year checks and the pre-filled 上年结转).",
+        ),
+    ] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    db: DbOption = DEFAULT_DB,
 ) -> None:
     """Read a published report (text, web tables, pdftotext -layout) into canonical values."""
     from annual_report.textimport import decode_text, import_result, import_text
     from annual_report.validation import validate as run_validation
 
     try:
-        report = import_text(decode_text(file.read_bytes()), year=year, source=str(file))
+        data = file.read_bytes()
+        report = import_text(decode_text(data), year=year, source=str(file))
+        if backfill:
+            from annual_report.campaign import backfill_published
+            from annual_report.registry import load_registry
+            from annual_report.store import Store
+
+            stored = backfill_published(
+                Store(db),
+                load_registry(config),
+                report,
+                backfill,
+                text=data,
+                source=f"text:{file.name}",
+            )
+            err_console.print(
+                f"stored as submission {stored.id} of campaign {stored.campaign} "
+                f"({stored.department} v{stored.version})"
+            )
     except OSError as exc:
         raise _fail(f"{file}: {exc.strerror}") from None
     except NianbaoError as exc:

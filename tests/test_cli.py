@@ -147,3 +147,19 @@ def test_import_text_reads_gb18030_pages(env):
     result = runner.invoke(app, ["import-text", str(text), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["values"]["proactive.licensing.decisions"] == 6
+
+
+def test_backfill_a_published_report_feeds_next_years_template(env):
+    seed = FIXTURES / "seed-zhangshu-rsj-2021.txt"
+    result = runner.invoke(app, ["import-text", str(seed), "--backfill", "RSJ"])
+    assert result.exit_code == 0, result.output
+    assert "campaign 2021" in result.output
+    again = runner.invoke(app, ["import-text", str(seed), "--backfill", "RSJ"])
+    assert "v1" in again.output  # idempotent: the same text is the same submission
+    out = env / "rsj-2022.xlsx"
+    result = runner.invoke(app, ["template", "-d", "RSJ", "-y", "2022", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    from annual_report.reader import read_workbook
+
+    report = read_workbook(out)
+    assert report.entries["requests.carried_from_last_year.total"].raw == "0"
