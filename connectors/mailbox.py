@@ -172,6 +172,12 @@ class ImapMailbox:
                 box.client.shutdown()
             raise self._error("login", exc) from None
         box.email_message_class = _raw_message_class()
+        # imaplib keeps the capabilities announced before login; servers announce more after
+        # it (dovecot: MOVE, UIDPLUS), so ask again.
+        with contextlib.suppress(Exception):
+            typ, data = box.client.capability()
+            if typ == "OK" and data and data[-1]:
+                box.client.capabilities = tuple(data[-1].decode().upper().split())
         self._box = box
         self._readonly = None
         log.info("IMAP connected to %s:%s as %s", s.host, s.port, s.user)

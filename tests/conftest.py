@@ -240,7 +240,8 @@ class Dovecot:
         if not data or data[0] is None:
             return set()
         inner = re.search(rb"FLAGS \(([^)]*)\)", data[0])
-        return set(inner.group(1).decode().split()) if inner else set()
+        flags = set(inner.group(1).decode().split()) if inner else set()
+        return flags - {"\\Recent"}  # session state, not a flag anyone set
 
     def uids(self, folder: str) -> list[int]:
         from imap_tools.utils import encode_folder
@@ -288,6 +289,8 @@ listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# a test logs in with a wrong password on purpose: no delay, and no auth penalty (below)
+auth_failure_delay = 0
 first_valid_uid = 1
 mail_location = maildir:{root}/mail/%u
 {internal}
@@ -302,6 +305,11 @@ passdb {{
 userdb {{
   driver = static
   args = uid={user} gid={group} home={root}/home/%u
+}}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 service imap-login {{
   inet_listener imap {{
