@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import binascii
 import codecs
+import dataclasses
 import email
 import email.message
 import email.utils
@@ -653,7 +654,7 @@ def _parse(raw: bytes, limits: ZipLimits, depth: int) -> ParsedMessage:
         )
         if kind == "zip":
             members, summary = _zip_members(att, limits, problems)
-            att = Attachment(**{**att.__dict__, "note": f"zip: {summary}"})
+            att = dataclasses.replace(att, note=f"zip: {summary}")
             attachments.append(att)
             attachments.extend(members)
             continue
@@ -700,4 +701,4 @@ def _inner_message(
         return []
     inner = _parse(content, limits, depth + 1)
     problems.extend(f"forwarded: {p}" for p in inner.problems)
-    return [Attachment(**{**a.__dict__, "forwarded": True}) for a in inner.attachments]
+    return [dataclasses.replace(a, forwarded=True) for a in inner.attachments]

@@ -37,6 +37,7 @@ from annual_report.errors import MailFetchError
 
 from .archive import ArchivedMessage, MessageArchive
 from .attachments import ParsedMessage, parse_message
+from .outgoing import OutgoingMail, render_message
 from .settings import ImapSettings
 
 log = logging.getLogger(__name__)
@@ -390,7 +391,10 @@ def _mtime(path: Path) -> datetime:
 # -- drop folder -----------------------------------------------------------------------------
 
 _SKIP = re.compile(r"^(\.|~\$|~|\.~lock\.)|\.(tmp|part|crdownload|partial)$", re.I)
-_HEADER_LINE = re.compile(rb"^[!-9;-~]+:[ \t]", re.M)
+_HEADER_LINE = re.compile(rb"^[!-9;-~]+:[ \t]")
+_MESSAGE_HEADER = re.compile(
+    rb"^(From|Subject|Date|Received|Message-ID|MIME-Version):", re.M | re.I
+)
 DROP_SENDER = "drop-folder@nianbao.invalid"
 
 
@@ -451,7 +455,10 @@ class DropFolder:
                 continue
             seen.add(digest)
             received = _mtime(path)
-            is_message = path.suffix.lower() == ".eml" or bool(_HEADER_LINE.match(data[:2000]))
+            head = data[:4000]
+            is_message = path.suffix.lower() == ".eml" or (
+                bool(_HEADER_LINE.match(head)) and bool(_MESSAGE_HEADER.search(head))
+            )
             yield IncomingMessage(
                 key=key,
                 raw=data if is_message else wrap_file(path.name, data, received, digest),
@@ -484,8 +491,6 @@ class DropFolder:
 
 def wrap_file(name: str, data: bytes, received: datetime, digest: str) -> bytes:
     """A dropped file as a message with one attachment (deterministic for a given file)."""
-    from .outgoing import OutgoingMail, render_message
-
     mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
     mail = OutgoingMail(
         to=(DROP_SENDER,),

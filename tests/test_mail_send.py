@@ -335,3 +335,44 @@ def test_render_message_is_deterministic_with_a_date_and_boundary():
     two = render_message(mail, sender="a@zhangshu.example", date=date, boundary="b")
     assert one == two
     assert b"Date: Tue, 04 Jan 2022 09:00:00 +0000" in one
+
+
+def test_an_invitation_from_the_templates_round_trips(smtp):
+    from datetime import date
+
+    from connectors.mailtext import MailTexts, parse_subject_tag, report_filename
+
+    texts = MailTexts(defaults={"office": "樟树市人民政府办公室", "contact": None})
+    dept = {"name": "樟树市人社局", "code": "RSJ"}
+    file_name = report_filename(dept["name"], 2021)
+    rendered = texts.render(
+        "invitation",
+        campaign="2021",
+        year=2021,
+        department=dept,
+        deadline=date(2022, 1, 26),
+        attachment_name=file_name,
+    )
+    mail = OutgoingMail(
+        to=["rsj@zhangshu.example"],
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        attachments=[(file_name, b"PK\x03\x04", XLSX_TYPE)],
+        message_id=new_message_id("zhangshu.example", "2021.RSJ.invitation"),
+        campaign="2021",
+        department="RSJ",
+        kind="invitation",
+    )
+    assert sender_for(smtp).send([mail])[0].ok
+    back = parse_message(smtp.messages[0].raw)
+    assert parse_subject_tag(back.subject) == ("2021", "RSJ")
+    assert back.message_id == mail.message_id
+    assert back.attachments[0].name == "樟树市人社局-2021年政府信息公开工作年度报告.xlsx"
+    assert back.text == rendered.text
+    assert back.header("X-Nianbao-Kind") == "invitation"
+
+
+def test_an_empty_batch_does_not_connect(smtp):
+    assert sender_for(smtp).send([]) == []
+    assert smtp.handler.connections == 0
