@@ -281,6 +281,39 @@ def _lookup_indexes(db: Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS submissions_by_status ON submissions(campaign, status)")
 
 
+@migrations(name="0003_messages_and_state")
+def _messages_and_state(db: Database) -> None:
+    # Every message taken from a mailbox (archived before it was parsed) and what it held, so a
+    # re-run recognises it and the answers owed for it can be derived from the store.
+    db.execute(
+        """CREATE TABLE messages (
+            campaign TEXT NOT NULL REFERENCES campaigns(id),
+            key TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            archived_path TEXT,
+            message_id TEXT,
+            subject TEXT,
+            sender TEXT,
+            received_at TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            department TEXT,
+            workbooks INTEGER NOT NULL DEFAULT 0,
+            detail TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (campaign, key)
+        ) STRICT"""
+    )
+    # Small named JSON values per campaign: mailbox cursors, the last status snapshot.
+    db.execute(
+        """CREATE TABLE state (
+            campaign TEXT NOT NULL REFERENCES campaigns(id),
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (campaign, name)
+        ) STRICT"""
+    )
+
+
 # -- helpers ----------------------------------------------------------------------------------
 
 
@@ -395,6 +428,39 @@ def _department(row: Mapping[str, Any]) -> Department:
         covers=tuple(json.loads(row["covers"])),
         can_make_rules=bool(row["can_make_rules"]),
         reports_for_government=bool(row["reports_for_government"]),
+    )
+
+
+@dataclass(frozen=True)
+class Message:
+    campaign: str
+    key: str
+    sha256: str
+    archived_path: str | None
+    message_id: str | None
+    subject: str | None
+    sender: str | None
+    received_at: datetime
+    outcome: str  # "workbooks", "no_workbook", "unparseable", "auto_reply"
+    department: str | None
+    workbooks: int
+    detail: dict[str, Any]
+
+
+def _message(row: Mapping[str, Any]) -> Message:
+    return Message(
+        campaign=row["campaign"],
+        key=row["key"],
+        sha256=row["sha256"],
+        archived_path=row["archived_path"],
+        message_id=row["message_id"],
+        subject=row["subject"],
+        sender=row["sender"],
+        received_at=_dt(row["received_at"]),  # type: ignore[arg-type]
+        outcome=row["outcome"],
+        department=row["department"],
+        workbooks=row["workbooks"],
+        detail=json.loads(row["detail"]),
     )
 
 
@@ -1061,6 +1127,80 @@ class Store:
         sub = self._previous_accepted(campaign_id, code)
         return self.report_from_submission(sub.id) if sub else None
 
+    # -- messages and named state ----------------------------------------------------------
+
+    def record_message(
+        self,
+        campaign_id: str,
+        key: str,
+        *,
+        sha256: str,
+        outcome: str,
+        archived_path: str | Path | None = None,
+        message_id: str | None = None,
+        subject: str | None = None,
+        sender: str | None = None,
+        received_at: datetime | None = None,
+        department: str | None = None,
+        workbooks: int = 0,
+        detail: Mapping[str, Any] | None = None,
+    ) -> tuple[Message, bool]:
+        """Record a message taken from a mailbox; ``(message, new)``. Idempotent on ``key``."""
+        with self._write() as db:
+            row = self._row(
+                "SELECT * FROM messages WHERE campaign = ? AND key = ?", [campaign_id, key]
+            )
+            if row is not None:
+                return _message(row), False
+            db.execute(
+                "INSERT INTO messages (campaign, key, sha256, archived_path, message_id, subject, "
+                "sender, received_at, outcome, department, workbooks, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    campaign_id,
+                    key,
+                    sha256,
+                    str(archived_path) if archived_path is not None else None,
+                    message_id,
+                    subject,
+                    sender,
+                    self._now(received_at),
+                    outcome,
+                    department,
+                    workbooks,
+                    _json(dict(detail or {})),
+                ],
+            )
+            row = self._row(
+                "SELECT * FROM messages WHERE campaign = ? AND key = ?", [campaign_id, key]
+            )
+        assert row is not None
+        return _message(row), True
+
+    def messages(self, campaign_id: str, *, outcome: str | None = None) -> list[Message]:
+        sql = "SELECT * FROM messages WHERE campaign = ?"
+        params: list[Any] = [campaign_id]
+        if outcome is not None:
+            sql += " AND outcome = ?"
+            params.append(outcome)
+        return [_message(r) for r in self._rows(sql + " ORDER BY received_at, rowid", params)]
+
+    def get_state(self, campaign_id: str, name: str) -> Any:
+        """A named JSON value of the campaign (``None`` when never set)."""
+        row = self._row(
+            "SELECT value FROM state WHERE campaign = ? AND name = ?", [campaign_id, name]
+        )
+        return json.loads(row["value"]) if row else None
+
+    def set_state(self, campaign_id: str, name: str, value: Any) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO state (campaign, name, value, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (campaign, name) DO UPDATE SET value = excluded.value, "
+                "updated_at = excluded.updated_at",
+                [campaign_id, name, _json(value), self._now(None)],
+            )
+
     # -- events ---------------------------------------------------------------------------
 
     def begin_event(
@@ -1253,6 +1393,7 @@ __all__ = [
     "Campaign",
     "DepartmentState",
     "Event",
+    "Message",
     "Store",
     "StoredIssue",
     "Submission",
