@@ -38,7 +38,7 @@ from annual_report.errors import MailFetchError
 from .archive import ArchivedMessage, MessageArchive
 from .attachments import ParsedMessage, parse_message
 from .outgoing import OutgoingMail, render_message
-from .settings import ImapSettings
+from .settings import ImapSettings, MailSettings
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,21 @@ class Mailbox(Protocol):
     def mark_processed(self, key: str) -> None:
         """Flag or move a message once it is archived and recorded. Never deletes."""
         ...
+
+
+def mailboxes(settings: MailSettings, *, imap_password: str | None = None) -> dict[str, Mailbox]:
+    """The configured readers by name (``imap``, ``maildir``, ``drop``); keep one cursor per name.
+
+    Close the ``imap`` one when done (``ImapMailbox.close`` or ``with``).
+    """
+    found: dict[str, Mailbox] = {}
+    if settings.imap is not None:
+        found["imap"] = ImapMailbox(settings.imap, imap_password)
+    if settings.maildir is not None:
+        found["maildir"] = MaildirMailbox(settings.maildir)
+    if settings.drop_dir is not None:
+        found["drop"] = DropFolder(settings.drop_dir)
+    return found
 
 
 # -- archive first, then parse ---------------------------------------------------------------

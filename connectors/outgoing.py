@@ -87,7 +87,7 @@ class OutgoingMail:
     campaign: str | None = None  # → X-Nianbao-Campaign
     department: str | None = None  # → X-Nianbao-Department
     kind: str | None = None  # → X-Nianbao-Kind (invitation, receipt, ...)
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict, hash=False)
     auto_submitted: str | None = "auto-generated"  # RFC 3834: keeps out-of-office replies away
 
     def __post_init__(self) -> None:
@@ -253,13 +253,16 @@ def render_message(
     if reply_to:
         root["Reply-To"] = _check_address(reply_to)
     root["Subject"] = _encoded(mail.subject)
-    root["Date"] = format_datetime((date or datetime.now().astimezone()).astimezone())
+    when = date or datetime.now().astimezone()
+    root["Date"] = format_datetime(when if when.tzinfo else when.astimezone())
     root["Message-ID"] = _msgid(mail.message_id)
-    if mail.in_reply_to:
-        root["In-Reply-To"] = _msgid(mail.in_reply_to)
-    refs = [_msgid(r) for r in mail.references]
-    if mail.in_reply_to and _msgid(mail.in_reply_to) not in refs:
-        refs.append(_msgid(mail.in_reply_to))
+    # Threading ids come from other people's mail: keep the well-formed ones, drop the rest.
+    parent = _thread_id(mail.in_reply_to)
+    if parent:
+        root["In-Reply-To"] = parent
+    refs = [r for r in map(_thread_id, mail.references) if r]
+    if parent and parent not in refs:
+        refs.append(parent)
     if refs:
         root["References"] = "\n ".join(refs)
     root["MIME-Version"] = "1.0"
@@ -284,6 +287,14 @@ def render_message(
         buf, mangle_from_=False, policy=compat32.clone(linesep="\r\n", max_line_length=0)
     ).flatten(root)
     return buf.getvalue()
+
+
+def _thread_id(value: str | None) -> str | None:
+    if not value:
+        return None
+    value = value.strip()
+    value = value if value.startswith("<") else f"<{value}>"
+    return value if re.fullmatch(r"<[^<>\s]+>", value) else None
 
 
 def _msgid(value: str) -> str:

@@ -176,3 +176,24 @@ def test_drop_folder_through_receive_and_archive(drop, tmp_path):
 def test_a_missing_drop_folder(tmp_path):
     with pytest.raises(MailFetchError, match="does not exist"):
         list(DropFolder(tmp_path / "nope").fetch_new({}))
+
+
+def test_mailboxes_from_settings(tmp_path):
+    from connectors.mailbox import ImapMailbox, mailboxes
+    from connectors.settings import parse_mail_settings
+
+    settings = parse_mail_settings(
+        {
+            "smtp": {"host": "h", "port": 25, "security": "none", "sender": "a@zhangshu.example",
+                     "sender_name": "樟树市人民政府办公室"},
+            "imap": {"host": "h", "port": 143, "security": "none", "user": "office"},
+            "maildir": "Maildir",
+            "drop_dir": "drop",
+            "coordinator": "c@zhangshu.example",
+        },
+        base_dir=tmp_path,
+    )  # fmt: skip
+    boxes = mailboxes(settings, imap_password="x")
+    assert isinstance(boxes["imap"], ImapMailbox)
+    assert boxes["maildir"].path == tmp_path / "Maildir"
+    assert boxes["drop"].path == tmp_path / "drop"

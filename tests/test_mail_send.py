@@ -5,8 +5,9 @@ import email
 import email.policy
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -330,11 +331,26 @@ def test_recording_sender_for_flow_tests():
 
 def test_render_message_is_deterministic_with_a_date_and_boundary():
     mail = invitation(message_id="<fixed.1@zhangshu.example>")
-    date = datetime(2022, 1, 4, 9, 0, tzinfo=UTC)
+    date = datetime(2022, 1, 4, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
     one = render_message(mail, sender="a@zhangshu.example", date=date, boundary="b")
     two = render_message(mail, sender="a@zhangshu.example", date=date, boundary="b")
     assert one == two
-    assert b"Date: Tue, 04 Jan 2022 09:00:00 +0000" in one
+    assert b"Date: Tue, 04 Jan 2022 09:00:00 +0800" in one
+
+
+def test_threading_ids_from_other_clients_are_kept_when_well_formed():
+    mail = invitation(
+        in_reply_to="<tencent_4A6B@qq.example>",
+        references=["<a@b.example>", "not an id", "<no-at-sign-but-fine>"],
+    )
+    raw = render_message(mail, sender="a@zhangshu.example")
+    parsed = parse_message(raw)
+    assert parsed.in_reply_to == "<tencent_4A6B@qq.example>"
+    assert parsed.references == (
+        "<a@b.example>",
+        "<no-at-sign-but-fine>",
+        "<tencent_4A6B@qq.example>",
+    )
 
 
 def test_an_invitation_from_the_templates_round_trips(smtp):
