@@ -151,7 +151,11 @@ class ImapMailbox:
         self.close()
 
     def _error(self, what: str, exc: BaseException | None = None) -> MailFetchError:
-        """The one choke point from imaplib / imap-tools / socket errors (never the password)."""
+        """The one choke point from imaplib / imap-tools / socket errors (never the password).
+
+        The connection is dropped: the next call starts a fresh one.
+        """
+        self._discard()
         s = self.settings
         detail = f": {type(exc).__name__}: {exc}" if exc is not None else ""
         return MailFetchError(
@@ -212,6 +216,15 @@ class ImapMailbox:
             return
         with contextlib.suppress(Exception):  # the server may already be gone
             box.logout()
+        with contextlib.suppress(Exception):
+            box.client.shutdown()
+
+    def _discard(self) -> None:
+        box, self._box = self._box, None
+        self._readonly = None
+        if box is not None:
+            with contextlib.suppress(Exception):
+                box.client.shutdown()
 
     def _select(self, readonly: bool) -> None:
         if self._readonly == readonly:
