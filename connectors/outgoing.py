@@ -143,9 +143,15 @@ class MailSender(Protocol):
         self,
         mails: Sequence[OutgoingMail],
         *,
+        before_send: Callable[[OutgoingMail], object] | None = None,
         on_result: Callable[[SendResult], None] | None = None,
     ) -> list[SendResult]:
-        """Send a batch over one connection; one result per mail, in order."""
+        """Send a batch over one connection; one result per mail, in order.
+
+        ``before_send(mail)`` runs just before each mail is handed to the server (the caller
+        records it as pending there: a crash between the two leaves exactly one mail uncertain);
+        ``on_result`` runs after each, also for mails not attempted because the server was lost.
+        """
         ...
 
 
@@ -489,12 +495,15 @@ class SmtpSender:
         self,
         mails: Sequence[OutgoingMail],
         *,
+        before_send: Callable[[OutgoingMail], object] | None = None,
         on_result: Callable[[SendResult], None] | None = None,
     ) -> list[SendResult]:
         results: list[SendResult] = []
         self._sent_in_batch = 0
         try:
             for index, mail in enumerate(mails):
+                if before_send:
+                    before_send(mail)
                 result, unreachable = self._send_one(mail)
                 results.append(result)
                 if on_result:
@@ -635,11 +644,14 @@ class RecordingSender:
         self,
         mails: Sequence[OutgoingMail],
         *,
+        before_send: Callable[[OutgoingMail], object] | None = None,
         on_result: Callable[[SendResult], None] | None = None,
     ) -> list[SendResult]:
         self.batches += 1
         out = []
         for mail in mails:
+            if before_send:
+                before_send(mail)
             refused = {
                 a: self.refuse[a.lower()] for a in mail.recipients if a.lower() in self.refuse
             }

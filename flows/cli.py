@@ -246,8 +246,182 @@ def merge(
         console.print(f"  [yellow]excluded[/yellow] {unit.name}: {unit.reason}")
 
 
+# -- the campaign ---------------------------------------------------------------------------
+
+DataOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        envvar="NIANBAO_DATA",
+        help="Data directory (default: nianbao-data/ beside config/).",
+    ),
+]
+FLOW_NAMES = ("dispatch", "collect", "remind", "consolidate", "campaign")
+
+
+def _as_of(text: str | None):
+    from datetime import datetime
+
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"--as-of {text!r}: expected e.g. 2022-01-25T09:00+08:00") from None
+
+
+@app.command()
+def run(
+    flow_name: Annotated[str, typer.Argument(metavar="FLOW", help=" | ".join(FLOW_NAMES))],
+    config: ConfigOption = DEFAULT_CONFIG,
+    data: DataOption = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Run as if at this time (ISO 8601).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="dispatch: send the templates again.")] = False,
+    approval: Annotated[
+        str, typer.Option(help="consolidate: 'ui' waits for the coordinator, 'auto' does not.")
+    ] = "ui",
+) -> None:
+    """Run one flow once: dispatch, collect, remind, consolidate or the whole campaign."""
+    if flow_name not in FLOW_NAMES:
+        raise _fail(f"unknown flow {flow_name!r}: one of {', '.join(FLOW_NAMES)}")
+    when = _as_of(as_of)
+    from flows.campaign import FLOWS
+
+    kwargs: dict[str, Any] = {"config_dir": str(config), "as_of": when}
+    if data is not None:
+        kwargs["data_dir"] = str(data)
+    if flow_name == "dispatch":
+        kwargs["force"] = force
+    if flow_name in ("consolidate", "campaign"):
+        kwargs["approval"] = approval
+    try:
+        state = FLOWS[flow_name](**kwargs, return_state=True)
+    except NianbaoError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"{flow_name}: {state.name}: {state.message or ''}")
+    raise typer.Exit(0 if state.is_completed() else 1)
+
+
+@app.command()
+def status(
+    config: ConfigOption = DEFAULT_CONFIG,
+    data: DataOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every department's state in the campaign of the configuration."""
+    from annual_report.store import Store
+    from flows.settings import load_app_config
+    from flows.status import table_rows
+
+    try:
+        app_config = load_app_config(config, data)
+    except NianbaoError as exc:
+        raise _fail(str(exc)) from None
+    plan = app_config.plan
+    with Store(app_config.database) as store:
+        try:
+            store.campaign(plan.id)
+        except NianbaoError:
+            raise _fail(f"campaign {plan.id} has not started: run `nianbao run dispatch`") from None
+        codes = list(app_config.registry.codes)
+        states = store.department_states(plan.id, due=plan.deadlines(codes))
+    rows = table_rows(states, plan.zone)
+    if as_json:
+        _print_json(
+            [
+                {
+                    "code": s.code,
+                    "name": s.name,
+                    "kind": s.kind,
+                    "state": s.state,
+                    "label": s.label,
+                    "last_action": s.last_action,
+                    "last_action_at": s.last_action_at.isoformat() if s.last_action_at else None,
+                    "due": s.due.isoformat() if s.due else None,
+                    "version": s.version,
+                    "rejections": s.rejections,
+                    "escalations": s.escalations,
+                }
+                for s in states
+            ]
+        )
+        return
+    table = Table(*rows[0].keys()) if rows else Table()
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
+
+
+@app.command()
+def assign(
+    submission: Annotated[int, typer.Argument(help="Submission number (from the notice).")],
+    department: Annotated[str, typer.Argument(help="Registry code of its department.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    data: DataOption = None,
+) -> None:
+    """Give a quarantined or unmatched file its department; the next collect answers it."""
+    from flows import operations
+    from flows.settings import load_app_config
+
+    try:
+        rt = operations.Runtime.open(load_app_config(config, data))
+        try:
+            sub = operations.assign(rt, submission, department)
+        finally:
+            rt.close()
+    except NianbaoError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"submission {sub.id}: {sub.department} v{sub.version}, {sub.status}")
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the demo city lives (emptied first).")
+    ] = Path("nianbao-demo"),
+    ui: Annotated[
+        bool, typer.Option("--ui", help="Run against a local Prefect server and leave it up.")
+    ] = False,
+    year: Annotated[int, typer.Option(help="Report year of the demo campaign.")] = 2021,
+    verbose: Annotated[bool, typer.Option(help="Show Prefect's own log lines.")] = False,
+) -> None:
+    """The whole January campaign end to end on a built-in sample city, no configuration."""
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    server = None
+    if ui:
+        from flows.server import start_server
+
+        server = start_server(directory.resolve() / "prefect")
+        console.print(f"Prefect UI: {server.url}")
+    from flows.demo.run import run_demo
+
+    try:
+        run_demo(directory, report_year=year, console=console)
+    except NianbaoError as exc:
+        raise _fail(str(exc)) from None
+    if server is not None:
+        console.print(f"\nThe Prefect UI stays up at {server.url} (Ctrl-C to stop it).")
+        server.wait()
+
+
+@app.command()
+def serve(config: ConfigOption = DEFAULT_CONFIG, data: DataOption = None) -> None:
+    """Serve the campaign's deployments on their schedules (Asia/Shanghai cron)."""
+    from flows.deployments import serve_campaign
+
+    try:
+        serve_campaign(str(config), str(data) if data else None)
+    except NianbaoError as exc:
+        raise _fail(str(exc)) from None
+
+
 def main() -> None:
+    # No network but the mail servers: no telemetry, no analytics.
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     app()
 
 

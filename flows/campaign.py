@@ -1,0 +1,252 @@
+"""The January campaign as Prefect flows: dispatch, collect, remind, consolidate, and the whole.
+
+Flows orchestrate only: every step is a task in ``flows/tasks.py`` wrapping a function of
+``flows/operations.py``. Every time-dependent flow takes ``as_of`` so the calendar can be
+tested and replayed (``nianbao run remind --as-of 2022-01-25T09:00+08:00``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Literal
+
+from prefect import flow, get_run_logger
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
+from prefect.states import Completed, State
+from prefect.utilities.annotations import quote
+from pydantic import Field
+
+from . import operations as ops
+from . import tasks
+from .settings import load_app_config
+
+Approval = Literal["ui", "auto"]
+SECRET_BLOCKS = {"smtp": "nianbao-smtp-password", "imap": "nianbao-imap-password"}
+
+
+class ConsolidationApproval(RunInput):
+    """The coordinator's decision on the consolidated result."""
+
+    approve: bool = True
+    note: str = ""
+
+
+class WarningsReview(RunInput):
+    """Submissions accepted with warnings: codes of those to send back to their department."""
+
+    send_back: list[str] = Field(default_factory=list)
+    note: str = ""
+
+
+def _secret_block(name: str) -> str | None:
+    """A Prefect Secret block's value, or None when the block does not exist."""
+    from prefect.blocks.system import Secret
+
+    try:
+        return Secret.load(name).get()
+    except ValueError:
+        return None
+
+
+@contextmanager
+def runtime(config_dir: str, data_dir: str | None = None) -> Iterator[ops.Runtime]:
+    """Configuration validated once, passwords from the environment or Prefect Secret blocks."""
+    config = load_app_config(config_dir, data_dir)
+    mail = config.mail
+    smtp_password = mail.smtp_password()
+    if smtp_password is None and mail.smtp.user:
+        smtp_password = _secret_block(SECRET_BLOCKS["smtp"])
+    imap_password = mail.imap_password()
+    if imap_password is None and mail.imap is not None and mail.imap.user:
+        imap_password = _secret_block(SECRET_BLOCKS["imap"])
+    rt = ops.Runtime.open(config, smtp_password=smtp_password, imap_password=imap_password)
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+def _now(as_of: datetime | None, rt: ops.Runtime) -> datetime:
+    if as_of is None:
+        return datetime.now(rt.config.plan.zone)
+    if as_of.tzinfo is None:
+        return as_of.replace(tzinfo=rt.config.plan.zone)
+    return as_of
+
+
+def _incomplete(rt: ops.Runtime, what: str) -> State:
+    """``Completed`` named Incomplete while departments are missing, else plain Completed."""
+    states = ops.states(rt)
+    missing = [s.name for s in states if s.state not in ("accepted", "accepted_with_warnings")]
+    if missing:
+        shown = "、".join(missing[:10]) + ("等" if len(missing) > 10 else "")
+        return Completed(
+            name="Incomplete",
+            message=f"{what}; {len(missing)} of {len(states)} departments not accepted: {shown}",
+        )
+    return Completed(message=f"{what}; all {len(states)} departments accepted")
+
+
+@flow(name="dispatch", log_prints=False)
+def dispatch(
+    config_dir: str = "config",
+    as_of: datetime | None = None,
+    force: bool = False,
+    data_dir: str | None = None,
+) -> State:
+    """Send every department its personalised template (once; ``force`` sends again)."""
+    with runtime(config_dir, data_dir) as rt:
+        now = _now(as_of, rt)
+        tasks.open_campaign(rt)
+        codes = list(rt.config.registry.codes)
+        futures = [tasks.prepare_invitation.submit(rt, code, now, force) for code in codes]
+        items = [item for item in (f.result() for f in futures) if item is not None]
+        delivery = tasks.deliver(rt, items, force)
+        tasks.publish_status(rt, now, _delivery_notes(delivery))
+        return Completed(
+            message=f"{len(delivery.sent)} invitations sent, {len(codes) - len(items)} sent before"
+        )
+
+
+@flow(name="collect")
+def collect(
+    config_dir: str = "config", as_of: datetime | None = None, data_dir: str | None = None
+) -> State:
+    """Read the mailbox(es), archive, match, validate and record, then answer every reply."""
+    with runtime(config_dir, data_dir) as rt:
+        now = _now(as_of, rt)
+        tasks.open_campaign(rt)
+        notes: list[str] = []
+        received = 0
+        for name, _box in rt.mailboxes():
+            intake = tasks.collect_mailbox(rt, name, now)
+            received += len(intake.new_submissions)
+            notes.extend(intake.problems)
+        answers = tasks.owed_answers(rt, now)
+        delivery = tasks.deliver(rt, answers)
+        tasks.publish_status(rt, now, notes + _delivery_notes(delivery))
+        return _incomplete(rt, f"{received} new submissions, {len(delivery.sent)} answers sent")
+
+
+@flow(name="remind")
+def remind(
+    config_dir: str = "config", as_of: datetime | None = None, data_dir: str | None = None
+) -> State:
+    """Reminders before and on the deadline, then escalation to leaders and the coordinator."""
+    with runtime(config_dir, data_dir) as rt:
+        now = _now(as_of, rt)
+        tasks.open_campaign(rt)
+        due = tasks.due_ladder(rt, now)
+        delivery = tasks.deliver(rt, due)
+        tasks.publish_status(rt, now, _delivery_notes(delivery))
+        return _incomplete(rt, f"{len(delivery.sent)} reminders and escalations sent")
+
+
+@flow(name="consolidate")
+def consolidate(
+    config_dir: str = "config",
+    as_of: datetime | None = None,
+    approval: Approval = "ui",
+    data_dir: str | None = None,
+) -> State:
+    """Merge the accepted submissions; the coordinator approves the result in the UI."""
+    log = get_run_logger()
+    with runtime(config_dir, data_dir) as rt:
+        now = _now(as_of, rt)
+        tasks.open_campaign(rt)
+        if approval == "ui":
+            _review_warnings(rt)
+        result, path = tasks.consolidate(rt)
+        tasks.publish_consolidation(rt, quote(result), path)
+        tasks.publish_status(rt, now)
+        if approval == "ui":
+            decision = pause_flow_run(
+                wait_for_input=ConsolidationApproval.with_initial_data(
+                    description=(
+                        f"汇总结果：纳入 {len(result.included)} 个单位，未纳入 "
+                        f"{len(result.excluded)} 个。表格：{path}\n\n"
+                        "请核对后批准（approve）或退回并说明原因（note）。"
+                    ),
+                    approve=True,
+                ),
+                timeout=7 * 24 * 3600,
+            )
+            if not decision.approve:
+                log.info("consolidation sent back: %s", decision.note)
+                return Completed(name="Returned", message=f"sent back: {decision.note}")
+        final = path.with_name(path.stem.replace("（汇总）", "（定稿）") + path.suffix)
+        shutil.copyfile(path, final)
+        rt.store.set_campaign_status(rt.campaign_id, "consolidated")
+        state = _incomplete(rt, f"consolidated {len(result.included)} units into {final.name}")
+        return state
+
+
+def _review_warnings(rt: ops.Runtime) -> None:
+    """Let the coordinator send back submissions that were accepted with warnings."""
+    pending = [
+        s
+        for s in rt.store.accepted_submissions(rt.campaign_id)
+        if s.status == "accepted_with_warnings" and s.decided_by is None
+    ]
+    if not pending:
+        return
+    lines = ["以下单位的报送有警告，默认纳入汇总；需要退回的，请在 send_back 中填写单位代码。", ""]
+    for sub in pending:
+        issues = [i.message for i in rt.store.issues(sub.id) if i.severity == "warning"]
+        lines.append(f"- {sub.department}（第{sub.version}版）：" + "；".join(issues[:3]))
+        if sub.explanation:
+            lines.append(f"  单位说明：{sub.explanation[:300]}")
+    review = pause_flow_run(
+        wait_for_input=WarningsReview.with_initial_data(description="\n".join(lines)),
+        timeout=7 * 24 * 3600,
+    )
+    back = {code.strip().upper() for code in review.send_back}
+    for sub in pending:
+        decision = "rejected" if sub.department in back else "accepted"
+        rt.store.decide(sub.id, decision, by="coordinator", note=review.note or None)
+
+
+@flow(name="campaign")
+def campaign(
+    config_dir: str = "config",
+    as_of: datetime | None = None,
+    approval: Approval = "ui",
+    data_dir: str | None = None,
+) -> State:
+    """The whole January run at ``as_of``: whatever the calendar says is due, in order."""
+    with runtime(config_dir, data_dir) as rt:
+        now = _now(as_of, rt)
+        plan = rt.config.plan
+        today = now.astimezone(plan.zone).date()
+    if today >= plan.start:
+        dispatch(config_dir, now, data_dir=data_dir)
+    collected = collect(config_dir, now, data_dir=data_dir)
+    remind(config_dir, now, data_dir=data_dir)
+    if today >= plan.consolidation_day:
+        return consolidate(config_dir, now, approval, data_dir=data_dir)
+    return collected
+
+
+def _delivery_notes(delivery: ops.Delivery) -> list[str]:
+    notes = [f"未能发送：{key}（{reason}）" for key, reason in delivery.failed]
+    notes += [
+        f"上次运行中断时正在发送 {key}，不确定是否已发出，未重发（可用 --force 重发）"
+        for key in delivery.uncertain
+    ]
+    return notes
+
+
+FLOWS = {
+    "dispatch": dispatch,
+    "collect": collect,
+    "remind": remind,
+    "consolidate": consolidate,
+    "campaign": campaign,
+}
+
+os.environ.setdefault("DO_NOT_TRACK", "1")

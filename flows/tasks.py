@@ -1,0 +1,168 @@
+"""Prefect tasks: thin wrappers of ``flows.operations``, one per department per stage at most.
+
+Network tasks retry with jitter; they never swallow the transient error a retry exists for.
+Exactly-once sending does not depend on retries: ``operations.deliver`` records every mail.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+
+from annual_report.consolidation import Consolidation
+
+from . import operations as ops
+from . import status
+
+NETWORK = {"retries": 3, "retry_delay_seconds": [5, 30, 120], "retry_jitter_factor": 0.5}
+
+
+@task(name="open campaign", cache_policy=NO_CACHE)
+def open_campaign(rt: ops.Runtime) -> str:
+    campaign = ops.open_campaign(rt)
+    get_run_logger().info(
+        "campaign %s: report year %s, form %s, %d departments",
+        campaign.id,
+        campaign.report_year,
+        campaign.form_id,
+        len(rt.config.registry),
+    )
+    return campaign.id
+
+
+@task(name="template", task_run_name="template-{code}", cache_policy=NO_CACHE)
+def prepare_invitation(
+    rt: ops.Runtime, code: str, as_of: datetime, force: bool = False
+) -> ops.Outbound | None:
+    return ops.invitation(rt, code, as_of, force=force)
+
+
+@task(name="send mail", cache_policy=NO_CACHE, **NETWORK)
+def deliver(rt: ops.Runtime, items: list[ops.Outbound], force: bool = False) -> ops.Delivery:
+    delivery = ops.deliver(rt, items, force=force)
+    log = get_run_logger()
+    log.info(
+        "%d sent, %d failed, %d already sent, %d uncertain",
+        len(delivery.sent),
+        len(delivery.failed),
+        len(delivery.skipped),
+        len(delivery.uncertain),
+    )
+    for key, reason in delivery.failed:
+        log.warning("not delivered: %s: %s", key, reason)
+    for key in delivery.uncertain:
+        log.warning("%s was being sent when an earlier run stopped: not sent again", key)
+    return delivery
+
+
+@task(name="read mailbox", task_run_name="read-{name}", cache_policy=NO_CACHE, **NETWORK)
+def collect_mailbox(rt: ops.Runtime, name: str, as_of: datetime) -> ops.Intake:
+    boxes = dict(rt.mailboxes())
+    box = boxes[name]
+    try:
+        intake = ops.collect_mailbox(rt, name, box, as_of)
+    finally:
+        close = getattr(box, "close", None)
+        if close:
+            close()
+    log = get_run_logger()
+    log.info(
+        "%s: %d messages (%d new), %d workbooks, %d new submissions",
+        name,
+        intake.messages,
+        intake.new_messages,
+        intake.workbooks,
+        len(intake.new_submissions),
+    )
+    for problem in intake.problems:
+        log.warning("%s", problem)
+    return intake
+
+
+@task(name="answers owed", cache_policy=NO_CACHE)
+def owed_answers(rt: ops.Runtime, as_of: datetime) -> list[ops.Outbound]:
+    return ops.owed_answers(rt, as_of)
+
+
+@task(name="reminders and escalations due", cache_policy=NO_CACHE)
+def due_ladder(rt: ops.Runtime, as_of: datetime) -> list[ops.Outbound]:
+    return ops.due_ladder(rt, as_of)
+
+
+@task(name="consolidate", cache_policy=NO_CACHE)
+def consolidate(rt: ops.Runtime) -> tuple[Consolidation, Path]:
+    result, path = ops.consolidate(rt)
+    get_run_logger().info(
+        "consolidated %d units (%d excluded) into %s",
+        len(result.included),
+        len(result.excluded),
+        path,
+    )
+    return result, path
+
+
+@task(name="publish status", cache_policy=NO_CACHE)
+def publish_status(rt: ops.Runtime, as_of: datetime, notes: list[str] | None = None) -> float:
+    """The coordinator's view: department table, summary, progress (keyed per campaign)."""
+    plan = rt.config.plan
+    states = ops.states(rt)
+    key = artifact_key(rt.campaign_id)
+    previous = rt.store.get_state(rt.campaign_id, "status-snapshot")
+    create_table_artifact(
+        status.table_rows(states, plan.zone),
+        key=f"{key}-departments",
+        description=f"{plan.report_year}年度报告收集：各单位状态",
+    )
+    create_markdown_artifact(
+        status.summary_markdown(
+            title=f"{rt.config.registry.city}{plan.report_year}年政府信息公开工作年度报告收集情况",
+            states=states,
+            registry=rt.config.registry,
+            as_of=as_of,
+            zone=plan.zone,
+            deadline=plan.deadline,
+            previous=previous,
+            extra=notes,
+        ),
+        key=f"{key}-summary",
+        description="收集情况摘要",
+    )
+    done = status.progress(states)
+    create_progress_artifact(done, key=f"{key}-progress", description="已接收单位比例")
+    rt.store.set_state(rt.campaign_id, "status-snapshot", status.snapshot(states))
+    return done
+
+
+@task(name="publish consolidation", cache_policy=NO_CACHE)
+def publish_consolidation(rt: ops.Runtime, result: Consolidation, path: Path) -> None:
+    key = artifact_key(rt.campaign_id)
+    create_link_artifact(
+        path.resolve().as_uri(),
+        link_text=path.name,
+        key=f"{key}-city-workbook",
+        description="汇总后的本级年度报告表格",
+    )
+    lines = [f"# {path.stem}", "", f"纳入 {len(result.included)} 个单位：", ""]
+    lines += [f"- {u.name}" for u in result.included]
+    lines += ["", f"未纳入 {len(result.excluded)} 个单位：", ""]
+    lines += [f"- {u.name}：{u.reason}" for u in result.excluded]
+    if result.issues:
+        lines += ["", "汇总提示：", ""] + [f"- {i.rule} {i.message}" for i in result.issues]
+    create_markdown_artifact(
+        "\n".join(lines) + "\n", key=f"{key}-consolidation", description="汇总结果"
+    )
+
+
+def artifact_key(campaign_id: str) -> str:
+    """Artifact keys allow lower-case letters, digits and dashes only."""
+    safe = "".join(c if c.isalnum() else "-" for c in campaign_id.lower())
+    return f"nianbao-{safe}"
