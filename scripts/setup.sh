@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(dovecot-imapd libreoffice-calc-nogui poppler-utils fonts-noto-cjk)
+SYSTEM_PACKAGES=(dovecot-imapd libreoffice-calc-nogui libreoffice-writer-nogui poppler-utils fonts-noto-cjk)
 
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
