@@ -334,6 +334,7 @@ def take_message(rt: Runtime, received: Received, as_of: datetime) -> Intake:
         workbooks=len(parsed.workbooks) if parsed else 0,
         detail={
             "attachments": [a.name for a in parsed.attachments] if parsed else [],
+            "workbooks": [a.name for a in parsed.workbooks] if parsed else [],
             "problems": list(parsed.problems) if parsed else [received.error],
         },
     )
@@ -469,10 +470,25 @@ def answer_for(rt: Runtime, sub: Submission, as_of: datetime) -> Outbound | None
 
 def message_answer(rt: Runtime, message, as_of: datetime) -> Outbound | None:
     """The mail owed for a message that carried no workbook (None when none is owed)."""
-    if message.outcome not in ("no_workbook", "unparseable", "bounce"):
+    several = message.outcome == "workbooks" and message.workbooks > 1
+    if message.outcome not in ("no_workbook", "unparseable", "bounce") and not several:
         return None
     key = f"answer:message:{message.key}"
     department = _department(rt, message.department)
+    if several and department is not None:
+        # each workbook got its own answer; this says which one counts
+        mail = _mail(
+            rt,
+            MailKind.SEVERAL_WORKBOOKS,
+            to=[message.sender or department.email],
+            department=department,
+            as_of=as_of,
+            in_reply_to=message.message_id,
+            file_names=message.detail.get("workbooks", []),
+        )
+        return Outbound(key, "answer.several_workbooks", department.code, mail)
+    if several:
+        return None
     if message.outcome == "bounce" or department is None:
         mail = _mail(
             rt,
