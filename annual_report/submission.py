@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 from .errors import WorkbookError
+from .form import Form
 from .matching import Evidence, Match, match_department
 from .sandbox import read_untrusted
 from .store import Store, Submission, file_hash
@@ -107,9 +109,26 @@ def receive_workbook(store: Store, campaign_id: str, path: str | Path, origin: O
     validation = validate(
         report,
         previous=store.previous_year_report(campaign_id, department.code),
-        context=Context(organ_kind=department.kind, can_make_rules=department.can_make_rules),
+        context=Context(
+            organ_kind=department.kind,
+            can_make_rules=department.can_make_rules,
+            peer_fees=peer_fees(store, campaign_id, report.form, department.code),
+        ),
     )
     submission = store.record_submission(
         campaign_id, department=department.code, validation=validation, **record
     )
     return Received(submission, match=match, validation=validation)
+
+
+def peer_fees(store: Store, campaign_id: str, form: Form, code: str) -> tuple[Decimal, ...]:
+    """The other accepted units' fees this year, for the magnitude check (the cells its rule
+    names; none when the form has no such rule)."""
+    cells = [c for r in form.rules if r.check == "fee_magnitude" for c in r.params.get("codes", [])]
+    fees = []
+    for sub in store.accepted_submissions(campaign_id):
+        if sub.department == code:
+            continue
+        values = store.values(sub.id)
+        fees.extend(values[c] for c in cells if values.get(c) is not None)
+    return tuple(fees)  # type: ignore[arg-type]
