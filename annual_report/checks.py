@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import FormError
-from .form import Block, Cell, Form, RuleDef, form_for_year, load_form
+from .form import Block, Cell, Form, RuleDef, common_prefix, form_for_year, load_form
 from .numbers import (
     BLANK,
     DASH,
@@ -191,15 +191,6 @@ def _row_term(cell: Cell) -> str:
     return _shorten(label)
 
 
-def _common_prefix(paths: Sequence[tuple[str, ...]]) -> int:
-    n = 0
-    for parts in zip(*paths, strict=False):
-        if len(set(parts)) != 1:
-            break
-        n += 1
-    return n
-
-
 def _describe(cells: Sequence[Cell]) -> tuple[str, list[str]]:
     """Where a group of cells sits (``第三部分“自然人”列``) and a short label for each."""
     part = _part(cells[0].section) if len({c.section for c in cells}) == 1 else ""
@@ -216,7 +207,7 @@ def _describe(cells: Sequence[Cell]) -> tuple[str, list[str]]:
         return part + (f"“{label}”列" if label else ""), [_row_term(c) for c in cells]
     if same_row and not same_column:
         paths = [c.column.path for c in cells]
-        n = min(_common_prefix(paths), min(len(p) for p in paths) - 1)
+        n = min(common_prefix(paths), min(len(p) for p in paths) - 1)
         terms = [" ".join(p[n:]) for p in paths]
         if cells[0].row_label:
             return part + f"“{cells[0].row_label}”行", terms

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -217,16 +218,18 @@ def _header(raw: dict[str, Any]) -> Header:
     )
 
 
-def _strip_common_prefix(paths: list[tuple[str, ...]]) -> int:
-    """How many leading path elements all headers share (e.g. ``申请人情况``)."""
-    if len(paths) < 2:
-        return 0
+def common_prefix(paths: Sequence[tuple[str, ...]]) -> int:
+    """How many leading path elements all the paths share (e.g. ``申请人情况``)."""
     n = 0
     for parts in zip(*paths, strict=False):
         if len(set(parts)) != 1:
             break
         n += 1
     return n
+
+
+def _strip_common_prefix(paths: list[tuple[str, ...]]) -> int:
+    return common_prefix(paths) if len(paths) > 1 else 0
 
 
 def _block(section: int, index: int, raw: dict[str, Any]) -> Block:

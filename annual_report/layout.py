@@ -31,6 +31,7 @@ from typing import Literal, NamedTuple
 
 from openpyxl.utils import get_column_letter
 
+from .cellref import quote_sheet
 from .errors import FormError
 from .form import Block, Form, RuleDef, Section
 
@@ -75,11 +76,6 @@ _NAME = re.compile(r"^[A-Za-z_\\][A-Za-z0-9_.]*$")
 
 
 # -- geometry --------------------------------------------------------------------------------
-
-
-def quote_sheet(sheet: str) -> str:
-    """A sheet name as it appears in a reference: always single-quoted, quotes doubled."""
-    return "'" + sheet.replace("'", "''") + "'"
 
 
 class Position(NamedTuple):

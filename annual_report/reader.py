@@ -42,6 +42,7 @@ from xml.etree import ElementTree
 
 import python_calamine
 
+from .cellref import cell_ref
 from .errors import FormError, WorkbookError
 from .form import Block, Form, Header, form_for_year, forms, load_form
 from .labels import label_key
@@ -71,27 +72,6 @@ class Target(NamedTuple):
     sheet: str
     row: int
     col: int
-
-
-@cache
-def quote_sheet(sheet: str) -> str:
-    return "'" + sheet.replace("'", "''") + "'"
-
-
-@cache
-def column_letters(col: int) -> str:
-    """0-based column → ``A``, ``Z``, ``AA`` …"""
-    out = ""
-    col += 1
-    while col:
-        col, rem = divmod(col - 1, 26)
-        out = chr(65 + rem) + out
-    return out
-
-
-def cell_ref(sheet: str, row: int, col: int) -> str:
-    """``'Sheet'!D5`` from a 0-based position."""
-    return f"{quote_sheet(sheet)}!{column_letters(col)}{row + 1}"
 
 
 @cache
