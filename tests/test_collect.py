@@ -1,0 +1,153 @@
+"""Collecting a mixed batch from a real Maildir into a real store: every kind of reply gets the
+right record and the right answer, a broken message does not stop the batch, and a second run
+changes nothing. (The IMAP path against dovecot is in the flow tests.)"""
+
+import mailbox
+import random
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from annual_report.form import form_for_year
+from annual_report.samples import consistent_values, fill_template, sample_narrative
+from connectors.attachments import parse_message
+from connectors.mailbox import MaildirMailbox
+from connectors.outgoing import RecordingSender
+from flows import operations as ops
+from flows.demo import city
+from flows.settings import load_app_config
+
+ZONE = ZoneInfo("Asia/Shanghai")
+START = datetime(2022, 1, 4, 9, tzinfo=ZONE)
+EVENING = datetime(2022, 1, 10, 17, tzinfo=ZONE)
+FIXTURES = Path(__file__).parent / "fixtures" / "mail"
+XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+class FakeRuntime(ops.Runtime):
+    def sender(self):
+        return self.outbox
+
+
+@pytest.fixture
+def rt(tmp_path):
+    config_dir = city.write_config(
+        tmp_path / "config",
+        report_year=2021,
+        smtp_port=2525,
+        maildir=tmp_path / "office",
+        archive=tmp_path / "archive",
+    )
+    base = ops.Runtime.open(load_app_config(config_dir, tmp_path / "data"))
+    runtime = FakeRuntime(base.config, base.store, base.archive, base.texts)
+    runtime.outbox = RecordingSender()
+    ops.open_campaign(runtime)
+    items = [ops.invitation(runtime, code, START) for code in ("RSJ", "JYJ", "CZJ", "SLJ")]
+    ops.deliver(runtime, items)
+    yield runtime
+    runtime.close()
+
+
+def invitation(rt, code):
+    mail = next(m for m in rt.outbox.sent if m.department == code and m.kind == "invitation")
+    return parse_message(rt.outbox.raw[mail.message_id])
+
+
+def reply(rt, tmp_path, code, *, workbooks=1, broken=False, text="请查收。"):
+    inv = invitation(rt, code)
+    msg = EmailMessage()
+    msg["From"] = city.address(code)
+    msg["To"] = city.OFFICE
+    msg["Subject"] = f"回复：{inv.subject}"
+    msg["In-Reply-To"] = inv.message_id
+    msg["Message-ID"] = make_msgid(domain="qinghe.example")
+    msg.set_content(text)
+    form = form_for_year(2021)
+    for n in range(workbooks):
+        rng = random.Random(f"{code}-{n}")
+        values = consistent_values(form, rng)
+        if broken:
+            values["requests.granted.natural_person"] += 1
+        template = tmp_path / f"{code}-t.xlsx"
+        template.write_bytes(inv.workbooks[0].content)
+        filled = fill_template(
+            template, tmp_path / f"{code}-{n}.xlsx", values, sample_narrative(2021, values, rng)
+        )
+        msg.add_attachment(
+            filled.read_bytes(), maintype=XLSX[0], subtype=XLSX[1], filename=f"报告{n + 1}.xlsx"
+        )
+    return msg.as_bytes()
+
+
+def drop_in(rt, raws):
+    box = mailbox.Maildir(rt.config.mail.maildir, create=True)
+    for raw in raws:
+        box.add(raw)
+
+
+def collect(rt):
+    box = MaildirMailbox(rt.config.mail.maildir)
+    intake = ops.collect_mailbox(rt, "maildir", box, EVENING)
+    answers = ops.owed_answers(rt, EVENING)
+    return intake, answers, ops.deliver(rt, answers)
+
+
+def test_a_mixed_batch(rt, tmp_path):
+    drop_in(
+        rt,
+        [
+            reply(rt, tmp_path, "RSJ"),
+            (FIXTURES / "broken_truncated.eml").read_bytes(),
+            reply(rt, tmp_path, "JYJ", broken=True),
+            reply(rt, tmp_path, "CZJ", workbooks=2),
+            reply(rt, tmp_path, "SLJ", workbooks=0, text="表格稍后补报。"),
+            (FIXTURES / "auto_reply.eml").read_bytes(),
+        ],
+    )
+    intake, answers, delivery = collect(rt)
+    assert intake.messages == 6 and intake.workbooks == 4
+    subs = {s.department: s for s in rt.store.submissions("2021")}
+    assert subs["RSJ"].status == "accepted"
+    assert subs["JYJ"].status == "rejected"
+    assert subs["CZJ"].version == 2  # two workbooks: two versions, the last one counts
+    kinds = sorted(a.kind for a in answers)
+    # RSJ, and CZJ's second workbook (its first was superseded before anyone was answered)
+    assert kinds.count("answer.accepted") == 2
+    assert "answer.rejected" in kinds and "answer.several_workbooks" in kinds
+    no_workbook = [a.department for a in answers if a.kind == "answer.no_workbook"]
+    assert "SLJ" in no_workbook
+    rejected = next(a for a in answers if a.kind == "answer.rejected")
+    assert rejected.mail.to == (city.address("JYJ"),)
+    assert "R3" in rejected.mail.text and rejected.mail.in_reply_to
+    outcomes = {m.outcome for m in rt.store.messages("2021")}
+    assert {"workbooks", "no_workbook", "auto-reply"} <= outcomes
+    # every raw message archived by content hash, the broken one too
+    assert all(rt.archive.find(m.sha256) for m in rt.store.messages("2021"))
+    assert not delivery.failed
+
+    sent = len(rt.outbox.sent)
+    intake, answers, _ = collect(rt)
+    assert intake.messages == 0 and answers == [] and len(rt.outbox.sent) == sent
+
+
+def test_a_warning_answered_with_an_explanation_is_recorded_not_complained_about(rt, tmp_path):
+    drop_in(rt, [reply(rt, tmp_path, "RSJ")])
+    collect(rt)
+    sub = rt.store.latest_submission("2021", "RSJ")
+    rt.store.decide(sub.id, "accepted", by="test")  # make the next one the one explained
+    rt.store.record_submission(
+        "2021",
+        sha256="f" * 64,
+        source="maildir:x",
+        department="RSJ",
+        status="accepted_with_warnings",
+        sender=city.address("RSJ"),
+    )
+    drop_in(rt, [reply(rt, tmp_path, "RSJ", workbooks=0, text="关于警告的说明：确实为0。")])
+    _, answers, _ = collect(rt)
+    assert rt.store.latest_submission("2021", "RSJ").explanation.startswith("关于警告的说明")
+    assert not [a for a in answers if a.kind == "answer.no_workbook"]
