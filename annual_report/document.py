@@ -1,0 +1,648 @@
+"""The reports as Word documents: the city's consolidated report and each department's own.
+
+Both follow the six-part national format (FORMAT.md §3) in the official-document look
+(``document_layout``): title, the customary preamble, sections 一 to 六 with tables 二, 三, 四 drawn
+from the form. The city report is a draft for the coordinator: section 一 is written from the
+numbers (``drafting``), what numbers cannot say is a marked placeholder, section 六 gathers the
+信息处理费 from the units' own texts, and an appendix traces every generated number to the units
+that contributed. Rule C5 (narrative ↔ tables) runs on the draft and on each unit's narrative;
+its findings come back in :attr:`Draft.issues` for the CLI to print.
+
+    draft = city_report(consolidation, city="宜春市", year=2021, office="宜春市人民政府办公室",
+                        contact=contact, reports=reports)
+    draft.save("report.docx"); to_pdf("report.docx", "out/")
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Protocol
+
+from docx.document import Document
+from docx.enum.text import WD_ALIGN_PARAGRAPH
+
+from . import checks
+from .consolidation import Consolidation, consolidate_campaign
+from .document_layout import (
+    BODY_STYLE,
+    HEADING1_STYLE,
+    HEADING2_STYLE,
+    SIGNATURE_STYLE,
+    SMALL_STYLE,
+    TITLE_STYLE,
+    DocumentError,
+    Span,
+    form_table,
+    official_document,
+    page_break,
+    paragraph,
+    simple_table,
+    table_gap,
+    to_pdf,
+    write_docx,
+)
+from .drafting import (
+    Drafter,
+    FeeStatement,
+    Figure,
+    FigureBook,
+    Paragraph,
+    Part,
+    cell_place,
+    chinese_count,
+    parse_fee_statement,
+    placeholder,
+    plain_text,
+    value_text,
+    written_text,
+)
+from .form import Form, Section
+from .registry import KIND_LABELS, Registry
+from .report import Report
+from .store import Store
+from .validation import Context, Issue
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DocumentError",
+    "Draft",
+    "DraftIssue",
+    "ReportContact",
+    "city_report",
+    "city_report_from_store",
+    "department_report",
+    "department_report_from_store",
+    "narrative_issues",
+    "parse_fee_statement",
+    "to_pdf",
+    "unit_reports",
+    "write_docx",
+]
+
+
+class ContactLike(Protocol):
+    """Anything with these attributes (``connectors.settings.Contact`` has the last three)."""
+
+    @property
+    def phone(self) -> str | None: ...
+
+    @property
+    def email(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class ReportContact:
+    """How the public reaches the office that compiled the report (the preamble's last line)."""
+
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+    postcode: str | None = None
+    name: str | None = None  # a person; not printed (reports name the office)
+
+
+@dataclass(frozen=True)
+class DraftIssue:
+    """A finding about the draft (``unit`` None) or about one unit's narrative."""
+
+    unit: str | None
+    unit_name: str
+    rule: str
+    severity: str
+    codes: tuple[str, ...]
+    message: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.unit_name}：{self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "unit": self.unit,
+            "unit_name": self.unit_name,
+            "rule": self.rule,
+            "severity": self.severity,
+            "codes": list(self.codes),
+            "message": self.message,
+        }
+
+
+@dataclass
+class Draft:
+    """A generated report: the Word document and what the coordinator should know about it."""
+
+    document: Document
+    title: str
+    issues: list[DraftIssue] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    fees: dict[str, FeeStatement] = field(default_factory=dict)
+    placeholders: list[str] = field(default_factory=list)  # texts to fill in or check
+
+    def save(self, path: str | Path) -> Path:
+        return write_docx(self.document, path)
+
+
+# -- C5 ------------------------------------------------------------------------------------------
+
+
+def narrative_issues(report: Report) -> list[Issue]:
+    """The form's narrative ↔ table rule (C5, ``narrative_numbers``) on ``report`` alone."""
+    issues: list[Issue] = []
+    for rule in report.form.rules:
+        if rule.check != "narrative_numbers":
+            continue
+        try:
+            findings = list(checks.CHECKS[rule.check](rule, checks.Inputs(report, None, Context())))
+        except checks.Skip:
+            continue
+        for f in findings:
+            issues.append(Issue(rule.id, rule.severity, f.codes, f.cells or (), f.message))
+    return issues
+
+
+def _draft_issues(unit: str | None, name: str, report: Report) -> list[DraftIssue]:
+    return [
+        DraftIssue(unit, name, i.rule, i.severity, i.codes, i.message)
+        for i in narrative_issues(report)
+    ]
+
+
+# -- shared parts ------------------------------------------------------------------------------
+
+
+def _date_text(when: date | None) -> Span:
+    if when is None:
+        return placeholder("成文日期")
+    return Span(f"{when.year}年{when.month}月{when.day}日")
+
+
+def _heading_text(section: Section) -> str:
+    return re.sub(r"^[一二三四五六七八九十]+、", "", section.heading)
+
+
+def _preamble(
+    form: Form,
+    *,
+    year: int,
+    compiled_by: str,
+    compiled_from: str,
+    website: str | None,
+    site_name: str | None,
+    office: str,
+    contact: ReportContact | ContactLike | None,
+) -> list[Span]:
+    trial = "（试行）" if "2019" in form.notice else ""
+    parts = "、".join(_heading_text(s) for s in form.sections)
+    spans = [
+        Span(
+            "本报告根据《中华人民共和国政府信息公开条例》（以下简称《条例》）和《国务院办公厅"
+            f"政府信息与政务公开办公室关于印发〈中华人民共和国政府信息公开工作年度报告格式{trial}〉"
+            f"的通知》（{form.notice}）要求，由{compiled_by}{compiled_from}编制。"
+            f"本报告由{parts}等{chinese_count(len(form.sections))}个部分组成。"
+            f"本报告所列数据的统计期限自{year}年1月1日起至{year}年12月31日止。本报告电子版可在"
+        )
+    ]
+    if website:
+        spans.append(Span(f"{site_name or '门户网站'}（{website}）查阅或下载。"))
+    else:
+        spans += [placeholder("网站名称和网址"), Span("查阅或下载。")]
+    details = []
+    for label, key in (("地址", "address"), ("邮编", "postcode"), ("电话", "phone")):
+        value = getattr(contact, key, None) if contact is not None else None
+        if value:
+            details.append(f"{label}：{value}")
+    email = getattr(contact, "email", None) if contact is not None else None
+    if email:
+        details.append(f"电子邮箱：{email}")
+    spans.append(Span(f"如对本报告有任何疑问，请与{office}联系（"))
+    if details:
+        spans.append(Span("；".join(details)))
+    else:
+        spans.append(placeholder("联系地址、电话、电子邮箱"))
+    spans.append(Span("）。"))
+    return spans
+
+
+def _title(doc: Document, title: str) -> None:
+    paragraph(doc, [title], TITLE_STYLE)
+    doc.add_paragraph(style=BODY_STYLE)  # 标题下空一行
+
+
+def _parts(doc: Document, parts: Sequence[Part]) -> None:
+    for part in parts:
+        if part.heading:
+            paragraph(doc, [part.heading], HEADING2_STYLE)
+        for spans in part.paragraphs:
+            paragraph(doc, spans)
+
+
+def _signature(doc: Document, who: str, when: date | None) -> None:
+    doc.add_paragraph(style=BODY_STYLE).paragraph_format.keep_with_next = True
+    paragraph(doc, [who], SIGNATURE_STYLE).paragraph_format.keep_with_next = True
+    paragraph(doc, [_date_text(when)], SIGNATURE_STYLE)
+
+
+def _tables(doc: Document, form: Form, section: Section, texts: Mapping[str, str]) -> None:
+    paragraph(doc, [section.heading], HEADING1_STYLE)
+    form_table(doc, form, section, texts)
+    table_gap(doc)
+
+
+def _placeholders(doc: Document) -> list[str]:
+    from .document_layout import PLACEHOLDER_STYLE
+
+    found = []
+    for p in _all_paragraphs(doc):
+        for run in p.runs:
+            if run.style is not None and run.style.name == PLACEHOLDER_STYLE:
+                found.append(run.text)
+    return found
+
+
+def _all_paragraphs(doc: Document) -> list[Any]:
+    out = list(doc.paragraphs)
+    for table in doc.tables:
+        for row in table.rows:
+            for cell in row.cells:
+                out.extend(cell.paragraphs)
+    return out
+
+
+# -- the city report ---------------------------------------------------------------------------
+
+
+def unit_reports(store: Store, consolidation: Consolidation) -> dict[str, Report]:
+    """The included units' reports (with their narratives) from the store, by unit code."""
+    return {
+        u.code: store.report_from_submission(u.submission_id)
+        for u in consolidation.included
+        if u.submission_id is not None
+    }
+
+
+def city_report(
+    consolidation: Consolidation,
+    *,
+    city: str,
+    year: int | None = None,
+    office: str,
+    contact: ReportContact | ContactLike | None = None,
+    registry: Registry | None = None,
+    reports: Mapping[str, Report] | None = None,
+    website: str | None = None,
+    site_name: str | None = None,
+    date: date | None = None,
+    appendix: bool = True,
+) -> Draft:
+    """The 本级人民政府 report drafted from ``consolidation``.
+
+    ``reports`` (unit code → the unit's report, as consolidated) supply the units' narratives:
+    section 六's 信息处理费 and C5 on each unit; without them section 六 is a placeholder.
+    ``registry`` only supplies names for units the consolidation does not name.
+    """
+    c = consolidation
+    form = c.form
+    year = year or c.year
+    if year is None:
+        raise DocumentError("the report year is unknown: give year=")
+    title = f"{city}{year}年政府信息公开工作年度报告"
+    names = {u.code: u.name for u in c.included}
+    if registry is not None:
+        for code in names:
+            dept = registry.get(code)
+            if dept is not None and names[code] == code:
+                names[code] = dept.name
+    fees = (
+        {
+            code: parse_fee_statement(r.narrative.get("narrative.other_matters"))
+            for code, r in reports.items()
+        }
+        if reports is not None
+        else None
+    )
+    book = FigureBook(c, names)
+    drafter = Drafter(c, city, year, book, fees)
+
+    doc = official_document(title=title, author=office)
+    _title(doc, title)
+    paragraph(
+        doc,
+        _preamble(
+            form,
+            year=year,
+            compiled_by=office,
+            compiled_from=f"根据{city}各级行政机关政府信息公开工作年度报告汇总",
+            website=website,
+            site_name=site_name or f"“{city}人民政府”门户网站",
+            office=office,
+            contact=contact,
+        ),
+    )
+    texts = {code: value_text(value, form.cells[code].type) for code, value in c.values.items()}
+    narrative: dict[str, list[Paragraph]] = {}
+    for section in form.sections:
+        if section.blocks:
+            _tables(doc, form, section, texts)
+            continue
+        paragraph(doc, [section.heading], HEADING1_STYLE)
+        if section.narrative == "narrative.overview" or section.number == 1:
+            parts = drafter.overview()
+            _parts(doc, parts)
+            narrative[section.narrative or "narrative.overview"] = [
+                p
+                for part in parts
+                for p in ([[Span(part.heading)]] if part.heading else []) + part.paragraphs
+            ]
+        elif section.narrative == "narrative.other_matters":
+            before, after = drafter.other_matters()
+            _parts(doc, [Part(None, before)])
+            rows = drafter.fee_rows()
+            if rows and drafter.fee_figure is not None:
+                _fee_table(doc, rows, drafter.fee_figure)
+            _parts(doc, [Part(None, after)])
+            narrative[section.narrative] = [*before, *after]
+        else:
+            problems = drafter.problems()
+            _parts(doc, [Part(None, problems)])
+            if section.narrative:
+                narrative[section.narrative] = problems
+    _signature(doc, office, date)
+    if appendix:
+        _appendix(doc, c, book.figures, names)
+
+    draft_report = c.report()
+    draft_report.year = year
+    for code, paragraphs in narrative.items():
+        draft_report.narrative[code] = plain_text(paragraphs)
+    issues = _draft_issues(None, title, draft_report)
+    for code, report in sorted((reports or {}).items()):
+        if code in names:
+            issues += _draft_issues(code, names[code], report)
+    log.info("drafted %s: %d figures, %d issues", title, len(book.figures), len(issues))
+    return Draft(doc, title, issues, book.figures, dict(fees or {}), _placeholders(doc))
+
+
+def _fee_table(doc: Document, rows: list[tuple[str, str, FeeStatement]], total: Figure) -> None:
+    cases = [s.cases for _, _, s in rows]
+    body = [
+        [str(i), name, "" if s.cases is None else str(s.cases), value_text(s.amount_yuan, "money")]
+        for i, (_, name, s) in enumerate(rows, 1)
+    ]
+    body.append(
+        [
+            "",
+            "合计",
+            str(sum(n or 0 for n in cases)) if all(n is not None for n in cases) else "",
+            total.text,
+        ]
+    )
+    simple_table(
+        doc,
+        ["序号", "单位", "笔数", "金额（元）"],
+        body,
+        weights=[1, 6, 1.5, 2.5],
+        align=[
+            WD_ALIGN_PARAGRAPH.CENTER,
+            WD_ALIGN_PARAGRAPH.LEFT,
+            WD_ALIGN_PARAGRAPH.CENTER,
+            WD_ALIGN_PARAGRAPH.RIGHT,
+        ],
+    )
+    table_gap(doc)
+
+
+def _appendix(
+    doc: Document, c: Consolidation, figures: Sequence[Figure], names: Mapping[str, str]
+) -> None:
+    """附件: where every number of the draft comes from, and which units are in the sums."""
+    page_break(doc)
+    paragraph(doc, ["附件"], HEADING1_STYLE)
+    paragraph(
+        doc,
+        [
+            Span("数据来源（供核对，发布前删除）", placeholder=True),
+        ],
+        SMALL_STYLE,
+    )
+    paragraph(doc, ["一、正文数字的来源"], SMALL_STYLE)
+    rows = []
+    for fig in figures:
+        parts = "、".join(
+            f"{names.get(x.unit, x.name)}{value_text(x.value, fig.cell_type)}"
+            for x in fig.contributions
+        )
+        source = parts or "各单位均为0"
+        if fig.note:
+            source += f"（{fig.note}）"
+        rows.append([str(fig.number), fig.label, f"{fig.text}{fig.measure}", fig.where, source])
+    simple_table(
+        doc,
+        ["序号", "正文数字", "数值", "表格栏目", "来源单位及数值"],
+        rows,
+        weights=[0.9, 3.2, 1.8, 4, 5],
+        align=[WD_ALIGN_PARAGRAPH.CENTER] + [WD_ALIGN_PARAGRAPH.LEFT] * 4,
+    )
+    table_gap(doc)
+    paragraph(doc, ["二、表格数字的来源（非零单元格）"], SMALL_STYLE)
+    rules = set(c.rules_codes) if c.rules_from else set()
+    cell_rows = []
+    for code, value in c.values.items():
+        if not value:
+            continue
+        spec = c.form.cells[code]
+        shares = [
+            (u, v)
+            for u, v in c.breakdown.get(code, {}).items()
+            if v and (code not in rules or u == c.rules_from)
+        ]
+        shares.sort(key=lambda s: (-s[1], s[0]))
+        listed = "、".join(f"{names.get(u, u)}{value_text(v, spec.type)}" for u, v in shares)
+        cell_rows.append([cell_place(spec), value_text(value, spec.type), listed])
+    simple_table(
+        doc,
+        ["单元格", "汇总", "来源单位及数值"],
+        cell_rows or [["（全部为0）", "", ""]],
+        weights=[5, 1.8, 7],
+        align=[WD_ALIGN_PARAGRAPH.LEFT, WD_ALIGN_PARAGRAPH.RIGHT, WD_ALIGN_PARAGRAPH.LEFT],
+    )
+    table_gap(doc)
+    paragraph(doc, ["三、纳入与未纳入汇总的单位"], SMALL_STYLE)
+    unit_rows = [
+        [
+            u.code,
+            names.get(u.code, u.name),
+            KIND_LABELS.get(u.kind, u.kind),
+            "纳入" if u.included else "未纳入",
+            u.reason,
+        ]
+        for u in [*c.included, *c.excluded]
+    ]
+    simple_table(
+        doc,
+        ["代码", "单位", "类别", "状态", "说明"],
+        unit_rows,
+        weights=[1.6, 5, 2, 1.4, 5],
+        align=[WD_ALIGN_PARAGRAPH.LEFT] * 5,
+    )
+
+
+def city_report_from_store(
+    store: Store,
+    campaign_id: str,
+    *,
+    office: str,
+    contact: ReportContact | ContactLike | None = None,
+    city: str | None = None,
+    website: str | None = None,
+    site_name: str | None = None,
+    date: date | None = None,
+    appendix: bool = True,
+) -> Draft:
+    """Consolidate a campaign from the store and draft the city report from it."""
+    consolidation = consolidate_campaign(store, campaign_id)
+    campaign = store.campaign(campaign_id)
+    registry = store.registry(campaign_id)
+    return city_report(
+        consolidation,
+        city=city or campaign.city or registry.city,
+        year=campaign.report_year,
+        office=office,
+        contact=contact,
+        registry=registry,
+        reports=unit_reports(store, consolidation),
+        website=website,
+        site_name=site_name,
+        date=date,
+        appendix=appendix,
+    )
+
+
+# -- a department's report ---------------------------------------------------------------------
+
+_PART_HEADING = re.compile(
+    r"^(?:（[一二三四五六七八九十]+）|[一二三四五六七八九十]+是)?\s*(?P<name>\S{2,16})$"
+)
+
+
+def _department_paragraphs(doc: Document, text: str, section: Section) -> None:
+    """A unit's narrative as it wrote it: one paragraph a line, its part titles as headings."""
+    parts = {p for p in section.parts} | {f"{p}情况" for p in section.parts}
+    headings = {h for h in section.headings}
+    lines = [line.strip() for line in (text or "").splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        paragraph(doc, [placeholder(f"{_heading_text(section)}（单位未填写）")])
+        return
+    for line in lines:
+        if line in headings:
+            continue  # the unit repeated the section heading
+        match = _PART_HEADING.match(line)
+        name = match.group("name") if match else None
+        if name and (name in parts or name.removesuffix("情况") in parts):
+            paragraph(doc, [line], HEADING2_STYLE)
+        else:
+            paragraph(doc, [line])
+
+
+def department_report(
+    report: Report,
+    *,
+    department_name: str,
+    year: int | None = None,
+    office: str | None = None,
+    contact: ReportContact | ContactLike | None = None,
+    website: str | None = None,
+    site_name: str | None = None,
+    date: date | None = None,
+) -> Draft:
+    """A unit's own publishable report from its (accepted) submission: its narrative as written,
+    its tables with its values as written (plain numbers only: ``12件`` prints ``12``)."""
+    form = report.form
+    year = year or report.year
+    if year is None:
+        raise DocumentError("the report year is unknown: give year=", department=department_name)
+    title = f"{department_name}{year}年政府信息公开工作年度报告"
+    doc = official_document(title=title, author=department_name)
+    _title(doc, title)
+    who = office or department_name
+    paragraph(
+        doc,
+        _preamble(
+            form,
+            year=year,
+            compiled_by=who,
+            compiled_from="",
+            website=website,
+            site_name=site_name,
+            office=who,
+            contact=contact,
+        ),
+    )
+    texts = {}
+    for code, spec in form.cells.items():
+        entry = report.entries.get(code)
+        texts[code] = written_text(entry.raw, entry.value, spec.type) if entry else ""
+    for section in form.sections:
+        if section.blocks:
+            _tables(doc, form, section, texts)
+            continue
+        paragraph(doc, [section.heading], HEADING1_STYLE)
+        text = report.narrative.get(section.narrative or "", "")
+        _department_paragraphs(doc, text, section)
+    _signature(doc, department_name, date)
+    issues = _draft_issues(report.department, department_name, report)
+    fee = parse_fee_statement(report.narrative.get("narrative.other_matters"))
+    fees = {report.department or department_name: fee}
+    return Draft(doc, title, issues, [], fees, _placeholders(doc))
+
+
+def department_report_from_store(
+    store: Store,
+    campaign_id: str,
+    code: str,
+    *,
+    submission_id: int | None = None,
+    office: str | None = None,
+    contact: ReportContact | ContactLike | None = None,
+    website: str | None = None,
+    site_name: str | None = None,
+    date: date | None = None,
+) -> Draft:
+    """A department's report from its accepted submission (or from ``submission_id``, e.g. the
+    one a receipt mail answers)."""
+    if submission_id is None:
+        accepted = [s for s in store.accepted_submissions(campaign_id) if s.department == code]
+        if not accepted:
+            raise DocumentError(
+                "the department has no accepted submission", campaign=campaign_id, department=code
+            )
+        submission_id = accepted[0].id
+    submission = store.submission(submission_id)
+    if submission.department != code or submission.campaign != campaign_id:
+        raise DocumentError(
+            "the submission is not this department's",
+            campaign=campaign_id,
+            department=code,
+            submission=submission_id,
+        )
+    report = store.report_from_submission(submission_id)
+    dept = store.registry(campaign_id).get(code)
+    name = dept.name if dept else code
+    if contact is None and dept is not None and dept.contact is not None:
+        contact = ReportContact(phone=dept.contact.phone, name=dept.contact.name)
+    return department_report(
+        report,
+        department_name=name,
+        year=store.campaign(campaign_id).report_year,
+        office=office,
+        contact=contact,
+        website=website,
+        site_name=site_name,
+        date=date,
+    )
