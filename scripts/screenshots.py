@@ -1,0 +1,394 @@
+"""Screenshots of the coordinator's view: the demo campaign in a real Prefect UI, in Chromium.
+
+    .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+
+Starts ``prefect server`` on a free loopback port with its own PREFECT_HOME in a temporary
+directory, plays the demo campaign against it (``flows/demo/run.py``), then runs one more
+consolidation with approval in the UI, and photographs the flow runs, the artifacts and the
+approval forms in headless Chromium (``/v2/`` UI). The approval forms are submitted by clicking
+Resume in the browser, so the screenshots also prove that the forms work. Everything is checked
+on the way: a page that never shows what it should, a missing artifact or a blank capture ends
+the script with exit code 1. Takes about four minutes; needs Debian's chromium and a CJK font
+(fonts-wqy-zenhei or fonts-noto-cjk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from chromium import Browser, BrowserError, find_chromium  # noqa: E402  (scripts/)
+
+SHOTS = {
+    "flow-runs": "01-flow-runs.png",
+    "campaign": "02-campaign-run.png",
+    "consolidate": "03-consolidate-run-artifacts.png",
+    "artifacts": "04-artifacts.png",
+    "departments": "05-departments-table.png",
+    "summary": "06-summary.png",
+    "progress": "07-progress.png",
+    "workbook": "08-city-workbook-link.png",
+    "consolidation": "09-consolidation.png",
+    "review": "10-review-warnings-form.png",
+    "approval": "11-approval-form.png",
+    "approved": "12-approved-run.png",
+}
+WIDE = 1920  # the department table's nine columns need it (at 1600 the last two are cut)
+
+
+class Failure(RuntimeError):
+    pass
+
+
+def log(message: str, started: float = time.monotonic()) -> None:
+    print(f"[{time.monotonic() - started:6.1f}s] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def check_fonts() -> None:
+    """Without a CJK font Chromium draws every Chinese character as a box."""
+    fc_list = shutil.which("fc-list")
+    found = (
+        subprocess.run(
+            [fc_list, ":lang=zh", "family"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        if fc_list
+        else ""
+    )
+    if not found:
+        raise Failure("no Chinese font: apt-get install --no-install-recommends fonts-wqy-zenhei")
+
+
+class Api:
+    """The few REST calls we need (httpx comes with Prefect)."""
+
+    def __init__(self, url: str) -> None:
+        import httpx
+
+        self.http = httpx.Client(base_url=url, timeout=30)
+
+    def flow_runs(self, flow: str, state: str | None = None) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {
+            "flows": {"name": {"any_": [flow]}},
+            "sort": "START_TIME_DESC",
+            "limit": 10,
+        }
+        if state:
+            body["flow_runs"] = {"state": {"type": {"any_": [state]}}}
+        response = self.http.post("/flow_runs/filter", json=body)
+        response.raise_for_status()
+        return response.json()
+
+    def flow_run(self, run_id: str) -> dict[str, Any]:
+        response = self.http.get(f"/flow_runs/{run_id}")
+        response.raise_for_status()
+        return response.json()
+
+    def latest_artifacts(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        response = self.http.post(
+            "/artifacts/latest/filter",
+            json={"artifacts": {"key": {"any_": keys}}, "limit": len(keys)},
+        )
+        response.raise_for_status()
+        return {a["key"]: a for a in response.json()}
+
+
+def last_run(api: Api, flow: str) -> dict[str, Any]:
+    runs = api.flow_runs(flow)
+    if not runs:
+        raise Failure(f"no {flow!r} flow run on the server")
+    return runs[0]
+
+
+def pause_key(run: dict[str, Any]) -> str | None:
+    """Which pause a paused run is in (``paused-1``, ``paused-2``...), None when not paused."""
+    state = run["state"]
+    if state["type"] != "PAUSED":
+        return None
+    keyset = state["state_details"].get("run_input_keyset") or {}
+    return keyset.get("response", "paused")
+
+
+def wait_until(predicate: Any, what: str, timeout: float, process: Any = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if process is not None and process.poll() is not None:
+            raise Failure(f"{what}: the flow process ended with exit code {process.returncode}")
+        if time.monotonic() > deadline:
+            raise Failure(f"{what}: nothing after {timeout:.0f} s")
+        time.sleep(1)
+
+
+def shoot(browser: Browser, out: Path, name: str, url: str, *texts: str) -> str:
+    browser.goto(url)
+    text = browser.wait_for(*texts)
+    colours = browser.screenshot(out / SHOTS[name])
+    log(f"{SHOTS[name]} ({colours} colours)")
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--year", type=int, default=2021, help="report year of the demo")
+    args = parser.parse_args(argv)
+    try:
+        run(args.out.resolve(), args.year)
+    except (Failure, BrowserError) as exc:
+        print(f"screenshots: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run(out: Path, year: int) -> None:
+    find_chromium()
+    check_fonts()
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SHOTS.values():  # a failed run must not leave an old picture looking current
+        (out / name).unlink(missing_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="nianbao-screenshots-"))
+    # Before Prefect is imported: the client's own home, quiet console, no telemetry. Only the
+    # console handler is quietened: PREFECT_LOGGING_LEVEL would also drop the run logs the UI shows.
+    os.environ.update(
+        PREFECT_HOME=str(work / "client"),
+        PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL="WARNING",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        DO_NOT_TRACK="1",
+    )
+    from annual_report.errors import NianbaoError
+    from flows.server import start_server
+
+    server = None
+    pause: subprocess.Popen | None = None
+    try:
+        try:
+            server = start_server(work / "server", free_port())
+        except NianbaoError as exc:
+            raise Failure(str(exc)) from None
+        log(f"Prefect server at {server.url} (home {work})")
+        campaign, data_dir = play_demo(work, year)
+        api = Api(server.api_url)
+        with Browser() as browser:
+            static_views(browser, api, out, server.url + "/v2", campaign)
+            # One more consolidation, approved in the UI: its pause forms.
+            pause = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "import sys; from flows.campaign import consolidate; "
+                    "consolidate(sys.argv[1], sys.argv[2], 'ui', data_dir=sys.argv[3])",
+                    str(campaign.config_dir),
+                    campaign.as_of,
+                    data_dir,
+                ],
+                cwd=ROOT,
+                stdout=open(work / "consolidate-ui.log", "wb"),  # noqa: SIM115
+                stderr=subprocess.STDOUT,
+            )
+            approval_views(browser, api, out, server.url + "/v2", pause)
+            pause.wait(timeout=60)
+            if pause.returncode != 0:
+                raise Failure(f"the consolidation in UI mode failed: see {work}/consolidate-ui.log")
+    finally:
+        if pause is not None and pause.poll() is None:
+            pause.terminate()
+            pause.wait(timeout=15)
+        if server is not None:
+            server.stop()
+            log("Prefect server stopped")
+    shutil.rmtree(work, ignore_errors=True)
+    log(f"{len(SHOTS)} screenshots in {out}")
+
+
+class Played:
+    def __init__(
+        self,
+        config_dir: Path,
+        key: str,
+        as_of: str,
+        units: list[tuple[str, str]],
+        states: dict[str, str],
+    ) -> None:
+        self.config_dir, self.key, self.as_of = config_dir, key, as_of
+        self.units, self.states = units, states
+
+
+def play_demo(work: Path, year: int) -> tuple[Played, str]:
+    from rich.console import Console
+
+    from flows.demo import city
+    from flows.demo.run import run_demo
+    from flows.settings import load_app_config
+    from flows.tasks import artifact_key
+
+    log("playing the demo campaign (about 2.5 minutes)")
+    demo_log = work / "demo.log"
+    with open(demo_log, "w", encoding="utf-8") as stream:
+        result = run_demo(work / "demo", report_year=year, console=Console(file=stream, width=120))
+    data_dir = str(result.workspace / "data")
+    config = load_app_config(result.config_dir, data_dir)
+    plan = config.plan
+    log(f"demo done: {len(result.states)} departments (log {demo_log})")
+    as_of = plan.at(plan.consolidation_day).isoformat()
+    units = [(code, name) for code, name, _kind in city.UNITS]
+    return Played(result.config_dir, artifact_key(plan.id), as_of, units, result.states), data_dir
+
+
+def static_views(browser: Browser, api: Api, out: Path, ui: str, campaign: Played) -> None:
+    from annual_report.store import STATE_LABELS
+
+    key = campaign.key
+    names = {
+        k: f"{key}-{k}"
+        for k in ("departments", "summary", "progress", "city-workbook", "consolidation")
+    }
+    artifacts = api.latest_artifacts(list(names.values()))
+    missing = [n for n in names.values() if n not in artifacts]
+    if missing:
+        raise Failure(f"artifacts not found: {', '.join(missing)}")
+    run = last_run(api, "campaign")
+    consolidate = last_run(api, "consolidate")
+
+    shoot(browser, out, "flow-runs", f"{ui}/runs", "campaign", "consolidate", "collect")
+    shoot(
+        browser,
+        out,
+        "campaign",
+        f"{ui}/runs/flow-run/{run['id']}?tab=SubflowRuns",
+        run["name"],
+        "consolidate",
+        "remind",
+    )
+    shoot(
+        browser,
+        out,
+        "consolidate",
+        f"{ui}/runs/flow-run/{consolidate['id']}?tab=Artifacts",
+        consolidate["name"],
+        *names.values(),
+    )
+    shoot(browser, out, "artifacts", f"{ui}/artifacts", *names.values())
+
+    # The table: every department, 50 rows a page, wide enough for all nine columns.
+    browser.resize(WIDE, 1900)
+    browser.goto(f"{ui}/artifacts/artifact/{artifacts[names['departments']]['latest_id']}")
+    browser.wait_for("单位", "状态", campaign.units[0][1])
+    browser.click_text("10", selector="[role=combobox]")
+    browser.click_text("50", selector="[role=option]")
+    browser.wait_for(campaign.units[-1][1])
+    rows = browser.evaluate(
+        "[...document.querySelectorAll('tbody tr')].map(r => r.innerText.replace(/\\s+/g, ' '))"
+    )
+    for code, name in campaign.units:
+        label = STATE_LABELS[campaign.states[code]]
+        if not any(f"{code} {name} {label} " in row for row in rows):
+            raise Failure(f"the department table has no row '{code} {name} {label}'")
+    colours = browser.screenshot(out / SHOTS["departments"])
+    log(f"{SHOTS['departments']} ({len(rows)} rows, {colours} colours)")
+    browser.resize(browser.width, browser.height)
+
+    def artifact(name: str, which: str, *texts: str) -> None:
+        shoot(
+            browser,
+            out,
+            name,
+            f"{ui}/artifacts/artifact/{artifacts[names[which]]['latest_id']}",
+            *texts,
+        )
+
+    artifact("summary", "summary", "本次变化", "需要电话督促", "应报")
+    artifact("progress", "progress", "Progress")
+    artifact("workbook", "city-workbook", ".xlsx")
+    artifact("consolidation", "consolidation", "纳入", "未纳入")
+
+
+def approval_views(
+    browser: Browser, api: Api, out: Path, ui: str, process: subprocess.Popen
+) -> None:
+    """Open each pause form of the consolidation, photograph it, submit it with Resume."""
+    run = wait_until(
+        lambda: next(iter(api.flow_runs("consolidate", state="PAUSED")), None),
+        "waiting for the consolidation to pause",
+        180,
+        process,
+    )
+    run_id, seen = run["id"], set()
+    for _ in range(3):  # the warnings review (when there are warnings), then the approval
+        key = wait_until(
+            lambda: (
+                pause_key(api.flow_run(run_id))
+                or api.flow_run(run_id)["state"]["type"]
+                in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+            ),
+            "waiting for the next pause",
+            120,
+            process,
+        )
+        if key is True:
+            break
+        if key in seen:
+            time.sleep(1)
+            continue
+        seen.add(key)
+        browser.goto(f"{ui}/runs/flow-run/{run_id}?tab=Logs")
+        browser.wait_for(run["name"], "Paused")
+        browser.click_text("Open menu")
+        browser.click_text("Resume", selector="[role=menuitem]")
+        text = browser.wait_for("Resume Flow Run")
+        if "send_back" in text:
+            name = "review"
+            browser.wait_for("单位说明")
+        elif "汇总结果" in text:
+            name = "approval"
+        else:
+            raise Failure(f"an unexpected pause form: {text[-400:]!r}")
+        colours = browser.screenshot(out / SHOTS[name])
+        log(f"{SHOTS[name]} ({colours} colours)")
+        browser.click_text("Resume", selector="[role=dialog] button")
+        taken = key
+        wait_until(
+            lambda taken=taken: pause_key(api.flow_run(run_id)) != taken,
+            "the form was not taken",
+            60,
+        )
+    missing = [SHOTS[n] for n in ("review", "approval") if not (out / SHOTS[n]).exists()]
+    if missing:
+        raise Failure(f"pause forms never shown: {', '.join(missing)}")
+    final = wait_until(
+        lambda: (r := api.flow_run(run_id))["state"]["type"] == "COMPLETED" and r,
+        "waiting for the approved consolidation to finish",
+        120,
+        process,
+    )
+    shoot(
+        browser,
+        out,
+        "approved",
+        f"{ui}/runs/flow-run/{run_id}?tab=Logs",
+        run["name"],
+        final["state"]["name"],
+        "Resuming flow run execution",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
