@@ -63,13 +63,15 @@ class CampaignPlan(BaseModel):
     consolidate_on: date | None = None  # default: the day after the deadline
     timezone: str = "Asia/Shanghai"
     send_at: time = time(9, 0)  # dispatch, reminders and escalations run at this hour
-    collect_every_minutes: int = Field(default=30, ge=5)
+    collect_every_minutes: int = Field(default=30, ge=5, le=60)
     ladder: Ladder = Ladder()
     overrides: dict[str, Override] = {}
 
     @model_validator(mode="after")
     def _dates(self) -> CampaignPlan:
         problems = []
+        if 60 % self.collect_every_minutes:
+            problems.append("collect_every_minutes must divide 60 (5, 10, 15, 20, 30 or 60)")
         if self.deadline < self.start:
             problems.append("deadline is before start")
         if self.consolidate_on and self.consolidate_on <= self.deadline:

@@ -86,4 +86,16 @@ def serve_campaign(config_dir: str, data_dir: str | None = None) -> None:
     from prefect import serve
 
     # pause_on_shutdown=False: a restart of the server process must not pause the schedules.
-    serve(*deployments(config_dir, data_dir), pause_on_shutdown=False)
+    from .campaign import FLOWS
+
+    config = load_app_config(config_dir, data_dir)
+    parameters: dict[str, Any] = {"config_dir": str(Path(config_dir).resolve())}
+    if data_dir:
+        parameters["data_dir"] = str(Path(data_dir).resolve())
+    manual = FLOWS["campaign"].to_deployment(  # no schedule: the whole run, started by hand
+        name=f"campaign-{config.plan.id}",
+        parameters=parameters,
+        description="the whole campaign at a given time, run by hand",
+        tags=["nianbao", f"campaign-{config.plan.id}"],
+    )
+    serve(*deployments(config_dir, data_dir), manual, pause_on_shutdown=False)
