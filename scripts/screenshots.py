@@ -318,7 +318,10 @@ def static_views(browser: Browser, api: Api, out: Path, ui: str, campaign: Playe
     artifact("summary", "summary", "本次变化", "需要电话督促", "应报")
     artifact("progress", "progress", "Progress")
     artifact("workbook", "city-workbook", ".xlsx")
+    # Tall enough for the list of included units and, below it, the excluded ones.
+    browser.resize(browser.width, 2300)
     artifact("consolidation", "consolidation", "纳入", "未纳入")
+    browser.resize(browser.width, browser.height)
 
 
 def approval_views(
