@@ -34,15 +34,19 @@ from .document_layout import (
     HEADING2_STYLE,
     SIGNATURE_STYLE,
     SMALL_STYLE,
+    TITLE_PT,
     TITLE_STYLE,
+    TYPE_WIDTH_PT,
     DocumentError,
     Span,
+    add_runs,
     form_table,
     official_document,
     page_break,
     paragraph,
     simple_table,
     table_gap,
+    text_width,
     to_pdf,
     write_docx,
 )
@@ -68,6 +72,8 @@ from .store import Store
 from .validation import Context, Issue
 
 log = logging.getLogger(__name__)
+
+TITLE_REST = "年政府信息公开工作年度报告"
 
 __all__ = [
     "DocumentError",
@@ -229,8 +235,12 @@ def _preamble(
     return spans
 
 
-def _title(doc: Document, title: str) -> None:
-    paragraph(doc, [title], TITLE_STYLE)
+def _title(doc: Document, who: str, rest: str) -> None:
+    """The title on one line when it fits, else the organ's name on a line of its own."""
+    title = paragraph(doc, [who], TITLE_STYLE)
+    if text_width(who + rest, TITLE_PT) > TYPE_WIDTH_PT:
+        title.add_run().add_break()
+    add_runs(title, [rest])
     doc.add_paragraph(style=BODY_STYLE)  # 标题下空一行
 
 
@@ -311,7 +321,7 @@ def city_report(
     year = year or c.year
     if year is None:
         raise DocumentError("the report year is unknown: give year=")
-    title = f"{city}{year}年政府信息公开工作年度报告"
+    title = f"{city}{year}{TITLE_REST}"
     names = {u.code: u.name for u in c.included}
     if registry is not None:
         for code in names:
@@ -330,7 +340,7 @@ def city_report(
     drafter = Drafter(c, city, year, book, fees)
 
     doc = official_document(title=title, author=office)
-    _title(doc, title)
+    _title(doc, city, f"{year}{TITLE_REST}")
     paragraph(
         doc,
         _preamble(
@@ -550,6 +560,33 @@ def _department_paragraphs(doc: Document, text: str, section: Section) -> None:
             paragraph(doc, [line])
 
 
+_DATE_LINE = re.compile(r"^(?P<y>\d{4})\s*年\s*(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})\s*日$")
+
+
+def _split_signature(text: str) -> tuple[str, date | None]:
+    """A narrative that ends with the unit's own signature and date (as published reports do):
+    the text without them, and the date (the document signs itself)."""
+    lines = text.rstrip().splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        return text, None
+    match = _DATE_LINE.match(lines[-1].strip())
+    if match is None:
+        return text, None
+    try:
+        when = date(int(match["y"]), int(match["m"]), int(match["d"]))
+    except ValueError:
+        return text, None
+    lines.pop()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    signer = lines[-1].strip() if lines else ""
+    if signer and len(signer) <= 30 and not re.search(r"[。，；：,;:]", signer):
+        lines.pop()  # the signing organ's name
+    return "\n".join(lines), when
+
+
 def department_report(
     report: Report,
     *,
@@ -567,9 +604,9 @@ def department_report(
     year = year or report.year
     if year is None:
         raise DocumentError("the report year is unknown: give year=", department=department_name)
-    title = f"{department_name}{year}年政府信息公开工作年度报告"
+    title = f"{department_name}{year}{TITLE_REST}"
     doc = official_document(title=title, author=department_name)
-    _title(doc, title)
+    _title(doc, department_name, f"{year}{TITLE_REST}")
     who = office or department_name
     paragraph(
         doc,
@@ -588,12 +625,16 @@ def department_report(
     for code, spec in form.cells.items():
         entry = report.entries.get(code)
         texts[code] = written_text(entry.raw, entry.value, spec.type) if entry else ""
+    last = max((s.number for s in form.sections if s.narrative), default=0)
     for section in form.sections:
         if section.blocks:
             _tables(doc, form, section, texts)
             continue
         paragraph(doc, [section.heading], HEADING1_STYLE)
         text = report.narrative.get(section.narrative or "", "")
+        if section.number == last:
+            text, signed = _split_signature(text)
+            date = date or signed
         _department_paragraphs(doc, text, section)
     _signature(doc, department_name, date)
     issues = _draft_issues(report.department, department_name, report)

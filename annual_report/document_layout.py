@@ -39,7 +39,7 @@ from docx.styles.style import BaseStyle
 from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph
 
-from .errors import NianbaoError
+from .errors import DocumentError
 from .form import Form, Section
 from .layout import Label, layout, sheet_name
 
@@ -105,10 +105,6 @@ PLACEHOLDER_CLOSE = "】"
 
 # Characters XML 1.0 cannot hold (a pasted form feed would make the file unreadable).
 _XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-class DocumentError(NianbaoError):
-    """A report document cannot be written or converted (e.g. LibreOffice is missing)."""
 
 
 def plain(text: str) -> str:
@@ -439,7 +435,7 @@ def page_break(doc: Document) -> None:
 # -- tables ----------------------------------------------------------------------------------
 
 
-def _width(text: str, size: float) -> float:
+def text_width(text: str, size: float) -> float:
     """Printed width of ``text`` in points (full-width characters one em, others half)."""
     return sum(size if unicodedata.east_asian_width(ch) in "WF" else size * 0.55 for ch in text)
 
@@ -612,17 +608,17 @@ def _grid_widths(grid: _Grid, texts: Mapping[str, str], size: float) -> list[flo
     need = {c: 2 * size + pad for c in data}
     for _, c1, _, c2, code in grid.values:
         if c1 == c2:
-            need[c1] = max(need[c1], _width(texts.get(code, ""), size) + pad)
+            need[c1] = max(need[c1], text_width(texts.get(code, ""), size) + pad)
     for _, c1, _, c2, text, role in grid.labels:
         if role == "column" and c1 == c2:
-            need[c1] = max(need[c1], _width(text, size) / 3 + pad)
+            need[c1] = max(need[c1], text_width(text, size) / 3 + pad)
     for c in data:
         widths[c] = need[c]
     if grid.row_cols:
         last = grid.row_cols - 1
         longest = max(
             (
-                _width(t, size)
+                text_width(t, size)
                 for _, c1, _, c2, t, role in grid.labels
                 if role == "row" and c1 == c2 == last
             ),

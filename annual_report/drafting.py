@@ -305,7 +305,10 @@ class FeeStatement:
 
 def _amount(match: re.Match[str]) -> Decimal:
     value = Decimal(match.group("n").replace(",", "").replace("，", ""))
-    return value * 10000 if match.group("unit") == "万元" else value
+    if match.group("unit") == "万元":  # 0.0300万元 is 300元, not 300.0000元
+        value = (value * 10000).normalize()
+        return value.quantize(Decimal(1)) if value == value.to_integral_value() else value
+    return value
 
 
 def parse_fee_statement(text: str | None) -> FeeStatement:

@@ -54,6 +54,10 @@ class WorkbookError(NianbaoError):
         self.kind = kind  # stable slug: "empty", "not-a-workbook", "encrypted", "too-large", ...
 
 
+class DocumentError(NianbaoError):
+    """A report document cannot be written or converted (e.g. LibreOffice is missing)."""
+
+
 class StoreError(NianbaoError):
     """The state database cannot be opened or migrated."""
 

@@ -1,0 +1,600 @@
+"""The reports as Word documents: the city draft and a department's report, reopened with
+python-docx; then converted with LibreOffice to PDF and PNG to see the pages and the tables."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import re
+import subprocess
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+import docx
+import pytest
+from docx.enum.text import WD_COLOR_INDEX
+from docx.oxml.ns import qn
+from docx.shared import Mm, Pt
+
+from annual_report import document_layout as layout_mod
+from annual_report.consolidation import consolidate, consolidate_campaign
+from annual_report.document import (
+    Draft,
+    ReportContact,
+    city_report,
+    city_report_from_store,
+    department_report,
+    department_report_from_store,
+    narrative_issues,
+    parse_fee_statement,
+    to_pdf,
+    unit_reports,
+)
+from annual_report.document_layout import (
+    BODY_FONT,
+    HEADING1_FONT,
+    HEADING1_STYLE,
+    HEADING2_FONT,
+    HEADING2_STYLE,
+    PLACEHOLDER_STYLE,
+    TITLE_FONT,
+    TITLE_STYLE,
+    TYPE_WIDTH_MM,
+    section_grid,
+)
+from annual_report.drafting import short_name, value_text
+from annual_report.errors import DocumentError
+from annual_report.form import load_form
+from annual_report.store import Store, content_hash
+from annual_report.textimport import import_text
+
+FIXTURES = Path(__file__).parent / "fixtures"
+_spec = importlib.util.spec_from_file_location("democity", FIXTURES / "document" / "democity.py")
+democity = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
+_spec.loader.exec_module(democity)  # type: ignore[union-attr]
+
+FORM = load_form("gov-disclosure-2021")
+NOTE = "（本列数据的勾稽关系为：第一项加第二项之和，等于第三项加第四项之和）"
+CONTACT = ReportContact(
+    phone="0795-3991234",
+    email="zwgk@yichun.example",
+    address="宜春市宜阳大道1号",
+    postcode="336000",
+)
+NEW = "requests.new_received.total"
+
+
+@pytest.fixture(scope="module")
+def consolidation():
+    return consolidate(democity.units(), democity.registry(), FORM, year=democity.YEAR)
+
+
+@pytest.fixture(scope="module")
+def reports():
+    return {u.code: u.report for u in democity.units()}
+
+
+@pytest.fixture(scope="module")
+def city(consolidation, reports, tmp_path_factory) -> tuple[Draft, Path]:
+    draft = city_report(
+        consolidation,
+        city=democity.CITY,
+        year=democity.YEAR,
+        office=democity.OFFICE,
+        contact=CONTACT,
+        registry=democity.registry(),
+        reports=reports,
+        website="http://www.yichun.gov.cn",
+    )
+    path = draft.save(tmp_path_factory.mktemp("city") / "city.docx")
+    return draft, path
+
+
+@pytest.fixture(scope="module")
+def city_doc(city):
+    return docx.Document(str(city[1]))
+
+
+def body_text(doc) -> str:
+    return "\n".join(p.text for p in doc.paragraphs)
+
+
+def table_starting(doc, text: str):
+    return next(t for t in doc.tables if t.cell(0, 0).text == text)
+
+
+def same(table, a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Both grid positions are one (merged) cell."""
+    return table.cell(*a)._tc is table.cell(*b)._tc
+
+
+# -- the city report: structure -----------------------------------------------------------------
+
+
+def test_title_preamble_and_the_six_sections_in_order(city_doc):
+    paragraphs = city_doc.paragraphs
+    assert paragraphs[0].style.name == TITLE_STYLE
+    assert paragraphs[0].text == "宜春市2021年政府信息公开工作年度报告"
+    preamble = paragraphs[2].text
+    for phrase in (
+        "《中华人民共和国政府信息公开条例》",
+        "（国办公开办函〔2021〕30号）",
+        "由宜春市人民政府办公室根据宜春市各级行政机关政府信息公开工作年度报告汇总编制",
+        "本报告由总体情况、主动公开政府信息情况、",
+        "等六个部分组成",
+        "自2021年1月1日起至2021年12月31日止",
+        "“宜春市人民政府”门户网站（http://www.yichun.gov.cn）查阅或下载",
+        "请与宜春市人民政府办公室联系（地址：宜春市宜阳大道1号；邮编：336000；"
+        "电话：0795-3991234；电子邮箱：zwgk@yichun.example）",
+    ):
+        assert phrase in preamble
+    headings = [p.text for p in paragraphs if p.style.name == HEADING1_STYLE]
+    assert headings == [*(s.heading for s in FORM.sections), "附件"]
+    parts = [p.text for p in paragraphs if p.style.name == HEADING2_STYLE]
+    assert parts == [
+        "（一）主动公开",
+        "（二）依申请公开",
+        "（三）政府信息管理",
+        "（四）政府信息公开平台建设",
+        "（五）监督保障",
+    ]
+    # tables 二, 三, 四 right after their headings
+    body = city_doc.element.body
+    for section in FORM.sections[1:4]:
+        heading = next(p for p in paragraphs if p.text == section.heading)
+        assert heading._p.getnext().tag == qn("w:tbl")
+    assert body[-1].tag == qn("w:sectPr")
+
+
+def test_table_three_has_the_national_layout_and_exact_values(city_doc, consolidation):
+    table = table_starting(city_doc, NOTE)
+    assert len(table.columns) == 10 and len(table.rows) == 3 + 25
+    assert same(table, (0, 0), (2, 2))  # the 勾稽 note over three header rows and label columns
+    assert table.cell(0, 3).text == "申请人情况" and same(table, (0, 3), (0, 9))
+    assert table.cell(1, 3).text == "自然人" and same(table, (1, 3), (2, 3))
+    assert table.cell(1, 4).text == "法人或其他组织" and same(table, (1, 4), (1, 8))
+    assert [table.cell(2, c).text for c in range(4, 9)] == [
+        "商业企业",
+        "科研机构",
+        "社会公益组织",
+        "法律服务机构",
+        "其他",
+    ]
+    assert table.cell(1, 9).text == "总计" and same(table, (1, 9), (2, 9))
+    assert table.cell(3, 0).text == "一、本年新收政府信息公开申请数量" and same(
+        table, (3, 0), (3, 2)
+    )
+    assert table.cell(5, 0).text == "三、本年度办理结果" and same(table, (5, 0), (26, 0))
+    assert table.cell(7, 1).text == "（三）不予公开" and same(table, (7, 1), (14, 1))
+    assert table.cell(7, 2).text == "1.属于国家秘密"
+    assert table.cell(27, 0).text == "四、结转下年度继续办理"
+    assert table.cell(3, 9).text == str(consolidation.values[NEW])
+    grid = section_grid(FORM, FORM.section(3))
+    for r1, c1, r2, c2, code in grid.values:
+        assert (r1, c1) == (r2, c2)
+        assert table.cell(r1, c1).text == value_text(consolidation.values[code]), code
+    # header rows repeat on every page
+    flags = [row._tr.trPr.find(qn("w:tblHeader")) is not None for row in table.rows]
+    assert flags == [True] * 3 + [False] * 25
+
+
+def test_tables_two_and_four_and_exact_money(city_doc, consolidation):
+    two = table_starting(city_doc, "第二十条第（一）项")
+    texts = [c.text for row in two.rows for c in row.cells]
+    assert "本年收费金额（单位：万元）" in texts
+    assert consolidation.values[democity.FEE] == democity.TOTAL_FEE
+    assert "72701.2578" in texts
+    assert two.cell(2, 1).text == "3"  # 规章 only from the government itself
+    four = table_starting(city_doc, "行政复议")
+    assert same(four, (0, 0), (0, 4)) and same(four, (0, 5), (0, 14))
+    assert four.cell(1, 5).text == "未经复议直接起诉" and same(four, (1, 5), (1, 9))
+    assert four.cell(1, 0).text == "结果维持" and same(four, (1, 0), (2, 0))
+    assert four.cell(3, 4).text == str(consolidation.values["review.total"])
+    assert "72701.2578万元" in body_text(city_doc)
+
+
+def test_every_table_fills_the_type_area_exactly(city_doc):
+    for table in city_doc.tables:
+        grid = [int(c.get(qn("w:w"))) for c in table._tbl.tblGrid.findall(qn("w:gridCol"))]
+        width = table._tbl.tblPr.find(qn("w:tblW"))
+        assert int(width.get(qn("w:w"))) == sum(grid)
+        assert abs(sum(grid) / 20 - TYPE_WIDTH_MM * 72 / 25.4) < 1  # points, within rounding
+        assert table._tbl.tblPr.find(qn("w:tblLayout")).get(qn("w:type")) == "fixed"
+
+
+# -- the city report: the drafted text ------------------------------------------------------------
+
+
+def test_section_one_names_totals_units_and_outcomes(city_doc, consolidation):
+    text = body_text(city_doc)
+    b = consolidation.breakdown[NEW]
+    departments = b["FGW"] + b["GAJ"] + b["ZRZYJ"]
+    counties = sorted(((b["ZSS"], "樟树市"), (b["FCS"], "丰城市")), key=lambda vn: -vn[0])
+    expected = (
+        f"2021年，全市共收到政府信息公开申请{consolidation.values[NEW]}件，其中市政府{b['SZF']}件、"
+        f"市各有关部门{departments}件、{counties[0][1]}{counties[0][0]}件、"
+        f"{counties[1][1]}{counties[1][0]}件、温汤镇{b['WTZ']}件。"
+    )
+    assert expected in text
+    top = max(("FGW", "GAJ", "ZRZYJ"), key=lambda c: b[c])
+    name = short_name(democity.registry()[top].name, "department", "宜春市")
+    assert f"市各有关部门中，申请量较多的是{name}{b[top]}件" in text
+    granted = consolidation.values["requests.granted.total"]
+    assert f"其中予以公开{granted}件，" in text
+    carried = consolidation.values["requests.carried_to_next_year.total"]
+    assert f"结转下年度继续办理{carried}件。" in text
+    assert "宜春市人民政府制发规章3件，废止1件，现行有效规章42件" in text
+    assert "XFJ" not in text and "信访局" not in text.split("附件")[0]  # excluded unit
+
+
+def test_placeholders_are_marked_and_listed(city_doc, city):
+    draft, _ = city
+    paragraphs = city_doc.paragraphs
+    i = next(i for i, p in enumerate(paragraphs) if p.text == "（五）监督保障")
+    runs = paragraphs[i + 1].runs
+    assert [r.text for r in runs] == ["【待补充：工作考核、社会评议和责任追究结果情况】"]
+    assert runs[0].style.name == PLACEHOLDER_STYLE
+    assert city_doc.styles[PLACEHOLDER_STYLE].font.highlight_color == WD_COLOR_INDEX.YELLOW
+    assert "【待补充：工作考核、社会评议和责任追究结果情况】" in draft.placeholders
+    assert "【待补充：成文日期】" in draft.placeholders
+
+
+def test_section_six_lists_the_fees_from_the_units_texts(city_doc, city):
+    draft, _ = city
+    assert {c: s.status for c, s in draft.fees.items()} == {
+        "SZF": "collected",
+        "FGW": "none",
+        "GAJ": "collected",
+        "ZRZYJ": "collected",
+        "WTZ": "silent",
+        "FCS": "unclear",
+        "ZSS": "none",
+        "XFJ": "collected",  # read, but the unit is not in the sums
+    }
+    total = sum(democity.COLLECTED.values())
+    text = body_text(city_doc)
+    assert (
+        f"2021年，全市共有3个单位按照《政府信息公开信息处理费管理办法》收取信息处理费，金额合计{total}元"
+        in text
+    )
+    table = table_starting(city_doc, "序号")
+    rows = [[c.text for c in row.cells] for row in table.rows]
+    assert rows == [
+        ["序号", "单位", "笔数", "金额（元）"],
+        ["1", "宜春市自然资源局", "", "1200"],
+        ["2", "宜春市公安局", "3", "450"],
+        ["3", "宜春市人民政府办公室", "1", "300"],
+        ["", "合计", "", "1950"],
+    ]
+    assert "【待核实：以下单位第六部分未说明信息处理费收取情况：温汤镇人民政府】" in text
+    assert "【待核实：丰城市人民政府办公室第六部分提及信息处理费，但未能识别金额" in text
+
+
+def test_the_appendix_traces_every_figure_to_its_units(city_doc, city, consolidation):
+    draft, _ = city
+    table = table_starting(city_doc, "序号") if False else None
+    table = next(t for t in city_doc.tables if t.cell(0, 1).text == "正文数字")
+    rows = {row.cells[1].text: [c.text for c in row.cells] for row in table.rows[1:]}
+    assert len(rows) == len(draft.figures)
+    received = rows["全市收到政府信息公开申请"]
+    assert received[2] == f"{consolidation.values[NEW]}件"
+    assert received[3] == "表三“一、本年新收政府信息公开申请数量”行“总计”列"
+    b = consolidation.breakdown[NEW]
+    for code in ("SZF", "FGW", "GAJ", "ZRZYJ", "WTZ", "ZSS", "FCS"):
+        if b[code]:
+            assert f"{democity.registry()[code].name}{b[code]}" in received[4]
+    assert "宜春市信访局" not in received[4]
+    for figure in draft.figures:  # every share adds up to the number written
+        assert sum((c.value for c in figure.contributions), Decimal(0)) == figure.value
+    rules = rows["制发规章"]
+    assert rules[4] == "宜春市人民政府办公室3（规章只取宜春市人民政府办公室的数据）"
+    units = next(t for t in city_doc.tables if t.cell(0, 0).text == "代码")
+    status = {row.cells[0].text: row.cells[3].text for row in units.rows[1:]}
+    assert status["XFJ"] == "未纳入" and status["SZF"] == "纳入"
+
+
+def test_c5_runs_on_the_draft_and_on_each_unit(city):
+    draft, _ = city
+    assert [i for i in draft.issues if i.unit is None] == []  # the draft agrees with its tables
+    by_unit = [(i.unit, i.rule) for i in draft.issues]
+    assert by_unit == [(democity.MISQUOTED, "C5")]
+    issue = draft.issues[0]
+    assert "999件" in issue.message and issue.text.startswith("温汤镇人民政府：")
+
+
+def test_department_text_never_becomes_a_field(city):
+    _, path = city
+    with zipfile.ZipFile(path) as z:
+        body = z.read("word/document.xml").decode()
+        footers = [z.read(n).decode() for n in z.namelist() if n.startswith("word/footer")]
+    assert "fldSimple" not in body.replace("&lt;w:fldSimple", "")
+    assert "instrText" not in body and "fldChar" not in body
+    assert "{ PAGE }" in body and "=SUM(A1)" in body and "&lt;w:fldSimple" in body
+    instructions = [re.findall(r"<w:instrText[^>]*>([^<]*)<", f) for f in footers]
+    assert sorted(i for f in instructions for i in f) == [" PAGE ", " PAGE "]
+
+
+# -- page setup and fonts --------------------------------------------------------------------
+
+
+def test_page_setup_follows_gb_t_9704(city_doc):
+    section = city_doc.sections[0]
+
+    def mm(length, expected):  # stored in twips: equal within rounding
+        return abs(length - Mm(expected)) < Mm(0.05)
+
+    assert mm(section.page_width, 210) and mm(section.page_height, 297)
+    assert mm(section.top_margin, 37) and mm(section.left_margin, 28)
+    assert mm(section.page_width - section.left_margin - section.right_margin, 156)
+    assert mm(section.page_height - section.top_margin - section.bottom_margin, 225)
+    grid = section._sectPr.find(qn("w:docGrid"))
+    assert grid.get(qn("w:linePitch")) == "579"  # 28.95 pt: 22 lines in 225 mm
+    styles = city_doc.styles
+    body = styles["Normal"]
+    assert body.font.size == Pt(16)
+    assert body.paragraph_format.line_spacing == Pt(28.95)
+    expected = {
+        "Normal": (BODY_FONT, 16),
+        TITLE_STYLE: (TITLE_FONT, 22),
+        HEADING1_STYLE: (HEADING1_FONT, 16),
+        HEADING2_STYLE: (HEADING2_FONT, 16),
+    }
+    for name, (font, size) in expected.items():
+        style = styles[name]
+        assert style.element.rPr.rFonts.get(qn("w:eastAsia")) == font, name
+        assert style.font.size == Pt(size), name
+    assert (BODY_FONT, HEADING1_FONT, HEADING2_FONT) == ("仿宋_GB2312", "黑体", "楷体_GB2312")
+    assert TITLE_FONT == "方正小标宋简体"
+    # page numbers: 4号 宋体 "— 1 —", odd pages right, even pages left
+    assert city_doc.settings.odd_and_even_pages_header_footer
+    odd, even = section.footer.paragraphs[0], section.even_page_footer.paragraphs[0]
+    assert odd.alignment == 2 and even.alignment == 0  # RIGHT, LEFT
+    assert odd.text == "— 1 —"
+    run = odd.runs[0]
+    assert run.font.size == Pt(14) and run._r.rPr.rFonts.get(qn("w:eastAsia")) == "宋体"
+
+
+# -- other forms, the store, a department -----------------------------------------------------
+
+
+def test_a_2019_format_city_report(tmp_path):
+    form = load_form("gov-disclosure-2019")
+    c = consolidate(democity.units(form.id, 2020), democity.registry(), form, year=2020)
+    draft = city_report(c, city="宜春市", year=2020, office=democity.OFFICE)
+    doc = docx.Document(str(draft.save(tmp_path / "city-2019.docx")))
+    headings = [p.text for p in doc.paragraphs if p.style.name == HEADING1_STYLE]
+    assert headings == [*(s.heading for s in form.sections), "附件"]
+    assert "（国办公开办函〔2019〕60号）" in doc.paragraphs[2].text
+    assert "年度报告格式（试行）" in doc.paragraphs[2].text
+    assert table_starting(doc, NOTE).cell(3, 9).text == str(c.values[NEW])
+    assert "【待补充：信息处理费收取情况（未提供各单位第六部分原文，无法汇总）】" in body_text(doc)
+    assert [i.unit for i in draft.issues] == []
+
+
+def _store(tmp_path) -> Store:
+    store = Store(tmp_path / "state.db")
+    store.create_campaign("2021", 2021, registry=democity.registry())
+    for unit in democity.units():
+        store.record_submission(
+            "2021",
+            sha256=content_hash(unit.code.encode()),
+            source="cli",
+            department=unit.code,
+            validation=unit.validation,
+            file_name=f"{unit.code}.xlsx",
+        )
+    return store
+
+
+def test_the_city_report_from_the_store(tmp_path, consolidation):
+    store = _store(tmp_path)
+    draft = city_report_from_store(store, "2021", office=democity.OFFICE, contact=CONTACT)
+    doc = docx.Document(str(draft.save(tmp_path / "store.docx")))
+    assert doc.paragraphs[0].text == "宜春市2021年政府信息公开工作年度报告"
+    assert table_starting(doc, NOTE).cell(3, 9).text == str(consolidation.values[NEW])
+    assert "72701.2578" in [c.text for c in table_starting(doc, "第二十条第（一）项")._cells]
+    assert {c for c, s in draft.fees.items() if s.status == "collected"} == {"SZF", "GAJ", "ZRZYJ"}
+    assert [(i.unit, i.rule) for i in draft.issues] == [(democity.MISQUOTED, "C5")]
+    stored = unit_reports(store, consolidate_campaign(store, "2021"))
+    assert set(stored) == {"SZF", "FGW", "GAJ", "ZRZYJ", "WTZ", "ZSS", "FCS"}
+
+    dept = department_report_from_store(store, "2021", "GAJ")
+    doc = docx.Document(str(dept.save(tmp_path / "gaj.docx")))
+    assert doc.paragraphs[0].text == "宜春市公安局\n2021年政府信息公开工作年度报告"
+    with pytest.raises(DocumentError):
+        department_report_from_store(store, "2021", "XFJ")  # rejected: nothing to publish
+
+
+def test_a_department_report_from_a_real_published_text(tmp_path):
+    seed = import_text((FIXTURES / "seed-zhangshu-rsj-2021.txt").read_text(encoding="utf-8"))
+    draft = department_report(seed, department_name="樟树市人社局", contact=CONTACT)
+    doc = docx.Document(str(draft.save(tmp_path / "seed.docx")))
+    text = body_text(doc)
+    # too long for one line of 2号: the organ's name on a line of its own
+    assert doc.paragraphs[0].text == "樟树市人社局\n2021年政府信息公开工作年度报告"
+    parts = [p.text for p in doc.paragraphs if p.style.name == HEADING2_STYLE]
+    assert parts == [
+        "主动公开情况",
+        "依申请公开情况",
+        "政府信息管理情况",
+        "政府信息公开平台建设",
+        "监督保障",
+    ]
+    assert "我局全年共主动公开政府信息66条" in text
+    # the unit's own signature and date at the end of section 6 sign the document
+    assert [p.text for p in doc.paragraphs[-2:]] == ["樟树市人社局", "2022年1月19日"]
+    assert text.endswith("本机关无收取信息处理费情况。\n\n樟树市人社局\n2022年1月19日")
+    two = table_starting(doc, "第二十条第（一）项")
+    assert "11.28" in [c.text for c in two._cells]  # money as written
+    assert table_starting(doc, NOTE).cell(3, 9).text == "0"
+    assert draft.issues == []
+    assert {c: s.status for c, s in draft.fees.items()} == {"樟树市人社局": "none"}
+
+
+def test_a_department_narrative_stays_plain_text(tmp_path):
+    values = democity.unit_values(FORM, "GAJ", 13, "0")
+    rep = democity.report(FORM, values, "GAJ")
+    rep.narrative = {
+        "narrative.overview": (
+            f"主动公开情况\n{democity.HOSTILE}\x0c\x01全年共收到政府信息公开申请3件。"
+        ),
+        "narrative.problems": '=HYPERLINK("http://x")',
+        "narrative.other_matters": "",
+    }
+    draft = department_report(rep, department_name="宜春市公安局{ PAGE }", year=2021)
+    path = draft.save(tmp_path / "hostile.docx")
+    with zipfile.ZipFile(path) as z:
+        body = z.read("word/document.xml").decode()
+    assert "instrText" not in body and "fldChar" not in body
+    assert "fldSimple" not in body.replace("&lt;w:fldSimple", "")
+    assert "=HYPERLINK(&quot;http://x&quot;)" in body or '=HYPERLINK("http://x")' in body
+    doc = docx.Document(str(path))
+    assert doc.paragraphs[0].text.startswith("宜春市公安局{ PAGE }")
+    assert "【待补充：其他需要报告的事项（单位未填写）】" in body_text(doc)
+    new = values[NEW]
+    assert [(i.rule, i.unit) for i in draft.issues] == ([] if new == 3 else [("C5", "GAJ")])
+    assert narrative_issues(rep) == [] if new == 3 else len(narrative_issues(rep)) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "status", "amount", "cases"),
+    [
+        ("本机关收取信息处理费1200元。", "collected", "1200", None),
+        ("2021年共收取信息处理费共计3笔，金额450元。", "collected", "450", 3),
+        ("收取信息处理费2笔，合计1,250.50元；其中一笔1000.50元。", "collected", "1250.50", 2),
+        ("本年度收取信息处理费0.12万元。", "collected", "1200.00", None),
+        ("2021年度，本机关无收取信息处理费情况。", "none", "0", None),
+        ("本机关未收取任何信息处理费。", "none", "0", None),
+        ("本年度收取信息处理费0元。", "none", "0", None),
+        ("对逾期未缴纳信息处理费的申请不再处理。", "unclear", None, None),
+        ("收取信息处理费，分别为100元和200元。", "unclear", None, None),
+        ("无其他需要报告的事项。", "silent", None, None),
+        ("", "silent", None, None),
+    ],
+)
+def test_fee_statements(text, status, amount, cases):
+    statement = parse_fee_statement(text)
+    assert statement.status == status
+    assert statement.amount_yuan == (Decimal(amount) if amount is not None else None)
+    assert statement.cases == cases
+
+
+def test_short_names():
+    assert short_name("宜春市教育局", "department", "宜春市") == "市教育局"
+    assert short_name("樟树市人民政府办公室", "county", "宜春市") == "樟树市"
+    assert short_name("温汤镇人民政府", "township", "宜春市") == "温汤镇"
+    assert short_name("秀江街道办事处", "township", "宜春市") == "秀江街道"
+    assert short_name("临潼区水务局", "department", "临潼区") == "区水务局"
+
+
+def test_to_pdf_without_libreoffice_is_a_clear_error(tmp_path, monkeypatch, city):
+    monkeypatch.setattr(layout_mod.shutil, "which", lambda name: None)
+    with pytest.raises(DocumentError, match="LibreOffice"):
+        to_pdf(city[1], tmp_path)
+    with pytest.raises(DocumentError, match="no such document"):
+        to_pdf(tmp_path / "missing.docx", tmp_path)
+
+
+# -- rendered by LibreOffice ------------------------------------------------------------------
+
+A4 = (595.3, 841.9)
+PT = 72 / 25.4
+TYPE_LEFT, TYPE_RIGHT = 28 * PT, (210 - 26) * PT
+HANGING = "，。、；：！？）》”’"
+
+
+@pytest.fixture(scope="module")
+def rendered(city, tmp_path_factory) -> dict[str, Path]:
+    """The city draft and a long department report as PDF (skipped without LibreOffice Writer)."""
+    out = tmp_path_factory.mktemp("pdf")
+    values = democity.unit_values(FORM, "GAJ", 13, "0")
+    rep = democity.report(FORM, values, "GAJ")
+    rep.narrative = {
+        "narrative.overview": "政府信息公开" * 300,  # pages of plain body text
+        "narrative.problems": "无。",
+        "narrative.other_matters": "本机关未收取信息处理费。",
+    }
+    dept = department_report(rep, department_name="宜春市公安局", year=2021).save(out / "dept.docx")
+    try:
+        return {"city": to_pdf(city[1], out), "dept": to_pdf(dept, out)}
+    except DocumentError as exc:
+        pytest.skip(f"LibreOffice cannot convert .docx here: {exc}")
+
+
+def words(pdf: Path) -> list[tuple[int, float, float, float, float, str]]:
+    """``(page, xMin, yMin, xMax, yMax, text)`` of every word (pdftotext -bbox)."""
+    html = subprocess.run(
+        ["pdftotext", "-bbox", str(pdf), "-"], check=True, capture_output=True, timeout=60
+    ).stdout.decode()
+    out = []
+    for page, chunk in enumerate(html.split("<page ")[1:], 1):
+        for m in re.finditer(
+            r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>',
+            chunk,
+        ):
+            out.append((page, *map(float, m.groups()[:4]), m.group(5)))
+    return out
+
+
+def pages(pdf: Path) -> int:
+    info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, timeout=60)
+    return int(re.search(r"Pages:\s+(\d+)", info.stdout.decode()).group(1))
+
+
+@pytest.mark.libreoffice
+def test_the_pdf_pages_are_a4_and_nothing_is_cut(rendered):
+    pdf = rendered["city"]
+    info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True).stdout.decode()
+    width, height = map(float, re.search(r"Page size:\s+([\d.]+) x ([\d.]+)", info).groups())
+    assert abs(width - A4[0]) < 1 and abs(height - A4[1]) < 1
+    found = words(pdf)
+    assert pages(pdf) >= 4
+    # only a closing punctuation mark may hang into the margin (CJK 标点悬挂, as in Word)
+    outside = [
+        w
+        for w in found
+        if w[1] < TYPE_LEFT - 1.5
+        or (w[3] > TYPE_RIGHT + 1.5 and not (w[5][-1] in HANGING and w[3] <= TYPE_RIGHT + 16.5))
+    ]
+    assert outside == []
+    # table 三's rightmost column label is on the page, inside the type area
+    totals = [w for w in found if w[5] == "总计"]
+    assert totals and all(w[1] > TYPE_LEFT and w[3] <= TYPE_RIGHT + 1.5 for w in totals)
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True
+    ).stdout.decode()
+    assert "72701.2578" in text and "勾稽关系" in text
+    for n in (1, 2):  # page numbers "— n —"
+        page = subprocess.run(
+            ["pdftotext", "-f", str(n), "-l", str(n), str(pdf), "-"],
+            check=True,
+            capture_output=True,
+        ).stdout.decode()
+        assert f"—{n}—" in re.sub(r"\s", "", page)
+
+
+@pytest.mark.libreoffice
+def test_body_pages_have_22_lines_of_28_characters(rendered):
+    found = words(rendered["dept"])
+    page2 = [w for w in found if w[0] == 2 and w[2] < 297 * PT - 30 * PT]  # above the footer
+    lines = sorted({round(w[2], 1) for w in page2})
+    assert len(lines) == 22
+    pitches = [b - a for a, b in itertools.pairwise(lines)]
+    assert all(abs(p - 28.95) < 0.3 for p in pitches)
+    full = [w[5] for w in page2]
+    assert {len(t) for t in full} == {28}  # every line of pure body text: 28 characters
+
+
+@pytest.mark.libreoffice
+def test_every_page_renders_to_png(rendered, tmp_path):
+    pdf = rendered["city"]
+    subprocess.run(
+        ["pdftoppm", "-r", "30", "-png", str(pdf), str(tmp_path / "page")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    images = sorted(tmp_path.glob("page-*.png"))
+    assert len(images) == pages(pdf)
+    assert all(p.read_bytes().startswith(b"\x89PNG") and p.stat().st_size > 2000 for p in images)
