@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -151,9 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--year", type=int, default=2021, help="report year of the demo")
     args = parser.parse_args(argv)
+    import httpx
+
+    from annual_report.errors import NianbaoError
+
     try:
         run(args.out.resolve(), args.year)
-    except (Failure, BrowserError) as exc:
+    except (Failure, BrowserError, NianbaoError, httpx.HTTPError) as exc:
         print(f"screenshots: error: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -207,7 +212,10 @@ def run(out: Path, year: int) -> None:
             approval_views(browser, api, out, server.url + "/v2", pause)
             pause.wait(timeout=60)
             if pause.returncode != 0:
-                raise Failure(f"the consolidation in UI mode failed: see {work}/consolidate-ui.log")
+                raise Failure("the consolidation in UI mode failed: see consolidate-ui.log")
+    except BaseException:
+        log(f"failed: logs kept in {work}")
+        raise
     finally:
         if pause is not None and pause.poll() is None:
             pause.terminate()
@@ -219,17 +227,15 @@ def run(out: Path, year: int) -> None:
     log(f"{len(SHOTS)} screenshots in {out}")
 
 
+@dataclass(frozen=True)
 class Played:
-    def __init__(
-        self,
-        config_dir: Path,
-        key: str,
-        as_of: str,
-        units: list[tuple[str, str]],
-        states: dict[str, str],
-    ) -> None:
-        self.config_dir, self.key, self.as_of = config_dir, key, as_of
-        self.units, self.states = units, states
+    """What the demo left behind that the screenshots check against."""
+
+    config_dir: Path
+    key: str  # artifact key prefix, e.g. nianbao-2021
+    as_of: str  # the consolidation morning
+    units: list[tuple[str, str]]  # (code, name) in registry order
+    states: dict[str, str]  # code -> state
 
 
 def play_demo(work: Path, year: int) -> tuple[Played, str]:
