@@ -32,15 +32,33 @@ SECRET_BLOCKS = {"smtp": "nianbao-smtp-password", "imap": "nianbao-imap-password
 class ConsolidationApproval(RunInput):
     """The coordinator's decision on the consolidated result."""
 
-    approve: bool = True
-    note: str = ""
+    approve: bool = Field(default=True, title="批准汇总结果")
+    note: str = Field(default="", title="退回原因或备注")
 
 
 class WarningsReview(RunInput):
     """Submissions accepted with warnings: codes of those to send back to their department."""
 
-    send_back: list[str] = Field(default_factory=list)
-    note: str = ""
+    send_back: list[str] = Field(default_factory=list, title="退回的单位代码")
+    note: str = Field(default="", title="备注（发给被退回单位）")
+
+
+def run_name(flow_name: str):
+    """Runs named by the moment they stand for (``collect 2022-01-23 09:00``), not at random,
+    so a replayed campaign reads day by day in the UI."""
+
+    def name() -> str:
+        from prefect.runtime import flow_run
+
+        as_of = flow_run.parameters.get("as_of")
+        if isinstance(as_of, str):
+            as_of = datetime.fromisoformat(as_of)
+        when = (
+            as_of.strftime("%Y-%m-%d %H:%M") if as_of else datetime.now().strftime("%Y-%m-%d %H:%M")
+        )
+        return f"{flow_name} {when}"
+
+    return name
 
 
 def _secret_block(name: str) -> str | None:
@@ -92,7 +110,7 @@ def _incomplete(rt: ops.Runtime, what: str) -> State:
     return Completed(message=f"{what}; all {len(states)} departments accepted")
 
 
-@flow(name="dispatch", log_prints=False)
+@flow(name="dispatch", flow_run_name=run_name("dispatch"))
 def dispatch(
     config_dir: str = "config",
     as_of: datetime | None = None,
@@ -113,7 +131,7 @@ def dispatch(
         )
 
 
-@flow(name="collect")
+@flow(name="collect", flow_run_name=run_name("collect"))
 def collect(
     config_dir: str = "config", as_of: datetime | None = None, data_dir: str | None = None
 ) -> State:
@@ -133,7 +151,7 @@ def collect(
         return _incomplete(rt, f"{received} new submissions, {len(delivery.sent)} answers sent")
 
 
-@flow(name="remind")
+@flow(name="remind", flow_run_name=run_name("remind"))
 def remind(
     config_dir: str = "config", as_of: datetime | None = None, data_dir: str | None = None
 ) -> State:
@@ -147,7 +165,7 @@ def remind(
         return _incomplete(rt, f"{len(delivery.sent)} reminders and escalations sent")
 
 
-@flow(name="consolidate")
+@flow(name="consolidate", flow_run_name=run_name("consolidate"))
 def consolidate(
     config_dir: str = "config",
     as_of: datetime | None = None,
@@ -159,18 +177,19 @@ def consolidate(
     with runtime(config_dir, data_dir) as rt:
         now = _now(as_of, rt)
         tasks.open_campaign(rt)
+        tasks.publish_status(rt, now)  # the paused run shows where things stand
         if approval == "ui":
             _review_warnings(rt)
         result, path = tasks.consolidate(rt)
         tasks.publish_consolidation(rt, quote(result), path)
-        tasks.publish_status(rt, now)
         if approval == "ui":
+            excluded = "\n".join(f"- {u.name}：{u.reason}" for u in result.excluded)
             decision = pause_flow_run(
                 wait_for_input=ConsolidationApproval.with_initial_data(
                     description=(
                         f"汇总结果：纳入 {len(result.included)} 个单位，未纳入 "
-                        f"{len(result.excluded)} 个。表格：{path}\n\n"
-                        "请核对后批准（approve）或退回并说明原因（note）。"
+                        f"{len(result.excluded)} 个。\n\n{excluded}\n\n表格：{path}\n\n"
+                        "请核对后批准，或取消“批准”并填写退回原因。"
                     ),
                     approve=True,
                 ),
@@ -182,6 +201,7 @@ def consolidate(
         final = path.with_name(path.stem.replace("（汇总）", "（定稿）") + path.suffix)
         shutil.copyfile(path, final)
         rt.store.set_campaign_status(rt.campaign_id, "consolidated")
+        tasks.publish_final(rt, final)
         state = _incomplete(rt, f"consolidated {len(result.included)} units into {final.name}")
         return state
 
@@ -198,7 +218,9 @@ def _review_warnings(rt: ops.Runtime) -> None:
     lines = ["以下单位的报送有警告，默认纳入汇总；需要退回的，请在 send_back 中填写单位代码。", ""]
     for sub in pending:
         issues = [i.message for i in rt.store.issues(sub.id) if i.severity == "warning"]
-        lines.append(f"- {sub.department}（第{sub.version}版）：" + "；".join(issues[:3]))
+        dept = rt.config.registry.get(sub.department)
+        name = dept.name if dept else sub.department
+        lines.append(f"- {name}（{sub.department}，第{sub.version}版）：" + "；".join(issues[:3]))
         if sub.explanation:
             lines.append(f"  单位说明：{sub.explanation[:300]}")
     review = pause_flow_run(
@@ -211,7 +233,7 @@ def _review_warnings(rt: ops.Runtime) -> None:
         rt.store.decide(sub.id, decision, by="coordinator", note=review.note or None)
 
 
-@flow(name="campaign")
+@flow(name="campaign", flow_run_name=run_name("campaign"))
 def campaign(
     config_dir: str = "config",
     as_of: datetime | None = None,
@@ -223,13 +245,16 @@ def campaign(
         now = _now(as_of, rt)
         plan = rt.config.plan
         today = now.astimezone(plan.zone).date()
-    if today >= plan.start:
+        ops.open_campaign(rt)
+        # dispatch only while someone has not been sent the template (keeps the run history small)
+        to_invite = any(s.state == "not_sent" for s in ops.states(rt))
+    if today >= plan.start and to_invite:
         dispatch(config_dir, now, data_dir=data_dir)
-    collected = collect(config_dir, now, data_dir=data_dir)
-    remind(config_dir, now, data_dir=data_dir)
+    state = collect(config_dir, now, data_dir=data_dir, return_state=True)
+    reminded = remind(config_dir, now, data_dir=data_dir, return_state=True)
     if today >= plan.consolidation_day:
-        return consolidate(config_dir, now, approval, data_dir=data_dir)
-    return collected
+        return consolidate(config_dir, now, approval, data_dir=data_dir, return_state=True)
+    return reminded if reminded.name == "Incomplete" else state
 
 
 def _delivery_notes(delivery: ops.Delivery) -> list[str]:

@@ -389,7 +389,8 @@ def demo(
 ) -> None:
     """The whole January campaign end to end on a built-in sample city, no configuration."""
     if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        # quiet on the console; the runs' logs still reach the UI
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     server = None
     if ui:
         from flows.server import start_server

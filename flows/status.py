@@ -6,6 +6,7 @@ prints them).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import date, datetime
 from typing import Any
@@ -26,29 +27,100 @@ CHASED = ("sent", "rejected", "escalated")
 
 
 def _time(value: datetime | None, zone: Any) -> str:
-    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else ""
+    return value.astimezone(zone).strftime("%m-%d %H:%M") if value else ""
+
+
+# Event kinds and submission steps as the coordinator reads them.
+ACTION_LABELS = {
+    "sent.invitation": "已发送模板",
+    "answer.accepted": "已回复：接收",
+    "answer.accepted_with_warnings": "已回复：请核实警告",
+    "answer.rejected": "已回复：退回修改",
+    "answer.unreadable": "已回复：附件无法读取",
+    "answer.no_workbook": "已回复：未附表格",
+    "answer.several_workbooks": "已回复：多个表格",
+    "reminder.before": "已提醒（截止前）",
+    "reminder.deadline": "已提醒（截止日）",
+    "escalation.overdue": "已督办（逾期）",
+    "escalation.rejections": "已督办（多次退回）",
+    "notice.quarantine": "已通知协调人（待确认）",
+}
+_SUBMISSION = re.compile(r"^submission v(\d+) (\w+)$")
+
+
+def action_label(action: str | None) -> str:
+    """``answer.rejected`` → ``已回复：退回修改``; ``submission v2 received`` → ``收到第2版``."""
+    if not action:
+        return ""
+    if action in ACTION_LABELS:
+        return ACTION_LABELS[action]
+    match = _SUBMISSION.match(action)
+    if match:
+        version, what = match.groups()
+        if what == "received":
+            return f"收到第{version}版"
+        return f"第{version}版：{STATE_LABELS.get(what, what)}"
+    return action
+
+
+URGENCY = (
+    "escalated",
+    "rejected",
+    "sent",
+    "not_sent",
+    "received",
+    "accepted_with_warnings",
+    "accepted",
+)
+
+
+def by_urgency(states: list[DepartmentState]) -> list[DepartmentState]:
+    """Who needs attention first; registry order within each state."""
+    rank = {state: i for i, state in enumerate(URGENCY)}
+    return sorted(states, key=lambda s: rank.get(s.state, len(rank)))
 
 
 def table_rows(states: list[DepartmentState], zone: Any) -> list[dict[str, Any]]:
-    """One row per department, Chinese column names (the Prefect table artifact)."""
+    """One row per department, most urgent first, Chinese column names (the table artifact)."""
     return [
         {
-            "代码": s.code,
             "单位": s.name,
             "状态": s.label,
-            "最近动作": s.last_action or "",
+            "最近动作": action_label(s.last_action),
             "时间": _time(s.last_action_at, zone),
-            "截止日期": s.due.isoformat() if s.due else "",
+            "截止": s.due.strftime("%m-%d") if s.due else "",
             "版本": s.version or "",
-            "退回次数": s.rejections,
-            "督办次数": s.escalations,
+            "退回/督办": f"{s.rejections}/{s.escalations}",
+            "代码": s.code,
         }
-        for s in states
+        for s in by_urgency(states)
     ]
 
 
 def snapshot(states: list[DepartmentState]) -> dict[str, str]:
     return {s.code: s.state for s in states}
+
+
+def remember(
+    history: dict[str, Any] | None, states: list[DepartmentState], as_of: datetime, zone: Any
+) -> dict[str, Any]:
+    """The last two *different* snapshots, so the summary shows the most recent change even
+    when several runs in a row change nothing."""
+    now = snapshot(states)
+    history = history or {
+        "current": None,
+        "current_at": None,
+        "previous": None,
+        "previous_at": None,
+    }
+    if history["current"] == now:
+        return history
+    return {
+        "current": now,
+        "current_at": f"{as_of.astimezone(zone):%m-%d %H:%M}",
+        "previous": history["current"],
+        "previous_at": history["current_at"],
+    }
 
 
 def changes(previous: dict[str, str] | None, states: list[DepartmentState]) -> list[str]:
@@ -73,6 +145,7 @@ def summary_markdown(
     zone: Any,
     deadline: date,
     previous: dict[str, str] | None,
+    previous_at: str | None = None,
     extra: list[str] | None = None,
 ) -> str:
     """The run summary: counts, changes since the last run, whom to call, notes."""
@@ -93,7 +166,8 @@ def summary_markdown(
     ]
     lines += [f"| {STATE_LABELS[k]} | {counts[k]} |" for k in ORDER if counts[k]]
     changed = changes(previous, states)
-    lines += ["", "## 本次变化", ""]
+    since = f"（与 {previous_at} 相比）" if previous_at else ""
+    lines += ["", f"## 最近变化{since}", ""]
     lines += [f"- {line}" for line in changed] if changed else ["- 无变化"]
     to_call = [s for s in states if s.state in CHASED and s.due and today >= s.due]
     lines += ["", "## 需要电话督促", ""]

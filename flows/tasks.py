@@ -116,7 +116,10 @@ def publish_status(rt: ops.Runtime, as_of: datetime, notes: list[str] | None = N
     plan = rt.config.plan
     states = ops.states(rt)
     key = artifact_key(rt.campaign_id)
-    previous = rt.store.get_state(rt.campaign_id, "status-snapshot")
+    history = status.remember(
+        rt.store.get_state(rt.campaign_id, "status-snapshots"), states, as_of, plan.zone
+    )
+    rt.store.set_state(rt.campaign_id, "status-snapshots", history)
     create_table_artifact(
         status.table_rows(states, plan.zone),
         key=f"{key}-departments",
@@ -130,7 +133,8 @@ def publish_status(rt: ops.Runtime, as_of: datetime, notes: list[str] | None = N
             as_of=as_of,
             zone=plan.zone,
             deadline=plan.deadline,
-            previous=previous,
+            previous=history["previous"],
+            previous_at=history["previous_at"],
             extra=notes,
         ),
         key=f"{key}-summary",
@@ -138,27 +142,33 @@ def publish_status(rt: ops.Runtime, as_of: datetime, notes: list[str] | None = N
     )
     done = status.progress(states)
     create_progress_artifact(done, key=f"{key}-progress", description="已接收单位比例")
-    rt.store.set_state(rt.campaign_id, "status-snapshot", status.snapshot(states))
     return done
 
 
 @task(name="publish consolidation", cache_policy=NO_CACHE)
 def publish_consolidation(rt: ops.Runtime, result: Consolidation, path: Path) -> None:
     key = artifact_key(rt.campaign_id)
+    lines = [f"# {path.stem}", "", f"文件：`{path}`", ""]
+    lines += [f"## 未纳入 {len(result.excluded)} 个单位", ""]
+    lines += [f"- {u.name}：{u.reason}" for u in result.excluded] or ["- 无"]
+    lines += ["", f"## 纳入 {len(result.included)} 个单位", ""]
+    lines.append("、".join(u.name for u in result.included) or "无")
+    if result.issues:
+        lines += ["", "## 汇总提示", ""] + [f"- {i.rule} {i.message}" for i in result.issues]
+    create_markdown_artifact(
+        "\n".join(lines) + "\n", key=f"{key}-consolidation", description="汇总结果（草稿）"
+    )
+
+
+@task(name="publish final workbook", cache_policy=NO_CACHE)
+def publish_final(rt: ops.Runtime, path: Path) -> None:
+    """The approved workbook: a link (for a UI on the same machine) and its path as text."""
+    key = artifact_key(rt.campaign_id)
     create_link_artifact(
         path.resolve().as_uri(),
         link_text=path.name,
         key=f"{key}-city-workbook",
-        description="汇总后的本级年度报告表格",
-    )
-    lines = [f"# {path.stem}", "", f"纳入 {len(result.included)} 个单位：", ""]
-    lines += [f"- {u.name}" for u in result.included]
-    lines += ["", f"未纳入 {len(result.excluded)} 个单位：", ""]
-    lines += [f"- {u.name}：{u.reason}" for u in result.excluded]
-    if result.issues:
-        lines += ["", "汇总提示：", ""] + [f"- {i.rule} {i.message}" for i in result.issues]
-    create_markdown_artifact(
-        "\n".join(lines) + "\n", key=f"{key}-consolidation", description="汇总结果"
+        description=f"汇总定稿：{path.resolve()}",
     )
 
 

@@ -3,7 +3,15 @@ from zoneinfo import ZoneInfo
 
 from annual_report.registry import load_registry
 from annual_report.store import DepartmentState
-from flows.status import changes, progress, snapshot, summary_markdown, table_rows
+from flows.status import (
+    action_label,
+    changes,
+    progress,
+    remember,
+    snapshot,
+    summary_markdown,
+    table_rows,
+)
 
 ZONE = ZoneInfo("Asia/Shanghai")
 REGISTRY = load_registry("config")
@@ -23,8 +31,24 @@ STATES = [
 
 def test_table_rows_are_chinese_and_complete():
     rows = table_rows(STATES, ZONE)
-    assert [r["代码"] for r in rows] == ["RSJ", "FGW", "JYJ", "GAJ"]
-    assert rows[1]["状态"] == "已发送" and rows[1]["截止日期"] == "2022-01-26"
+    assert [r["代码"] for r in rows] == ["JYJ", "FGW", "GAJ", "RSJ"]  # most urgent first
+    assert rows[1]["状态"] == "已发送" and rows[1]["截止"] == "01-26"
+
+
+def test_actions_read_in_chinese():
+    assert action_label("answer.rejected") == "已回复：退回修改"
+    assert action_label("submission v2 received") == "收到第2版"
+    assert action_label("submission v1 accepted") == "第1版：已接收"
+    assert action_label("something.new") == "something.new"
+
+
+def test_history_keeps_the_last_change():
+    first = remember(None, STATES, datetime(2022, 1, 5, 9, tzinfo=ZONE), ZONE)
+    changed = [*STATES[:1], state("FGW", "宜春市发展和改革委员会", "accepted"), *STATES[2:]]
+    second = remember(first, changed, datetime(2022, 1, 6, 9, tzinfo=ZONE), ZONE)
+    third = remember(second, changed, datetime(2022, 1, 7, 9, tzinfo=ZONE), ZONE)
+    assert third == second and third["previous_at"] == "01-05 09:00"
+    assert changes(third["previous"], changed) == ["宜春市发展和改革委员会：已发送 → 已接收"]
 
 
 def test_progress_counts_accepted_and_accepted_with_warnings():
