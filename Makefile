@@ -1,5 +1,5 @@
 # One command runner for people and CI: `.ci/run` calls `make test`.
-.PHONY: setup demo test lint format bench
+.PHONY: setup demo test lint format bench screenshots
 
 setup:
 	@scripts/setup.sh
@@ -23,3 +23,7 @@ format: setup
 bench: setup
 	.venv/bin/python bench/read_validate.py
 	.venv/bin/python bench/consolidate.py
+
+screenshots: setup
+	@scripts/setup.sh --screenshots
+	.venv/bin/python scripts/screenshots.py --out docs/screenshots

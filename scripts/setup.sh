@@ -4,10 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# `scripts/setup.sh --screenshots` also installs the browser for scripts/screenshots.py.
+EXTRA=()
+[ "${1:-}" = "--screenshots" ] && EXTRA=(chromium fonts-wqy-zenhei)
+
 SYSTEM_PACKAGES=(dovecot-imapd libreoffice-calc-nogui libreoffice-writer-nogui poppler-utils fonts-noto-cjk)
 
 missing=()
-for pkg in "${SYSTEM_PACKAGES[@]}"; do
+for pkg in "${SYSTEM_PACKAGES[@]}" "${EXTRA[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
