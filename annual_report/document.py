@@ -15,6 +15,7 @@ its findings come back in :attr:`Draft.issues` for the CLI to print.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -152,6 +153,12 @@ class Draft:
 
     def save(self, path: str | Path) -> Path:
         return write_docx(self.document, path)
+
+    def to_bytes(self) -> bytes:
+        """The .docx file's content (e.g. for a mail attachment)."""
+        buffer = io.BytesIO()
+        self.document.save(buffer)
+        return buffer.getvalue()
 
 
 # -- C5 ------------------------------------------------------------------------------------------

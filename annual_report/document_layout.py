@@ -421,6 +421,7 @@ def add_runs(paragraph: Paragraph, spans: Iterable[Span | str]) -> Paragraph:
         run = paragraph.add_run(text)
         if span.placeholder:
             run.style = PLACEHOLDER_STYLE
+            run.font.highlight_color = WD_COLOR_INDEX.YELLOW  # LibreOffice ignores it in styles
     return paragraph
 
 

@@ -472,6 +472,10 @@ class Drafter:
         return [Span(f"{what}较多的是{_listing(named)}。")]
 
     def _short(self, unit: str) -> str:
+        """The unit as the "其中……" breakdown names it (the government: ``市政府``)."""
+        for group in unit_groups(self.c.included, self.city):
+            if group.units == (unit,):
+                return group.label
         outcome = next(u for u in self.c.included if u.code == unit)
         return short_name(outcome.name, outcome.kind, self.city)
 

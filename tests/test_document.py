@@ -4,6 +4,7 @@ python-docx; then converted with LibreOffice to PDF and PNG to see the pages and
 from __future__ import annotations
 
 import importlib.util
+import io
 import itertools
 import re
 import subprocess
@@ -486,6 +487,21 @@ def test_short_names():
     assert short_name("温汤镇人民政府", "township", "宜春市") == "温汤镇"
     assert short_name("秀江街道办事处", "township", "宜春市") == "秀江街道"
     assert short_name("临潼区水务局", "department", "临潼区") == "区水务局"
+
+
+def test_a_city_report_with_no_unit_in_the_sums(tmp_path):
+    units = [u for u in democity.units() if u.code == "XFJ"]  # has errors
+    c = consolidate(units, democity.registry(), FORM)
+    with pytest.raises(DocumentError, match="year"):
+        city_report(c, city="宜春市", office=democity.OFFICE)
+    draft = city_report(c, city="宜春市", year=2021, office=democity.OFFICE, reports={})
+    doc = docx.Document(io.BytesIO(draft.to_bytes()))
+    text = body_text(doc)
+    assert "本报告汇总了0个单位报送的年度报告数据" in text
+    assert "2021年，全市未收到政府信息公开申请。" in text
+    assert "全市未发生因政府信息公开工作被申请行政复议、提起行政诉讼的情况。" in text
+    assert "2021年，全市各级行政机关均未收取政府信息公开信息处理费。" in text
+    assert draft.issues == []
 
 
 def test_to_pdf_without_libreoffice_is_a_clear_error(tmp_path, monkeypatch, city):
