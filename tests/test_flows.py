@@ -1,0 +1,814 @@
+"""The campaign flows end to end (issue 4): one Prefect test harness for the whole module, real
+SQLite, real SMTP (aiosmtpd), the office mailbox in a real dovecot, departments that reply the
+way the demo's clerks do. Helpers: tests/flowkit.py.
+
+The January calendar is replayed once (module fixture ``played``): every morning the
+``campaign`` flow, every evening with replies a ``collect``, and after each of those runs the
+flows are run again with the same ``as_of`` to show that a re-run changes nothing. The tests
+below then read what the SMTP server received and what the store holds.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from datetime import time as clock
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from flowkit import (
+    CONSOLIDATE_ON,
+    COORDINATOR,
+    DEADLINE,
+    ESCALATE_AFTER,
+    EVENING,
+    IMAP_PASSWORD_ENV,
+    MORNING,
+    NAMES,
+    REJECTIONS,
+    REMIND_BEFORE,
+    REPEAT_EVERY,
+    SMTP_PASSWORD_ENV,
+    START,
+    TOWNSHIP_DEADLINE,
+    UNITS,
+    YEAR,
+    Office,
+    Outbox,
+    Sent,
+    address,
+    at,
+    days,
+    event_statuses,
+    filled_workbook,
+    leader_of,
+    reply,
+    report_values,
+    row_counts,
+    template_of,
+    write_config,
+)
+
+pytestmark = pytest.mark.mail
+
+CODES = [code for code, _name, _kind, _leader in UNITS]
+EXPLANATION = "关于核对提示的说明：我单位行政复议、行政诉讼确实均为0件，表中留空即表示没有发生。"
+
+# What each department does, by day of January (the rest never reply): the first workbook
+# the evening it is due, corrections the day after a rejection.
+SCRIPT: dict[str, dict[int, str]] = {
+    "SZF": {5: "good"},
+    "RSJ": {6: "good"},
+    "JYJ": {6: "error", 7: "good"},  # sloppy, corrected the next day
+    "CZJ": {7: "warnings", 8: "explain"},  # warnings, answered with a 说明
+    "SJJ": {5: "error", 6: "error2", 10: "good"},  # rejected twice: escalated for rejections
+    "MZJ": {13: "good"},  # after the deadline, before the escalation
+    "GAJ": {15: "good"},  # after the first escalation
+}
+SILENT = ["XFJ", "TJJ", "Z-XS"]
+ANSWER_KIND = {
+    "good": "receipt",
+    "error": "rejected",
+    "error2": "rejected",
+    "warnings": "accepted_with_warnings",
+}
+
+
+def accepted_on(code: str) -> date | None:
+    """The day (evening) a department's accepted workbook arrives."""
+    for day_of_month, flavour in sorted(SCRIPT.get(code, {}).items()):
+        if flavour in ("good", "warnings"):
+            return date(2022, 1, day_of_month)
+    return None
+
+
+def deadline_of(code: str) -> date:
+    return TOWNSHIP_DEADLINE if code == "Z-XS" else DEADLINE
+
+
+# -- Prefect and the mail servers -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory):
+    """One Prefect test server for every flow test; yields its API URL.
+
+    Besides the environment the issue asks for, two settings keep the module fast on two
+    shared cores without changing what is tested: the server's task-run recorder is off (it
+    writes task-run history into the harness's SQLite and holds its write lock for ~2 s after
+    each flow with a dozen tasks, stalling the next subflow's creation; nothing here reads
+    task-run history), and flow-run heartbeats are off (a flow waits up to 1 s for its
+    heartbeat thread when it ends; heartbeats only serve a worker's crash detection).
+    """
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_RESULTS_LOCAL_STORAGE_PATH,
+    )
+    from prefect.settings import temporary_settings as prefect_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DO_NOT_TRACK", "1")
+        mp.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        mp.setenv("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "false")
+        with (
+            prefect_test_harness(),
+            prefect_settings(
+                updates={
+                    PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+                    PREFECT_RESULTS_LOCAL_STORAGE_PATH: tmp_path_factory.mktemp("prefect"),
+                }
+            ),
+        ):
+            yield PREFECT_API_URL.value()
+
+
+@pytest.fixture(scope="session")
+def mail_env(prefect_harness, smtp_server, dovecot):
+    """The office's passwords in the environment variables mail.yaml names."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(SMTP_PASSWORD_ENV, smtp_server.password)
+        mp.setenv(IMAP_PASSWORD_ENV, dovecot.password)
+        yield
+
+
+_offices = iter(range(1, 1000))
+
+
+def new_office(root: Path, smtp_server, dovecot) -> Office:
+    """A city office of its own: configuration, data directory, dovecot folder."""
+    folder = f"office{next(_offices)}-{os.getpid()}"
+    dovecot.create_folder(folder)
+    smtp_server.clear()
+    config = write_config(root / "config", smtp_server, dovecot, folder, root / "data" / "mail")
+    return Office(config, root / "data", Outbox(smtp_server), folder)
+
+
+@pytest.fixture
+def office(mail_env, tmp_path, smtp_server, dovecot) -> Office:
+    yield new_office(tmp_path, smtp_server, dovecot)
+    smtp_server.clear()
+
+
+def copy_office(played: Played, root: Path, smtp_server) -> Office:
+    """The played campaign's state in a directory of its own, to change without harm."""
+    shutil.copytree(played.office.data_dir, root / "data", ignore=shutil.ignore_patterns("mail"))
+    smtp_server.clear()
+    return Office(played.office.config_dir, root / "data", Outbox(smtp_server), "")
+
+
+# -- replaying the calendar -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    code: str
+    day: date
+    flavour: str  # a key of ANSWER_KIND, or "explain"
+    message_id: str
+    uid: int  # in the office's dovecot folder
+    answering: Sent
+
+
+@dataclass(frozen=True)
+class Rerun:
+    label: str
+    before: dict[str, int]
+    after: dict[str, int]
+    mails: list[Sent]
+    states: dict[str, Any]
+
+
+@dataclass
+class Played:
+    office: Office
+    replies: list[Reply] = field(default_factory=list)
+    reruns: list[Rerun] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def act(office: Office, dovecot, day: date) -> list[Reply]:
+    """Every department whose script says so replies today, in the thread of its latest mail."""
+    replies = []
+    when = at(day, clock(16, 30))
+    for code, script in SCRIPT.items():
+        flavour = script.get(day.day)
+        if flavour is None:
+            continue
+        mails = office.outbox.to_address(address(code))
+        invitation = [m for m in mails if m.kind == "invitation"][-1]
+        answering = mails[-1]
+        if flavour == "explain":
+            assert answering.kind == "accepted_with_warnings", answering
+            raw, message_id = reply(code, answering, when=when, text=EXPLANATION)
+        else:
+            workbook = filled_workbook(template_of(invitation), code, flavour)
+            raw, message_id = reply(code, answering, when=when, workbook=workbook)
+        uid = dovecot.deliver(raw, office.folder)
+        replies.append(Reply(code, day, flavour, message_id, uid, answering))
+    return replies
+
+
+def rerun(office: Office, when: datetime, label: str, flows: tuple[str, ...]) -> Rerun:
+    before = row_counts(office.database)
+    first = len(office.outbox.mails)
+    states = {}
+    for name in flows:
+        kwargs = {"approval": "auto"} if name == "consolidate" else {}
+        states[name] = office.run(name, when, f"{label} again: {name}", **kwargs)
+    return Rerun(label, before, row_counts(office.database), office.outbox.mails[first:], states)
+
+
+@pytest.fixture(scope="module")
+def played(mail_env, tmp_path_factory, smtp_server, dovecot) -> Played:
+    started = time.monotonic()
+    office = new_office(tmp_path_factory.mktemp("played"), smtp_server, dovecot)
+    result = Played(office)
+    for day in days(START, CONSOLIDATE_ON):
+        morning = at(day, MORNING)
+        office.run("campaign", morning, f"{day} campaign", approval="auto")
+        again = ("dispatch", "collect", "remind")
+        if day == CONSOLIDATE_ON:
+            again += ("consolidate",)
+        result.reruns.append(rerun(office, morning, f"{day} morning", again))
+        replies = act(office, dovecot, day)
+        result.replies += replies
+        if replies:
+            evening = at(day, EVENING)
+            office.run("collect", evening, f"{day} collect")
+            result.reruns.append(rerun(office, evening, f"{day} evening", ("collect",)))
+    result.seconds = time.monotonic() - started
+    smtp_server.clear()
+    return result
+
+
+def submissions(database: Path) -> int:
+    """Submission rows so far (0 while the file or its tables do not exist yet)."""
+    try:
+        return row_counts(database)["submissions"]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def store_rows(database: Path, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+# -- 1. the calendar replayed -----------------------------------------------------------------
+
+
+def test_every_department_gets_exactly_one_invitation_on_the_start_day(played):
+    invitations = played.office.outbox.of("invitation")
+    assert sorted(m.department for m in invitations) == sorted(CODES)
+    for mail in invitations:
+        assert mail.day == START
+        assert mail.rcpt == (address(mail.department),)
+        assert mail.to == (address(mail.department),) and mail.cc == ()
+        assert f"[年报{YEAR}-{mail.department}]" in mail.subject
+        assert len(mail.parsed.workbooks) == 1  # the department's own template
+
+
+def test_reminders_go_to_the_departments_not_yet_accepted_on_the_ladders_days(played):
+    expected = []
+    for code in CODES:
+        deadline, accepted = deadline_of(code), accepted_on(code)
+        for day in (date.fromordinal(deadline.toordinal() - REMIND_BEFORE), deadline):
+            if accepted is None or day <= accepted:  # the morning run precedes the evening reply
+                expected.append((code, day))
+    reminders = played.office.outbox.of("reminder")
+    assert sorted((m.department, m.day) for m in reminders) == sorted(expected)
+    for mail in reminders:
+        assert mail.rcpt == (address(mail.department),) and mail.cc == ()
+        if mail.day == deadline_of(mail.department):
+            assert "报送截止日" in mail.subject
+        else:
+            assert f"距今还有{REMIND_BEFORE}天" in mail.text
+    # the township's later deadline moved its whole ladder
+    assert [m.day for m in reminders if m.department == "Z-XS"] == [
+        date(2022, 1, 11),
+        TOWNSHIP_DEADLINE,
+    ]
+
+
+def test_escalations_go_to_the_leader_and_coordinator_then_every_r_days(played):
+    expected = []
+    for code in CODES:
+        accepted = accepted_on(code)
+        day = date.fromordinal(deadline_of(code).toordinal() + ESCALATE_AFTER)
+        while day <= CONSOLIDATE_ON:
+            if accepted is None or day <= accepted:
+                expected.append((code, day, "overdue"))
+            day = date.fromordinal(day.toordinal() + REPEAT_EVERY)
+    # SJJ's second rejection came in on the 6th: escalated the next morning, and only then
+    expected.append(("SJJ", date(2022, 1, 7), "rejections"))
+    escalations = played.office.outbox.of("escalation")
+    got = [
+        (m.department, m.day, "rejections" if "均未通过核对" in m.text else "overdue")
+        for m in escalations
+    ]
+    assert sorted(got) == sorted(expected)
+    assert ("XFJ", date(2022, 1, 17), "overdue") in got  # repeated after R days
+    for mail in escalations:
+        code, leader = mail.department, leader_of(mail.department)
+        if leader:
+            assert mail.to == (leader,)
+            assert set(mail.cc) == {COORDINATOR, address(code)}
+        else:  # TJJ has no leader: the coordinator is told directly
+            assert mail.to == (COORDINATOR,)
+            assert mail.cc == (address(code),)
+        assert set(mail.rcpt) == {*mail.to, *mail.cc}
+        if "均未通过核对" in mail.text:
+            assert f"已报送{REJECTIONS}次" in mail.text
+
+
+def test_every_reply_gets_exactly_one_answer_in_its_thread(played):
+    outbox, database = played.office.outbox, played.office.database
+    workbook_replies = [r for r in played.replies if r.flavour != "explain"]
+    assert len(workbook_replies) == 10
+    for r in played.replies:
+        answers = [m for m in outbox.mails if m.parsed.in_reply_to == r.message_id]
+        if r.flavour == "explain":
+            assert answers == []  # a 说明 is recorded, not answered
+            continue
+        assert len(answers) == 1, (r, answers)
+        answer = answers[0]
+        assert answer.kind == ANSWER_KIND[r.flavour]
+        assert answer.department == r.code
+        assert answer.to == (address(r.code),)
+        assert answer.stamp == f"{r.day} collect"  # answered in the evening it arrived
+        assert r.message_id in answer.parsed.references
+        (sub,) = store_rows(
+            database, "SELECT * FROM submissions WHERE message_id = ?", (r.message_id,)
+        )
+        severity = {"rejected": "error", "accepted_with_warnings": "warning"}.get(answer.kind)
+        if severity:
+            issues = store_rows(
+                database,
+                "SELECT message FROM submission_issues WHERE submission_id = ? AND severity = ?",
+                (sub["id"], severity),
+            )
+            assert issues
+            for issue in issues:
+                assert issue["message"] in answer.text
+    answer_kinds = ("receipt", "rejected", "accepted_with_warnings", "unreadable", "no_workbook")
+    assert len([m for m in outbox.mails if m.kind in answer_kinds]) == len(workbook_replies)
+    assert outbox.of("coordinator_notice") == []
+    # the 说明 is kept on the submission it explains
+    (czj,) = store_rows(
+        database, "SELECT * FROM submissions WHERE department = 'CZJ' AND status != 'superseded'"
+    )
+    assert czj["status"] == "accepted_with_warnings"
+    assert EXPLANATION in czj["explanation"]
+
+
+def test_nothing_is_sent_twice(played):
+    mails = played.office.outbox.mails
+    ids = [m.message_id for m in mails]
+    assert len(set(ids)) == len(ids)
+    same = Counter((m.subject, m.rcpt, m.day) for m in mails)
+    assert [k for k, n in same.items() if n > 1] == []
+    # every mail is one done event and every event is one mail
+    events = store_rows(played.office.database, "SELECT key, status, detail FROM events")
+    assert {e["status"] for e in events} == {"done"}
+    by_id = {json.loads(e["detail"])["message_id"]: e["key"] for e in events}
+    assert sorted(by_id) == sorted(ids)
+    kinds = Counter(m.kind for m in mails)
+    assert kinds == {
+        "invitation": 10,
+        "receipt": 6,
+        "rejected": 3,
+        "accepted_with_warnings": 1,
+        "reminder": 11,
+        "escalation": 7,
+    }
+
+
+def test_the_consolidation_sums_the_accepted_and_lists_the_silent_as_missing(played):
+    # the consolidate subflow's own state (run again that morning, see test 2 for why equal)
+    state = played.office.states[f"{CONSOLIDATE_ON} morning again: consolidate"]
+    assert state.is_completed() and state.name == "Incomplete"
+    assert "consolidated 7 units" in state.message
+    assert "3 of 10 departments not accepted" in state.message
+    out = played.office.output_dir
+    draft = out / f"樟树市{YEAR}年政府信息公开工作年度报告（汇总）.xlsx"
+    final = out / f"樟树市{YEAR}年政府信息公开工作年度报告（定稿）.xlsx"
+    assert draft.is_file() and final.is_file()
+    workbook = openpyxl.load_workbook(final)
+    sheet = workbook.worksheets[-1]  # 纳入与未纳入单位
+    rows = {
+        row[0]: (row[3], row[4])
+        for row in sheet.iter_rows(min_row=4, values_only=True)
+        if row[0] in NAMES
+    }
+    included = {code for code, (mark, _reason) in rows.items() if mark == "纳入"}
+    assert included == {"SZF", "RSJ", "JYJ", "CZJ", "SJJ", "MZJ", "GAJ"}
+    assert {code: reason for code, (mark, reason) in rows.items() if mark == "未纳入"} == {
+        code: "未报送" for code in SILENT
+    }
+    # the city's total is the sum of what the accepted versions said
+    code = "requests.new_received.total"
+    expected = sum(report_values(c, "good")[0][code] for c in included)
+    (destination,) = workbook.defined_names[code].destinations
+    sheet_name, ref = destination
+    assert workbook[sheet_name][ref.replace("$", "")].value == expected
+    (campaign,) = store_rows(played.office.database, "SELECT status FROM campaigns")
+    assert campaign["status"] == "consolidated"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: campaign() (flows/campaign.py) calls its subflows without return_state=True, "
+    "so it returns their data (None) and always ends as plain Completed",
+)
+def test_the_campaign_flow_ends_in_the_state_of_its_collect_or_consolidate_round(played):
+    for day in (START, CONSOLIDATE_ON):
+        state = played.office.states[f"{day} campaign"]
+        assert state.name == "Incomplete" and "3 of 10" in (state.message or ""), day
+
+
+# -- 2. running a flow again changes nothing ---------------------------------------------------
+
+
+def test_running_any_flow_again_with_the_same_as_of_changes_nothing(played):
+    assert len(played.reruns) == 15 + 7  # every morning, every evening with replies
+    for again in played.reruns:
+        assert again.mails == [], again.label
+        assert again.after == again.before, again.label
+        for name, state in again.states.items():
+            assert state.is_completed(), (again.label, name, state)
+            if name == "dispatch":
+                assert state.message == "0 invitations sent, 10 sent before"
+            elif name == "collect":
+                assert state.message.startswith("0 new submissions, 0 answers sent")
+            elif name == "remind":
+                assert state.message.startswith("0 reminders and escalations sent")
+
+
+# -- 3. killing collect in the middle of a batch ----------------------------------------------
+
+KILL_SCRIPT = """
+import sys, time
+from datetime import datetime
+from pathlib import Path
+
+config_dir, data_dir, as_of, mode, marker = sys.argv[1:6]
+marker = Path(marker)
+
+def stop_here(what):
+    marker.write_text(what)
+    time.sleep(600)  # until the test kills this process
+
+if mode == "read":  # stop once the 3rd message is recorded, before it is marked processed
+    from flows import operations
+    take_message, taken = operations.take_message, []
+    def take(*args, **kwargs):
+        intake = take_message(*args, **kwargs)
+        taken.append(intake)
+        if len(taken) == 3:
+            stop_here("read 3")
+        return intake
+    operations.take_message = take
+elif mode == "send":  # stop once the 2nd answer is with the SMTP server, before it is recorded
+    from annual_report.store import Store
+    finish_event, finished = Store.finish_event, []
+    def finish(self, campaign, key, **kwargs):
+        if key.startswith("answer:"):
+            finished.append(key)
+            if len(finished) == 2:
+                stop_here(key)
+        return finish_event(self, campaign, key, **kwargs)
+    Store.finish_event = finish
+
+from flows.campaign import collect
+collect(config_dir, datetime.fromisoformat(as_of), data_dir=data_dir)
+"""
+KILL_REPLIES = {"SZF": "good", "RSJ": "good", "JYJ": "error", "CZJ": "good", "SJJ": "error"}
+KILL_REPLIES |= {"MZJ": "good"}
+
+
+@dataclass
+class Killed:
+    office: Office
+    replies: list[Reply]
+    at_kill: dict[str, int]
+    events_at_kill: dict[str, str]
+    state: Any  # the collect run after the kill
+    summary: str  # the coordinator's summary artifact after it
+
+
+def kill_collect(mode: str, root: Path, smtp_server, dovecot, api_url: str) -> Killed:
+    """Dispatch, six departments reply, a collect in another process is SIGKILLed mid-batch
+    (``read``: after the 3rd message is recorded; ``send``: after the 2nd answer went out;
+    ``anywhere``: as soon as the first submission is in the database), then collect again."""
+
+    office = new_office(root, smtp_server, dovecot)
+    office.run("dispatch", at(START, MORNING))
+    when = at(START, clock(16, 30))
+    replies = []
+    for code, flavour in KILL_REPLIES.items():
+        invitation = office.outbox.of("invitation", code)[0]
+        workbook = filled_workbook(template_of(invitation), code, flavour)
+        raw, message_id = reply(code, invitation, when=when, workbook=workbook)
+        replies.append(
+            Reply(code, START, flavour, message_id, dovecot.deliver(raw, office.folder), invitation)
+        )
+    evening = at(START, EVENING)
+    env = dict(os.environ, PREFECT_API_URL=api_url, PREFECT_LOGGING_LEVEL="WARNING")
+    marker = root / "stopped"
+    args = [str(office.config_dir), str(office.data_dir), evening.isoformat(), mode, str(marker)]
+    if mode == "anywhere":
+        command = [
+            str(Path(sys.executable).with_name("nianbao")),
+            "run",
+            "collect",
+            "--config",
+            str(office.config_dir),
+            "--data",
+            str(office.data_dir),
+            "--as-of",
+            evening.isoformat(),
+        ]
+    else:
+        command = [sys.executable, "-c", KILL_SCRIPT, *args]
+    log = (root / "killed.log").open("wb")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if mode == "anywhere":
+                if submissions(office.database):
+                    break
+            elif marker.exists():
+                break
+            time.sleep(0.01)
+        assert process.poll() is None, (root / "killed.log").read_text(errors="replace")
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
+    at_kill = row_counts(office.database)
+    events_at_kill = event_statuses(office.database)
+    office.outbox.take("killed collect", START)
+    state = office.run("collect", evening, "collect after the kill")
+    return Killed(office, replies, at_kill, events_at_kill, state, latest_summary())
+
+
+def latest_summary() -> str:
+    """The coordinator's latest summary artifact (``prefect.artifacts.Artifact.get`` leaves
+    its client's connection open: a ResourceWarning, an error here)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    from flows.tasks import artifact_key
+
+    key = f"{artifact_key(str(YEAR))}-summary"
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            limit=1,
+            sort=ArtifactSort.UPDATED_DESC,
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+        )
+    return str(found[0].data) if found else ""
+
+
+@pytest.fixture(scope="module")
+def killed_while_sending(mail_env, prefect_harness, tmp_path_factory, smtp_server, dovecot):
+    root = tmp_path_factory.mktemp("killed-send")
+    result = kill_collect("send", root, smtp_server, dovecot, prefect_harness)
+    smtp_server.clear()
+    return result
+
+
+def assert_exactly_once(killed: Killed, dovecot) -> None:
+    office, replies = killed.office, killed.replies
+    counts = row_counts(office.database)
+    assert counts["messages"] == len(replies)
+    subs = store_rows(office.database, "SELECT * FROM submissions ORDER BY id")
+    assert sorted(s["message_id"] for s in subs) == sorted(r.message_id for r in replies)
+    assert sorted(s["department"] for s in subs) == sorted(r.code for r in replies)
+    assert {s["version"] for s in subs} == {1}
+    for r in replies:
+        answers = [m for m in office.outbox.mails if m.parsed.in_reply_to == r.message_id]
+        assert len(answers) == 1, (r.code, [m.stamp for m in answers])
+        assert answers[0].kind == ANSWER_KIND[r.flavour]
+        assert "$NianbaoProcessed" in dovecot.flags(office.folder, r.uid)
+
+
+@pytest.mark.parametrize("mode", ["read", "anywhere"])
+def test_killing_collect_mid_batch_loses_and_duplicates_nothing(
+    mode, mail_env, prefect_harness, tmp_path, smtp_server, dovecot
+):
+    killed = kill_collect(mode, tmp_path, smtp_server, dovecot, prefect_harness)
+    try:
+        if mode == "read":  # stopped with 3 messages recorded, 2 of them marked processed
+            assert killed.at_kill["submissions"] == 3
+            assert [m for m in killed.office.outbox.mails if m.stamp == "killed collect"] == []
+        assert_exactly_once(killed, dovecot)
+        assert set(event_statuses(killed.office.database).values()) == {"done"}
+        assert killed.state.is_completed()
+    finally:
+        smtp_server.clear()
+
+
+def test_killing_collect_while_it_answers_sends_no_answer_twice(killed_while_sending, dovecot):
+    killed = killed_while_sending
+    pending = [k for k, s in killed.events_at_kill.items() if s == "pending"]
+    assert len(pending) == 1 and pending[0].startswith("answer:")
+    sent_before_kill = [m for m in killed.office.outbox.mails if m.stamp == "killed collect"]
+    assert len(sent_before_kill) == 2  # the second one is the pending one: it did leave
+    assert_exactly_once(killed, dovecot)
+    # the uncertain one is left as it was: not sent again, not marked done
+    statuses = event_statuses(killed.office.database)
+    assert statuses[pending[0]] == "pending"
+    assert [k for k, s in statuses.items() if s != "done"] == pending
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: owed_answers() (flows/operations.py) drops answers whose event is pending, so "
+    "deliver() never reports them as uncertain to the coordinator",
+)
+def test_an_answer_left_pending_by_a_kill_is_reported_to_the_coordinator(killed_while_sending):
+    assert "不确定是否已发出" in killed_while_sending.summary
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: owed_answers() and due_ladder() (flows/operations.py) skip every key that has "
+    "an event, so a transient SMTP failure of an answer or reminder is never retried",
+)
+def test_an_answer_that_failed_transiently_is_sent_by_the_next_collect(office, dovecot):
+    office.run("dispatch", at(START, MORNING))
+    invitation = office.outbox.of("invitation", "RSJ")[0]
+    workbook = filled_workbook(template_of(invitation), "RSJ", "good")
+    raw, message_id = reply("RSJ", invitation, when=at(START, clock(16, 30)), workbook=workbook)
+    dovecot.deliver(raw, office.folder)
+    # the server defers every attempt of this run (retries: 1 → two attempts)
+    office.outbox.smtp.handler.data_replies.extend(["451 4.3.0 try again later"] * 2)
+    office.run("collect", at(START, EVENING))
+    assert [m for m in office.outbox.mails if m.parsed.in_reply_to == message_id] == []
+    assert set(event_statuses(office.database).values()) == {"done", "failed"}
+    office.run("collect", at(START, clock(18, 0)))
+    assert len([m for m in office.outbox.mails if m.parsed.in_reply_to == message_id]) == 1
+
+
+# -- 4. a round that ends with departments missing --------------------------------------------
+
+
+def test_a_collect_round_with_departments_missing_completes_as_incomplete(
+    played, tmp_path, smtp_server
+):
+    for label in (f"{date(2022, 1, 5)} collect", f"{date(2022, 1, 15)} collect"):
+        state = played.office.states[label]
+        assert state.is_completed() and not state.is_failed()
+        assert state.name == "Incomplete"
+    office = copy_office(played, tmp_path, smtp_server)
+    state = office.run("collect", at(CONSOLIDATE_ON, EVENING))
+    assert state.type.value == "COMPLETED" and state.name == "Incomplete"
+    assert state.message.startswith("0 new submissions, 0 answers sent; 3 of 10 departments")
+    for code in SILENT:
+        assert NAMES[code] in state.message
+
+
+# -- 5. the coordinator approves in the UI ----------------------------------------------------
+
+
+def paused_run(flow_name: str, after: Any = None, timeout: float = 60) -> Any:
+    """The (only) paused run of ``flow_name``, once its state is not ``after`` any more."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            runs = client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name]))
+            )
+            for run in runs:
+                if run.state and run.state.is_paused() and run.state.id != after:
+                    return run
+            time.sleep(0.1)
+    raise AssertionError(f"no paused {flow_name} run")
+
+
+def pause_description(run: Any) -> str:
+    from prefect.input.actions import read_flow_run_input
+    from prefect.input.run_input import keyset_from_paused_state
+
+    return read_flow_run_input(keyset_from_paused_state(run.state)["description"], run.id)
+
+
+def in_thread(fn, *args, **kwargs) -> tuple[threading.Thread, list]:
+    """Run ``fn`` in a thread with this context (the harness's settings)."""
+    result: list = []
+    context = contextvars.copy_context()
+    thread = threading.Thread(
+        target=context.run, args=(lambda: result.append(fn(*args, **kwargs)),), daemon=True
+    )
+    thread.start()
+    return thread, result
+
+
+def test_the_input_models_validate():
+    from pydantic import ValidationError
+
+    from flows.campaign import ConsolidationApproval, WarningsReview
+
+    assert ConsolidationApproval().approve is True
+    assert WarningsReview().send_back == []
+    with pytest.raises(ValidationError):
+        ConsolidationApproval(approve="maybe")
+    with pytest.raises(ValidationError):
+        WarningsReview(send_back="CZJ")
+
+
+def test_consolidate_waits_for_the_coordinator_in_the_ui(played, tmp_path, smtp_server):
+    from prefect.flow_runs import resume_flow_run
+
+    from flows.campaign import consolidate
+
+    office = copy_office(played, tmp_path, smtp_server)
+    when = at(CONSOLIDATE_ON, clock(10, 0))
+    final = office.output_dir / f"樟树市{YEAR}年政府信息公开工作年度报告（定稿）.xlsx"
+    final.unlink()
+    kwargs = {"approval": "ui", "data_dir": str(office.data_dir), "return_state": True}
+    thread, result = in_thread(consolidate, str(office.config_dir), when, **kwargs)
+    # first the submissions accepted with warnings, with the department's 说明
+    review = paused_run("consolidate")
+    description = pause_description(review)
+    assert "CZJ（第1版）" in description and EXPLANATION in description
+    with pytest.raises(RuntimeError):  # the input is checked against the form's schema
+        resume_flow_run(review.id, run_input={"send_back": "CZJ"})
+    resume_flow_run(review.id, run_input={"send_back": ["czj"], "note": "请核实复议数据"})
+    # then the result itself
+    approval = paused_run("consolidate", after=review.state.id)
+    assert "纳入 6 个单位" in pause_description(approval)
+    resume_flow_run(approval.id, run_input={"approve": True})
+    thread.join(timeout=120)
+    (state,) = result
+    assert state.is_completed() and "consolidated 6 units" in state.message
+    assert final.is_file()
+    (czj,) = store_rows(office.database, "SELECT * FROM submissions WHERE department = 'CZJ'")
+    assert (czj["status"], czj["decided_by"]) == ("rejected", "coordinator")
+    assert czj["decision_note"] == "请核实复议数据"
+    # sent back once more: nothing left to review, one pause, and nothing becomes final
+    final.unlink()
+    thread, result = in_thread(consolidate, str(office.config_dir), when, **kwargs)
+    approval = paused_run("consolidate")
+    resume_flow_run(approval.id, run_input={"approve": False, "note": "等待补报"})
+    thread.join(timeout=120)
+    (state,) = result
+    assert state.is_completed() and state.name == "Returned"
+    assert "等待补报" in state.message
+    assert not final.exists()
+
+
+# -- 6. the command line ----------------------------------------------------------------------
+
+
+def test_the_cli_runs_remind_and_prints_every_departments_state(played, tmp_path, smtp_server):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    office = copy_office(played, tmp_path, smtp_server)
+    common = ["--config", str(office.config_dir), "--data", str(office.data_dir)]
+    runner = CliRunner()
+    result = runner.invoke(app, ["run", "remind", *common, "--as-of", "2022-01-25T09:00+08:00"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("remind: Incomplete: 3 reminders and escalations sent")
+    sent = office.outbox.take("cli", date(2022, 1, 25))
+    assert sorted((m.kind, m.department) for m in sent) == [
+        ("escalation", c) for c in sorted(SILENT)
+    ]
+    result = runner.invoke(app, ["status", *common, "--json"])
+    assert result.exit_code == 0, result.output
+    states = {row["code"]: row["state"] for row in json.loads(result.output)}
+    assert states == {
+        **{code: "accepted" for code in ("SZF", "RSJ", "JYJ", "SJJ", "MZJ", "GAJ")},
+        "CZJ": "accepted_with_warnings",
+        **{code: "escalated" for code in SILENT},
+    }
