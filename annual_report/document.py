@@ -35,6 +35,7 @@ from .document_layout import (
     HEADING2_STYLE,
     SIGNATURE_STYLE,
     SMALL_STYLE,
+    SMALL_TABLE_STYLE,
     TITLE_PT,
     TITLE_STYLE,
     TYPE_WIDTH_PT,
@@ -316,12 +317,15 @@ def city_report(
     site_name: str | None = None,
     date: date | None = None,
     appendix: bool = True,
+    appendix_cells: bool = False,
 ) -> Draft:
     """The 本级人民政府 report drafted from ``consolidation``.
 
     ``reports`` (unit code → the unit's report, as consolidated) supply the units' narratives:
     section 六's 信息处理费 and C5 on each unit; without them section 六 is a placeholder.
-    ``registry`` only supplies names for units the consolidation does not name.
+    ``registry`` only supplies names for units the consolidation does not name. The appendix
+    traces the text's numbers; ``appendix_cells`` adds every non-zero table cell (long: the
+    consolidated workbook's 分单位明细 sheet holds the same).
     """
     c = consolidation
     form = c.form
@@ -391,7 +395,7 @@ def city_report(
                 narrative[section.narrative] = problems
     _signature(doc, office, date)
     if appendix:
-        _appendix(doc, c, book.figures, names)
+        _appendix(doc, c, book.figures, names, cells=appendix_cells)
 
     draft_report = c.report()
     draft_report.year = year
@@ -435,18 +439,18 @@ def _fee_table(doc: Document, rows: list[tuple[str, str, FeeStatement]], total: 
 
 
 def _appendix(
-    doc: Document, c: Consolidation, figures: Sequence[Figure], names: Mapping[str, str]
+    doc: Document,
+    c: Consolidation,
+    figures: Sequence[Figure],
+    names: Mapping[str, str],
+    *,
+    cells: bool,
 ) -> None:
     """附件: where every number of the draft comes from, and which units are in the sums."""
     page_break(doc)
     paragraph(doc, ["附件"], HEADING1_STYLE)
-    paragraph(
-        doc,
-        [
-            Span("数据来源（供核对，发布前删除）", placeholder=True),
-        ],
-        SMALL_STYLE,
-    )
+    paragraph(doc, [Span("数据来源（供核对，发布前删除）", placeholder=True)], SMALL_STYLE)
+    small = {"style": SMALL_TABLE_STYLE}
     paragraph(doc, ["一、正文数字的来源"], SMALL_STYLE)
     rows = []
     for fig in figures:
@@ -462,34 +466,27 @@ def _appendix(
         doc,
         ["序号", "正文数字", "数值", "表格栏目", "来源单位及数值"],
         rows,
-        weights=[0.9, 3.2, 1.8, 4, 5],
+        weights=[0.8, 3, 2.1, 3.2, 6.3],
         align=[WD_ALIGN_PARAGRAPH.CENTER] + [WD_ALIGN_PARAGRAPH.LEFT] * 4,
+        **small,
     )
     table_gap(doc)
-    paragraph(doc, ["二、表格数字的来源（非零单元格）"], SMALL_STYLE)
-    rules = set(c.rules_codes) if c.rules_from else set()
-    cell_rows = []
-    for code, value in c.values.items():
-        if not value:
-            continue
-        spec = c.form.cells[code]
-        shares = [
-            (u, v)
-            for u, v in c.breakdown.get(code, {}).items()
-            if v and (code not in rules or u == c.rules_from)
-        ]
-        shares.sort(key=lambda s: (-s[1], s[0]))
-        listed = "、".join(f"{names.get(u, u)}{value_text(v, spec.type)}" for u, v in shares)
-        cell_rows.append([cell_place(spec), value_text(value, spec.type), listed])
-    simple_table(
-        doc,
-        ["单元格", "汇总", "来源单位及数值"],
-        cell_rows or [["（全部为0）", "", ""]],
-        weights=[5, 1.8, 7],
-        align=[WD_ALIGN_PARAGRAPH.LEFT, WD_ALIGN_PARAGRAPH.RIGHT, WD_ALIGN_PARAGRAPH.LEFT],
-    )
-    table_gap(doc)
-    paragraph(doc, ["三、纳入与未纳入汇总的单位"], SMALL_STYLE)
+    number = "二"
+    if cells:
+        paragraph(doc, ["二、表格数字的来源（非零单元格）"], SMALL_STYLE)
+        simple_table(
+            doc,
+            ["单元格", "汇总", "来源单位及数值"],
+            _cell_rows(c, names) or [["（全部为0）", "", ""]],
+            weights=[5, 1.8, 7],
+            align=[WD_ALIGN_PARAGRAPH.LEFT, WD_ALIGN_PARAGRAPH.RIGHT, WD_ALIGN_PARAGRAPH.LEFT],
+            **small,
+        )
+        table_gap(doc)
+        number = "三"
+    else:
+        paragraph(doc, ["表格各单元格的分单位数值见汇总工作簿的“分单位明细”工作表。"], SMALL_STYLE)
+    paragraph(doc, [f"{number}、纳入与未纳入汇总的单位"], SMALL_STYLE)
     unit_rows = [
         [
             u.code,
@@ -506,7 +503,27 @@ def _appendix(
         unit_rows,
         weights=[1.6, 5, 2, 1.4, 5],
         align=[WD_ALIGN_PARAGRAPH.LEFT] * 5,
+        **small,
     )
+
+
+def _cell_rows(c: Consolidation, names: Mapping[str, str]) -> list[list[str]]:
+    """Every non-zero cell of the sums with each unit's share (规章: the government's only)."""
+    rules = set(c.rules_codes) if c.rules_from else set()
+    rows = []
+    for code, value in c.values.items():
+        if not value:
+            continue
+        spec = c.form.cells[code]
+        shares = [
+            (u, v)
+            for u, v in c.breakdown.get(code, {}).items()
+            if v and (code not in rules or u == c.rules_from)
+        ]
+        shares.sort(key=lambda s: (-s[1], s[0]))
+        listed = "、".join(f"{names.get(u, u)}{value_text(v, spec.type)}" for u, v in shares)
+        rows.append([cell_place(spec), value_text(value, spec.type), listed])
+    return rows
 
 
 def city_report_from_store(
@@ -520,6 +537,7 @@ def city_report_from_store(
     site_name: str | None = None,
     date: date | None = None,
     appendix: bool = True,
+    appendix_cells: bool = False,
 ) -> Draft:
     """Consolidate a campaign from the store and draft the city report from it."""
     consolidation = consolidate_campaign(store, campaign_id)
@@ -537,6 +555,7 @@ def city_report_from_store(
         site_name=site_name,
         date=date,
         appendix=appendix,
+        appendix_cells=appendix_cells,
     )
 
 

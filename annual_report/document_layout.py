@@ -95,6 +95,7 @@ BODY_STYLE = "Normal"
 HEADING1_STYLE = "NB Heading 1"
 HEADING2_STYLE = "NB Heading 2"
 TABLE_STYLE = "NB Table Text"
+SMALL_TABLE_STYLE = "NB Table Small"  # the appendix: 小五
 SIGNATURE_STYLE = "NB Signature"
 SMALL_STYLE = "NB Small"
 PLACEHOLDER_STYLE = "NB Placeholder"
@@ -135,11 +136,10 @@ _PPR_ORDER = (  # noqa: SIM905
     "suppressOverlap jc textDirection textAlignment textboxTightWrap outlineLvl divId cnfStyle "
     "rPr sectPr pPrChange"
 ).split()
-_RPR_TAIL = ("lang", "eastAsianLayout", "specVanish", "oMath")
-_RPR_AFTER_SPACING = (
-    *("w", "kern", "position", "sz", "szCs", "highlight", "u", "effect", "bdr", "shd"),
-    *("fitText", "vertAlign", "rtl", "cs", "em", *_RPR_TAIL),
-)
+_RPR_TAIL = (  # noqa: SIM905  (the run properties from w:spacing on)
+    "spacing w kern position sz szCs highlight u effect bdr shd fitText vertAlign rtl cs em "
+    "lang eastAsianLayout specVanish oMath"
+).split()
 _TBLPR_ORDER = (  # noqa: SIM905
     "tblStyle tblpPr tblOverlap bidiVisual tblStyleRowBandSize tblStyleColBandSize tblW jc "
     "tblCellSpacing tblInd tblBorders shd tblLayout tblCellMar tblLook tblCaption tblDescription"
@@ -183,18 +183,7 @@ def _set_lang(element: object) -> None:
 
 def _condense(style: BaseStyle, twips: int) -> None:
     """Character spacing (``w:spacing`` in the run properties), in twentieths of a point."""
-    rpr = style.element.get_or_add_rPr()
-    spacing = rpr.find(qn("w:spacing"))
-    if spacing is None:
-        spacing = OxmlElement("w:spacing")
-        later = {qn(f"w:{t}") for t in _RPR_AFTER_SPACING}
-        for child in rpr:
-            if child.tag in later:
-                child.addprevious(spacing)
-                break
-        else:
-            rpr.append(spacing)
-    spacing.set(qn("w:val"), str(twips))
+    _put(style.element.get_or_add_rPr(), "spacing", _RPR_TAIL).set(qn("w:val"), str(twips))
 
 
 def _snap_to_grid(style: BaseStyle, on: bool) -> None:
@@ -291,6 +280,7 @@ def _styles(doc: Document) -> None:
     _paragraph_style(
         doc, TABLE_STYLE, TABLE_FONT, TABLE_PT, align=None, line_pt=TABLE_LINE_PT, grid=False
     )
+    _paragraph_style(doc, SMALL_TABLE_STYLE, TABLE_FONT, 9.0, align=None, line_pt=12.0, grid=False)
     _paragraph_style(doc, SMALL_STYLE, BODY_FONT, 12.0, indent_chars=0, line_pt=20.0, grid=False)
     signature = _paragraph_style(
         doc,
@@ -500,10 +490,11 @@ def _fill(
     *,
     align: WD_ALIGN_PARAGRAPH = WD_ALIGN_PARAGRAPH.CENTER,
     bold: bool = False,
+    style: str = TABLE_STYLE,
 ) -> None:
     cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
     para = cell.paragraphs[0]
-    para.style = TABLE_STYLE
+    para.style = style
     para.paragraph_format.alignment = align
     add_runs(para, [text])
     if bold:
@@ -518,6 +509,7 @@ def simple_table(
     *,
     weights: list[float],
     align: list[WD_ALIGN_PARAGRAPH] | None = None,
+    style: str = TABLE_STYLE,
 ) -> Table:
     """A plain bordered table across the type area (appendix, fee list); texts are plain runs."""
     total = sum(weights)
@@ -529,7 +521,7 @@ def simple_table(
             cell = table.cell(r, c)
             _cell_width(cell, round(widths[c] * 20))
             how = WD_ALIGN_PARAGRAPH.CENTER if r == 0 or align is None else align[c]
-            _fill(cell, text, align=how, bold=r == 0)
+            _fill(cell, text, align=how, bold=r == 0, style=style)
     _row_flags(table, 1)
     return table
 

@@ -293,6 +293,18 @@ def test_the_appendix_traces_every_figure_to_its_units(city_doc, city, consolida
     units = next(t for t in city_doc.tables if t.cell(0, 0).text == "代码")
     status = {row.cells[0].text: row.cells[3].text for row in units.rows[1:]}
     assert status["XFJ"] == "未纳入" and status["SZF"] == "纳入"
+    assert "表格各单元格的分单位数值见汇总工作簿的“分单位明细”工作表。" in body_text(city_doc)
+
+
+def test_the_appendix_can_trace_every_table_cell(consolidation):
+    draft = city_report(consolidation, city="宜春市", office=democity.OFFICE, appendix_cells=True)
+    doc = docx.Document(io.BytesIO(draft.to_bytes()))
+    table = next(t for t in doc.tables if t.cell(0, 0).text == "单元格")
+    rows = {row.cells[0].text: row for row in table.rows[1:]}
+    fee = rows["表二“行政事业性收费”"].cells
+    assert fee[1].text == "72701.2578"
+    assert fee[2].text.startswith("宜春市自然资源局58860.6156、宜春市人民政府办公室8745.5329、")
+    assert len(rows) == sum(1 for v in consolidation.values.values() if v)
 
 
 def test_c5_runs_on_the_draft_and_on_each_unit(city):
