@@ -604,7 +604,8 @@ def _grid_widths(grid: _Grid, texts: Mapping[str, str], size: float) -> list[flo
             need[c1] = max(need[c1], text_width(texts.get(code, ""), size) + pad)
     for _, c1, _, c2, text, role in grid.labels:
         if role == "column" and c1 == c2:
-            need[c1] = max(need[c1], text_width(text, size) / 3 + pad)
+            lines = 1 if len(text) <= 3 else 3  # "自然人" on one line, "社会公益组织" on three
+            need[c1] = max(need[c1], text_width(text, size) / lines + pad)
     for c in data:
         widths[c] = need[c]
     if grid.row_cols:
