@@ -72,7 +72,9 @@ def _secret_block(name: str) -> str | None:
 
 
 @contextmanager
-def runtime(config_dir: str, data_dir: str | None = None) -> Iterator[ops.Runtime]:
+def runtime(
+    config_dir: str, data_dir: str | None = None, as_of: datetime | None = None
+) -> Iterator[ops.Runtime]:
     """Configuration validated once, passwords from the environment or Prefect Secret blocks."""
     config = load_app_config(config_dir, data_dir)
     mail = config.mail
@@ -82,7 +84,11 @@ def runtime(config_dir: str, data_dir: str | None = None) -> Iterator[ops.Runtim
     imap_password = mail.imap_password()
     if imap_password is None and mail.imap is not None and mail.imap.user:
         imap_password = _secret_block(SECRET_BLOCKS["imap"])
-    rt = ops.Runtime.open(config, smtp_password=smtp_password, imap_password=imap_password)
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=config.plan.zone)
+    rt = ops.Runtime.open(
+        config, smtp_password=smtp_password, imap_password=imap_password, as_of=as_of
+    )
     try:
         yield rt
     finally:
@@ -118,7 +124,7 @@ def dispatch(
     data_dir: str | None = None,
 ) -> State:
     """Send every department its personalised template (once; ``force`` sends again)."""
-    with runtime(config_dir, data_dir) as rt:
+    with runtime(config_dir, data_dir, as_of) as rt:
         now = _now(as_of, rt)
         tasks.open_campaign(rt)
         codes = list(rt.config.registry.codes)
@@ -136,7 +142,7 @@ def collect(
     config_dir: str = "config", as_of: datetime | None = None, data_dir: str | None = None
 ) -> State:
     """Read the mailbox(es), archive, match, validate and record, then answer every reply."""
-    with runtime(config_dir, data_dir) as rt:
+    with runtime(config_dir, data_dir, as_of) as rt:
         now = _now(as_of, rt)
         tasks.open_campaign(rt)
         notes: list[str] = []
@@ -156,7 +162,7 @@ def remind(
     config_dir: str = "config", as_of: datetime | None = None, data_dir: str | None = None
 ) -> State:
     """Reminders before and on the deadline, then escalation to leaders and the coordinator."""
-    with runtime(config_dir, data_dir) as rt:
+    with runtime(config_dir, data_dir, as_of) as rt:
         now = _now(as_of, rt)
         tasks.open_campaign(rt)
         due = tasks.due_ladder(rt, now)
@@ -174,7 +180,7 @@ def consolidate(
 ) -> State:
     """Merge the accepted submissions; the coordinator approves the result in the UI."""
     log = get_run_logger()
-    with runtime(config_dir, data_dir) as rt:
+    with runtime(config_dir, data_dir, as_of) as rt:
         now = _now(as_of, rt)
         tasks.open_campaign(rt)
         tasks.publish_status(rt, now)  # the paused run shows where things stand
@@ -241,7 +247,7 @@ def campaign(
     data_dir: str | None = None,
 ) -> State:
     """The whole January run at ``as_of``: whatever the calendar says is due, in order."""
-    with runtime(config_dir, data_dir) as rt:
+    with runtime(config_dir, data_dir, as_of) as rt:
         now = _now(as_of, rt)
         plan = rt.config.plan
         today = now.astimezone(plan.zone).date()

@@ -348,7 +348,9 @@ def status(
             ]
         )
         return
-    table = Table(*rows[0].keys()) if rows else Table()
+    table = Table()
+    for column in rows[0] if rows else ():
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     console.print(table)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from annual_report.campaign import write_department_template
 from annual_report.consolidation import Consolidation, consolidate_campaign, write_consolidation
+from annual_report.errors import MailSendError
 from annual_report.plan import Step, due_steps
 from annual_report.registry import Department
 from annual_report.store import STATE_LABELS, Campaign, DepartmentState, Store, Submission
@@ -72,10 +73,13 @@ class Runtime:
         *,
         smtp_password: str | None = None,
         imap_password: str | None = None,
+        as_of: datetime | None = None,
     ) -> Runtime:
+        """``as_of`` (a replay) also becomes the store's clock, so what the run records is
+        stamped with the moment it stands for."""
         return cls(
             config=config,
-            store=Store(config.database),
+            store=Store(config.database, clock=(lambda: as_of) if as_of else None),
             archive=MessageArchive(config.mail.archive_dir),
             texts=MailTexts.from_settings(config.mail),
             smtp_password=smtp_password,
@@ -200,7 +204,19 @@ def deliver(rt: Runtime, items: Sequence[Outbound], *, force: bool = False) -> D
             rt.store.finish_event(rt.campaign_id, item.key, status="failed", detail=detail)
             delivery.failed.append((item.key, result.error or "failed"))
 
-    rt.sender().send([item.mail for item in todo], before_send=before, on_result=after)
+    try:
+        rt.sender().send([item.mail for item in todo], before_send=before, on_result=after)
+    except MailSendError as exc:
+        # The sender raises only when it could not connect or log in: nothing left, so the
+        # mails it was about to send are failures to retry, not uncertain.
+        done = set(delivery.sent) | {key for key, _ in delivery.failed}
+        for item in todo:
+            event = rt.store.event(rt.campaign_id, item.key)
+            if item.key not in done and event is not None and event.status == "pending":
+                rt.store.finish_event(
+                    rt.campaign_id, item.key, status="failed", detail={"error": str(exc)}
+                )
+        raise
     return delivery
 
 

@@ -98,3 +98,20 @@ def test_a_transient_failure_is_tried_again(rt):
 def test_nothing_is_owed_before_anything_arrived(rt):
     assert ops.owed_answers(rt, AS_OF) == []
     assert ops.due_ladder(rt, AS_OF) == []  # nobody invited yet: nobody chased
+
+
+def test_a_server_that_cannot_be_reached_leaves_nothing_uncertain(rt):
+    from annual_report.errors import MailSendError
+
+    class Down(RecordingSender):
+        def send(self, mails, *, before_send=None, on_result=None):
+            before_send(mails[0])
+            raise MailSendError("cannot connect to the SMTP server")
+
+    items = invitations(rt, "RSJ")
+    rt.outbox = Down()
+    with pytest.raises(MailSendError):
+        ops.deliver(rt, items)
+    assert rt.store.event("2021", "invitation:RSJ").status == "failed"
+    rt.outbox = RecordingSender()
+    assert ops.deliver(rt, items).sent == ["invitation:RSJ"]  # retried on the next run
