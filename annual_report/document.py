@@ -95,7 +95,8 @@ __all__ = [
 
 
 class ContactLike(Protocol):
-    """Anything with these attributes (``connectors.settings.Contact`` has the last three)."""
+    """Anything with ``phone`` and ``email`` (e.g. ``connectors.settings.Contact``); ``address``
+    and ``postcode`` are printed too when the object has them."""
 
     @property
     def phone(self) -> str | None: ...
