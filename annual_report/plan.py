@@ -66,6 +66,9 @@ class CampaignPlan(BaseModel):
     collect_every_minutes: int = Field(default=30, ge=5, le=60)
     ladder: Ladder = Ladder()
     overrides: dict[str, Override] = {}
+    website: str | None = None  # where reports are published (the reports' preamble)
+    site_name: str | None = None  # e.g. 宜春市人民政府网站
+    attach_report_to_receipt: bool = False  # send the department its publishable .docx
 
     @model_validator(mode="after")
     def _dates(self) -> CampaignPlan:

@@ -421,6 +421,56 @@ def serve(config: ConfigOption = DEFAULT_CONFIG, data: DataOption = None) -> Non
         raise _fail(str(exc)) from None
 
 
+@app.command()
+def report(
+    docx: Annotated[Path, typer.Option("--docx", help="Where to write the Word document.")],
+    campaign_id: Annotated[
+        str | None, typer.Option("--campaign", help="Campaign id (default: the plan's).")
+    ] = None,
+    department: Annotated[
+        str | None,
+        typer.Option(help="A department's own report instead of the city-level one."),
+    ] = None,
+    pdf: Annotated[bool, typer.Option(help="Also convert it to PDF (LibreOffice).")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+    data: DataOption = None,
+) -> None:
+    """The report as a document: the city-level draft, or one department's publishable report."""
+    from annual_report.document import (
+        city_report_from_store,
+        department_report_from_store,
+        to_pdf,
+    )
+    from annual_report.store import Store
+    from flows.settings import load_app_config
+
+    try:
+        app_config = load_app_config(config, data)
+        plan, mail = app_config.plan, app_config.mail
+        cid = campaign_id or plan.id
+        common = {
+            "office": mail.smtp.sender_name,
+            "contact": mail.contact,
+            "website": plan.website,
+            "site_name": plan.site_name,
+        }
+        with Store(app_config.database) as store:
+            if department:
+                draft = department_report_from_store(store, cid, department.upper(), **common)
+            else:
+                draft = city_report_from_store(store, cid, city=app_config.registry.city, **common)
+        path = draft.save(docx)
+        console.print(f"wrote {path}")
+        if pdf:
+            console.print(f"wrote {to_pdf(path, path.parent)}")
+    except NianbaoError as exc:
+        raise _fail(str(exc)) from None
+    for issue in draft.issues:
+        console.print(f"[yellow]{issue.rule}[/yellow] {issue.text}")
+    for text in draft.placeholders:
+        console.print(f"[cyan]to fill in:[/cyan] {text}")
+
+
 def main() -> None:
     # No network but the mail servers: no telemetry, no analytics.
     os.environ.setdefault("DO_NOT_TRACK", "1")

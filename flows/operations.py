@@ -21,6 +21,7 @@ from pathlib import Path
 
 from annual_report.campaign import write_department_template
 from annual_report.consolidation import Consolidation, consolidate_campaign, write_consolidation
+from annual_report.document import department_report_from_store
 from annual_report.errors import MailSendError
 from annual_report.plan import Step, due_steps
 from annual_report.registry import Department
@@ -467,8 +468,12 @@ def answer_for(rt: Runtime, sub: Submission, as_of: datetime) -> Outbound | None
         "received_at": sub.received_at.astimezone(rt.config.plan.zone),
         "deadline": rt.config.plan.deadline_for(department.code),
     }
+    attachments: list[tuple[str, bytes, str]] = []
     if sub.status == "accepted":
         kind, context["version"] = MailKind.RECEIPT, sub.version
+        if rt.config.plan.attach_report_to_receipt:
+            attachments.append(department_document(rt, sub, department))
+            context["attached_report"] = attachments[0][0]
     elif sub.status == "unreadable":
         kind, context["reason"] = MailKind.UNREADABLE, sub.failure_reason_zh or ""
     else:
@@ -480,8 +485,32 @@ def answer_for(rt: Runtime, sub: Submission, as_of: datetime) -> Outbound | None
             else MailKind.REJECTED
         )
         context["issues"] = issues
-    mail = _mail(rt, kind, to=to, department=department, **common, **context)
+    mail = _mail(
+        rt, kind, to=to, department=department, attachments=attachments, **common, **context
+    )
     return Outbound(key, f"answer.{sub.status}", department.code, mail)
+
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def department_document(
+    rt: Runtime, sub: Submission, department: Department
+) -> tuple[str, bytes, str]:
+    """The department's publishable report (.docx) from its accepted submission."""
+    plan = rt.config.plan
+    draft = department_report_from_store(
+        rt.store,
+        rt.campaign_id,
+        department.code,
+        submission_id=sub.id,
+        office=rt.config.mail.smtp.sender_name,
+        contact=rt.config.mail.contact,
+        website=plan.website,
+        site_name=plan.site_name,
+    )
+    name = report_filename(department.name, plan.report_year, "docx")
+    return name, draft.to_bytes(), DOCX
 
 
 def message_answer(rt: Runtime, message, as_of: datetime) -> Outbound | None:

@@ -120,6 +120,10 @@ def test_a_mixed_batch(rt, tmp_path):
     assert "answer.rejected" in kinds and "answer.several_workbooks" in kinds
     no_workbook = [a.department for a in answers if a.kind == "answer.no_workbook"]
     assert "SLJ" in no_workbook
+    receipt = next(a for a in answers if a.kind == "answer.accepted")
+    attached = receipt.mail.attachments[0]
+    assert attached.filename.endswith("年政府信息公开工作年度报告.docx")
+    assert attached.content[:2] == b"PK" and "附件《" in receipt.mail.text
     rejected = next(a for a in answers if a.kind == "answer.rejected")
     assert rejected.mail.to == (city.address("JYJ"),)
     assert "R3" in rejected.mail.text and rejected.mail.in_reply_to

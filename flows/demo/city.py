@@ -112,6 +112,9 @@ def plan_data(report_year: int) -> dict[str, Any]:
             "escalate_after_rejections": 3,
         },
         "overrides": {"X-BH": {"deadline": f"{y}-01-22"}},
+        "website": f"http://www.{DOMAIN}",
+        "site_name": f"{CITY}人民政府网站",
+        "attach_report_to_receipt": True,
     }
 
 
