@@ -116,12 +116,15 @@ def prefect_harness(tmp_path_factory):
     from prefect.settings import (
         PREFECT_API_URL,
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_HOME,
         PREFECT_RESULTS_LOCAL_STORAGE_PATH,
     )
     from prefect.settings import temporary_settings as prefect_settings
     from prefect.testing.utilities import prefect_test_harness
 
+    home = tmp_path_factory.mktemp("prefect-home")  # not the user's ~/.prefect
     with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PREFECT_HOME", str(home))
         mp.setenv("DO_NOT_TRACK", "1")
         mp.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         mp.setenv("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "false")
@@ -129,8 +132,9 @@ def prefect_harness(tmp_path_factory):
             prefect_test_harness(),
             prefect_settings(
                 updates={
+                    PREFECT_HOME: home,
                     PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
-                    PREFECT_RESULTS_LOCAL_STORAGE_PATH: tmp_path_factory.mktemp("prefect"),
+                    PREFECT_RESULTS_LOCAL_STORAGE_PATH: home / "storage",
                 }
             ),
         ):
@@ -747,12 +751,35 @@ def test_the_input_models_validate():
         WarningsReview(send_back="CZJ")
 
 
-def test_consolidate_waits_for_the_coordinator_in_the_ui(played, tmp_path, smtp_server):
+NOTE = "请核实复议数据"
+
+
+@dataclass
+class Reviewed:
+    """What the coordinator saw and did in the UI, and what followed."""
+
+    office: Office
+    review_description: str
+    invalid_input: Exception | None  # resuming with input that does not fit the form
+    approval_description: str
+    approved: Any  # the state of the approved run
+    final_written: bool
+    czj: sqlite3.Row
+    mails_after: list[Sent]  # sent by the approved run and the collect after it
+    returned: Any  # the state of the run sent back
+    final_after_return: bool
+
+
+@pytest.fixture(scope="module")
+def reviewed(played, tmp_path_factory, smtp_server) -> Reviewed:
+    """Consolidate with ``approval="ui"`` in a thread; the test resumes it the way the UI does
+    (``resume_flow_run`` with the pause form's input): first CZJ's warnings are sent back, then
+    the result is approved; a second run is sent back as a whole."""
     from prefect.flow_runs import resume_flow_run
 
     from flows.campaign import consolidate
 
-    office = copy_office(played, tmp_path, smtp_server)
+    office = copy_office(played, tmp_path_factory.mktemp("reviewed"), smtp_server)
     when = at(CONSOLIDATE_ON, clock(10, 0))
     final = office.output_dir / f"樟树市{YEAR}年政府信息公开工作年度报告（定稿）.xlsx"
     final.unlink()
@@ -760,36 +787,77 @@ def test_consolidate_waits_for_the_coordinator_in_the_ui(played, tmp_path, smtp_
     thread, result = in_thread(consolidate, str(office.config_dir), when, **kwargs)
     # first the submissions accepted with warnings, with the department's 说明
     review = paused_run("consolidate")
-    description = pause_description(review)
-    assert NAMES["CZJ"] in description and "CZJ" in description
-    assert EXPLANATION in description
-    with pytest.raises(RuntimeError):  # the input is checked against the form's schema
+    review_description = pause_description(review)
+    invalid = None
+    try:
         resume_flow_run(review.id, run_input={"send_back": "CZJ"})
-    resume_flow_run(review.id, run_input={"send_back": ["czj"], "note": "请核实复议数据"})
+    except Exception as exc:
+        invalid = exc
+    resume_flow_run(review.id, run_input={"send_back": ["czj"], "note": NOTE})
     # then the result itself
     approval = paused_run("consolidate", after=review.state.id)
-    description = pause_description(approval)
-    assert "纳入 6 个单位" in description
-    for code in SILENT:
-        assert f"{NAMES[code]}：未报送" in description
+    approval_description = pause_description(approval)
     resume_flow_run(approval.id, run_input={"approve": True})
     thread.join(timeout=120)
-    (state,) = result
-    assert state.is_completed() and "consolidated 6 units" in state.message
-    assert final.is_file()
+    (approved,) = result
+    office.outbox.take("approved consolidation", CONSOLIDATE_ON)
+    final_written = final.is_file()
     (czj,) = store_rows(office.database, "SELECT * FROM submissions WHERE department = 'CZJ'")
-    assert (czj["status"], czj["decided_by"]) == ("rejected", "coordinator")
-    assert czj["decision_note"] == "请核实复议数据"
-    # sent back once more: nothing left to review, one pause, and nothing becomes final
+    office.run("collect", at(CONSOLIDATE_ON, EVENING))
+    mails_after = list(office.outbox.mails)
+    # run again: nothing left to review, one pause, sent back, and nothing becomes final
     final.unlink()
     thread, result = in_thread(consolidate, str(office.config_dir), when, **kwargs)
     approval = paused_run("consolidate")
     resume_flow_run(approval.id, run_input={"approve": False, "note": "等待补报"})
     thread.join(timeout=120)
-    (state,) = result
+    (returned,) = result
+    smtp_server.clear()
+    return Reviewed(
+        office,
+        review_description,
+        invalid,
+        approval_description,
+        approved,
+        final_written,
+        czj,
+        mails_after,
+        returned,
+        final.exists(),
+    )
+
+
+def test_consolidate_waits_for_the_coordinator_in_the_ui(reviewed):
+    # the review form shows the warnings with the department's 说明
+    assert NAMES["CZJ"] in reviewed.review_description and "CZJ" in reviewed.review_description
+    assert EXPLANATION in reviewed.review_description
+    # input that does not fit the form is refused by the server; the run stays paused
+    assert isinstance(reviewed.invalid_input, RuntimeError)
+    # CZJ sent back: out of the sums, with the coordinator's note
+    assert (reviewed.czj["status"], reviewed.czj["decided_by"]) == ("rejected", "coordinator")
+    assert reviewed.czj["decision_note"] == NOTE
+    assert "纳入 6 个单位" in reviewed.approval_description
+    for code in SILENT:
+        assert f"{NAMES[code]}：未报送" in reviewed.approval_description
+    state = reviewed.approved
+    assert state.is_completed() and "consolidated 6 units" in state.message
+    assert reviewed.final_written
+    # the second run, sent back as a whole
+    state = reviewed.returned
     assert state.is_completed() and state.name == "Returned"
     assert "等待补报" in state.message
-    assert not final.exists()
+    assert not reviewed.final_after_return
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a submission the coordinator sends back in the UI (_review_warnings in "
+    "flows/campaign.py) is never mailed to its department, though the form says the note is "
+    "for it (备注（发给被退回单位）)",
+)
+def test_a_submission_sent_back_in_the_ui_is_mailed_to_its_department(reviewed):
+    told = [m for m in reviewed.mails_after if address("CZJ") in m.rcpt and NOTE in m.text]
+    assert len(told) == 1
 
 
 # -- 6. the command line ----------------------------------------------------------------------
