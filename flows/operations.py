@@ -562,16 +562,49 @@ def message_answer(rt: Runtime, message, as_of: datetime) -> Outbound | None:
     return Outbound(key, "answer.no_workbook", department.code, mail)
 
 
+def owed(rt: Runtime, key: str) -> bool:
+    """Not sent yet, failed for a reason a retry may fix, or pending from a run that died
+    (``deliver`` reports those to the coordinator instead of sending them)."""
+    return _is_open(rt, key, force=False) is not False and not _failed_for_good(rt, key)
+
+
+def _failed_for_good(rt: Runtime, key: str) -> bool:
+    event = rt.store.event(rt.campaign_id, key)
+    return event is not None and event.status == "failed" and bool(event.detail.get("permanent"))
+
+
+def returned_by_coordinator(rt: Runtime, sub: Submission, as_of: datetime) -> Outbound:
+    """A submission accepted with warnings that the coordinator sent back from the UI."""
+    department = rt.config.registry[sub.department]  # type: ignore[index]
+    issues = [i for i in rt.store.issues(sub.id) if i.severity == "warning"]
+    mail = _mail(
+        rt,
+        MailKind.REJECTED,
+        to=[sub.sender or department.email],
+        department=department,
+        as_of=as_of,
+        in_reply_to=sub.message_id,
+        file_name=sub.file_name or "",
+        received_at=sub.received_at.astimezone(rt.config.plan.zone),
+        deadline=rt.config.plan.deadline_for(department.code),
+        issues=issues,
+        note=sub.decision_note or "",
+    )
+    return Outbound(f"returned:{sub.id}", "answer.returned", department.code, mail)
+
+
 def owed_answers(rt: Runtime, as_of: datetime) -> list[Outbound]:
     """Every answer the store says is owed and not sent yet."""
     out = []
     for sub in rt.store.submissions(rt.campaign_id):
-        if rt.store.event(rt.campaign_id, answer_key(sub)) is None:
+        if owed(rt, answer_key(sub)):
             item = answer_for(rt, sub, as_of)
             if item is not None:
                 out.append(item)
+        if sub.status == "rejected" and sub.decided_by and owed(rt, f"returned:{sub.id}"):
+            out.append(returned_by_coordinator(rt, sub, as_of))
     for message in rt.store.messages(rt.campaign_id):
-        if rt.store.event(rt.campaign_id, f"answer:message:{message.key}") is None:
+        if owed(rt, f"answer:message:{message.key}"):
             item = message_answer(rt, message, as_of)
             if item is not None:
                 out.append(item)
@@ -626,7 +659,7 @@ def due_ladder(rt: Runtime, as_of: datetime) -> list[Outbound]:
     out = []
     for state in states(rt):
         for step in due_steps(rt.config.plan, state.code, state.state, state.rejections, as_of):
-            if rt.store.event(rt.campaign_id, step.key) is None:
+            if owed(rt, step.key):
                 out.append(ladder_mail(rt, state, step, as_of))
     return out
 
