@@ -17,7 +17,7 @@ from typing import Literal
 from prefect import flow, get_run_logger
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
-from prefect.states import Completed, State
+from prefect.states import Completed, Failed, State
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
@@ -256,14 +256,24 @@ def campaign(
         to_invite = any(s.state == "not_sent" for s in ops.states(rt))
     if today >= plan.start and to_invite:
         dispatch(config_dir, now, data_dir=data_dir)
-    state = collect(config_dir, now, data_dir=data_dir, return_state=True)
-    reminded = remind(config_dir, now, data_dir=data_dir, return_state=True)
+    rounds = {
+        "collect": collect(config_dir, now, data_dir=data_dir, return_state=True),
+        "remind": remind(config_dir, now, data_dir=data_dir, return_state=True),
+    }
     if today >= plan.consolidation_day:
-        state = consolidate(config_dir, now, approval, data_dir=data_dir, return_state=True)
-    elif reminded.name == "Incomplete":
-        state = reminded
+        rounds["consolidate"] = consolidate(
+            config_dir, now, approval, data_dir=data_dir, return_state=True
+        )
+    failed = {name: s for name, s in rounds.items() if not s.is_completed()}
+    if failed:
+        return Failed(
+            message="; ".join(f"{name}: {s.name}: {s.message or ''}" for name, s in failed.items())
+        )
+    last = rounds.get("consolidate") or (
+        rounds["remind"] if rounds["remind"].name == "Incomplete" else rounds["collect"]
+    )
     # A new state: Prefect would take another run's State returned as data.
-    return Completed(name=state.name or "Completed", message=state.message)
+    return Completed(name=last.name or "Completed", message=last.message)
 
 
 def _delivery_notes(delivery: ops.Delivery) -> list[str]:
