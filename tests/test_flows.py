@@ -679,14 +679,14 @@ def test_an_answer_that_failed_transiently_is_sent_by_the_next_collect(office, d
 
 def test_a_reminder_that_failed_transiently_is_sent_by_the_next_remind(office):
     office.run("dispatch", at(START, MORNING))
-    first_reminder = date(2022, 1, 9)  # 3 days before the deadline: all ten are due
+    first_reminder = date(2022, 1, 9)  # 3 days before the deadline: all but the township
     office.outbox.smtp.handler.data_replies.extend(["451 4.3.0 try again later"] * 2)
     office.run("remind", at(first_reminder, MORNING))
-    assert len(office.outbox.of("reminder")) == 9
+    assert len(office.outbox.of("reminder")) == 8  # SZF's was deferred
     for minute in (5, 10):  # the next run sends the deferred one, the one after nothing
         office.run("remind", at(first_reminder, clock(9, minute)))
     reminders = office.outbox.of("reminder")
-    assert sorted(m.department for m in reminders) == sorted(CODES)
+    assert sorted(m.department for m in reminders) == sorted(c for c in CODES if c != "Z-XS")
     assert set(event_statuses(office.database).values()) == {"done"}
 
 
