@@ -9,6 +9,7 @@ office mailbox by IMAP APPEND into the real dovecot, the store is a real SQLite 
 from __future__ import annotations
 
 import random
+import shutil
 import sqlite3
 import tempfile
 from dataclasses import dataclass, field
@@ -161,8 +162,6 @@ def write_config(target: Path, smtp: Any, dovecot: Any, folder: str, archive: Pa
     for name, data in files.items():
         text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
         (target / name).write_text(text, encoding="utf-8")
-    import shutil
-
     shutil.copytree(packaged_mail_texts(), target / "mail", dirs_exist_ok=True)
     return target
 

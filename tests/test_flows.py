@@ -5,7 +5,18 @@ way the demo's clerks do. Helpers: tests/flowkit.py.
 The January calendar is replayed once (module fixture ``played``): every morning the
 ``campaign`` flow, every evening a ``collect``, and after each of those runs the
 flows are run again with the same ``as_of`` to show that a re-run changes nothing. The tests
-below then read what the SMTP server received and what the store holds.
+below then read what the SMTP server received and what the store holds:
+
+1. invitations, reminders, escalations (leader + coordinator, coordinator alone without a
+   leader, every R days, once for K rejections), one threaded answer per reply, nothing sent
+   twice, the consolidated workbook, the campaign run's own state;
+2. every re-run left the mail and the store as they were;
+3. collect SIGKILLed in another process mid-batch (while reading, while answering, anywhere)
+   and run again: nothing lost, nothing doubled, the uncertain mail reported, not resent;
+   deferred answers and reminders go out with the next run;
+4. a round with departments missing ends ``Completed(name="Incomplete")``;
+5. consolidate with ``approval="ui"`` paused and resumed with input, as the UI does;
+6. ``nianbao run remind --as-of …`` and ``nianbao status --json``.
 """
 
 from __future__ import annotations
