@@ -200,6 +200,7 @@ def consolidate(
                     approve=True,
                 ),
                 timeout=7 * 24 * 3600,
+                poll_interval=2,
             )
             if not decision.approve:
                 log.info("consolidation sent back: %s", decision.note)
@@ -232,6 +233,7 @@ def _review_warnings(rt: ops.Runtime) -> None:
     review = pause_flow_run(
         wait_for_input=WarningsReview.with_initial_data(description="\n".join(lines)),
         timeout=7 * 24 * 3600,
+        poll_interval=2,
     )
     back = {code.strip().upper() for code in review.send_back}
     for sub in pending:
@@ -279,7 +281,8 @@ def campaign(
 def _delivery_notes(delivery: ops.Delivery) -> list[str]:
     notes = [f"未能发送：{key}（{reason}）" for key, reason in delivery.failed]
     notes += [
-        f"上次运行中断时正在发送 {key}，不确定是否已发出，未重发（可用 --force 重发）"
+        f"上次运行中断时正在发送 {key}，不确定是否已发出，未重发"
+        f"（确认未收到的，可用 nianbao resend {key} 安排下次重发）"
         for key in delivery.uncertain
     ]
     return notes

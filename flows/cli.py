@@ -379,6 +379,34 @@ def assign(
 
 
 @app.command()
+def resend(
+    key: Annotated[str, typer.Argument(help="The mail's key from the summary, e.g. answer:17.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    data: DataOption = None,
+) -> None:
+    """Let the next run send a mail that was left uncertain (check it did not arrive first)."""
+    from flows import operations
+    from flows.settings import load_app_config
+
+    try:
+        rt = operations.Runtime.open(load_app_config(config, data))
+        try:
+            event = rt.store.event(rt.campaign_id, key)
+            if event is None:
+                raise _fail(f"no mail {key!r} in campaign {rt.campaign_id}")
+            if event.status == "done":
+                raise _fail(f"{key} was sent on {event.done_at}: use the mail's own resend")
+            rt.store.finish_event(
+                rt.campaign_id, key, status="failed", detail={"error": "reset by the coordinator"}
+            )
+        finally:
+            rt.close()
+    except NianbaoError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"{key} will be sent by the next run")
+
+
+@app.command()
 def demo(
     directory: Annotated[
         Path, typer.Option("--dir", help="Where the demo city lives (emptied first).")

@@ -115,3 +115,27 @@ def test_a_server_that_cannot_be_reached_leaves_nothing_uncertain(rt):
     assert rt.store.event("2021", "invitation:RSJ").status == "failed"
     rt.outbox = RecordingSender()
     assert ops.deliver(rt, items).sent == ["invitation:RSJ"]  # retried on the next run
+
+
+def test_resend_lets_the_next_run_send_an_uncertain_mail(rt):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    items = invitations(rt, "RSJ")
+    rt.store.begin_event("2021", "invitation:RSJ", kind="sent.invitation", department="RSJ")
+    assert ops.deliver(rt, items).uncertain == ["invitation:RSJ"]
+    config_dir = rt.config.config_dir
+    result = CliRunner().invoke(
+        app,
+        [
+            "resend",
+            "invitation:RSJ",
+            "--config",
+            str(config_dir),
+            "--data",
+            str(rt.config.data_dir),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert ops.deliver(rt, items).sent == ["invitation:RSJ"]
