@@ -25,7 +25,14 @@ from annual_report.document import department_report_from_store
 from annual_report.errors import MailSendError
 from annual_report.plan import Step, due_steps
 from annual_report.registry import Department
-from annual_report.store import STATE_LABELS, Campaign, DepartmentState, Store, Submission
+from annual_report.store import (
+    STATE_LABELS,
+    Campaign,
+    DepartmentState,
+    Message,
+    Store,
+    Submission,
+)
 from annual_report.submission import Origin, receive_workbook
 from connectors.archive import MessageArchive
 from connectors.attachments import ParsedMessage
@@ -513,64 +520,57 @@ def department_document(
     return name, draft.to_bytes(), DOCX
 
 
-def message_answer(rt: Runtime, message, as_of: datetime) -> Outbound | None:
-    """The mail owed for a message that carried no workbook (None when none is owed)."""
+def message_answer(rt: Runtime, message: Message, as_of: datetime) -> Outbound | None:
+    """The mail owed for a message as a whole (None when none is owed): no workbook in it,
+    several workbooks in it, or something only the coordinator can look at."""
     several = message.outcome == "workbooks" and message.workbooks > 1
     if message.outcome not in ("no_workbook", "unparseable", "bounce") and not several:
         return None
     key = f"answer:message:{message.key}"
     department = _department(rt, message.department)
-    if several and department is not None:
-        # each workbook got its own answer; this says which one counts
+    if department is not None and message.outcome != "bounce":
+        # several: each workbook got its own answer, this one says which counts
+        kind, files = (
+            (MailKind.SEVERAL_WORKBOOKS, "workbooks")
+            if several
+            else (MailKind.NO_WORKBOOK, "attachments")
+        )
         mail = _mail(
             rt,
-            MailKind.SEVERAL_WORKBOOKS,
+            kind,
             to=[message.sender or department.email],
             department=department,
             as_of=as_of,
             in_reply_to=message.message_id,
-            file_names=message.detail.get("workbooks", []),
+            file_names=message.detail.get(files, []),
         )
-        return Outbound(key, "answer.several_workbooks", department.code, mail)
+        return Outbound(key, f"answer.{kind}", department.code, mail)
     if several:
-        return None
-    if message.outcome == "bounce" or department is None:
-        mail = _mail(
-            rt,
-            MailKind.COORDINATOR_NOTICE,
-            to=[rt.config.mail.coordinator],
-            department=None,
-            as_of=as_of,
-            title="收到无法自动处理的邮件" if message.outcome != "bounce" else "邮件被退回",
-            lines=[
-                f"发件人：{message.sender or '（未知）'}",
-                f"主题：{message.subject or '（无主题）'}",
-                f"情况：{message.outcome}",
-                f"原始邮件已存档：{message.archived_path}",
-            ],
-        )
-        return Outbound(key, "notice.message", None, mail)
+        return None  # workbooks of unknown origin: their quarantine notices say it all
     mail = _mail(
         rt,
-        MailKind.NO_WORKBOOK,
-        to=[message.sender or department.email],
-        department=department,
+        MailKind.COORDINATOR_NOTICE,
+        to=[rt.config.mail.coordinator],
+        department=None,
         as_of=as_of,
-        in_reply_to=message.message_id,
-        file_names=message.detail.get("attachments", []),
+        title="邮件被退回" if message.outcome == "bounce" else "收到无法自动处理的邮件",
+        lines=[
+            f"发件人：{message.sender or '（未知）'}",
+            f"主题：{message.subject or '（无主题）'}",
+            f"情况：{message.outcome}",
+            f"原始邮件已存档：{message.archived_path}",
+        ],
     )
-    return Outbound(key, "answer.no_workbook", department.code, mail)
+    return Outbound(key, "notice.message", None, mail)
 
 
 def owed(rt: Runtime, key: str) -> bool:
     """Not sent yet, failed for a reason a retry may fix, or pending from a run that died
     (``deliver`` reports those to the coordinator instead of sending them)."""
-    return _is_open(rt, key, force=False) is not False and not _failed_for_good(rt, key)
-
-
-def _failed_for_good(rt: Runtime, key: str) -> bool:
     event = rt.store.event(rt.campaign_id, key)
-    return event is not None and event.status == "failed" and bool(event.detail.get("permanent"))
+    if event is None or event.status == "pending":
+        return True
+    return event.status == "failed" and not event.detail.get("permanent")
 
 
 def returned_by_coordinator(rt: Runtime, sub: Submission, as_of: datetime) -> Outbound:
