@@ -222,7 +222,10 @@ def _review_warnings(rt: ops.Runtime) -> None:
     ]
     if not pending:
         return
-    lines = ["以下单位的报送有警告，默认纳入汇总；需要退回的，请在 send_back 中填写单位代码。", ""]
+    lines = [
+        "以下单位的报送有警告，默认纳入汇总；需要退回的，请在“退回的单位代码”中填写单位代码（备注会随退回通知发给该单位）。",
+        "",
+    ]
     for sub in pending:
         issues = [i.message for i in rt.store.issues(sub.id) if i.severity == "warning"]
         dept = rt.config.registry.get(sub.department)

@@ -294,7 +294,7 @@ def static_views(browser: Browser, api: Api, out: Path, ui: str, campaign: Playe
     )
     shoot(browser, out, "artifacts", f"{ui}/artifacts", *names.values())
 
-    # The table: every department, 50 rows a page, wide enough for all nine columns.
+    # The table: every department, 50 rows a page, wide enough for all eight columns.
     browser.resize(WIDE, 1900)
     browser.goto(f"{ui}/artifacts/artifact/{artifacts[names['departments']]['latest_id']}")
     browser.wait_for("单位", "状态", campaign.units[0][1])
@@ -306,7 +306,8 @@ def static_views(browser: Browser, api: Api, out: Path, ui: str, campaign: Playe
     )
     for code, name in campaign.units:
         label = STATE_LABELS[campaign.states[code]]
-        if not any(f"{code} {name} {label} " in row for row in rows):
+        # columns: 单位 状态 … 代码 (most urgent first, the code last)
+        if not any(row.startswith(f"{name} {label} ") and code in row.split() for row in rows):
             raise Failure(f"the department table has no row '{code} {name} {label}'")
     colours = browser.screenshot(out / SHOTS["departments"])
     log(f"{SHOTS['departments']} ({len(rows)} rows, {colours} colours)")
@@ -321,7 +322,7 @@ def static_views(browser: Browser, api: Api, out: Path, ui: str, campaign: Playe
             *texts,
         )
 
-    artifact("summary", "summary", "本次变化", "需要电话督促", "应报")
+    artifact("summary", "summary", "最近变化", "需要电话督促", "应报")
     artifact("progress", "progress", "Progress")
     artifact("workbook", "city-workbook", ".xlsx")
     # Tall enough for the list of included units and, below it, the excluded ones.
@@ -363,7 +364,7 @@ def approval_views(
         browser.click_text("Open menu")
         browser.click_text("Resume", selector="[role=menuitem]")
         text = browser.wait_for("Resume Flow Run")
-        if "send_back" in text:
+        if "退回的单位代码" in text:
             name = "review"
             browser.wait_for("单位说明")
         elif "汇总结果" in text:
