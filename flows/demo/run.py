@@ -95,6 +95,7 @@ def run_demo(
     console.print(f"archived mail:         {result.archive}")
     console.print(f"every department's mailbox: {workspace / 'mailboxes'}")
     console.print(f"status now:            nianbao status --config {config_dir} --data {data_dir}")
+    console.print("watch it in the UI:    nianbao demo --ui (a local Prefect server, left running)")
     return result
 
 
