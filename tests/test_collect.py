@@ -11,15 +11,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from officekit import recording_runtime
 
 from annual_report.form import form_for_year
 from annual_report.samples import consistent_values, fill_template, sample_narrative
 from connectors.attachments import parse_message
 from connectors.mailbox import MaildirMailbox
-from connectors.outgoing import RecordingSender
 from flows import operations as ops
 from flows.demo import city
-from flows.settings import load_app_config
 
 ZONE = ZoneInfo("Asia/Shanghai")
 START = datetime(2022, 1, 4, 9, tzinfo=ZONE)
@@ -28,24 +27,9 @@ FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
-class FakeRuntime(ops.Runtime):
-    def sender(self):
-        return self.outbox
-
-
 @pytest.fixture
 def rt(tmp_path):
-    config_dir = city.write_config(
-        tmp_path / "config",
-        report_year=2021,
-        smtp_port=2525,
-        maildir=tmp_path / "office",
-        archive=tmp_path / "archive",
-    )
-    base = ops.Runtime.open(load_app_config(config_dir, tmp_path / "data"))
-    runtime = FakeRuntime(base.config, base.store, base.archive, base.texts)
-    runtime.outbox = RecordingSender()
-    ops.open_campaign(runtime)
+    runtime = recording_runtime(tmp_path)
     items = [ops.invitation(runtime, code, START) for code in ("RSJ", "JYJ", "CZJ", "SLJ")]
     ops.deliver(runtime, items)
     yield runtime

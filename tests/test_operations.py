@@ -7,36 +7,20 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from officekit import recording_runtime
 
 from connectors.outgoing import RecordingSender
 from flows import operations as ops
 from flows.demo import city
-from flows.settings import load_app_config
 
 AS_OF = datetime(2022, 1, 4, 9, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
-class FakeRuntime(ops.Runtime):
-    outbox: RecordingSender
-
-    def sender(self):
-        return self.outbox
-
-
 @pytest.fixture
 def rt(tmp_path):
-    config_dir = city.write_config(
-        tmp_path / "config",
-        report_year=2021,
-        smtp_port=2525,
-        maildir=tmp_path / "office",
-        archive=tmp_path / "mail",
+    runtime = recording_runtime(
+        tmp_path, RecordingSender(refuse={city.address("FGW"): (550, "5.1.1 no such user")})
     )
-    config = load_app_config(config_dir, tmp_path / "data")
-    base = ops.Runtime.open(config)
-    runtime = FakeRuntime(base.config, base.store, base.archive, base.texts)
-    runtime.outbox = RecordingSender(refuse={city.address("FGW"): (550, "5.1.1 no such user")})
-    ops.open_campaign(runtime)
     yield runtime
     runtime.close()
 
