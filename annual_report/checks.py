@@ -253,9 +253,28 @@ _REORG_NOTE = "如因机构改革等原因确实不一致，可不修改，请�
 # -- R1–R4: sums -----------------------------------------------------------------------------
 
 
-@check("sum_equal")
-def sum_equal(rule: RuleDef, inputs: Inputs) -> Iterator[Finding]:
-    """``sum(left) == sum(right)`` for every binding of the rule's ``for_each``."""
+@dataclass(frozen=True)
+class _Sides:
+    """One binding of a two-sided rule, with every value present."""
+
+    codes: list[str]
+    left: list[str]
+    right: list[str]
+    value: dict[str, Decimal]
+
+    def sums(self) -> tuple[Decimal, Decimal]:
+        return _sum(self.value[c] for c in self.left), _sum(self.value[c] for c in self.right)
+
+    def texts(self, form: Form) -> tuple[str, tuple[str, bool], tuple[str, bool]]:
+        scope, terms = _describe([form.cell(c) for c in self.codes])
+        label = dict(zip(self.codes, terms, strict=True))
+        left = _side([(label[c], self.value[c]) for c in self.left])
+        right = _side([(label[c], self.value[c]) for c in self.right])
+        return scope, left, right
+
+
+def _two_sided(rule: RuleDef, inputs: Inputs) -> Iterator[_Sides]:
+    """Every binding whose cells are all present and parsed; Skip when there is none."""
     form, report = inputs.form, inputs.report
     evaluated = 0
     for binding in form.bindings(rule):
@@ -266,44 +285,32 @@ def sum_equal(rule: RuleDef, inputs: Inputs) -> Iterator[Finding]:
         if values is None:  # absent (even partly) or unparseable: nothing sound to compare
             continue
         evaluated += 1
-        value = dict(zip(codes, values, strict=True))
-        left_sum = _sum(value[c] for c in left)
-        right_sum = _sum(value[c] for c in right)
-        if left_sum == right_sum:
-            continue
-        scope, terms = _describe([form.cell(c) for c in codes])
-        label = dict(zip(codes, terms, strict=True))
-        left_text, left_short = _side([(label[c], value[c]) for c in left])
-        right_text, right_short = _side([(label[c], value[c]) for c in right])
-        why = f"（规则：{rule.title}）" if left_short or right_short else ""
-        yield Finding(codes, f"{scope}：{left_text}，但{right_text}，两者应相等{why}。")
+        yield _Sides(codes, left, right, dict(zip(codes, values, strict=True)))
     if not evaluated:
         raise Skip("no binding has all its cells")
+
+
+@check("sum_equal")
+def sum_equal(rule: RuleDef, inputs: Inputs) -> Iterator[Finding]:
+    """``sum(left) == sum(right)`` for every binding of the rule's ``for_each``."""
+    for sides in _two_sided(rule, inputs):
+        left_sum, right_sum = sides.sums()
+        if left_sum == right_sum:
+            continue
+        scope, (left_text, left_short), (right_text, right_short) = sides.texts(inputs.form)
+        why = f"（规则：{rule.title}）" if left_short or right_short else ""
+        yield Finding(sides.codes, f"{scope}：{left_text}，但{right_text}，两者应相等{why}。")
 
 
 @check("at_most")
 def at_most(rule: RuleDef, inputs: Inputs) -> Iterator[Finding]:
     """``sum(left) <= sum(right)`` for every binding (C4)."""
-    form, report = inputs.form, inputs.report
-    evaluated = 0
-    for binding in form.bindings(rule):
-        left = _param_codes(form, rule, "left", binding)
-        right = _param_codes(form, rule, "right", binding)
-        codes = _dedupe(left + right)
-        values = _values(report, codes)
-        if values is None:
+    for sides in _two_sided(rule, inputs):
+        left_sum, right_sum = sides.sums()
+        if left_sum <= right_sum:
             continue
-        evaluated += 1
-        value = dict(zip(codes, values, strict=True))
-        if _sum(value[c] for c in left) <= _sum(value[c] for c in right):
-            continue
-        scope, terms = _describe([form.cell(c) for c in codes])
-        label = dict(zip(codes, terms, strict=True))
-        left_text, _ = _side([(label[c], value[c]) for c in left])
-        right_text, _ = _side([(label[c], value[c]) for c in right])
-        yield Finding(codes, f"{scope}：{left_text}应不大于{right_text}，请核对。")
-    if not evaluated:
-        raise Skip("no binding has all its cells")
+        scope, (left_text, _), (right_text, _) = sides.texts(inputs.form)
+        yield Finding(sides.codes, f"{scope}：{left_text}应不大于{right_text}，请核对。")
 
 
 # -- R5, R6: cells and form ------------------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -356,6 +358,19 @@ def status(
     console.print(table)
 
 
+@contextmanager
+def _runtime(config: Path, data: Path | None) -> Iterator[Any]:
+    """The office runtime for one command (no passwords: these commands send nothing)."""
+    from flows import operations
+    from flows.settings import load_app_config
+
+    rt = operations.Runtime.open(load_app_config(config, data))
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
 @app.command()
 def assign(
     submission: Annotated[int, typer.Argument(help="Submission number (from the notice).")],
@@ -365,14 +380,10 @@ def assign(
 ) -> None:
     """Give a quarantined or unmatched file its department; the next collect answers it."""
     from flows import operations
-    from flows.settings import load_app_config
 
     try:
-        rt = operations.Runtime.open(load_app_config(config, data))
-        try:
+        with _runtime(config, data) as rt:
             sub = operations.assign(rt, submission, department)
-        finally:
-            rt.close()
     except NianbaoError as exc:
         raise _fail(str(exc)) from None
     console.print(f"submission {sub.id}: {sub.department} v{sub.version}, {sub.status}")
@@ -385,12 +396,8 @@ def resend(
     data: DataOption = None,
 ) -> None:
     """Let the next run send a mail that was left uncertain (check it did not arrive first)."""
-    from flows import operations
-    from flows.settings import load_app_config
-
     try:
-        rt = operations.Runtime.open(load_app_config(config, data))
-        try:
+        with _runtime(config, data) as rt:
             event = rt.store.event(rt.campaign_id, key)
             if event is None:
                 raise _fail(f"no mail {key!r} in campaign {rt.campaign_id}")
@@ -399,8 +406,6 @@ def resend(
             rt.store.finish_event(
                 rt.campaign_id, key, status="failed", detail={"error": "reset by the coordinator"}
             )
-        finally:
-            rt.close()
     except NianbaoError as exc:
         raise _fail(str(exc)) from None
     console.print(f"{key} will be sent by the next run")
