@@ -1,5 +1,5 @@
 # One command runner for people and CI: `.ci/run` calls `make test`.
-.PHONY: setup demo test lint format bench screenshots
+.PHONY: setup demo test lint format bench screenshots lock
 
 setup:
 	@scripts/setup.sh
@@ -27,3 +27,7 @@ bench: setup
 screenshots: setup
 	@scripts/setup.sh --screenshots
 	.venv/bin/python scripts/screenshots.py --out docs/screenshots
+
+# Re-resolve the newest versions pyproject.toml allows into constraints.txt; run `make test` after.
+lock:
+	@scripts/lock.sh

@@ -35,9 +35,10 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.nianbao-installed
-digest=$(sha256sum pyproject.toml | cut -d' ' -f1)
+digest=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
     .venv/bin/pip install -q --upgrade pip
-    .venv/bin/pip install -q -e '.[test]'
+    # constraints.txt: the versions the suite last passed with (`make lock` refreshes them).
+    .venv/bin/pip install -q -c constraints.txt -e '.[test]'
     echo "$digest" > "$stamp"
 fi

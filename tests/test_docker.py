@@ -388,25 +388,27 @@ def test_dockerfile_copies_existing_files_through_the_context_filter():
 
 
 def test_pip_install_has_the_whole_project():
-    """``pip install .`` runs after pyproject, its readme and every package are copied."""
+    """``pip install -c constraints.txt .`` runs after pyproject, the constraints, the readme
+    and every package are copied (the image gets the versions the tests passed with)."""
     import tomllib
 
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     packages = {
         p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
     }
-    needed = {"pyproject.toml", pyproject["project"]["readme"], *packages}
+    needed = {"pyproject.toml", "constraints.txt", pyproject["project"]["readme"], *packages}
     copied: set[str] = set()
     for keyword, args in dockerfile_instructions():
         if keyword == "COPY":
             copied |= {s.rstrip("/") for s in shlex.split(args)[:-1]}
-        if keyword == "RUN" and re.search(r"pip install( --\S+)* \.(\s|$)", args):
+        install = r"pip install( --\S+)* -c constraints\.txt \.(\s|$)"
+        if keyword == "RUN" and re.search(install, args):
             assert needed <= copied, f"pip install . before {needed - copied} is copied"
             for target in re.findall(r"compileall -q ([\w ]+)", args):
                 assert set(target.split()) <= packages
             break
     else:
-        pytest.fail("the Dockerfile never runs `pip install .`")
+        pytest.fail("the Dockerfile never runs `pip install -c constraints.txt .`")
     assert "nianbao" in pyproject["project"]["scripts"]
 
 

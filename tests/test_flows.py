@@ -113,9 +113,12 @@ def deadline_of(code: str) -> date:
 # -- Prefect and the mail servers -------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def prefect_harness(tmp_path_factory):
     """One Prefect test server for every flow test; yields its API URL.
+
+    Module-scoped: leaving the module stops the server and drains Prefect's log and event
+    workers, so the tests that follow run without Prefect's background activity.
 
     Besides the environment the issue asks for, two settings keep the module fast on two
     shared cores without changing what is tested: the server's task-run recorder is off (it
@@ -152,7 +155,7 @@ def prefect_harness(tmp_path_factory):
             yield PREFECT_API_URL.value()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def mail_env(prefect_harness, smtp_server, dovecot):
     """The office's passwords in the environment variables mail.yaml names."""
     with pytest.MonkeyPatch.context() as mp:
