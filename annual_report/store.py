@@ -354,6 +354,15 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def _status_of(validation: Validation | None) -> SubmissionStatus:
+    """errors → rejected, warnings → accepted_with_warnings, else accepted (received: none)."""
+    if validation is None:
+        return "received"
+    if validation.errors:
+        return "rejected"
+    return "accepted_with_warnings" if validation.warnings else "accepted"
+
+
 def _submission(row: Mapping[str, Any], *, new: bool = False) -> Submission:
     return Submission(
         id=row["id"],
@@ -775,17 +784,7 @@ class Store:
             raise StoreError(f"unknown submission status {status!r}")
         report = validation.report if validation is not None else None
         if status is None:
-            if failure is not None:
-                status = "unreadable"
-            elif validation is not None:
-                if validation.errors:
-                    status = "rejected"
-                elif validation.warnings:
-                    status = "accepted_with_warnings"
-                else:
-                    status = "accepted"
-            else:
-                status = "received"
+            status = "unreadable" if failure is not None else _status_of(validation)
         failure_kind = failure.kind if isinstance(failure, WorkbookError) else None
         failure_reason = failure.message if isinstance(failure, WorkbookError) else failure
         failure_reason_zh = failure.reason_zh if isinstance(failure, WorkbookError) else None
@@ -920,9 +919,20 @@ class Store:
             db["submission_issues"].insert_all(rows)  # type: ignore[union-attr]
 
     def assign_department(
-        self, submission_id: int, department: str, *, status: SubmissionStatus | None = None
+        self,
+        submission_id: int,
+        department: str,
+        *,
+        status: SubmissionStatus | None = None,
+        validation: Validation | None = None,
     ) -> Submission:
-        """Match a so-far unmatched submission to a department (next version), e.g. by hand."""
+        """Match a so-far unmatched submission to a department (next version), e.g. by hand.
+
+        ``validation`` (the file validated as that department's) replaces the stored issues
+        and decides the status unless ``status`` is given.
+        """
+        if status is None and validation is not None:
+            status = _status_of(validation)
         with self._write() as db:
             sub = self.submission(submission_id)
             if sub.department == department:
@@ -948,6 +958,13 @@ class Store:
                 "UPDATE submissions SET department = ?, version = ?, status = ? WHERE id = ?",
                 [department, version, status or sub.status, submission_id],
             )
+            if validation is not None:
+                db.execute(
+                    "UPDATE submissions SET error_count = ?, warning_count = ? WHERE id = ?",
+                    [len(validation.errors), len(validation.warnings), submission_id],
+                )
+                db.execute("DELETE FROM submission_issues WHERE submission_id = ?", [submission_id])
+                self._insert_issues(db, submission_id, validation)
             self._supersede(db, sub.campaign, department, version)
         return self.submission(submission_id)
 

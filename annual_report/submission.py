@@ -12,9 +12,10 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from .errors import WorkbookError
+from .errors import StoreError, WorkbookError
 from .form import Form
 from .matching import Evidence, Match, match_department
+from .report import Report
 from .sandbox import read_untrusted
 from .store import Store, Submission, file_hash
 from .validation import Context, Validation, validate
@@ -104,9 +105,21 @@ def receive_workbook(store: Store, campaign_id: str, path: str | Path, origin: O
         log.warning("quarantined %s: %s", origin.file_name or sha256[:12], match.reason)
         return Received(submission, match=match)
 
-    department = registry[match.department]  # type: ignore[index]
+    validation = validate_for_department(store, campaign_id, report, match.department)  # type: ignore[arg-type]
+    submission = store.record_submission(
+        campaign_id, department=report.department, validation=validation, **record
+    )
+    return Received(submission, match=match, validation=validation)
+
+
+def validate_for_department(
+    store: Store, campaign_id: str, report: Report, code: str
+) -> Validation:
+    """Validate ``report`` as department ``code``'s: last year's figures (C1), its kind and
+    rule-making power, the other units' fees. Sets ``report.department``."""
+    department = store.registry(campaign_id)[code]
     report.department = department.code
-    validation = validate(
+    return validate(
         report,
         previous=store.previous_year_report(campaign_id, department.code),
         context=Context(
@@ -115,10 +128,30 @@ def receive_workbook(store: Store, campaign_id: str, path: str | Path, origin: O
             peer_fees=peer_fees(store, campaign_id, report.form, department.code),
         ),
     )
-    submission = store.record_submission(
-        campaign_id, department=department.code, validation=validation, **record
-    )
-    return Received(submission, match=match, validation=validation)
+
+
+def assign_submission(store: Store, submission_id: int, code: str) -> Submission:
+    """The coordinator names the department of a quarantined or unmatched file.
+
+    The archived file is read again and validated with that department's context, so the
+    rules that need it (last year's carry-over, the unit's kind, the fee comparison) hold for
+    an assigned file exactly as for a matched one; an unreadable file stays unreadable.
+    """
+    sub = store.submission(submission_id)
+    if sub.status == "unreadable":
+        return store.assign_department(submission_id, code, status="unreadable")
+    if sub.archived_path is None or not Path(sub.archived_path).is_file():
+        raise StoreError(
+            "the archived file of the submission is missing; restore it from the mail archive",
+            submission=submission_id,
+            path=sub.archived_path,
+        )
+    campaign = store.campaign(sub.campaign)
+    if code not in store.registry(sub.campaign):
+        raise StoreError("department is not in the campaign", campaign=sub.campaign, code=code)
+    report = read_untrusted(sub.archived_path, year=campaign.report_year)
+    validation = validate_for_department(store, sub.campaign, report, code)
+    return store.assign_department(submission_id, code, validation=validation)
 
 
 def peer_fees(store: Store, campaign_id: str, form: Form, code: str) -> tuple[Decimal, ...]:

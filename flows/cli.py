@@ -74,7 +74,8 @@ def template(
     try:
         registry = load_registry(config)
         store = Store(db)
-        campaign_id = store.ensure_campaign(campaign or str(year), year)
+        # with the registry snapshot, so the returned file's token identifies the department
+        campaign_id = store.ensure_campaign(campaign or str(year), year, registry=registry)
         path = write_department_template(store, registry, campaign_id, department, output)
     except NianbaoError as exc:
         raise _fail(str(exc)) from None

@@ -33,7 +33,7 @@ from annual_report.store import (
     Store,
     Submission,
 )
-from annual_report.submission import Origin, receive_workbook
+from annual_report.submission import Origin, assign_submission, receive_workbook
 from connectors.archive import MessageArchive
 from connectors.attachments import ParsedMessage
 from connectors.mailbox import DropFolder, ImapMailbox, Mailbox, MaildirMailbox, Received, receive
@@ -681,11 +681,4 @@ def consolidate(rt: Runtime) -> tuple[Consolidation, Path]:
 def assign(rt: Runtime, submission_id: int, code: str) -> Submission:
     """The coordinator names the department of a quarantined or unmatched file; the next
     collect run answers the department."""
-    sub = rt.store.submission(submission_id)
-    if sub.status == "unreadable":
-        status = "unreadable"
-    elif sub.error_count:
-        status = "rejected"
-    else:
-        status = "accepted_with_warnings" if sub.warning_count else "accepted"
-    return rt.store.assign_department(submission_id, code.upper(), status=status)  # type: ignore[arg-type]
+    return assign_submission(rt.store, submission_id, code.upper())

@@ -163,3 +163,27 @@ def test_backfill_a_published_report_feeds_next_years_template(env):
 
     report = read_workbook(out)
     assert report.entries["requests.carried_from_last_year.total"].raw == "0"
+
+
+def test_assign_gives_a_quarantined_file_its_department(env, monkeypatch):
+    from annual_report.store import Store
+    from annual_report.submission import Origin, receive_workbook
+
+    # the campaign commands keep their database in the data directory
+    monkeypatch.setenv("NIANBAO_DATA", str(env))
+    monkeypatch.setenv("NIANBAO_DB", str(env / "nianbao.db"))
+    path = filled(env, "SZF", changes={"proactive.rules.issued": Decimal(1)})
+    store = Store(env / "nianbao.db")
+    try:
+        stray = receive_workbook(store, "2021", path, Origin("cli", sender="x@qq.example"))
+    finally:
+        store.close()
+    assert stray.submission.status == "quarantined"
+    assert "token of SZF" in stray.match.reason  # `nianbao template` registered its token
+
+    result = runner.invoke(app, ["assign", str(stray.submission.id), "szf"])
+    assert result.exit_code == 0, result.output
+    assert f"submission {stray.submission.id}: SZF v1, accepted" in result.output
+    for args in (["assign", "999", "SZF"], ["assign", str(stray.submission.id), "FGW"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output

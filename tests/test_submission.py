@@ -7,11 +7,12 @@ from decimal import Decimal
 import pytest
 
 from annual_report.campaign import write_department_template
+from annual_report.errors import StoreError
 from annual_report.form import form_for_year
 from annual_report.registry import load_registry
 from annual_report.samples import consistent_values, fill_template, sample_narrative
 from annual_report.store import Store
-from annual_report.submission import Origin, receive_workbook
+from annual_report.submission import Origin, assign_submission, receive_workbook
 
 
 @pytest.fixture
@@ -100,3 +101,48 @@ def test_last_years_values_feed_the_cross_year_rules(store, tmp_path):
     carried = got.validation.report.value("requests.carried_from_last_year.natural_person")
     assert carried == last_year["requests.carried_to_next_year.natural_person"]
     assert "C1" not in {i.rule for i in got.validation.issues}
+
+
+RULES_ISSUED = {"proactive.rules.issued": 2, "proactive.rules.in_force": 30}
+
+
+def test_an_assigned_file_is_validated_as_its_departments(store, tmp_path):
+    # The city government may make 规章; a quarantined file is checked without knowing whose it
+    # is, so C3 flags its rules. Once the coordinator names the department, C3 no longer applies.
+    path = returned(store, tmp_path, "SZF", changes=RULES_ISSUED)
+    got = receive_workbook(store, "2021", path, Origin("cli", sender="x@qq.example"))
+    assert got.submission.status == "quarantined"
+    assert "C3" in {i.rule for i in store.issues(got.submission.id)}
+
+    sub = assign_submission(store, got.submission.id, "SZF")
+    assert (sub.department, sub.version, sub.status) == ("SZF", 1, "accepted")
+    assert (sub.error_count, sub.warning_count) == (0, 0)
+    assert "C3" not in {i.rule for i in store.issues(sub.id)}
+
+
+def test_assigning_to_a_department_that_cannot_make_rules_keeps_c3(store, tmp_path):
+    path = returned(store, tmp_path, "SZF", changes=RULES_ISSUED)
+    got = receive_workbook(store, "2021", path, Origin("cli", sender="x@qq.example"))
+    sub = assign_submission(store, got.submission.id, "FGW")
+    assert (sub.department, sub.status) == ("FGW", "accepted_with_warnings")
+    assert [i.rule for i in store.issues(sub.id)] == ["C3"]
+
+
+def test_an_unreadable_file_stays_unreadable_when_assigned(store, tmp_path):
+    path = tmp_path / "report.xlsx"
+    path.write_bytes(b"PK\x03\x04 this is not really a workbook")
+    got = receive_workbook(store, "2021", path, Origin("cli", sender="x@qq.example"))
+    assert got.submission.department is None
+    sub = assign_submission(store, got.submission.id, "JYJ")
+    assert (sub.department, sub.status) == ("JYJ", "unreadable")
+
+
+def test_assigning_needs_the_archived_file_and_a_known_department(store, tmp_path):
+    path = returned(store, tmp_path, "SZF")
+    got = receive_workbook(store, "2021", path, Origin("cli", sender="x@qq.example"))
+    with pytest.raises(StoreError, match="not in the campaign"):
+        assign_submission(store, got.submission.id, "NOPE")
+    path.unlink()
+    with pytest.raises(StoreError, match="archived file of the submission is missing"):
+        assign_submission(store, got.submission.id, "SZF")
+    assert store.submission(got.submission.id).status == "quarantined"
