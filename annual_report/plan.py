@@ -61,6 +61,9 @@ class CampaignPlan(BaseModel):
     start: date  # the templates go out on this day
     deadline: date  # the city's internal deadline (the legal one is 31 January)
     consolidate_on: date | None = None  # default: the day after the deadline
+    # The last day scheduled runs act on this campaign. Cron has no year: without this bound
+    # the schedules would wake next January against this campaign.
+    closes_on: date | None = None  # default: the last day of the consolidation's month
     timezone: str = "Asia/Shanghai"
     send_at: time = time(9, 0)  # dispatch, reminders and escalations run at this hour
     collect_every_minutes: int = Field(default=30, ge=5, le=60)
@@ -79,6 +82,8 @@ class CampaignPlan(BaseModel):
             problems.append("deadline is before start")
         if self.consolidate_on and self.consolidate_on <= self.deadline:
             problems.append("consolidate_on must be after the deadline")
+        if self.closes_on and self.closes_on < self.consolidation_day:
+            problems.append("closes_on is before the consolidation")
         try:
             ZoneInfo(self.timezone)
         except Exception:
@@ -97,6 +102,19 @@ class CampaignPlan(BaseModel):
     @property
     def consolidation_day(self) -> date:
         return self.consolidate_on or self.deadline + timedelta(days=1)
+
+    @property
+    def last_day(self) -> date:
+        """The campaign's last day: ``closes_on``, else the end of the consolidation's month."""
+        if self.closes_on:
+            return self.closes_on
+        day = self.consolidation_day
+        first_of_next = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+        return first_of_next - timedelta(days=1)
+
+    def in_season(self, moment: datetime) -> bool:
+        """Whether ``moment`` falls between the start and the last day (campaign time zone)."""
+        return self.start <= moment.astimezone(self.zone).date() <= self.last_day
 
     def at(self, day: date, at: time | None = None) -> datetime:
         """``day`` at ``send_at`` (or ``at``) in the campaign's time zone."""

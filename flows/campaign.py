@@ -103,6 +103,24 @@ def _now(as_of: datetime | None, rt: ops.Runtime) -> datetime:
     return as_of
 
 
+def _out_of_season(rt: ops.Runtime, now: datetime) -> State | None:
+    """``Completed`` named Skipped when ``now`` is outside the campaign's dates, else None.
+
+    The cron schedules carry no year, so they wake again next January; until campaign.yaml
+    describes the new campaign those runs must not mail anyone about the old one.
+    """
+    plan = rt.config.plan
+    if plan.in_season(now):
+        return None
+    message = (
+        f"{now:%Y-%m-%d %H:%M} is outside campaign {plan.id} ({plan.start} – {plan.last_day}); "
+        "nothing done. For a new year, update config/campaign.yaml; to act later on this "
+        "campaign, move its closes_on."
+    )
+    get_run_logger().warning(message)
+    return Completed(name="Skipped", message=message)
+
+
 def _incomplete(rt: ops.Runtime, what: str) -> State:
     """``Completed`` named Incomplete while departments are missing, else plain Completed."""
     states = ops.states(rt)
@@ -126,6 +144,8 @@ def dispatch(
     """Send every department its personalised template (once; ``force`` sends again)."""
     with runtime(config_dir, data_dir, as_of) as rt:
         now = _now(as_of, rt)
+        if skipped := _out_of_season(rt, now):
+            return skipped
         tasks.open_campaign(rt)
         codes = list(rt.config.registry.codes)
         futures = [tasks.prepare_invitation.submit(rt, code, now, force) for code in codes]
@@ -144,6 +164,8 @@ def collect(
     """Read the mailbox(es), archive, match, validate and record, then answer every reply."""
     with runtime(config_dir, data_dir, as_of) as rt:
         now = _now(as_of, rt)
+        if skipped := _out_of_season(rt, now):
+            return skipped
         tasks.open_campaign(rt)
         notes: list[str] = []
         received = 0
@@ -164,6 +186,8 @@ def remind(
     """Reminders before and on the deadline, then escalation to leaders and the coordinator."""
     with runtime(config_dir, data_dir, as_of) as rt:
         now = _now(as_of, rt)
+        if skipped := _out_of_season(rt, now):
+            return skipped
         tasks.open_campaign(rt)
         due = tasks.due_ladder(rt, now)
         delivery = tasks.deliver(rt, due)
@@ -182,6 +206,8 @@ def consolidate(
     log = get_run_logger()
     with runtime(config_dir, data_dir, as_of) as rt:
         now = _now(as_of, rt)
+        if skipped := _out_of_season(rt, now):
+            return skipped
         tasks.open_campaign(rt)
         tasks.publish_status(rt, now)  # the paused run shows where things stand
         if approval == "ui":
@@ -254,6 +280,8 @@ def campaign(
     """The whole January run at ``as_of``: whatever the calendar says is due, in order."""
     with runtime(config_dir, data_dir, as_of) as rt:
         now = _now(as_of, rt)
+        if skipped := _out_of_season(rt, now):
+            return skipped
         plan = rt.config.plan
         today = now.astimezone(plan.zone).date()
         ops.open_campaign(rt)

@@ -24,7 +24,7 @@ class Schedule:
 
 def months(plan: CampaignPlan) -> str:
     """The months the campaign runs in, for cron (e.g. ``1,2``)."""
-    first, last = plan.start, plan.consolidation_day
+    first, last = plan.start, plan.last_day
     span = []
     year, month = first.year, first.month
     while (year, month) <= (last.year, last.month):

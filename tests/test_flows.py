@@ -33,7 +33,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
 from typing import Any
@@ -720,6 +720,21 @@ def test_a_collect_round_with_departments_missing_completes_as_incomplete(
     assert state.message.startswith("0 new submissions, 0 answers sent; 3 of 10 departments")
     for code in SILENT:
         assert NAMES[code] in state.message
+
+
+def test_runs_outside_the_campaigns_dates_are_skipped_and_send_nothing(
+    played, tmp_path, smtp_server
+):
+    # Cron has no year: next January the schedules wake against this campaign again.
+    office = copy_office(played, tmp_path, smtp_server)
+    before = row_counts(office.database)
+    for when in (at(START - timedelta(days=1), EVENING), at(date(2023, 1, 10), clock(9, 0))):
+        for name in ("dispatch", "collect", "remind", "consolidate", "campaign"):
+            state = office.run(name, when)
+            assert state.is_completed() and state.name == "Skipped", (name, when, state)
+            assert f"outside campaign {YEAR}" in state.message
+    assert office.outbox.mails == []
+    assert row_counts(office.database) == before
 
 
 # -- 5. the coordinator approves in the UI ----------------------------------------------------

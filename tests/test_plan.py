@@ -105,3 +105,23 @@ def test_all_problems_reported_together():
         parse_plan({"id": "x y", "report_year": 2010, "start": "2022-01-04", "deadline": "nope"})
     text = str(err.value)
     assert "id" in text and "report_year" in text and "deadline" in text
+
+
+def test_the_campaign_lasts_until_the_end_of_the_consolidations_month(plan):
+    assert plan.consolidation_day == date(2022, 1, 27)
+    assert plan.last_day == date(2022, 1, 31)
+    assert not plan.in_season(at("2022-01-03T23:59"))
+    assert plan.in_season(datetime.fromisoformat("2022-01-03T16:00+00:00"))  # 00:00 in Beijing
+    assert plan.in_season(at("2022-01-31T23:59"))
+    assert not plan.in_season(at("2023-01-10T09:00"))  # next January: cron wakes, nothing runs
+    december = parse_plan(
+        {"id": "x", "report_year": 2021, "start": "2021-12-01", "deadline": "2021-12-20"}
+    )
+    assert december.last_day == date(2021, 12, 31)
+
+
+def test_closes_on_moves_the_last_day_but_not_before_the_consolidation():
+    base = {"id": "x", "report_year": 2021, "start": "2022-01-04", "deadline": "2022-01-26"}
+    assert parse_plan({**base, "closes_on": "2022-03-15"}).last_day == date(2022, 3, 15)
+    with pytest.raises(ConfigError, match="closes_on is before the consolidation"):
+        parse_plan({**base, "closes_on": "2022-01-26"})
