@@ -21,6 +21,8 @@ from prefect.states import Completed, Failed, State
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
+from annual_report.errors import NianbaoError
+
 from . import operations as ops
 from . import tasks
 from .settings import load_app_config
@@ -319,6 +321,51 @@ def _delivery_notes(delivery: ops.Delivery) -> list[str]:
     return notes
 
 
+# -- the coordinator's hands: run from the UI's "Custom run" form -----------------------------
+
+
+@flow(name="assign", flow_run_name="assign {submission} to {department}")
+def assign(
+    submission: int,
+    department: str,
+    config_dir: str = "config",
+    data_dir: str | None = None,
+) -> State:
+    """Give a quarantined or unmatched file its department; the next collect answers it.
+
+    Args:
+        submission: the file's number, from the coordinator's notice (需要人工确认的报送文件)
+        department: the registry code of the department it belongs to, e.g. RSJ
+    """
+    with runtime(config_dir, data_dir) as rt:
+        try:
+            sub = ops.assign(rt, submission, department)
+        except NianbaoError as exc:
+            return Failed(message=str(exc))
+        note = f"submission {sub.id} assigned to {sub.department}"
+        tasks.publish_status(rt, _now(None, rt), [note])
+    return Completed(
+        message=f"submission {sub.id}: {sub.department} v{sub.version}, {sub.status}; "
+        "the next collect answers the department"
+    )
+
+
+@flow(name="resend", flow_run_name="resend {key}")
+def resend(key: str, config_dir: str = "config", data_dir: str | None = None) -> State:
+    """Let the next run send a mail that a crash left uncertain (check it did not arrive).
+
+    Args:
+        key: the mail's key from the run summary, e.g. answer:17
+    """
+    with runtime(config_dir, data_dir) as rt:
+        try:
+            ops.release_uncertain(rt, key)
+        except NianbaoError as exc:
+            return Failed(message=str(exc))
+    return Completed(message=f"{key} will be sent by the next run")
+
+
+# Flows with a schedule or run by the calendar (`nianbao run FLOW`)
 FLOWS = {
     "dispatch": dispatch,
     "collect": collect,
@@ -326,5 +373,7 @@ FLOWS = {
     "consolidate": consolidate,
     "campaign": campaign,
 }
+# Flows the coordinator runs by hand from the UI, with their parameters
+MANUAL_FLOWS = {"campaign": campaign, "assign": assign, "resend": resend}
 
 os.environ.setdefault("DO_NOT_TRACK", "1")

@@ -397,16 +397,11 @@ def resend(
     data: DataOption = None,
 ) -> None:
     """Let the next run send a mail that was left uncertain (check it did not arrive first)."""
+    from flows import operations
+
     try:
         with _runtime(config, data) as rt:
-            event = rt.store.event(rt.campaign_id, key)
-            if event is None:
-                raise _fail(f"no mail {key!r} in campaign {rt.campaign_id}")
-            if event.status == "done":
-                raise _fail(f"{key} was sent on {event.done_at}: use the mail's own resend")
-            rt.store.finish_event(
-                rt.campaign_id, key, status="failed", detail={"error": "reset by the coordinator"}
-            )
+            operations.release_uncertain(rt, key)
     except NianbaoError as exc:
         raise _fail(str(exc)) from None
     console.print(f"{key} will be sent by the next run")

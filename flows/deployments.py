@@ -82,20 +82,38 @@ def deployments(config_dir: str, data_dir: str | None = None) -> list[Any]:
     ]
 
 
-def serve_campaign(config_dir: str, data_dir: str | None = None) -> None:
-    from prefect import serve
+MANUAL_DESCRIPTIONS = {
+    "campaign": "the whole January run at the given time; run by hand",
+    "assign": "give a quarantined file its department (number from the notice, unit code)",
+    "resend": "let the next run send a mail a crash left uncertain (key from the summary)",
+}
 
-    # pause_on_shutdown=False: a restart of the server process must not pause the schedules.
-    from .campaign import FLOWS
+
+def manual_deployments(config_dir: str, data_dir: str | None = None) -> list[Any]:
+    """Deployments without a schedule, for the coordinator's "Custom run" in the UI."""
+    from .campaign import MANUAL_FLOWS
 
     config = load_app_config(config_dir, data_dir)
     parameters: dict[str, Any] = {"config_dir": str(Path(config_dir).resolve())}
     if data_dir:
         parameters["data_dir"] = str(Path(data_dir).resolve())
-    manual = FLOWS["campaign"].to_deployment(  # no schedule: the whole run, started by hand
-        name=f"campaign-{config.plan.id}",
-        parameters=parameters,
-        description="the whole campaign at a given time, run by hand",
-        tags=["nianbao", f"campaign-{config.plan.id}"],
+    return [
+        flow.to_deployment(
+            name=f"{name}-{config.plan.id}",
+            parameters=parameters,
+            description=MANUAL_DESCRIPTIONS[name],
+            tags=["nianbao", f"campaign-{config.plan.id}"],
+        )
+        for name, flow in MANUAL_FLOWS.items()
+    ]
+
+
+def serve_campaign(config_dir: str, data_dir: str | None = None) -> None:
+    from prefect import serve
+
+    # pause_on_shutdown=False: a restart of the server process must not pause the schedules.
+    serve(
+        *deployments(config_dir, data_dir),
+        *manual_deployments(config_dir, data_dir),
+        pause_on_shutdown=False,
     )
-    serve(*deployments(config_dir, data_dir), manual, pause_on_shutdown=False)

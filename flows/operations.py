@@ -22,7 +22,7 @@ from pathlib import Path
 from annual_report.campaign import write_department_template
 from annual_report.consolidation import Consolidation, consolidate_campaign, write_consolidation
 from annual_report.document import department_report_from_store
-from annual_report.errors import MailSendError
+from annual_report.errors import MailSendError, StoreError
 from annual_report.plan import Step, due_steps
 from annual_report.registry import Department
 from annual_report.store import (
@@ -464,7 +464,9 @@ def answer_for(rt: Runtime, sub: Submission, as_of: datetime) -> Outbound | None
                 f"发件人：{sub.sender or '（未知）'}",
                 f"状态：{sub.status}",
                 f"原因：{reason}",
-                f"请在系统中核实后指定报送单位：nianbao assign {sub.id} 单位代码",
+                f"请核实后指定报送单位：在 Prefect 界面运行“assign-{rt.campaign_id}”部署"
+                f"（文件编号填 {sub.id}，并填写单位代码），"
+                f"或在服务器上运行 nianbao assign {sub.id} 单位代码",
             ],
             **common,
         )
@@ -681,4 +683,17 @@ def consolidate(rt: Runtime) -> tuple[Consolidation, Path]:
 def assign(rt: Runtime, submission_id: int, code: str) -> Submission:
     """The coordinator names the department of a quarantined or unmatched file; the next
     collect run answers the department."""
-    return assign_submission(rt.store, submission_id, code.upper())
+    return assign_submission(rt.store, submission_id, code.strip().upper())
+
+
+def release_uncertain(rt: Runtime, key: str) -> None:
+    """Let the next run send mail ``key``, which a crash left uncertain: the coordinator has
+    checked that it did not arrive. A mail known to be sent is never released."""
+    event = rt.store.event(rt.campaign_id, key)
+    if event is None:
+        raise StoreError(f"no mail {key!r} in campaign {rt.campaign_id}")
+    if event.status == "done":
+        raise StoreError(f"{key} was sent on {event.done_at}: use the mail's own resend")
+    rt.store.finish_event(
+        rt.campaign_id, key, status="failed", detail={"error": "reset by the coordinator"}
+    )

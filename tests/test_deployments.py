@@ -26,14 +26,15 @@ import pytest
 import yaml
 
 from annual_report.plan import CampaignPlan, load_plan
-from flows.campaign import FLOWS
-from flows.deployments import deployments, schedules
+from flows.campaign import FLOWS, MANUAL_FLOWS
+from flows.deployments import deployments, manual_deployments, schedules
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFECT_YAML = ROOT / "prefect.yaml"
 CONFIG = ROOT / "config"
 PREFECT = Path(sys.executable).with_name("prefect")
 SCHEDULED = ("dispatch", "collect", "remind", "consolidate")
+ALL_FLOWS = {**FLOWS, **MANUAL_FLOWS}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def by_name(project: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def flow_parameters(name: str) -> set[str]:
-    return set(inspect.signature(FLOWS[name].fn).parameters)
+    return set(inspect.signature(ALL_FLOWS[name].fn).parameters)
 
 
 def schedule_mismatches(project: dict[str, Any], plan: CampaignPlan) -> list[str]:
@@ -110,9 +111,9 @@ def test_pull_step_sets_the_working_directory(project):
 
 def test_one_deployment_per_flow_with_pool_tags_and_parameters(project, plan):
     declared = by_name(project)
-    assert set(declared) == {f"{flow}-{plan.id}" for flow in FLOWS}, (
+    assert set(declared) == {f"{flow}-{plan.id}" for flow in ALL_FLOWS}, (
         f"prefect.yaml must declare exactly the deployments {{flow}}-{plan.id} for the flows "
-        f"{', '.join(FLOWS)} (campaign id from config/campaign.yaml)"
+        f"{', '.join(ALL_FLOWS)} (campaign id from config/campaign.yaml)"
     )
     for name, d in declared.items():
         flow = name.removesuffix(f"-{plan.id}")
@@ -155,7 +156,7 @@ def test_entrypoints_load_to_the_flows_in_a_fresh_process(project):
     for entrypoint, flow in loaded.items():
         function = entrypoint.partition(":")[2]
         assert flow["flow"], f"{entrypoint} is not a Prefect flow"
-        assert flow["name"] == FLOWS[function].name
+        assert flow["name"] == ALL_FLOWS[function].name
         assert set(flow["parameters"]) == flow_parameters(function)
 
 
@@ -165,9 +166,10 @@ def test_schedules_are_what_the_campaign_plan_computes(project, plan):
         ["prefect.yaml is out of step with config/campaign.yaml:", *problems]
     )
     declared = by_name(project)
-    assert not declared[f"campaign-{plan.id}"].get("schedules"), (
-        "the campaign deployment is for manual runs: `schedules: []`"
-    )
+    for name in MANUAL_FLOWS:
+        assert not declared[f"{name}-{plan.id}"].get("schedules"), (
+            f"the {name} deployment is for manual runs: `schedules: []`"
+        )
 
 
 def test_schedules_are_valid_prefect_cron_schedules(project):
@@ -220,6 +222,29 @@ def test_serve_builds_one_runner_deployment_per_scheduled_flow(project, plan, mo
         assert isinstance(schedule, CronSchedule)
         assert schedule.timezone == "Asia/Shanghai" == plan.timezone
         assert schedule.cron == yaml_side["schedules"][0]["cron"]
+
+
+def test_serve_builds_the_manual_deployments_of_prefect_yaml(project, plan, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    declared = by_name(project)
+    built = manual_deployments("config")
+    assert sorted(d.name for d in built) == sorted(f"{f}-{plan.id}" for f in MANUAL_FLOWS)
+    for d in built:
+        yaml_side = declared[d.name]
+        assert d.entrypoint == yaml_side["entrypoint"]
+        assert d.description == yaml_side["description"]
+        assert set(d.tags) == set(yaml_side["tags"])
+        assert not d.schedules
+        assert set(d.parameters) <= flow_parameters(d.flow_name)
+
+
+def test_the_manual_flows_ask_the_coordinator_for_what_they_need():
+    """The UI's run form shows these parameters as required fields with their descriptions."""
+    for name, needed in {"assign": {"submission", "department"}, "resend": {"key"}}.items():
+        schema = MANUAL_FLOWS[name].parameters
+        assert set(schema.required) == needed, name
+        for parameter in needed:
+            assert schema.properties[parameter].get("description"), (name, parameter)
 
 
 def test_serve_passes_the_data_directory(tmp_path, monkeypatch):

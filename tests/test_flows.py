@@ -737,6 +737,43 @@ def test_runs_outside_the_campaigns_dates_are_skipped_and_send_nothing(
     assert row_counts(office.database) == before
 
 
+def test_a_quarantined_file_is_assigned_from_the_ui_and_then_answered(office, dovecot):
+    """RSJ's clerk mails the workbook from a personal mailbox, outside the thread: the token
+    says RSJ but the sender is unknown, so the coordinator is asked; the assign flow (the UI's
+    "Custom run" of assign-<campaign>) gives it to RSJ and the next collect answers it."""
+    import email
+    from email.policy import SMTP
+
+    from flows.campaign import assign
+
+    office.run("dispatch", at(START, MORNING))
+    invitation = office.outbox.of("invitation", "RSJ")[0]
+    workbook = filled_workbook(template_of(invitation), "RSJ", "good")
+    raw, _ = reply("RSJ", invitation, when=at(START, clock(16, 30)), workbook=workbook)
+    msg = email.message_from_bytes(raw, policy=SMTP)
+    for header in ("From", "Subject", "In-Reply-To", "References"):
+        del msg[header]
+    msg["From"] = "小王 <xiaowang@qq.example>"
+    msg["Subject"] = "年报"
+    dovecot.deliver(msg.as_bytes(), office.folder)
+    office.run("collect", at(START, EVENING))
+    (notice,) = office.outbox.of("coordinator_notice")
+    (stray,) = store_rows(office.database, "SELECT * FROM submissions")
+    assert (stray["status"], stray["department"]) == ("quarantined", None)
+    assert f"assign-{YEAR}" in notice.text and f"文件编号填 {stray['id']}" in notice.text
+
+    common = {"config_dir": str(office.config_dir), "data_dir": str(office.data_dir)}
+    state = assign(submission=stray["id"], department="rsj", return_state=True, **common)
+    assert state.is_completed(), state
+    assert state.message.startswith(f"submission {stray['id']}: RSJ v1, accepted")
+    wrong = assign(submission=stray["id"], department="NOPE", return_state=True, **common)
+    assert wrong.is_failed() and "department is not in the campaign" in wrong.message
+
+    office.run("collect", at(START + timedelta(days=1), MORNING))
+    (receipt,) = office.outbox.of("receipt")
+    assert receipt.department == "RSJ" and receipt.rcpt == ("xiaowang@qq.example",)
+
+
 # -- 5. the coordinator approves in the UI ----------------------------------------------------
 
 
