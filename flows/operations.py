@@ -17,6 +17,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parseaddr
 from pathlib import Path
 
 from annual_report.campaign import write_department_template
@@ -472,6 +473,10 @@ def answer_for(rt: Runtime, sub: Submission, as_of: datetime) -> Outbound | None
         )
         return Outbound(key, "notice.quarantine", None, mail)
     to = [sub.sender] if sub.sender else [department.email]
+    # Sent from another address than the registry's (a clerk's own mailbox, a file the
+    # coordinator assigned): the department's registered mailbox gets a copy for its records.
+    own = not sub.sender or _same_address(sub.sender, department.email)
+    cc = [] if own else [department.email]
     context: dict[str, object] = {
         "file_name": sub.file_name or "",
         "received_at": sub.received_at.astimezone(rt.config.plan.zone),
@@ -495,9 +500,20 @@ def answer_for(rt: Runtime, sub: Submission, as_of: datetime) -> Outbound | None
         )
         context["issues"] = issues
     mail = _mail(
-        rt, kind, to=to, department=department, attachments=attachments, **common, **context
+        rt,
+        kind,
+        to=to,
+        cc=cc,
+        department=department,
+        attachments=attachments,
+        **common,
+        **context,
     )
     return Outbound(key, f"answer.{sub.status}", department.code, mail)
+
+
+def _same_address(a: str, b: str) -> bool:
+    return parseaddr(a)[1].strip().lower() == parseaddr(b)[1].strip().lower()
 
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"

@@ -771,7 +771,8 @@ def test_a_quarantined_file_is_assigned_from_the_ui_and_then_answered(office, do
 
     office.run("collect", at(START + timedelta(days=1), MORNING))
     (receipt,) = office.outbox.of("receipt")
-    assert receipt.department == "RSJ" and receipt.rcpt == ("xiaowang@qq.example",)
+    assert receipt.department == "RSJ" and receipt.to == ("xiaowang@qq.example",)
+    assert receipt.cc == (address("RSJ"),)  # the department's registered mailbox is told too
 
 
 # -- 5. the coordinator approves in the UI ----------------------------------------------------
