@@ -114,48 +114,6 @@ def deadline_of(code: str) -> date:
 
 
 @pytest.fixture(scope="module")
-def prefect_harness(tmp_path_factory):
-    """One Prefect test server for every flow test; yields its API URL.
-
-    Module-scoped: leaving the module stops the server and drains Prefect's log and event
-    workers, so the tests that follow run without Prefect's background activity.
-
-    Besides the environment the issue asks for, two settings keep the module fast on two
-    shared cores without changing what is tested: the server's task-run recorder is off (it
-    writes task-run history into the harness's SQLite and holds its write lock for ~2 s after
-    each flow with a dozen tasks, stalling the next subflow's creation; nothing here reads
-    task-run history), and flow-run heartbeats are off (a flow waits up to 1 s for its
-    heartbeat thread when it ends; heartbeats only serve a worker's crash detection).
-    """
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        PREFECT_HOME,
-        PREFECT_RESULTS_LOCAL_STORAGE_PATH,
-    )
-    from prefect.settings import temporary_settings as prefect_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    home = tmp_path_factory.mktemp("prefect-home")  # not the user's ~/.prefect
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PREFECT_HOME", str(home))
-        mp.setenv("DO_NOT_TRACK", "1")
-        mp.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        mp.setenv("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "false")
-        with (
-            prefect_test_harness(),
-            prefect_settings(
-                updates={
-                    PREFECT_HOME: home,
-                    PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
-                    PREFECT_RESULTS_LOCAL_STORAGE_PATH: home / "storage",
-                }
-            ),
-        ):
-            yield PREFECT_API_URL.value()
-
-
-@pytest.fixture(scope="module")
 def mail_env(prefect_harness, smtp_server, dovecot):
     """The office's passwords in the environment variables mail.yaml names."""
     with pytest.MonkeyPatch.context() as mp:

@@ -1,7 +1,8 @@
 """Simulated departments for the demo: clerks who read their mail and reply, or don't.
 
 Each clerk has a persona (on time, late, silent, sloppy then corrected, warnings answered with a
-说明, a wrong file first, a forgotten attachment first, a WPS re-save that loses the names). A
+说明, a wrong file first, a forgotten attachment first, a WPS re-save that loses the names, a
+workbook sent as a new mail from a personal mailbox, which the coordinator must assign). A
 clerk reads the invitation from its own Maildir, fills in the very template it received and
 replies over SMTP to the office, threaded on the mail it answers, the way a mail client does.
 """
@@ -40,6 +41,7 @@ CAST = {
     "SLJ": "wrong_file",
     "TJJ": "no_attachment",
     "JD-DH": "wps",
+    "KJJ": "personal_mailbox",
 }
 
 
@@ -51,6 +53,7 @@ class Clerk:
     persona: str
     office: str
     rng: random.Random
+    personal_address: str | None = None  # persona personal_mailbox: the clerk's own QQ mail
     reply_on: date | None = None  # when to send the (next) workbook
     seen: int = 0  # messages of the inbox already read
     template: bytes | None = None
@@ -97,6 +100,14 @@ class Clerks:
             )
             for code, name, _kind in units
         ]
+        for clerk in self.clerks:
+            if clerk.persona == "personal_mailbox":
+                clerk.personal_address = f"{clerk.rng.randint(10**8, 10**10 - 1)}@qq.example"
+
+    def by_address(self, address: str) -> Clerk | None:
+        """The clerk who writes from ``address`` (registered or personal)."""
+        address = address.lower()
+        return next((c for c in self.clerks if address in (c.address, c.personal_address)), None)
 
     def act(self, day: date, at: datetime) -> list[str]:
         """Every clerk reads its mail and does what its persona does on ``day``."""
@@ -188,6 +199,7 @@ class Clerks:
             )
             return f"{clerk.name} 误发了 Word 文件"
         values, narrative = self._values(clerk, first)
+        personal = clerk.persona == "personal_mailbox" and first
         with tempfile.TemporaryDirectory() as tmp:
             template = Path(tmp) / "template.xlsx"
             template.write_bytes(clerk.template)
@@ -196,6 +208,17 @@ class Clerks:
                 filled = _resave_without_names(filled)
             data = filled.read_bytes()
         name = f"{clerk.name}{self.year}年政府信息公开工作年度报告.xlsx"
+        if personal:  # a new mail from home: no thread, no tag, an address nobody registered
+            self._send(
+                clerk,
+                subject="年报",
+                text="您好，这是我们单位的年度报告表格，办公室邮箱登不上，先用个人邮箱发给您。",
+                at=at,
+                in_reply_to=None,
+                attachment=(name, data, XLSX),
+                sender=clerk.personal_address,
+            )
+            return f"{clerk.name} 的经办人用个人邮箱发来表格（新邮件，不在原邮件往来中）"
         self._send(
             clerk,
             subject=subject,
@@ -215,9 +238,11 @@ class Clerks:
         at: datetime | None,
         in_reply_to: str | None,
         attachment: tuple[str, bytes, tuple[str, str]] | None = None,
+        sender: str | None = None,
     ) -> None:
         msg = EmailMessage()
-        msg["From"] = f"{clerk.name} <{clerk.address}>"
+        # from a personal mailbox the name is the clerk's own nickname, not the unit's
+        msg["From"] = f"李明 <{sender}>" if sender else f"{clerk.name} <{clerk.address}>"
         msg["To"] = clerk.office
         msg["Subject"] = subject
         if at is not None:

@@ -1,9 +1,10 @@
 """``nianbao demo``: the whole January campaign, end to end, on the built-in sample city.
 
 A local post office (real SMTP on loopback, Maildirs on disk), about forty simulated
-departments, and the real Prefect flows run day by day with ``as_of`` advancing through the
-campaign calendar: dispatch, replies on time and late and never, errors and corrections,
-warnings answered with a 说明, reminders, escalations, and the consolidation at the end.
+departments and a coordinator, and the real Prefect flows run day by day with ``as_of``
+advancing through the campaign calendar: dispatch, replies on time and late and never, errors
+and corrections, warnings answered with a 说明, a file from a personal mailbox assigned by the
+coordinator, reminders, escalations, and the consolidation at the end.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from annual_report.store import STATE_LABELS
 
 from . import city
 from .clerks import Clerks
+from .coordinator import Coordinator
 from .postoffice import PostOffice
 
 DEFAULT_DIR = Path("nianbao-demo")
@@ -60,6 +62,7 @@ def run_demo(
         clerks = Clerks(
             office, city.UNITS, year=report_year, office_address=city.OFFICE, deadline=plan.deadline
         )
+        coordinator = Coordinator(city.COORDINATOR, office, clerks)
         console.print(
             f"[bold]{city.CITY} {report_year}年度政府信息公开工作年度报告收集（演示）[/bold]: "
             f"{len(city.UNITS)} units, templates out {plan.start}, deadline {plan.deadline}, "
@@ -72,6 +75,7 @@ def run_demo(
             actions = clerks.act(day, datetime.combine(day, time(16, 30), tzinfo=plan.zone))
             if actions:
                 flows.collect(str(config_dir), plan.at(day, time(17, 30)), data_dir=data_dir)
+            actions += coordinator.act(config_dir, data_dir)
             states = _states(config_dir, data_dir)
             counts = Counter(states.values())
             summary = "  ".join(f"{STATE_LABELS[k]} {n}" for k, n in sorted(counts.items()))
