@@ -15,6 +15,12 @@ from typing import Literal
 from .registry import Registry
 
 Method = Literal["token", "subject", "thread", "sender"]
+_METHOD_ZH = {
+    "token": "识别码",
+    "subject": "邮件主题",
+    "thread": "回复的邮件",
+    "sender": "发件地址",
+}
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,8 @@ class Match:
     department: str | None
     method: Method | None
     quarantined: bool = False
-    reason: str | None = None  # English, for the coordinator, when quarantined
+    reason: str | None = None  # English, for operators' logs, when quarantined
+    reason_zh: str | None = None  # the same in Chinese, for the coordinator's notice
     notes: tuple[str, ...] = field(default_factory=tuple)  # English, for the coordinator
 
     @property
@@ -43,7 +50,16 @@ class Match:
 
 
 def match_department(evidence: Evidence, registry: Registry) -> Match:
-    """Decide the department of one received workbook from ``evidence``."""
+    """Decide the department of one received workbook from ``evidence``.
+
+    A quarantined match keeps the most likely department (the strongest evidence's) as
+    ``department``, for the coordinator to confirm; ``matched`` is false all the same.
+    """
+
+    def unit(code: str) -> str:
+        dept = registry.get(code)
+        return f"{dept.name}（{code}）" if dept else code
+
     sender_dept = registry.by_email(evidence.sender) if evidence.sender else None
     sender_code = sender_dept.code if sender_dept else None
     notes: list[str] = []
@@ -64,6 +80,10 @@ def match_department(evidence: Evidence, registry: Registry) -> Match:
                 reason=(
                     f"file carries the token of {code} but comes from {evidence.sender}, "
                     "an address not in the registry"
+                ),
+                reason_zh=(
+                    f"表格带有{unit(code)}的识别码，但发件地址 {evidence.sender} 不在单位名录中"
+                    "（可能是经办人的个人邮箱，也可能是误发或冒用），请与该单位核实"
                 ),
                 notes=tuple(notes),
             )
@@ -89,6 +109,11 @@ def match_department(evidence: Evidence, registry: Registry) -> Match:
                 "no valid token, subject tag, thread or registered sender identifies the "
                 "department; assign it by hand"
             ),
+            reason_zh=(
+                "表格中没有本次收集的识别码，邮件不是对我办邮件的回复，主题中没有单位标记，"
+                "发件地址也不在单位名录中，无法判断报送单位"
+                + ("（表格中的识别码已失效，可能用了往年或外地的模板）" if notes else "")
+            ),
             notes=tuple(notes),
         )
     method, code = candidates[0]
@@ -101,6 +126,10 @@ def match_department(evidence: Evidence, registry: Registry) -> Match:
             reason=(
                 f"the {method} says {code} but other evidence says {', '.join(disagreeing)}; "
                 "assign it by hand"
+            ),
+            reason_zh=(
+                f"{_METHOD_ZH[method]}指向{unit(code)}，但其他线索指向"
+                f"{'、'.join(unit(d) for d in disagreeing)}，请核实"
             ),
             notes=tuple(notes),
         )

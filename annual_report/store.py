@@ -35,6 +35,7 @@ from sqlite_utils.migrations import Migrations
 
 from .errors import StoreError, WorkbookError
 from .form import form_for_year, load_form
+from .matching import Match
 from .registry import Contact, Department, Registry
 from .report import Entry, Report
 from .validation import Validation
@@ -117,6 +118,9 @@ class Submission:
     decided_by: str | None
     decided_at: datetime | None
     decision_note: str | None
+    match_reason: str | None = None  # why it was quarantined (English, for operators)
+    match_reason_zh: str | None = None  # the same for the coordinator's notice
+    suggested_department: str | None = None  # whose it probably is (quarantined files)
     new: bool = False  # true only on the call that created it
 
 
@@ -314,6 +318,13 @@ def _messages_and_state(db: Database) -> None:
     )
 
 
+@migrations(name="0004_match_reason")
+def _match_reason(db: Database) -> None:
+    # Why a file was quarantined and whose it probably is, for the coordinator's notice.
+    for column in ("match_reason", "match_reason_zh", "suggested_department"):
+        db.execute(f"ALTER TABLE submissions ADD COLUMN {column} TEXT")
+
+
 # -- helpers ----------------------------------------------------------------------------------
 
 
@@ -385,6 +396,9 @@ def _submission(row: Mapping[str, Any], *, new: bool = False) -> Submission:
         failure_kind=row["failure_kind"],
         failure_reason=row["failure_reason"],
         failure_reason_zh=row["failure_reason_zh"],
+        match_reason=row["match_reason"],
+        match_reason_zh=row["match_reason_zh"],
+        suggested_department=row["suggested_department"],
         explanation=row["explanation"],
         decided_by=row["decided_by"],
         decided_at=_dt(row["decided_at"]),
@@ -771,6 +785,7 @@ class Store:
         message_id: str | None = None,
         sender: str | None = None,
         explanation: str | None = None,
+        match: Match | None = None,
     ) -> Submission:
         """Record one received file with what was read from it, in one transaction.
 
@@ -811,8 +826,9 @@ class Store:
                 "INSERT INTO submissions (campaign, department, version, sha256, file_name, "
                 "archived_path, received_at, source, message_id, sender, form_id, report_year, "
                 "method, status, error_count, warning_count, failure_kind, failure_reason, "
-                "failure_reason_zh, missing, explanation) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "failure_reason_zh, missing, explanation, match_reason, match_reason_zh, "
+                "suggested_department) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     campaign_id,
                     department,
@@ -835,6 +851,9 @@ class Store:
                     failure_reason_zh,
                     _json(list(report.missing)) if report else "[]",
                     explanation,
+                    match.reason if match and match.quarantined else None,
+                    match.reason_zh if match and match.quarantined else None,
+                    match.department if match and match.quarantined else None,
                 ],
             )
             submission_id = cursor.lastrowid

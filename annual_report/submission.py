@@ -100,7 +100,7 @@ def receive_workbook(store: Store, campaign_id: str, path: str | Path, origin: O
     match = match_department(evidence, registry)
     if not match.matched:
         submission = store.record_submission(
-            campaign_id, status="quarantined", validation=validate(report), **record
+            campaign_id, status="quarantined", validation=validate(report), match=match, **record
         )
         log.warning("quarantined %s: %s", origin.file_name or sha256[:12], match.reason)
         return Received(submission, match=match)

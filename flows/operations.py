@@ -433,6 +433,9 @@ def _department(rt: Runtime, code: str | None) -> Department | None:
     return rt.store.registry(rt.campaign_id).get(code) if code else None
 
 
+_NOTICE_STATUS = {"quarantined": "已隔离，待协调人确认", "unreadable": "无法读取"}
+
+
 def answer_key(sub: Submission) -> str:
     """Quarantined files get a notice to the coordinator; once assigned, the department its
     answer: two keys, so assigning by hand still answers the department."""
@@ -453,7 +456,8 @@ def answer_for(rt: Runtime, sub: Submission, as_of: datetime) -> Outbound | None
     coordinator = rt.config.mail.coordinator
     common = {"as_of": as_of, "in_reply_to": sub.message_id}
     if sub.status == "quarantined" or department is None:
-        reason = sub.failure_reason or "the department could not be identified"
+        reason = sub.match_reason_zh or sub.failure_reason_zh or "无法确定报送单位"
+        suggested = _department(rt, sub.suggested_department)
         mail = _mail(
             rt,
             MailKind.COORDINATOR_NOTICE,
@@ -463,8 +467,9 @@ def answer_for(rt: Runtime, sub: Submission, as_of: datetime) -> Outbound | None
             lines=[
                 f"文件：{sub.file_name or '（无名称）'}",
                 f"发件人：{sub.sender or '（未知）'}",
-                f"状态：{sub.status}",
+                f"状态：{_NOTICE_STATUS.get(sub.status, sub.status)}",
                 f"原因：{reason}",
+                *([f"可能的报送单位：{suggested.name}（{suggested.code}）"] if suggested else []),
                 f"请核实后指定报送单位：在 Prefect 界面运行“assign-{rt.campaign_id}”部署"
                 f"（文件编号填 {sub.id}，并填写单位代码），"
                 f"或在服务器上运行 nianbao assign {sub.id} 单位代码",

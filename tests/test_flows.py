@@ -719,6 +719,8 @@ def test_a_quarantined_file_is_assigned_from_the_ui_and_then_answered(office, do
     (stray,) = store_rows(office.database, "SELECT * FROM submissions")
     assert (stray["status"], stray["department"]) == ("quarantined", None)
     assert f"assign-{YEAR}" in notice.text and f"文件编号填 {stray['id']}" in notice.text
+    assert "xiaowang@qq.example 不在单位名录中" in notice.text
+    assert f"可能的报送单位：{NAMES['RSJ']}（RSJ）" in notice.text
 
     common = {"config_dir": str(office.config_dir), "data_dir": str(office.data_dir)}
     state = assign(submission=stray["id"], department="rsj", return_state=True, **common)

@@ -24,6 +24,9 @@ def test_token_from_an_unregistered_sender_is_quarantined():
     )
     assert match.quarantined and match.department == "RSJ"
     assert "not in the registry" in match.reason
+    rsj = REGISTRY["RSJ"].name
+    assert f"表格带有{rsj}（RSJ）的识别码" in match.reason_zh
+    assert "someone@qq.example 不在单位名录中" in match.reason_zh
 
 
 def test_token_from_another_registered_unit_is_accepted_with_a_note():
@@ -61,8 +64,18 @@ def test_conflicting_evidence_is_quarantined():
         Evidence(subject_department="FGW", sender="rsj@yichun.example"), REGISTRY
     )
     assert match.quarantined and "FGW" in match.reason and "RSJ" in match.reason
+    assert match.reason_zh == (
+        f"邮件主题指向{REGISTRY['FGW'].name}（FGW），"
+        f"但其他线索指向{REGISTRY['RSJ'].name}（RSJ），请核实"
+    )
 
 
 def test_nothing_known_is_quarantined():
     match = match_department(Evidence(sender="stranger@example.org"), REGISTRY)
     assert match.quarantined and match.department is None
+    assert "无法判断报送单位" in match.reason_zh and "往年" not in match.reason_zh
+    stale = match_department(
+        Evidence(token_present=True, file_department="RSJ", sender="stranger@example.org"),
+        REGISTRY,
+    )
+    assert "识别码已失效" in stale.reason_zh

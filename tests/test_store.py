@@ -413,3 +413,23 @@ def test_the_store_is_used_from_many_threads(store):
     t.start()
     t.join()
     assert len(store._connections) <= 3
+
+
+def test_submissions_of_a_0003_database_gain_the_match_columns(tmp_path):
+    path = tmp_path / "old.db"
+    db = Database(path)
+    migrations.apply(db, stop_before="0004_match_reason")
+    db.execute(
+        "INSERT INTO campaigns (id, report_year, form_id, secret, created_at) "
+        "VALUES ('2021', 2021, 'gov-disclosure-2021', 's', '2022-01-01T00:00:00+00:00')"
+    )
+    db.execute(
+        "INSERT INTO submissions (campaign, sha256, received_at, source, status) "
+        "VALUES ('2021', 'abc', '2022-01-05T00:00:00+00:00', 'cli', 'quarantined')"
+    )
+    db.conn.commit()
+    db.close()
+    with Store(path) as store:
+        (sub,) = store.submissions("2021")
+        assert sub.status == "quarantined"
+        assert (sub.match_reason_zh, sub.suggested_department) == (None, None)

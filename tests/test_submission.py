@@ -73,6 +73,10 @@ def test_token_from_a_stranger_is_quarantined(store, tmp_path):
     assert got.submission.status == "quarantined"
     assert got.submission.department is None
     assert "not in the registry" in got.match.reason
+    # kept for the coordinator's notice: why, in Chinese, and whose it probably is
+    assert got.submission.suggested_department == "RSJ"
+    assert "x@qq.example 不在单位名录中" in got.submission.match_reason_zh
+    assert store.submission(got.submission.id).match_reason == got.match.reason
 
 
 def test_unreadable_file_is_recorded_with_its_reason(store, tmp_path):
