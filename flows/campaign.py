@@ -261,12 +261,22 @@ def _review_warnings(rt: ops.Runtime) -> None:
         lines.append(f"- {name}（{sub.department}，第{sub.version}版）：" + "；".join(issues[:3]))
         if sub.explanation:
             lines.append(f"  单位说明：{sub.explanation[:300]}")
-    review = pause_flow_run(
-        wait_for_input=WarningsReview.with_initial_data(description="\n".join(lines)),
-        timeout=7 * 24 * 3600,
-        poll_interval=2,
-    )
-    back = {code.strip().upper() for code in review.send_back}
+    codes = {s.department for s in pending}
+    problem = ""
+    while True:  # a code that is not on the list is asked again, never silently dropped
+        review = pause_flow_run(
+            wait_for_input=WarningsReview.with_initial_data(description=problem + "\n".join(lines)),
+            timeout=7 * 24 * 3600,
+            poll_interval=2,
+        )
+        back = {code.strip().upper() for code in review.send_back if code.strip()}
+        unknown = sorted(back - codes)
+        if not unknown:
+            break
+        get_run_logger().warning("send-back codes not under review: %s", ", ".join(unknown))
+        problem = (
+            f"**未找到单位代码：{'、'.join(unknown)}**（只能填写下列单位的代码），请重新填写。\n\n"
+        )
     for sub in pending:
         decision = "rejected" if sub.department in back else "accepted"
         rt.store.decide(sub.id, decision, by="coordinator", note=review.note or None)

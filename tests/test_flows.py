@@ -797,6 +797,7 @@ class Reviewed:
     office: Office
     review_description: str
     invalid_input: Exception | None  # resuming with input that does not fit the form
+    asked_again: str  # the review's description after a code that is not under review
     approval_description: str
     approved: Any  # the state of the approved run
     final_written: bool
@@ -829,9 +830,13 @@ def reviewed(played, tmp_path_factory, smtp_server) -> Reviewed:
         resume_flow_run(review.id, run_input={"send_back": "CZJ"})
     except Exception as exc:
         invalid = exc
-    resume_flow_run(review.id, run_input={"send_back": ["czj"], "note": NOTE})
+    # a mistyped code is asked again, with the list, rather than dropped
+    resume_flow_run(review.id, run_input={"send_back": ["CJZ"], "note": NOTE})
+    again = paused_run("consolidate", after=review.state.id)
+    asked_again = pause_description(again)
+    resume_flow_run(again.id, run_input={"send_back": ["czj"], "note": NOTE})
     # then the result itself
-    approval = paused_run("consolidate", after=review.state.id)
+    approval = paused_run("consolidate", after=again.state.id)
     approval_description = pause_description(approval)
     resume_flow_run(approval.id, run_input={"approve": True})
     thread.join(timeout=120)
@@ -853,6 +858,7 @@ def reviewed(played, tmp_path_factory, smtp_server) -> Reviewed:
         office,
         review_description,
         invalid,
+        asked_again,
         approval_description,
         approved,
         final_written,
@@ -867,6 +873,8 @@ def test_consolidate_waits_for_the_coordinator_in_the_ui(reviewed):
     # the review form shows the warnings with the department's 说明
     assert NAMES["CZJ"] in reviewed.review_description and "CZJ" in reviewed.review_description
     assert EXPLANATION in reviewed.review_description
+    assert reviewed.asked_again.startswith("**未找到单位代码：CJZ**")
+    assert EXPLANATION in reviewed.asked_again
     # input that does not fit the form is refused by the server; the run stays paused
     assert isinstance(reviewed.invalid_input, RuntimeError)
     # CZJ sent back: out of the sums, with the coordinator's note
