@@ -1044,6 +1044,16 @@ class Store:
             )
         return [_submission(r) for r in rows]
 
+    def unassigned(self, campaign_id: str) -> list[Submission]:
+        """Files no department owns yet (quarantined, or unreadable from an unknown sender):
+        they wait for the coordinator to assign them."""
+        rows = self._rows(
+            "SELECT * FROM submissions WHERE campaign = ? AND department IS NULL "
+            "AND status IN ('quarantined', 'unreadable') ORDER BY id",
+            [campaign_id],
+        )
+        return [_submission(r) for r in rows]
+
     def latest_submission(self, campaign_id: str, code: str) -> Submission | None:
         row = self._row(
             "SELECT * FROM submissions WHERE campaign = ? AND department = ? "

@@ -330,6 +330,7 @@ def status(
             raise _fail(f"campaign {plan.id} has not started: run `nianbao run dispatch`") from None
         codes = list(app_config.registry.codes)
         states = store.department_states(plan.id, due=plan.deadlines(codes))
+        unassigned = store.unassigned(plan.id)
     rows = table_rows(states, plan.zone)
     if as_json:
         _print_json(
@@ -357,6 +358,14 @@ def status(
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     console.print(table)
+    if unassigned:
+        console.print(f"\n{len(unassigned)} file(s) wait for `nianbao assign SUBMISSION CODE`:")
+        for sub in unassigned:
+            hint = f" (probably {sub.suggested_department})" if sub.suggested_department else ""
+            console.print(
+                f"  {sub.id}: {sub.file_name or '?'} from {sub.sender or 'the drop folder'}{hint}",
+                highlight=False,
+            )
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from annual_report.registry import Registry
-from annual_report.store import STATE_LABELS, DepartmentState
+from annual_report.store import STATE_LABELS, DepartmentState, Submission
 
 ORDER = (
     "not_sent",
@@ -147,8 +147,11 @@ def summary_markdown(
     previous: dict[str, str] | None,
     previous_at: str | None = None,
     extra: list[str] | None = None,
+    unassigned: list[Submission] | None = None,
+    campaign: str | None = None,
 ) -> str:
-    """The run summary: counts, changes since the last run, whom to call, notes."""
+    """The run summary: counts, changes since the last run, whom to call, files waiting for
+    the coordinator (until assigned, whichever run received them), notes."""
     counts = Counter(s.state for s in states)
     total = len(states)
     done = counts["accepted"] + counts["accepted_with_warnings"]
@@ -178,9 +181,34 @@ def summary_markdown(
         contact = dept.contact if dept else None
         who = f"{contact.name} {contact.phone or ''}".strip() if contact else "（未登记联系人）"
         lines.append(f"- {s.name}（{s.label}，截止 {s.due}）：{who}")
+    if unassigned:
+        lines += ["", "## 待确认的文件", ""]
+        lines += [
+            f"来源无法确认的文件不会计入任何单位。核实后运行 `assign-{campaign}` 部署"
+            "（Run → Custom run，填写编号和单位代码）指定所属单位。",
+            "",
+            "| 编号 | 收到时间 | 发件人 | 文件 | 原因 | 可能的单位 |",
+            "|---|---|---|---|---|---|",
+        ]
+        for sub in unassigned:
+            suggested = registry.get(sub.suggested_department)
+            cells = [
+                str(sub.id),
+                _time(sub.received_at, zone),
+                sub.sender or "（投递目录）",
+                sub.file_name or "",
+                sub.match_reason_zh or sub.failure_reason_zh or "无法确定报送单位",
+                f"{suggested.name}（{suggested.code}）" if suggested else "",
+            ]
+            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if extra:
         lines += ["", "## 需要注意", ""] + [f"- {line}" for line in extra]
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Text from a mail inside a markdown table cell: no pipes, no line breaks."""
+    return re.sub(r"\s+", " ", text.replace("|", "｜")).strip()
 
 
 def progress(states: list[DepartmentState]) -> float:

@@ -136,6 +136,8 @@ def publish_status(rt: ops.Runtime, as_of: datetime, notes: list[str] | None = N
             previous=history["previous"],
             previous_at=history["previous_at"],
             extra=notes,
+            unassigned=rt.store.unassigned(rt.campaign_id),
+            campaign=rt.campaign_id,
         ),
         key=f"{key}-summary",
         description="收集情况摘要",

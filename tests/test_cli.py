@@ -175,15 +175,23 @@ def test_assign_gives_a_quarantined_file_its_department(env, monkeypatch):
     path = filled(env, "SZF", changes={"proactive.rules.issued": Decimal(1)})
     store = Store(env / "nianbao.db")
     try:
-        stray = receive_workbook(store, "2021", path, Origin("cli", sender="x@qq.example"))
+        origin = Origin("cli", sender="x@qq.example", file_name=path.name)
+        stray = receive_workbook(store, "2021", path, origin)
     finally:
         store.close()
     assert stray.submission.status == "quarantined"
     assert "token of SZF" in stray.match.reason  # `nianbao template` registered its token
+    waiting = runner.invoke(app, ["status"])
+    assert waiting.exit_code == 0, waiting.output
+    assert "1 file(s) wait for `nianbao assign" in waiting.output
+    assert f"{stray.submission.id}: SZF-filled.xlsx from x@qq.example (probably SZF)" in (
+        waiting.output
+    )
 
     result = runner.invoke(app, ["assign", str(stray.submission.id), "szf"])
     assert result.exit_code == 0, result.output
     assert f"submission {stray.submission.id}: SZF v1, accepted" in result.output
+    assert "wait for" not in runner.invoke(app, ["status"]).output
     for args in (["assign", "999", "SZF"], ["assign", str(stray.submission.id), "FGW"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output

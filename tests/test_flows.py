@@ -721,6 +721,8 @@ def test_a_quarantined_file_is_assigned_from_the_ui_and_then_answered(office, do
     assert f"assign-{YEAR}" in notice.text and f"文件编号填 {stray['id']}" in notice.text
     assert "xiaowang@qq.example 不在单位名录中" in notice.text
     assert f"可能的报送单位：{NAMES['RSJ']}（RSJ）" in notice.text
+    waiting = latest_summary().split("## 待确认的文件")[1]
+    assert f"| {stray['id']} |" in waiting and "xiaowang@qq.example" in waiting
 
     common = {"config_dir": str(office.config_dir), "data_dir": str(office.data_dir)}
     state = assign(submission=stray["id"], department="rsj", return_state=True, **common)
@@ -728,6 +730,7 @@ def test_a_quarantined_file_is_assigned_from_the_ui_and_then_answered(office, do
     assert state.message.startswith(f"submission {stray['id']}: RSJ v1, accepted")
     wrong = assign(submission=stray["id"], department="NOPE", return_state=True, **common)
     assert wrong.is_failed() and "department is not in the campaign" in wrong.message
+    assert "待确认的文件" not in latest_summary()  # the assign run published the summary
 
     office.run("collect", at(START + timedelta(days=1), MORNING))
     (receipt,) = office.outbox.of("receipt")

@@ -79,3 +79,55 @@ def test_summary_names_whom_to_call_after_the_deadline():
     assert "宜春市发展和改革委员会" in call and "张伟 0795-3202101" in call
     assert "宜春市人力资源和社会保障局" not in call
     assert "未能发送：invitation:RSJ" in text
+
+
+def test_files_waiting_for_the_coordinator_stay_in_the_summary_until_assigned():
+    from annual_report.store import Submission
+
+    stray = Submission(
+        id=17,
+        campaign="2021",
+        department=None,
+        version=None,
+        sha256="ab" * 32,
+        file_name="年报|最终版.xlsx",
+        archived_path=None,
+        received_at=datetime(2022, 1, 10, 8, 30, tzinfo=ZONE),
+        source="imap:1:40",
+        message_id=None,
+        sender="12345@qq.example",
+        form_id=None,
+        report_year=None,
+        method=None,
+        status="quarantined",
+        error_count=0,
+        warning_count=0,
+        failure_kind=None,
+        failure_reason=None,
+        failure_reason_zh=None,
+        explanation=None,
+        decided_by=None,
+        decided_at=None,
+        decision_note=None,
+        match_reason_zh="表格带有某单位的识别码，但发件地址\n不在单位名录中",
+        suggested_department="RSJ",
+    )
+    common = dict(
+        title="收集情况",
+        states=STATES,
+        registry=REGISTRY,
+        as_of=datetime(2022, 1, 11, 9, tzinfo=ZONE),
+        zone=ZONE,
+        deadline=date(2022, 1, 26),
+        previous=None,
+        campaign="2021",
+    )
+    text = summary_markdown(**common, unassigned=[stray])
+    waiting = text.split("## 待确认的文件")[1]
+    assert "`assign-2021`" in waiting
+    row = next(line for line in waiting.splitlines() if line.startswith("| 17 |"))
+    assert row == (
+        "| 17 | 01-10 08:30 | 12345@qq.example | 年报｜最终版.xlsx | "
+        "表格带有某单位的识别码，但发件地址 不在单位名录中 | 宜春市人力资源和社会保障局（RSJ） |"
+    )
+    assert "待确认的文件" not in summary_markdown(**common, unassigned=[])
