@@ -5,7 +5,7 @@
 ``dovecot``      Debian's dovecot started from a throwaway config in a temp dir (IMAP on a free
                  loopback port, one user, Maildir owned by nobody); skipped only when dovecot is
                  not installed (``scripts/setup.sh`` installs it).
-``prefect_harness``  a Prefect test server per module that runs flows (yields its API URL).
+``prefect_harness``  the Prefect test server every flow test runs under (yields its API URL).
 """
 
 from __future__ import annotations
@@ -409,12 +409,10 @@ def imap_folder(dovecot) -> str:
     return name
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prefect_harness(tmp_path_factory):
-    """One Prefect test server for the flow tests of a module; yields its API URL.
-
-    Module-scoped: leaving the module stops the server and drains Prefect's log and event
-    workers, so the tests that follow run without Prefect's background activity.
+    """One Prefect test server for every flow test (the demo's and the flows'); yields its
+    API URL. It starts with the first test that needs it and stops at the end of the session.
 
     Besides the environment the issue asks for, two settings keep the module fast on two
     shared cores without changing what is tested: the server's task-run recorder is off (it
