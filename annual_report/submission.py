@@ -15,6 +15,7 @@ from pathlib import Path
 from .errors import StoreError, WorkbookError
 from .form import Form
 from .matching import Evidence, Match, match_department
+from .registry import Department
 from .report import Report
 from .sandbox import read_untrusted
 from .store import Store, Submission, file_hash
@@ -105,19 +106,19 @@ def receive_workbook(store: Store, campaign_id: str, path: str | Path, origin: O
         log.warning("quarantined %s: %s", origin.file_name or sha256[:12], match.reason)
         return Received(submission, match=match)
 
-    validation = validate_for_department(store, campaign_id, report, match.department)  # type: ignore[arg-type]
+    department = registry[match.department]  # type: ignore[index]
+    validation = validate_for_department(store, campaign_id, report, department)
     submission = store.record_submission(
-        campaign_id, department=report.department, validation=validation, **record
+        campaign_id, department=department.code, validation=validation, **record
     )
     return Received(submission, match=match, validation=validation)
 
 
 def validate_for_department(
-    store: Store, campaign_id: str, report: Report, code: str
+    store: Store, campaign_id: str, report: Report, department: Department
 ) -> Validation:
-    """Validate ``report`` as department ``code``'s: last year's figures (C1), its kind and
+    """Validate ``report`` as ``department``'s: last year's figures (C1), its kind and
     rule-making power, the other units' fees. Sets ``report.department``."""
-    department = store.registry(campaign_id)[code]
     report.department = department.code
     return validate(
         report,
@@ -146,11 +147,11 @@ def assign_submission(store: Store, submission_id: int, code: str) -> Submission
             submission=submission_id,
             path=sub.archived_path,
         )
-    campaign = store.campaign(sub.campaign)
-    if code not in store.registry(sub.campaign):
+    department = store.registry(sub.campaign).get(code)
+    if department is None:
         raise StoreError("department is not in the campaign", campaign=sub.campaign, code=code)
-    report = read_untrusted(sub.archived_path, year=campaign.report_year)
-    validation = validate_for_department(store, sub.campaign, report, code)
+    report = read_untrusted(sub.archived_path, year=store.campaign(sub.campaign).report_year)
+    validation = validate_for_department(store, sub.campaign, report, department)
     return store.assign_department(submission_id, code, validation=validation)
 
 
