@@ -340,20 +340,22 @@ def assign(
     department: str,
     config_dir: str = "config",
     data_dir: str | None = None,
+    as_of: datetime | None = None,
 ) -> State:
     """Give a quarantined or unmatched file its department; the next collect answers it.
 
     Args:
         submission: the file's number, from the coordinator's notice (需要人工确认的报送文件)
         department: the registry code of the department it belongs to, e.g. RSJ
+        as_of: the moment the summary it publishes stands for (default: now; set in replays)
     """
-    with runtime(config_dir, data_dir) as rt:
+    with runtime(config_dir, data_dir, as_of) as rt:
         try:
             sub = ops.assign(rt, submission, department)
         except NianbaoError as exc:
             return Failed(message=str(exc))
         note = f"submission {sub.id} assigned to {sub.department}"
-        tasks.publish_status(rt, _now(None, rt), [note])
+        tasks.publish_status(rt, _now(as_of, rt), [note])
     return Completed(
         message=f"submission {sub.id}: {sub.department} v{sub.version}, {sub.status}; "
         "the next collect answers the department"

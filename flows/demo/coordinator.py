@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from email.utils import parseaddr
 from pathlib import Path
 
@@ -28,7 +29,7 @@ class Coordinator:
     clerks: Clerks
     seen: int = 0
 
-    def act(self, config_dir: Path, data_dir: str) -> list[str]:
+    def act(self, config_dir: Path, data_dir: str, at: datetime) -> list[str]:
         """Assign every file a new notice asks about to the unit whose clerk sent it."""
         from flows.campaign import assign
 
@@ -49,6 +50,7 @@ class Coordinator:
                 department=clerk.code,
                 config_dir=str(config_dir),
                 data_dir=data_dir,
+                as_of=at,
                 return_state=True,
             )
             if state.is_completed():

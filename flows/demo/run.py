@@ -75,7 +75,7 @@ def run_demo(
             actions = clerks.act(day, datetime.combine(day, time(16, 30), tzinfo=plan.zone))
             if actions:
                 flows.collect(str(config_dir), plan.at(day, time(17, 30)), data_dir=data_dir)
-            actions += coordinator.act(config_dir, data_dir)
+            actions += coordinator.act(config_dir, data_dir, plan.at(day, time(18, 0)))
             states = _states(config_dir, data_dir)
             counts = Counter(states.values())
             summary = "  ".join(f"{STATE_LABELS[k]} {n}" for k, n in sorted(counts.items()))
