@@ -23,6 +23,7 @@ UNIT_SUFFIX = "unit-suffix"  # "12件", "79000.1元" → number
 PLUS_SIGN = "plus-sign"  # "+19" in a count cell → 19
 DECIMAL_INTEGER = "decimal-integer"  # "3.0" in a count cell → 3
 THOUSANDS = "thousands-separator"  # "1,234" → 1234
+YUAN_TO_WAN = "yuan-to-wan-yuan"  # "251000元" (or 251000 under a 元 header) in a 万元 cell → 25.1
 
 ZERO_NOTES = (BLANK, DASH)
 
@@ -98,3 +99,22 @@ def parse_number(raw: str | None, cell_type: CellType, unit: str | None = None) 
     if value < 0 and cell_type != "signed":
         return Parsed(value, tuple(notes), f"数量不能为负数（{raw.strip()}）")
     return Parsed(value, tuple(notes))
+
+
+def parse_yuan_as_wan(raw: str) -> Parsed:
+    """An amount stated in 元 (``251000元``, or a bare number under a header in 元) for a cell
+    in 万元: the exact value divided by 10,000, noted. Published figures cannot be sent back to
+    be retyped, so the text importer converts them; a workbook's clerk is asked instead (R5)."""
+    text = raw.strip()
+    number = text[:-1] if text.endswith("元") else text
+    parsed = parse_number(number, "money")
+    if parsed.value is None or (parsed.problem is not None and "小数" not in parsed.problem):
+        return parsed
+    exponent = parsed.value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        return Parsed(parsed.value, parsed.notes, f"以元为单位的金额最多保留2位小数（{text}）")
+    notes = (*(n for n in parsed.notes if n != UNIT_SUFFIX), YUAN_TO_WAN)
+    value = (parsed.value / 10000).normalize()
+    if value == value.to_integral_value():
+        value = value.quantize(Decimal(1))  # 10, not 1E+1
+    return Parsed(value, notes)

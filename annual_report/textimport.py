@@ -24,6 +24,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+import opencc
+
 from .errors import NianbaoError
 from .form import Block, Form, form_for_year, forms, load_form
 from .labels import label_key
@@ -98,6 +100,8 @@ def import_text(
     Raises :class:`TextImportError` only when no section of a report is found at all.
     """
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = [_PINYIN.sub("", line) for line in lines]
+    lines = _simplified(lines, source)
     cut = _truncation_line(lines)
     body = lines[:cut] if cut is not None else lines
     sections = _find_sections(body)
@@ -116,7 +120,8 @@ def import_text(
         form = next(f for f in forms() if f.last_year is None)
         report = _read(body, sections, form, None, source, cut)
         if report.declared_form and report.declared_form != form.id:
-            report = _read(body, sections, load_form(report.declared_form), None, source, cut)
+            declared = load_form(report.declared_form)
+            report = _read(body, sections, declared, None, source, cut)
     else:
         report = _read(body, sections, form, report_year, source, cut)
     if report_year is None:
@@ -154,11 +159,34 @@ def import_result(report: Report) -> dict[str, Any]:
     return result
 
 
+# -- script -------------------------------------------------------------------------------------
+# Pages offered in traditional characters by machine conversion sometimes annotate characters
+# with their pinyin: ``鎮(zhèn)``, ``機構(gòu)``.
+_PINYIN = re.compile(
+    r"(?<=[\u4e00-\u9fff])[(（]"
+    r"[a-zü]*[āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹ][a-zāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹ]*[)）]"
+)
+_T2S = opencc.OpenCC("tw2s")  # Taiwan variants too (著力 → 着力)
+_MIN_TRADITIONAL = 10  # characters that differ from simplified, to call a text traditional
+
+
+def _simplified(lines: list[str], source: str | None) -> list[str]:
+    """A text in traditional characters, in simplified ones (character by character, so the
+    narrative reads as written; table labels in Taiwan phrases are matched by the walker)."""
+    converted = [_T2S.convert(line) for line in lines]
+    pairs = zip("".join(lines), "".join(converted), strict=False)  # t2s keeps the length
+    changed = sum(1 for x, y in pairs if x != y)
+    if changed < _MIN_TRADITIONAL:
+        return lines
+    log.info("%s: traditional characters (%s), read as simplified", source, changed)
+    return converted
+
+
 # -- sections -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Section:
     number: int
-    line: int  # index of the heading line
+    line: int  # index of the heading line (or of the table's first line, heading lost)
     start: int  # body: lines[start:end]
     end: int
     heading: str
@@ -219,11 +247,36 @@ def _find_sections(lines: list[str]) -> list[_Section]:
         high = after[0][1] if after else len(_NUMERALS) + 1
         if low < number < high and all(n != number for _, n in heads):
             heads = sorted([*heads, (i, number)])
+    heads = [(i, number, i + 1) for i, number in heads]
+    for number, keys in _LANDMARKS.items():  # a table whose section heading was lost
+        if any(n == number for _, n, _ in heads):
+            continue
+        for i, line in enumerate(lines):
+            before = [h for h in heads if h[0] < i]
+            after = [h for h in heads if h[0] > i]
+            low = before[-1][1] if before else 0
+            high = after[0][1] if after else len(_NUMERALS) + 1
+            if low < number < high and _is_landmark(line, keys):
+                heads = sorted([*heads, (i, number, i)])
+                break
     out = []
-    for k, (i, number) in enumerate(heads):
+    for k, (i, number, start) in enumerate(heads):
         end = heads[k + 1][0] if k + 1 < len(heads) else len(lines)
-        out.append(_Section(number, i, i + 1, end, lines[i].replace("\f", "").strip()))
+        heading = lines[i].replace("\f", "").strip() if start > i else ""
+        out.append(_Section(number, i, start, end, heading))
     return out
+
+
+# The first line of a table section's table, when its heading is missing.
+_LANDMARKS = {
+    2: (label_key("第二十条第（一）项"),),
+    3: (label_key("（本列数据的勾稽关系为"), label_key("申请人情况")),
+}
+
+
+def _is_landmark(line: str, keys: tuple[str, ...]) -> bool:
+    text = line.replace("|", " ").replace("\f", "").strip()
+    return 0 < len(text) <= 2 * _MAX_HEADING and label_key(text).startswith(keys)
 
 
 # -- year ---------------------------------------------------------------------------------------
@@ -233,9 +286,12 @@ _TITLE_YEAR = re.compile(
 _ABOUT_YEAR = re.compile(r"关于\s*(20\d\d)\s*年度")
 _YEAR_AFTER = re.compile(r"年度报告\s*[(（]\s*(20\d\d)\s*年?度?\s*[)）]")
 _PERIOD = re.compile(
-    r"(20\d\d)\s*年\s*0?1\s*月\s*0?1\s*日\s*(?:至|到|-|—|～|~)\s*(20\d\d)\s*年\s*12\s*月\s*31\s*日"
+    r"(20\d\d)\s*年\s*0?1\s*月\s*0?1\s*日\s*起?\s*(?:至|到|-|—|～|~)\s*(20\d\d)\s*年"
+    r"\s*12\s*月\s*31\s*日"
 )
 _LEADING_YEAR = re.compile(r"^\s*(20\d\d)\s*年")
+_WORK_YEAR = re.compile(r"(20\d\d)\s*年度?\s*(?:的)?\s*政府信息公开工作")
+_YEAR_END = re.compile(r"截[至止]\s*(20\d\d)\s*年\s*12\s*月\s*31\s*日")
 
 
 def _detect_year(lines: list[str], sections: list[_Section]) -> int | None:
@@ -251,10 +307,14 @@ def _detect_year(lines: list[str], sections: list[_Section]) -> int | None:
             return int(m.group(1))
     for section in sections:
         if section.number == 1:
-            for line in lines[section.start : section.end]:
-                if line.strip():
-                    m = _LEADING_YEAR.match(unicodedata.normalize("NFKC", line))
-                    return int(m.group(1)) if m else None
+            first = next((line for line in lines[section.start : section.end] if line.strip()), "")
+            m = _LEADING_YEAR.match(unicodedata.normalize("NFKC", first))
+            if m:
+                return int(m.group(1))
+    for pattern in (_WORK_YEAR, _YEAR_END):  # weaker: the year the text says it is about
+        found = {int(m.group(1)) for m in pattern.finditer(head)}
+        if len(found) == 1:
+            return found.pop()
     return None
 
 
@@ -288,7 +348,8 @@ def _read(
         layout = detect_layout(body)
         tokens = tokenize(numbered, layout)
         walk = TableWalk(report, spec.number, tokens, layout)
-        walk.run(truncated=cut is not None and spec.number == last)
+        # the text ends in this table: cut there, whether or not the cut is marked
+        walk.run(truncated=spec.number == last, marked=cut is not None)
         walk.finish()
         report.label_notes.extend(walk.notes)
         seen |= walk.seen

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from .errors import NianbaoError
 from .form import Alias, Block, Form, forms, load_form
 from .labels import label_key
-from .report import LabelNote, Report
-from .texttokens import Layout, Token
+from .numbers import DASHES, parse_yuan_as_wan
+from .report import Entry, LabelNote, Report
+from .texttokens import Layout, Token, is_number
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ class _Header:
     targets: list[_Target]
     line: int
     x: float | None
+    unit: str | None = None  # the amount unit the header states in brackets: 元 or 万元
 
 
 @dataclass(eq=False)
@@ -180,7 +182,11 @@ class TableWalk:
         self._noted: set[tuple[str, tuple[str, ...]]] = set()
 
     # .. driving ..
-    def run(self, *, truncated: bool) -> None:
+    def run(self, *, truncated: bool, marked: bool = True) -> None:
+        """Read the tokens; ``truncated`` when the text ends in this table (``marked`` when a
+        truncation marker says the page was cut there, maybe inside the last token)."""
+        if truncated and marked:
+            self._drop_cut_value()
         i = 0
         previous: Token | None = None
         while i < len(self.tokens):
@@ -200,6 +206,22 @@ class TableWalk:
             filled = [r for r in self.rows if r.values]
             if filled:
                 filled[-1].truncated = True
+
+    def _drop_cut_value(self) -> None:
+        """The text was cut after the last token: a number there may be the start of a longer
+        one (``1`` of ``12``) or of a label (``2`` of ``2.其他…``), unless a ``|`` ended it."""
+        last = self.tokens[-1] if self.tokens else None
+        if last is None or last.kind != "value" or last.closed:
+            return
+        if last.text == "0" or last.text in DASHES:
+            return  # nothing longer starts with these
+        self.tokens = self.tokens[:-1]
+        self._note(
+            (),
+            last.text,
+            f"原文在第{last.line}行中断，末尾的“{last.text}”可能不完整，未读取",
+            (f"第{last.line}行",),
+        )
 
     def _row_break(self) -> None:
         """A new table row (pipes, tabbed) or printed line (layout) begins."""
@@ -269,6 +291,13 @@ class TableWalk:
         key = label_key(text)
         if not key:
             return
+        mainland = _mainland(key)
+        if mainland != key and (
+            self.index.exact(mainland)
+            or self.index.longer(mainland)
+            or self.index.exact(_bracketed(mainland)[0])
+        ):
+            key = mainland
         if self.index.exact(key):  # 2. a label as the form (or another version) spells it
             self._matched(key, token, text)
             return
@@ -288,6 +317,10 @@ class TableWalk:
         bare = key.rstrip(":")
         if bare != key and self.index.exact(bare):  # 7. ``行政许可：``
             self._matched(bare, token, text)
+            return
+        start, unit = _bracketed(key)
+        if start and self.index.exact(start):  # 8. ``规章（设区的市…）``, ``采购总金额（元）``
+            self._matched(start, token, text, unit=unit)
             return
         self._unknown(text, token)
 
@@ -354,7 +387,14 @@ class TableWalk:
         self.seen.add(key)
         self.recent = [*self.recent[-20:], key]
 
-    def _matched(self, key: str, token: Token, text: str, opened: _Open | None = None) -> None:
+    def _matched(
+        self,
+        key: str,
+        token: Token,
+        text: str,
+        opened: _Open | None = None,
+        unit: str | None = None,
+    ) -> None:
         targets = self.index.exact(key)
         self._saw(key)
         if opened is None:
@@ -385,7 +425,7 @@ class TableWalk:
                 self.header_block = None
                 self.segment += 1
             columns = [t for t in targets if t.kind == "column"]
-            header = _Header(text, columns, token.line, token.centre)
+            header = _Header(text, columns, token.line, token.centre, unit)
             self.headers.append(header)
             if opened is not None:
                 opened.header = header
@@ -593,13 +633,14 @@ class TableWalk:
         columns = row.columns or self.columns.get(row.block) or []
         values = list(row.values)
         n = len(columns)
-        while len(values) > n and values[-1].kind == "empty":
-            values.pop()  # pipe tables pad short blocks with empty cells
+        while values and values[-1].kind == "empty" and (values[-1].inferred or len(values) > n):
+            values.pop()  # pads of merged cells, and blank lines that place nothing
         if len(values) > n and self.layout not in ("pipes", "tabbed"):
             # nothing marks where this row's values end: which of them are its own is unknown
-            found = "、".join(v.text for v in values)
+            shown = [v for v in values if not v.inferred]
+            found = "、".join(v.text or "（空）" for v in shown)
             message = (
-                f"“{row.label}”行的数值（{len(values)}个）多于列数（{n}个），"
+                f"“{row.label}”行的数值（{len(shown)}个）多于列数（{n}个），"
                 f"无法确定哪些属于本行，未读取：{found}"
             )
             self._note(codes, row.label, message, (f"第{row.line}行",))
@@ -618,6 +659,12 @@ class TableWalk:
             )
             self._note(codes, row.label, message, (f"第{row.line}行",))
             return
+        if row.truncated and 0 < len(values) < n:
+            message = (
+                f"原文在“{row.label}”行中断，只有{len(values)}个数值（应为{n}个），"
+                f"已按顺序读取前{len(values)}列"
+            )
+            self._note(codes, row.label, message, (f"第{row.line}行",))
         for value, header in placed:
             own = [t for t in header.targets if t.kind == "column" and not t.foreign]
             own = [t for t in own if t.block == row.block]
@@ -625,19 +672,38 @@ class TableWalk:
                 self._dropped_column(header)
                 continue
             code = block.cell_at(row.target.index, own[0].index).code
-            self.report.set_raw(code, value.text, f"第{value.line}行")
+            self._set(code, value, header)
         if values:
             self._alias_note(block, row.label, row.target, row.line)
+
+    def _set(self, code: str, value: Token, header: _Header) -> None:
+        """Store one cell; an amount in 元 (by its text or its column) goes into a 万元 cell
+        converted, with a note."""
+        spec = self.form.cell(code)
+        text = value.text
+        cell = f"第{value.line}行"
+        stated = "万元" if text.endswith("万元") else "元" if text.endswith("元") else header.unit
+        if spec.type == "money" and spec.unit == "万元" and stated == "元" and is_number(text):
+            parsed = parse_yuan_as_wan(text)
+            self.report.entries[code] = Entry(
+                code, text, parsed.value, parsed.notes, parsed.problem, cell
+            )
+            return
+        self.report.set_raw(code, text, cell)
 
     def _place(
         self, values: list[Token], columns: list[_Header], row: _Row, full: dict[int, list[_Row]]
     ) -> list[tuple[Token, _Header]] | None:
-        """Which column each value belongs to; ``None`` when that cannot be known."""
+        """Which column each value belongs to; ``None`` when that cannot be known.
+
+        A row with fewer values than columns is never filled from the left on trust: only when
+        the text was cut inside it (its first cells are the ones given), or when the printed
+        columns (``pdftotext -layout``) say where each value is.
+        """
         n = len(columns)
         if len(values) == n or not values:
             return list(zip(values, columns, strict=False))
-        if self.layout in ("pipes", "tabbed") or row.truncated:
-            # empty cells are explicit (or the text was cut after these): left to right
+        if row.truncated:
             return list(zip(values, columns, strict=False))
         if self.layout == "layout" and all(v.x is not None for v in values):
             centres = _centres(row, full.get(row.block or 0, []))
@@ -693,6 +759,27 @@ class TableWalk:
 # -- helpers -------------------------------------------------------------------------------------
 def _is_column(target: _Target, index: int) -> bool:
     return target.kind == "column" and target.index == index and not target.foreign
+
+
+_UNITS = {"元": "元", "单位:元": "元", "万元": "万元", "单位:万元": "万元"}
+# Words that conversion to Taiwan phrases changed in the form's labels (规范性文件 → 規範性檔案).
+_PHRASES = {"档案": "文件", "资讯": "信息", "资料": "数据"}
+
+
+def _mainland(key: str) -> str:
+    for taiwan, mainland in _PHRASES.items():
+        key = key.replace(taiwan, mainland)
+    return key
+
+
+def _bracketed(key: str) -> tuple[str, str | None]:
+    """A label followed by a bracketed explanation or unit: ``(label, unit or None)``; the
+    label is ``""`` when ``key`` is not of that shape."""
+    open_at = key.find("(", 1)
+    if open_at < 0:
+        return "", None
+    inside = key[open_at + 1 : -1] if key.endswith(")") else None
+    return key[:open_at], _UNITS.get(inside or "")
 
 
 def _multi_level(block: Block) -> bool:

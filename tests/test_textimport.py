@@ -145,7 +145,9 @@ def test_lg_2024_pipes():
     assert row_values(report, "withheld.enforcement_files") == [0, 0, 0, 0, 0, 0, None]
     assert row_values(report, "withheld.query_matters") == [None] * 7
     assert report.entries["requests.new_received.total"].cell == "第24行"
-    assert report.label_notes == []
+    assert [n.message for n in report.label_notes] == [
+        "原文在“7.属于行政执法案卷”行中断，只有6个数值（应为7个），已按顺序读取前6列"
+    ]
     assert report.missing == [
         "原文不完整：第35行起的内容未收录",
         "第三部分表格不完整：缺少“8.属于行政查询事项”等14行",
@@ -226,13 +228,16 @@ def test_fuyuan_2022_traditional_characters():
     assert row_values(report, "new_received") == [0] * 7
     assert row_values(report, "withheld.state_secret") == [0] * 7
     assert row_values(report, "withheld.prohibited_by_law") == [0] * 4 + [None] * 3
-    assert report.label_notes == []  # 規範/半角括号/“商業 企業” all match exactly
+    # 規範/半角括号/“商業 企業” all match exactly; the page was cut inside a row
+    assert [n.message for n in report.label_notes] == [
+        "原文在“2.其他法律行政法规禁止公开”行中断，只有4个数值（应为7个），已按顺序读取前4列"
+    ]
     assert report.missing[:3] == [
         "原文不完整：第30行起的内容未收录",
         "第三部分表格不完整：缺少“3.危及“三安全一稳定””等19行",
         "第三部分“2.其他法律行政法规禁止公开”行缺少“法律服务机构”等3列",
     ]
-    assert report.narrative["narrative.overview"].startswith("2022年,撫遠市自然資源局")
+    assert report.narrative["narrative.overview"].startswith("2022年,抚远市自然资源局")
 
 
 def test_xinjiu_2021_one_cell_per_line():
