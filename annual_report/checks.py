@@ -30,6 +30,7 @@ from .numbers import (
     PLUS_SIGN,
     THOUSANDS,
     UNIT_SUFFIX,
+    YUAN_TO_WAN,
 )
 from .report import Report
 from .validation import Context, Issue, Validation
@@ -707,6 +708,7 @@ _TEXT_NOTES = {
     PLUS_SIGN: "去掉了“+”号",
     DECIMAL_INTEGER: "去掉了小数点后的0",
     THOUSANDS: "去掉了千位分隔符",
+    YUAN_TO_WAN: "金额以元填写，已换算为万元",
 }
 
 

@@ -168,17 +168,24 @@ _PINYIN = re.compile(
 )
 _T2S = opencc.OpenCC("tw2s")  # Taiwan variants too (著力 → 着力)
 _MIN_TRADITIONAL = 10  # characters that differ from simplified, to call a text traditional
+# Pages converted by machine with Taiwan phrases write 資訊 for 信息 and so on. OpenCC's own
+# reverse (tw2sp) also turns 查询 into 查找 and 文件 into 文档, so only these are put back; the
+# walker matches table labels with 檔案 for 文件 as well.
+_TAIWAN_PHRASES = {"资讯": "信息", "网路": "网络", "软体": "软件", "程式": "程序"}
 
 
 def _simplified(lines: list[str], source: str | None) -> list[str]:
-    """A text in traditional characters, in simplified ones (character by character, so the
-    narrative reads as written; table labels in Taiwan phrases are matched by the walker)."""
+    """A text in traditional characters, in simplified ones (character by character, and the
+    few Taiwan phrases above when the text uses them)."""
     converted = [_T2S.convert(line) for line in lines]
-    pairs = zip("".join(lines), "".join(converted), strict=False)  # t2s keeps the length
+    pairs = zip("".join(lines), "".join(converted), strict=False)  # tw2s keeps the length
     changed = sum(1 for x, y in pairs if x != y)
     if changed < _MIN_TRADITIONAL:
         return lines
     log.info("%s: traditional characters (%s), read as simplified", source, changed)
+    if any("资讯" in line for line in converted):
+        for taiwan, mainland in _TAIWAN_PHRASES.items():
+            converted = [line.replace(taiwan, mainland) for line in converted]
     return converted
 
 

@@ -180,6 +180,7 @@ class TableWalk:
         self.with_values: set[str] = set()  # keys of labels followed by values
         self.notes: list[LabelNote] = []
         self._noted: set[tuple[str, tuple[str, ...]]] = set()
+        self._widths: dict[int, tuple[int, int]] = {}
 
     # .. driving ..
     def run(self, *, truncated: bool, marked: bool = True) -> None:
@@ -608,6 +609,7 @@ class TableWalk:
                 if own:
                     self._alias_note(self.blocks[b], header.text, own[0], header.line)
         full = self._reference_rows()
+        self._widths = self._row_widths()
         for row in self.rows:
             if row.values:
                 key = row.target.label if row.target is not None else row.label
@@ -635,6 +637,13 @@ class TableWalk:
         n = len(columns)
         while values and values[-1].kind == "empty" and (values[-1].inferred or len(values) > n):
             values.pop()  # pads of merged cells, and blank lines that place nothing
+        given = len(values)
+        while given and values[given - 1].kind == "empty":
+            given -= 1
+        if 0 < given < n <= len(values) and not row.truncated and not self._full_width(row):
+            # its last cells look empty, but the row is narrower than the table's full rows:
+            # a cell is missing somewhere, and the empties may be the table's padding
+            values = values[:given]
         if len(values) > n and self.layout not in ("pipes", "tabbed"):
             # nothing marks where this row's values end: which of them are its own is unknown
             shown = [v for v in values if not v.inferred]
@@ -675,6 +684,45 @@ class TableWalk:
             self._set(code, value, header)
         if values:
             self._alias_note(block, row.label, row.target, row.line)
+
+    def _row_widths(self) -> dict[int, tuple[int, int]]:
+        """``{id(row): (labels before its values, cells in all)}`` for rows with values, where
+        cells are explicit (the width of a web table's row, merged labels included)."""
+        if self.layout not in ("pipes", "cells", "tabbed"):
+            return {}
+        position = {id(t): k for k, t in enumerate(self.tokens)}
+        out = {}
+        for row in self.rows:
+            if not row.values or id(row.values[0]) not in position:
+                continue
+            k = position[id(row.values[0])]
+            lead = 0
+            while k > 0 and self.tokens[k - 1].kind == "label":
+                if self.layout != "cells" and self.tokens[k - 1].group != row.values[0].group:
+                    break
+                lead += 1
+                k -= 1
+            out[id(row)] = (lead, lead + len(row.values))
+        return out
+
+    def _full_width(self, row: _Row) -> bool:
+        """Whether ``row`` is as wide as the rows that fill every column (so that its trailing
+        empty cells are its own blank cells, not padding). Unknown counts as no."""
+        width = self._widths.get(id(row))
+        if width is None:
+            return False
+        full = [
+            self._widths[id(r)]
+            for r in self.rows
+            if id(r) in self._widths
+            and r.columns
+            and sum(1 for v in r.values if v.kind != "empty" or not v.inferred) >= len(r.columns)
+            and any(v.kind != "empty" for v in r.values[len(r.columns) - 1 : len(r.columns)])
+        ]
+        if full and len({w for _, w in full}) == 1:  # the table pads every row to one width
+            return width[1] == full[0][1]
+        same = {w for lead, w in full if lead == width[0]}
+        return same == {width[1]}
 
     def _set(self, code: str, value: Token, header: _Header) -> None:
         """Store one cell; an amount in 元 (by its text or its column) goes into a 万元 cell

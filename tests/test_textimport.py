@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from annual_report.form import load_form
-from annual_report.numbers import BLANK, DASH
+from annual_report.numbers import BLANK, DASH, YUAN_TO_WAN
 from annual_report.textimport import TextImportError, decode_text, import_result, import_text
 from annual_report.texttokens import detect_layout, is_value, tokenize
+from annual_report.validation import validate
 
 TEXTS = Path(__file__).parent / "fixtures" / "text"
 REQUEST_COLUMNS = (
@@ -406,6 +407,215 @@ def test_row_with_more_values_than_columns_in_one_cell_per_line_text():
     ]
 
 
+# -- web tables captured a cell at a time, blank lines, traditional characters -----------------
+def _pipe_cells(line: str) -> list[str]:
+    parts = [c.strip() for c in line.rstrip().split("|")]
+    return parts[:-1] if parts[-1] == "" else parts
+
+
+def as_cell_lines(text: str) -> str:
+    """Every cell on its own line ending in " |", runs of empty cells as one line of pipes."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        if "|" not in line:
+            out.append(line)
+            continue
+        empties = 0
+        for cell in _pipe_cells(line):
+            if not cell:
+                empties += 1
+                continue
+            if empties:
+                out.append("|" * empties)
+                empties = 0
+            out.append(f"{cell} |")
+        if empties:
+            out.append("|" * empties)
+    return "\n".join(out)
+
+
+def as_cell_then_pipe(text: str) -> str:
+    """Every cell on its own line and a "|" line after it (an empty cell: the "|" alone)."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        if "|" not in line:
+            out.append(line)
+            continue
+        for cell in _pipe_cells(line):
+            out += [cell, "|"] if cell else ["|"]
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize("convert", [as_cell_lines, as_cell_then_pipe])
+def test_web_tables_captured_a_cell_at_a_time(complete, convert):
+    """Rows are found by their labels; a "|" ends a cell; "|||" are empty cells."""
+    text = convert((TEXTS / "complete-2023-pipes.txt").read_text(encoding="utf-8"))
+    assert "规章 |\n/ |\n/ |\n/ |" in text or "规章\n|\n/\n|\n/\n|\n/\n|" in text
+    layout = detect_layout(text.split("\n")[15:60])
+    assert layout == "cells"
+    report = import_text(text)
+    assert report.missing == []
+    assert report.label_notes == []
+    assert {c: e.raw for c, e in report.entries.items()} == {
+        c: e.raw for c, e in complete["lines"].entries.items()
+    }
+
+
+def test_real_cell_per_line_capture_with_separator_lines():
+    """A real page: ``|||`` after captions, bare ``|`` for the empty cells of section 3."""
+    report = read("qu-tjj-2023.txt")
+    assert [raw(report, f"proactive.rules.{c}") for c in ("issued", "repealed", "in_force")] == [
+        "/",
+        "/",
+        "/",
+    ]
+    assert report.value("proactive.admin_fees.amount_wan_yuan") == 0
+    assert [raw(report, f"requests.new_received.{c}") for c in REQUEST_COLUMNS] == [""] * 6 + ["0"]
+    assert [raw(report, f"requests.granted.{c}") for c in REQUEST_COLUMNS] == [""] * 7
+    assert report.label_notes == []
+
+
+def as_paragraphs(text: str) -> str:
+    """One cell per line with a blank line after each: an empty cell is one more blank line."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        if line.startswith("\t"):
+            out += [line.strip(), ""] if line.strip() else [""]
+        elif line.strip():
+            out += [line, ""]
+    return "\n".join(out)
+
+
+def test_blank_line_separated_cells_show_empty_cells(complete):
+    text = as_paragraphs((TEXTS / "complete-2023-lines.txt").read_text(encoding="utf-8"))
+    assert "1.属于国家秘密\n\n0\n\n0\n\n\n0" in text  # the blank 科研机构 cell
+    report = import_text(text)
+    assert report.label_notes == []
+    assert report.missing == []
+    assert report.values() == complete["lines"].values()
+    blank = report.entries["requests.withheld.state_secret.research"]
+    assert (blank.raw, blank.value, blank.notes) == ("", 0, (BLANK,))
+
+
+def test_a_missing_middle_cell_is_never_filled_by_position(complete):
+    """A web row that lost a cell: its values are refused with a warning naming the row, not
+    shifted left into the wrong columns; every other row is read."""
+    text = (TEXTS / "complete-2023-pipes.txt").read_text(encoding="utf-8")
+    short = "4.保护第三方合法权益 | 2 | 0 | 0 | 1 | 0 | 3 | ||"
+    assert "4.保护第三方合法权益 | 2 | 0 | 0 | 0 | 1 | 0 | 3 | ||" in text
+    text = text.replace("4.保护第三方合法权益 | 2 | 0 | 0 | 0 | 1 | 0 | 3 | ||", short)
+    text = text.replace("行政许可 | 1523 | ||", "行政许可 |")  # an empty row: nothing to place
+    report = import_text(text)
+    assert row_values(report, "withheld.third_party_rights") == [None] * 7
+    assert report.value("proactive.licensing.decisions") is None
+    assert [n.message for n in report.label_notes] == [
+        "“4.保护第三方合法权益”行只有6个数值（应为7个），无法确定各数值所在的列，"
+        "未读取：2、0、0、1、0、3"
+    ]
+    assert report.label_notes[0].cells == ("第41行",)
+    expected = {
+        c: v
+        for c, v in complete["lines"].values().items()
+        if not c.startswith("requests.withheld.third_party_rights.")
+        and c != "proactive.licensing.decisions"
+    }
+    assert {c: v for c, v in report.values().items() if c in expected} == expected
+
+
+def test_a_text_that_ends_inside_a_row_reads_its_first_cells_and_says_so(complete):
+    """Cut without a marker: the last row's values are its first cells (left to right)."""
+    text = (TEXTS / "complete-2023-pipes.txt").read_text(encoding="utf-8")
+    end = text.index("2.没有现成信息需要另行制作 | 2 | 1 | 0")
+    text = text[: end + len("2.没有现成信息需要另行制作 | 2 | 1 | 0")]
+    report = import_text(text)
+    assert row_values(report, "unavailable.needs_creation") == [2, 1, 0, None, None, None, None]
+    assert row_values(report, "unavailable.not_held") == [7, 1, 0, 0, 0, 0, 8]
+    assert [n.message for n in report.label_notes] == [
+        "原文在“2.没有现成信息需要另行制作”行中断，只有3个数值（应为7个），已按顺序读取前3列"
+    ]
+
+
+def test_a_number_cut_by_the_truncation_is_not_read():
+    """``1`` may be the start of ``12``: before a truncation marker it is not read."""
+    text = (TEXTS / "complete-2023-pipes.txt").read_text(encoding="utf-8")
+    end = text.index("2.没有现成信息需要另行制作 | 2 | 1")
+    text = text[: end + len("2.没有现成信息需要另行制作 | 2 | 1")]
+    report = import_text(text + "\n[... the rest of the published page is not included ...]\n")
+    assert row_values(report, "unavailable.needs_creation") == [2] + [None] * 6
+    assert [n.message for n in report.label_notes] == [
+        "原文在第47行中断，末尾的“1”可能不完整，未读取",
+        "原文在“2.没有现成信息需要另行制作”行中断，只有1个数值（应为7个），已按顺序读取前1列",
+    ]
+
+
+def test_a_report_in_traditional_characters_imports(complete):
+    """Converted by machine with Taiwan phrases (規範性檔案 for 规范性文件) and pinyin notes."""
+    import opencc
+
+    text = (TEXTS / "complete-2023-pipes.txt").read_text(encoding="utf-8")
+    traditional = opencc.OpenCC("s2twp").convert(text)
+    assert "行政規範性檔案" in traditional and "收到和處理政府資訊公開申請情況" in traditional
+    traditional = traditional.replace("處理", "處(chǔ)理").replace("機關", "機(jī)關")
+    report = import_text(traditional)
+    assert report.year == 2023
+    assert report.missing == []
+    assert report.label_notes == []
+    assert report.values() == complete["lines"].values()
+    assert report.narrative["narrative.other_matters"].startswith("本机关2023年度未收取信息处理费")
+
+
+def test_real_traditional_report_without_section_headings():
+    """Tables found by their first caption; labels with explanations in brackets."""
+    report = read("wuhan-sthjj-2020.txt")
+    assert (report.year, report.form.id) == (2020, "gov-disclosure-2019")
+    assert [report.value(f"proactive.normative_docs.{c}") for c in ("made", "published")] == [2, 2]
+    assert report.value("proactive.normative_docs.public_total") == 19
+    other = ("items_last_year", "items_change", "decisions")
+    assert [report.value(f"proactive.other_services.{c}") for c in other] == [117, 0, 165]
+    assert raw(report, "proactive.coercive_measures.decisions") == "-"
+    (note,) = report.label_notes
+    assert note.message.startswith("未能识别的行名“其他主动公开档案(含以本单位")
+    assert note.message.endswith("”，其数值未读取：186、86、255")
+
+
+# -- amounts in 元 and 万元 --------------------------------------------------------------------
+def test_procurement_amount_in_yuan_is_converted_to_wan_yuan():
+    report = read("old-format-2022-pipes.txt", form=load_form("gov-disclosure-2019"))
+    amount = report.entries["proactive.procurement.amount"]
+    assert (amount.raw, amount.value) == ("79000.1元", Decimal("7.90001"))
+    assert amount.notes == (YUAN_TO_WAN,)
+    issues = validate(report).issues
+    (n2,) = [i for i in issues if i.rule == "N2" and i.codes == ("proactive.procurement.amount",)]
+    assert "“79000.1元”已按7.90001计算（金额以元填写，已换算为万元）" in n2.message
+    assert not [i for i in issues if i.rule == "R5"]
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "expected"),
+    [
+        ("采购总金额", "251000元", Decimal("25.1")),
+        ("采购总金额(万元)", "25.1", Decimal("25.1")),
+        ("采购总金额（万元）", "25.1万元", Decimal("25.1")),
+        ("采购总金额（元）", "251000", Decimal("25.1")),
+        ("采购总金额(单位:元)", "251,000.00", Decimal("25.1")),
+    ],
+)
+def test_amount_unit_from_the_header_or_the_value(header, value, expected):
+    text = (TEXTS / "old-format-2022-pipes.txt").read_text(encoding="utf-8")
+    text = text.replace("采购总金额 |", f"{header} |").replace("79000.1元", value)
+    report = import_text(text, form=load_form("gov-disclosure-2019"))
+    assert report.value("proactive.procurement.amount") == expected
+    assert not [n for n in report.label_notes if "采购" in n.found]
+
+
+def test_fee_column_in_yuan_is_converted():
+    text = (TEXTS / "complete-2023-pipes.txt").read_text(encoding="utf-8")
+    text = text.replace("本年收费金额（单位：万元）", "本年收费金额（单位：元）")
+    text = text.replace("行政事业性收费 | 3.56 |", "行政事业性收费 | 35600 |")
+    fee = import_text(text).entries["proactive.admin_fees.amount_wan_yuan"]
+    assert (fee.raw, fee.value, fee.notes) == ("35600", Decimal("3.56"), (YUAN_TO_WAN,))
+
+
 # -- a 2022 report whose tables are wholly in the 2019 format ----------------------------------
 def test_old_format_tables_in_a_2022_report():
     report = read("old-format-2022-pipes.txt")
@@ -457,7 +667,7 @@ def test_old_format_tables_read_with_the_form_they_use():
     assert (change.raw, change.value) == ("-2", -2)
     assert raw(report, "proactive.other_services.items_change") == "+1"
     amount = report.entries["proactive.procurement.amount"]
-    assert (amount.raw, amount.value) == ("79000.1元", Decimal("79000.1"))
+    assert (amount.raw, amount.value) == ("79000.1元", Decimal("7.90001"))  # 元 → 万元
     assert row_values(report, "other") == [0, 1, 0, 0, 0, 0, 1]
     assert [n.found for n in report.label_notes] == ["四、结转下一年度继续办理"]
 
