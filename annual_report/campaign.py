@@ -5,13 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from .context import context_for
 from .errors import ConfigError
 from .form import load_form
 from .registry import Registry
 from .report import Report
 from .store import Store, Submission, content_hash
 from .template import TemplateMeta, default_title, write_template
-from .validation import validate
+from .validation import Validation, validate
 
 CARRIED_FROM = "requests.carried_from_last_year."
 CARRIED_TO = "requests.carried_to_next_year."
@@ -71,7 +72,13 @@ def backfill_published(
         sha256=content_hash(text),
         source=source,
         department=department.code,
-        validation=validate(report),
+        # as the unit it is, with its stored history (C1/C2 against the year before, C3)
+        validation=_validate_as(store, registry, report, department.code),
         status="accepted",  # published figures are what they are; issues are kept for reference
         file_name=source.rpartition(":")[2],
     )
+
+
+def _validate_as(store: Store, registry: Registry, report: Report, code: str) -> Validation:
+    ctx = context_for(report, registry=registry, store=store, department=code)
+    return validate(report, previous=ctx.previous, context=ctx.context)

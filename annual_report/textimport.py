@@ -35,7 +35,7 @@ from .texttokens import detect_layout, tokenize
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TextImportError", "decode_text", "import_result", "import_text"]
+__all__ = ["TextImportError", "decode_text", "import_result", "import_text", "tables_lost"]
 
 
 class TextImportError(NianbaoError):
@@ -413,11 +413,22 @@ def _missing(report: Report, sections: dict[int, _Section], cut: int | None) -> 
             out.append(f"{part}“{spec.heading}”没有正文")
         if not spec.blocks:
             continue
-        out.extend(_missing_cells(report, spec.number, part))
+        # a table the text goes on after, but nothing read from it, is a table lost
+        lost = spec.number != max(sections)
+        out.extend(_missing_cells(report, spec.number, part, lost=lost))
     return out
 
 
-def _missing_cells(report: Report, number: int, part: str) -> list[str]:
+_LOST = "有表格，但没有读出任何数值"
+
+
+def tables_lost(report: Report) -> list[str]:
+    """What :func:`import_text` says of table sections the text has in full but from which no
+    value was read (the layout was not understood): the import failed for those tables."""
+    return [m for m in report.missing if m.endswith(_LOST)]
+
+
+def _missing_cells(report: Report, number: int, part: str, *, lost: bool) -> list[str]:
     absent: list[str] = []  # rows with no value at all
     partial: list[str] = []  # rows with some columns missing
     any_read = False
@@ -445,7 +456,7 @@ def _missing_cells(report: Report, number: int, part: str) -> list[str]:
             for label, cols in lacking_by_row:
                 partial.append(f"{part}“{label}”行缺少{_columns_text(block, cols)}列")
     if not any_read:
-        return [f"{part}没有读到表格数据"]
+        return [f"{part}{_LOST}" if lost else f"{part}没有读到表格数据"]
     out = []
     if absent:
         more = f"等{len(absent)}行" if len(absent) > 1 else "行"

@@ -65,7 +65,28 @@ class Validation:
         return [(i.rule, i.severity, i.codes[0] if i.codes else "") for i in self.issues]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.report.to_dict(), "issues": [i.to_dict() for i in self.issues]}
+        return {
+            **self.report.to_dict(),
+            "issues": [i.to_dict() for i in self.issues],
+            "skipped": self.skipped_list(),
+        }
+
+    def skipped_list(self) -> list[dict[str, str]]:
+        """The rules that could not run, each with its reason (English and Chinese)."""
+        return [
+            {"rule": rule, "reason": why, "reason_zh": SKIP_REASONS_ZH.get(why, why)}
+            for rule, why in self.skipped.items()
+        ]
+
+
+# The reasons checks give for skipping a rule (``checks.Skip``), for the coordinator.
+SKIP_REASONS_ZH = {
+    "no previous report": "没有上一年度的报告",
+    "previous report has none of the cells": "上一年度的报告中没有相应数据",
+    "no narrative": "没有正文",
+    "report year unknown": "报告年度不明",
+    "no binding has all its cells": "相关单元格都没有数据",
+}
 
 
 def validate(

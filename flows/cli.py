@@ -107,8 +107,17 @@ def validate(
         typer.Option(help="Last year's report (workbook or published text) for C1/C2/C7."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    department: DepartmentOption = None,
+    config: OfficeConfigOption = None,
+    data: DataOption = None,
+    db: OfficeDbOption = None,
 ) -> None:
-    """Check a returned workbook. Exit 0: no errors; 1: errors; 2: unreadable file."""
+    """Check a returned workbook. Exit 0: no errors; 1: errors; 2: unreadable file.
+
+    With the office's configuration (--config, $NIANBAO_CONFIG or ./config) the unit's kind
+    and power to make 规章 come from the registry, and last year's report from the database
+    (--previous wins); a lone file is checked without them.
+    """
     from annual_report.validation import validate as run_validation
 
     try:
@@ -120,12 +129,112 @@ def validate(
         raise _fail(f"{file}: {exc.message}") from None
     except (NianbaoError, OSError) as exc:
         raise _fail(f"{file}: {exc}") from None
-    result = run_validation(report, previous=prior)
+    ctx = _validation_context(report, config, data, db, department=department, previous=prior)
+    result = run_validation(report, previous=ctx.previous, context=ctx.context)
     if as_json:
-        _print_json(result.to_dict())
+        _print_json({**result.to_dict(), "context": _context_json(ctx)})
     else:
         _print_issues(file, result)
+        _print_context(ctx, result)
     raise typer.Exit(0 if result.ok else 1)
+
+
+# -- the office around validate and import-text ------------------------------------------
+
+DepartmentOption = Annotated[
+    str | None,
+    typer.Option(
+        "--department",
+        "-d",
+        metavar="CODE",
+        help="Check as this unit of the registry (default: the unit the file names).",
+    ),
+]
+OfficeConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        envvar="NIANBAO_CONFIG",
+        help="Configuration directory (default: ./config when it exists).",
+    ),
+]
+OfficeDbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db", envvar="NIANBAO_DB", help="State database (default: nianbao.db in the data dir)."
+    ),
+]
+
+
+def _office_paths(config: Path | None, data: Path | None, db: Path | None) -> tuple[Path, Path]:
+    """The configuration directory and the database file, found as the other commands do."""
+    from flows.settings import DATA_ENV
+
+    config_dir = config if config is not None else DEFAULT_CONFIG
+    if db is None:
+        data_dir = data or os.environ.get(DATA_ENV) or config_dir.resolve().parent / "nianbao-data"
+        db = Path(data_dir) / "nianbao.db"
+    return config_dir, db
+
+
+def _office_registry(config: Path | None, config_dir: Path):
+    """The registry, or ``None`` for a lone file (no configuration given nor in ./config)."""
+    from annual_report.registry import load_registry
+
+    if config is None and not (config_dir / "departments.yaml").is_file():
+        return None
+    try:
+        return load_registry(config_dir)
+    except NianbaoError as exc:
+        raise _fail(f"{config_dir}: {exc}") from None
+
+
+def _validation_context(report, config, data, db, *, department=None, previous=None):
+    """What the registry and the stored history say about ``report``'s unit (none found: the
+    rules that need them are skipped or run as for an unknown unit, as the notes say)."""
+    from annual_report.context import context_for
+    from annual_report.store import Store
+
+    config_dir, db_file = _office_paths(config, data, db)
+    registry = _office_registry(config, config_dir)
+    try:
+        if not db_file.is_file():  # reading never creates an office's database
+            return context_for(report, registry=registry, department=department, previous=previous)
+        with Store(db_file) as store:
+            return context_for(
+                report, registry=registry, store=store, department=department, previous=previous
+            )
+    except NianbaoError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _context_json(ctx) -> dict[str, Any]:
+    unit = ctx.department
+    previous = ctx.previous
+    return {
+        "department": unit.code if unit else None,
+        "department_name": unit.name if unit else None,
+        "kind": ctx.context.organ_kind,
+        "can_make_rules": ctx.context.can_make_rules,
+        "previous": None
+        if previous is None
+        else {"year": previous.year, "form": previous.form.id, "source": previous.source},
+        "peer_fees": len(ctx.context.peer_fees),
+        "notes": list(ctx.notes),
+    }
+
+
+def _print_context(ctx, result) -> None:
+    unit = ctx.department
+    if unit is not None:
+        what = f"{unit.code}，{unit.kind_label}" + ("，可制定规章" if unit.can_make_rules else "")
+        console.print(f"单位：{unit.name}（{what}）", highlight=False)
+    if ctx.previous is not None:
+        console.print(f"上一年度报告：{ctx.previous.year}年度", highlight=False)
+    for note in ctx.notes:
+        console.print(f"[yellow]注意：[/yellow]{note}", highlight=False)
+    for item in result.skipped_list():
+        console.print(f"未核对 {item['rule']}：{item['reason_zh']}", highlight=False)
 
 
 def _print_issues(file: Path, result) -> None:
@@ -166,46 +275,75 @@ def import_text_command(
             "cross-year checks and the pre-filled 上年结转).",
         ),
     ] = None,
-    config: ConfigOption = DEFAULT_CONFIG,
-    db: DbOption = DEFAULT_DB,
+    department: DepartmentOption = None,
+    config: OfficeConfigOption = None,
+    data: DataOption = None,
+    db: OfficeDbOption = None,
 ) -> None:
-    """Read a published report (text, web tables, pdftotext -layout) into canonical values."""
-    from annual_report.textimport import decode_text, import_result, import_text
+    """Read a published report (text, web tables, pdftotext -layout) into canonical values.
+
+    Checked as unit --backfill or --department CODE with the registry and last year's stored
+    report when the office's configuration is found. Exit 0: read; 1: a table the text has
+    was not read (nothing stored); 2: no report in the text.
+    """
+    from annual_report.textimport import decode_text, import_result, import_text, tables_lost
     from annual_report.validation import validate as run_validation
 
     try:
-        data = file.read_bytes()
-        report = import_text(decode_text(data), year=year, source=str(file))
-        if backfill:
-            from annual_report.campaign import backfill_published
-            from annual_report.registry import load_registry
-            from annual_report.store import Store
-
-            stored = backfill_published(
-                Store(db),
-                load_registry(config),
-                report,
-                backfill,
-                text=data,
-                source=f"text:{file.name}",
-            )
-            err_console.print(
-                f"stored as submission {stored.id} of campaign {stored.campaign} "
-                f"({stored.department} v{stored.version})"
-            )
+        raw_bytes = file.read_bytes()
+        report = import_text(decode_text(raw_bytes), year=year, source=str(file))
     except OSError as exc:
         raise _fail(f"{file}: {exc.strerror}") from None
     except NianbaoError as exc:
         raise _fail(f"{file}: {exc}") from None
-    result = run_validation(report)
+    lost = tables_lost(report)
+    if backfill and not lost:
+        _backfill(report, backfill, raw_bytes, file, config, data, db)
+    unit = backfill or department
+    ctx = _validation_context(report, config, data, db, department=unit)
+    result = run_validation(report, previous=ctx.previous, context=ctx.context)
     if as_json:
-        _print_json({**import_result(report), "issues": [i.to_dict() for i in result.issues]})
-        return
-    _print_issues(file, result)
-    read = sum(1 for e in report.entries.values() if e.raw is not None)
-    console.print(f"{read} of {len(report.form.cells)} cells read")
-    for item in report.missing:
-        console.print(f"[yellow]missing:[/yellow] {item}")
+        _print_json(
+            {
+                **import_result(report),
+                "issues": [i.to_dict() for i in result.issues],
+                "skipped": result.skipped_list(),
+                "context": _context_json(ctx),
+                "tables_lost": lost,
+            }
+        )
+    else:
+        _print_issues(file, result)
+        _print_context(ctx, result)
+        read = sum(1 for e in report.entries.values() if e.raw is not None)
+        console.print(f"{read} of {len(report.form.cells)} cells read")
+        for item in report.missing:
+            console.print(f"[yellow]missing:[/yellow] {item}")
+    if lost:
+        why = "；".join(lost)
+        stored = "，未存储" if backfill else ""
+        err_console.print(f"[red]未能读取原文中的表格{stored}：[/red]{why}", highlight=False)
+        raise typer.Exit(1)
+
+
+def _backfill(report, code: str, raw_bytes: bytes, file: Path, config, data, db) -> None:
+    from annual_report.campaign import backfill_published
+    from annual_report.registry import load_registry
+    from annual_report.store import Store
+
+    config_dir, db_file = _office_paths(config, data, db)
+    try:
+        registry = load_registry(config_dir)
+        with Store(db_file) as store:
+            stored = backfill_published(
+                store, registry, report, code, text=raw_bytes, source=f"text:{file.name}"
+            )
+    except NianbaoError as exc:
+        raise _fail(f"{file}: {exc}") from None
+    err_console.print(
+        f"stored as submission {stored.id} of campaign {stored.campaign} "
+        f"({stored.department} v{stored.version})"
+    )
 
 
 # -- merge ---------------------------------------------------------------------------------
