@@ -225,13 +225,13 @@ class TableWalk:
         )
 
     def _row_break(self) -> None:
-        """A new table row (pipes, tabbed) or printed line (layout) begins."""
+        """A new table row (pipes, tsv, tabbed) or printed line (layout) begins."""
         row = self.row
         if row is None or self.aligned:
             return
         if self.unlabelled is not None and row.block == self.unlabelled and not row.label:
             return  # the one unlabelled row takes every value of its section
-        if self.layout in ("pipes", "tabbed") or (self.layout == "layout" and row.values):
+        if self.layout in ("pipes", "tsv", "tabbed") or (self.layout == "layout" and row.values):
             self._close_row()
 
     def _single_unlabelled_block(self) -> int | None:
@@ -644,7 +644,7 @@ class TableWalk:
             # its last cells look empty, but the row is narrower than the table's full rows:
             # a cell is missing somewhere, and the empties may be the table's padding
             values = values[:given]
-        if len(values) > n and self.layout not in ("pipes", "tabbed"):
+        if len(values) > n and self.layout not in ("pipes", "tsv", "tabbed"):
             # nothing marks where this row's values end: which of them are its own is unknown
             shown = [v for v in values if not v.inferred]
             found = "、".join(v.text or "（空）" for v in shown)
@@ -688,7 +688,7 @@ class TableWalk:
     def _row_widths(self) -> dict[int, tuple[int, int]]:
         """``{id(row): (labels before its values, cells in all)}`` for rows with values, where
         cells are explicit (the width of a web table's row, merged labels included)."""
-        if self.layout not in ("pipes", "cells", "tabbed"):
+        if self.layout not in ("pipes", "tsv", "cells", "tabbed"):
             return {}
         position = {id(t): k for k, t in enumerate(self.tokens)}
         out = {}

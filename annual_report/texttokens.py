@@ -7,6 +7,8 @@ Published reports reach us as text in these layouts, and all become the same tok
   (``规章 |``, then ``0 |``), empty cells as bare ``|`` lines and merged cells as ``|||``, or a
   ``|`` line after every cell; a ``|`` ends a cell and line breaks mean nothing, so rows are
   found by their labels, as in ``lines``;
+- ``tsv`` — a table copied from a web page: a row per line, cells separated by tabs (empty
+  cells explicit, like ``pipes``);
 - ``tabbed`` — one cell per line, tab-indented, a blank line between rows (the seed): empty cells
   are explicit (a line holding only the tab);
 - ``layout`` — ``pdftotext -layout``: cells separated by two or more spaces, labels wrapped onto
@@ -29,7 +31,7 @@ from typing import Literal
 
 from .numbers import DASHES
 
-Layout = Literal["pipes", "cells", "tabbed", "layout", "lines"]
+Layout = Literal["pipes", "tsv", "cells", "tabbed", "layout", "lines"]
 Kind = Literal["label", "value", "empty"]
 
 _NUMBER = re.compile(
@@ -39,6 +41,7 @@ _GAP = re.compile(r"\S\s{2,}\S")
 _LAYOUT_CELL = re.compile(r"\S+(?: \S+)*")  # runs of text separated by two or more spaces
 _PART = re.compile(r"\S+")
 _MARKDOWN_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")
+_TSV_ROW = re.compile(r"\S[ ]*\t")  # a tab after a cell's text (not the seed's indenting tab)
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,9 @@ def detect_layout(lines: Sequence[str]) -> Layout:
         # a row per line puts a label and its values on one line; a cell per line never does
         rows = sum(1 for line in content if len([c for c in line.split("|") if c.strip()]) >= 2)
         return "pipes" if rows * 5 >= len(content) else "cells"
+    tabs = sum(1 for line in content if _TSV_ROW.search(line))
+    if tabs * 5 >= len(content) * 2:
+        return "tsv"
     tabbed = sum(1 for line in content if line.startswith("\t"))
     if tabbed * 2 >= len(content):
         return "tabbed"
@@ -141,7 +147,8 @@ def _line_tokens(numbered: Sequence[tuple[int, str]], layout: Layout) -> list[To
         gaps = _blank_gaps(numbered) if layout == "lines" else {}
         for number, raw in numbered:
             page += raw.count("\f")
-            line = raw.replace("\f", "").expandtabs()
+            line = raw.replace("\f", "")
+            line = line if layout == "tsv" else line.expandtabs()
             if not line.strip() or (layout == "pipes" and _MARKDOWN_RULE.match(line)):
                 continue
             for _ in range(gaps.get(number, 0)):
@@ -156,12 +163,15 @@ def _line_tokens(numbered: Sequence[tuple[int, str]], layout: Layout) -> list[To
                 for k, part in enumerate(parts):
                     closed = ended or k < len(parts) - 1
                     cells.append((part.strip(), number, group, None, page, False, closed))
+            elif layout == "tsv":
+                for part in line.rstrip("\r\n ").split("\t"):
+                    cells.append((part.strip(), number, group, None, page, False, True))
             elif layout == "layout":
                 for m in _LAYOUT_CELL.finditer(line):
                     cells.append((m.group(), number, group, m.start(), page, False, False))
             else:
                 cells.append((line.strip(), number, group, None, page, False, False))
-    explicit = layout in ("pipes", "tabbed")
+    explicit = layout in ("pipes", "tsv", "tabbed")
     tokens: list[Token] = []
     for text, number, grp, x, pg, inferred, closed in cells:
         if not text:

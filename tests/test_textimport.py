@@ -461,6 +461,21 @@ def test_web_tables_captured_a_cell_at_a_time(complete, convert):
     }
 
 
+def test_a_table_copied_from_a_web_page_as_tab_separated_rows(complete):
+    """Copying a web table gives a row per line, cells between tabs (empty ones too)."""
+    rows = []
+    for line in (TEXTS / "complete-2023-pipes.txt").read_text(encoding="utf-8").split("\n"):
+        rows.append("\t".join(_pipe_cells(line)) if "|" in line else line)
+    text = "\n".join(rows)
+    assert "1.属于国家秘密\t0\t0\t\t0" in text
+    assert detect_layout(text.split("\n")[15:60]) == "tsv"
+    report = import_text(text)
+    assert (report.missing, report.label_notes) == ([], [])
+    assert {c: e.raw for c, e in report.entries.items()} == {
+        c: e.raw for c, e in complete["lines"].entries.items()
+    }
+
+
 def test_real_cell_per_line_capture_with_separator_lines():
     """A real page: ``|||`` after captions, bare ``|`` for the empty cells of section 3."""
     report = read("qu-tjj-2023.txt")
@@ -742,6 +757,9 @@ def test_layouts_are_detected():
     assert detect_layout(["规章 | 0 | 0 | 0 |", "行政规范性文件 | 5 | 1 | 25 |"]) == "pipes"
     assert detect_layout(["\t规章", "\t0", "", "\t规范性文件", "\t1"]) == "tabbed"
     assert detect_layout(["规章", "", "0", "", "0"]) == "lines"
+    assert detect_layout(["规章 |", "0 |", "|", "|||", "行政规范性文件 |"]) == "cells"
+    assert detect_layout(["规章", "|", "0", "|", "0", "|"]) == "cells"
+    assert detect_layout(["规章\t0\t\t0", "行政规范性文件\t5\t1\t25"]) == "tsv"
     printed = ["   规章      /     /    /", "  行政规范性文件   3    1   12", "  行政许可   1523"]
     assert detect_layout(printed) == "layout"
 
