@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -206,6 +207,8 @@ def _validation_context(report, config, data, db, *, department=None, previous=N
             )
     except NianbaoError as exc:
         raise _fail(str(exc)) from None
+    except (OSError, sqlite3.Error) as exc:  # a database that is not nianbao's, or unreadable
+        raise _fail(f"{db_file}: {exc}") from None
 
 
 def _context_json(ctx) -> dict[str, Any]:
