@@ -8,6 +8,7 @@ import io
 import itertools
 import re
 import subprocess
+import sys
 import zipfile
 from decimal import Decimal
 from pathlib import Path
@@ -626,3 +627,59 @@ def test_every_page_renders_to_png(rendered, tmp_path):
     images = sorted(tmp_path.glob("page-*.png"))
     assert len(images) == pages(pdf)
     assert all(p.read_bytes().startswith(b"\x89PNG") and p.stat().st_size > 2000 for p in images)
+
+
+# -- glyphs: Simplified Chinese, whatever the machine's locale ------------------------------------
+
+_gspec = importlib.util.spec_from_file_location("glyphs", FIXTURES / "document" / "glyphs.py")
+glyphs = importlib.util.module_from_spec(_gspec)  # type: ignore[arg-type]
+sys.modules["glyphs"] = glyphs  # its dataclass looks itself up there
+_gspec.loader.exec_module(glyphs)  # type: ignore[union-attr]
+
+
+def test_every_run_says_zh_cn(city):
+    _, path = city
+    with zipfile.ZipFile(path) as z:
+        body = z.read("word/document.xml").decode()
+        styles = z.read("word/styles.xml").decode()
+    runs = re.findall(r"<w:r>.*?</w:r>|<w:r .*?</w:r>", body, flags=re.S)
+    texts = [r for r in runs if "<w:t" in r]
+    assert texts and all('w:eastAsia="zh-CN"' in r for r in texts)
+    defaults = re.search(r"<w:docDefaults>.*</w:docDefaults>", styles, flags=re.S).group(0)
+    assert 'w:eastAsia="zh-CN"' in defaults
+
+
+@pytest.mark.libreoffice
+def test_the_pdf_draws_simplified_glyphs_even_under_a_japanese_locale(
+    city, consolidation, tmp_path, monkeypatch
+):
+    """pdffonts names Debian's Noto CJK collections "jp" whatever face is used: the glyph ids
+    tell. A Japanese locale makes LibreOffice draw untagged text (every .xlsx cell) with the
+    JP glyphs; the conversion profile's zh-CN default and the runs' tags keep them SC."""
+    if not glyphs.NOTO.joinpath("NotoSerifCJK-Regular.ttc").exists():
+        pytest.skip("Debian's fonts-noto-cjk is not installed")
+    from annual_report.consolidation import write_consolidation
+
+    monkeypatch.setenv("LANG", "ja_JP.UTF-8")
+    monkeypatch.setenv("LC_ALL", "ja_JP.UTF-8")
+    _, path = city
+    book = write_consolidation(consolidation, tmp_path / "city.xlsx", title="宜春市2021年")
+    try:
+        pdf = to_pdf(path, tmp_path)
+        sheets = to_pdf(book, tmp_path)
+    except DocumentError as exc:
+        pytest.skip(f"LibreOffice cannot convert here: {exc}")
+    text = body_text(docx.Document(str(path)))
+    found = glyphs.glyph_regions(pdf, text)
+    assert found.checked > 50 and found.sc == found.checked and found.jp == 0
+    import openpyxl
+
+    wb = openpyxl.load_workbook(book)
+    cells = "".join(str(c.value) for ws in wb for row in ws.iter_rows() for c in row if c.value)
+    found = glyphs.glyph_regions(sheets, cells)
+    assert found.checked > 50 and found.sc == found.checked and found.jp == 0
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, check=True).stdout
+    substituted = layout_mod.font_substitutions()
+    for name in layout_mod.GB_FONTS:  # a missing GB font never reaches the PDF by its name
+        if name in substituted:
+            assert name.encode() not in fonts
