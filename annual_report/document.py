@@ -633,8 +633,7 @@ _PART_HEADING = re.compile(
 
 def _department_paragraphs(doc: Document, text: str, section: Section) -> None:
     """A unit's narrative as it wrote it: one paragraph a line, its part titles as headings."""
-    parts = {p for p in section.parts} | {f"{p}情况" for p in section.parts}
-    headings = {h for h in section.headings}
+    headings = set(section.headings)
     lines = [line.strip() for line in (text or "").splitlines()]
     lines = [line for line in lines if line]
     if not lines:
@@ -643,12 +642,16 @@ def _department_paragraphs(doc: Document, text: str, section: Section) -> None:
     for line in lines:
         if line in headings:
             continue  # the unit repeated the section heading
-        match = _PART_HEADING.match(line)
-        name = match.group("name") if match else None
-        if name and (name in parts or name.removesuffix("情况") in parts):
-            paragraph(doc, [line], HEADING2_STYLE)
-        else:
-            paragraph(doc, [line])
+        paragraph(doc, [line], HEADING2_STYLE if part_heading(line, section) else BODY_STYLE)
+
+
+def part_heading(line: str, section: Section) -> bool:
+    """Whether a line of a unit's narrative is one of the section's part titles
+    (``主动公开情况``, ``（一）依申请公开``)."""
+    parts = set(section.parts) | {f"{p}情况" for p in section.parts}
+    match = _PART_HEADING.match(line)
+    name = match.group("name") if match else None
+    return bool(name and (name in parts or name.removesuffix("情况") in parts))
 
 
 _DATE_LINE = re.compile(r"^(?P<y>\d{4})\s*年\s*(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})\s*日$")
@@ -734,20 +737,26 @@ def department_report(
     return Draft(doc, title, issues, [], fees, _placeholders(doc))
 
 
-def department_report_from_store(
+@dataclass(frozen=True)
+class DepartmentSource:
+    """What a department's publishable report is made of, read once from the store."""
+
+    report: Report
+    name: str
+    year: int
+    contact: ReportContact | ContactLike | None
+
+
+def department_source(
     store: Store,
     campaign_id: str,
     code: str,
     *,
     submission_id: int | None = None,
-    office: str | None = None,
     contact: ReportContact | ContactLike | None = None,
-    website: str | None = None,
-    site_name: str | None = None,
-    date: date | None = None,
-) -> Draft:
-    """A department's report from its accepted submission (or from ``submission_id``, e.g. the
-    one a receipt mail answers)."""
+) -> DepartmentSource:
+    """A department's accepted submission (or ``submission_id``, e.g. the one a receipt
+    answers) with its name and the contact printed in its preamble."""
     if submission_id is None:
         accepted = [s for s in store.accepted_submissions(campaign_id) if s.department == code]
         if not accepted:
@@ -768,12 +777,32 @@ def department_report_from_store(
     name = dept.name if dept else code
     if contact is None and dept is not None and dept.contact is not None:
         contact = ReportContact(phone=dept.contact.phone, name=dept.contact.name)
+    return DepartmentSource(report, name, store.campaign(campaign_id).report_year, contact)
+
+
+def department_report_from_store(
+    store: Store,
+    campaign_id: str,
+    code: str,
+    *,
+    submission_id: int | None = None,
+    office: str | None = None,
+    contact: ReportContact | ContactLike | None = None,
+    website: str | None = None,
+    site_name: str | None = None,
+    date: date | None = None,
+) -> Draft:
+    """A department's report from its accepted submission (or from ``submission_id``, e.g. the
+    one a receipt mail answers)."""
+    source = department_source(
+        store, campaign_id, code, submission_id=submission_id, contact=contact
+    )
     return department_report(
-        report,
-        department_name=name,
-        year=store.campaign(campaign_id).report_year,
+        source.report,
+        department_name=source.name,
+        year=source.year,
         office=office,
-        contact=contact,
+        contact=source.contact,
         website=website,
         site_name=site_name,
         date=date,
