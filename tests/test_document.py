@@ -764,3 +764,110 @@ def test_the_pdf_draws_simplified_glyphs_even_under_a_japanese_locale(
     for name in layout_mod.GB_FONTS:  # a missing GB font never reaches the PDF by its name
         if name in substituted:
             assert name.encode() not in fonts
+
+
+# -- the report command -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def office(tmp_path):
+    """The example configuration with every unit's report stored, some late."""
+    import random
+    import shutil
+    from datetime import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from annual_report.registry import load_registry
+    from annual_report.report import Report
+    from annual_report.samples import consistent_values
+    from annual_report.validation import Validation
+
+    config = tmp_path / "config"
+    shutil.copytree(Path(__file__).parents[1] / "config", config)
+    registry = load_registry(config)
+    store = Store(tmp_path / "data" / "nianbao.db")
+    store.create_campaign("2021", 2021, registry=registry, deadline=datetime.date(2022, 1, 26))
+    texts = list(democity.OVERVIEWS.values())
+    zone = ZoneInfo("Asia/Shanghai")
+    for i, dept in enumerate(registry):
+        values = consistent_values(FORM, random.Random(i))
+        rep = Report(form=FORM, year=2021, department=dept.code, method="defined-names")
+        for code, value in values.items():
+            rep.set_raw(code, format(value, "f"))
+        rep.narrative = {
+            "narrative.overview": texts[i % len(texts)].replace("999", "3"),
+            "narrative.problems": list(democity.PROBLEMS.values())[i % 7],
+            "narrative.other_matters": "本机关未收取信息处理费。",
+        }
+        store.record_submission(
+            "2021",
+            sha256=content_hash(dept.code.encode()),
+            source="cli",
+            department=dept.code,
+            validation=Validation(rep, []),
+            file_name=f"{dept.code}.xlsx",
+            received_at=dt(2022, 1, 20 + i % 10, 10, 0, tzinfo=zone),
+        )
+    store.close()
+    return config, tmp_path / "data", registry
+
+
+def test_the_report_command_writes_the_draft_its_provenance_and_checks(office, tmp_path):
+    import openpyxl
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    config, data, registry = office
+    runner = CliRunner()
+    out = tmp_path / "out" / "city.docx"
+    args = ["--config", str(config), "--data", str(data)]
+    result = runner.invoke(app, ["report", "--docx", str(out), *args])
+    assert result.exit_code == 0, result.output
+    source = out.with_name("city（数据来源）.xlsx")
+    assert out.exists() and source.exists()
+    assert f"已写入 {source}" in result.output.replace("\n", "")
+    # the date: not approved yet, the draft's day; the rule is in the provenance file
+    wb = openpyxl.load_workbook(source)
+    about = {r[0]: r[1] for r in wb["说明"].iter_rows(min_row=3, values_only=True)}
+    assert "汇总结果尚未批准" in about["成文日期"]
+    units = {r[1]: r for r in wb["纳入与未纳入单位"].iter_rows(min_row=3, values_only=True)}
+    assert set(units) == {d.name for d in registry}
+    late = {name: r[8] for name, r in units.items()}
+    # SLJD's deadline is 28 January (the plan's override), the others' 26 January
+    for i, dept in enumerate(registry):
+        day = 20 + i % 10
+        due = 28 if dept.code == "SLJD" else 26
+        expected = f"逾期报送（{day - due}天）" if day > due else "按时报送"
+        assert late[dept.name] == expected, dept.code
+    # a fresh draft's placeholders, then the edited file's
+    result = runner.invoke(app, ["report", "--check", *args])
+    placeholders = placeholders_in(out)
+    assert result.exit_code == (1 if placeholders else 0)
+    doc = docx.Document(str(out))
+    for p in doc.paragraphs:
+        for run in p.runs:
+            if run.text.startswith("【待"):
+                run.text = "（已由协调人填写）"
+    doc.save(str(out))
+    result = runner.invoke(app, ["report", "--check", "--docx", str(out), *args])
+    assert result.exit_code == 0 and "没有待补充或待核实的内容" in result.output
+    doc.paragraphs[-1].add_run("【待补充：成文日期】")
+    doc.save(str(out))
+    result = runner.invoke(app, ["report", "--check", "--docx", str(out), *args])
+    assert result.exit_code == 1 and "【待补充：成文日期】" in result.output
+    # approved: the approval's day is the 成文日期
+    store = Store(data / "nianbao.db")
+    store.set_state("2021", "consolidation.approved", {"at": "2022-02-05T10:00:00+08:00"})
+    store.close()
+    result = runner.invoke(app, ["report", "--docx", str(out), *args])
+    assert result.exit_code == 0, result.output
+    assert docx.Document(str(out)).paragraphs[-1].text == "2022年2月5日"
+    # a department's page
+    page = tmp_path / "fgw.html"
+    result = runner.invoke(app, ["report", "--department", "fgw", "--html", str(page), *args])
+    assert result.exit_code == 0, result.output
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert not page.with_suffix(".docx").exists()
+    result = runner.invoke(app, ["report", "--html", str(page), *args])
+    assert result.exit_code == 2 and "--department" in result.output
