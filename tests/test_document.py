@@ -871,3 +871,118 @@ def test_the_report_command_writes_the_draft_its_provenance_and_checks(office, t
     assert not page.with_suffix(".docx").exists()
     result = runner.invoke(app, ["report", "--html", str(page), *args])
     assert result.exit_code == 2 and "--department" in result.output
+
+
+# -- a department's web page --------------------------------------------------------------------
+
+
+def _seed_page() -> str:
+    from annual_report.webpage import department_page
+
+    seed = import_text((FIXTURES / "seed-zhangshu-rsj-2021.txt").read_text(encoding="utf-8"))
+    return department_page(
+        seed, department_name="樟树市人社局", contact=CONTACT, website="http://www.zhangshu.gov.cn"
+    )
+
+
+def test_the_web_page_has_the_national_tables_and_nothing_active():
+    from html.parser import HTMLParser
+
+    page = _seed_page()
+    assert page.startswith('<!DOCTYPE html>\n<html lang="zh-CN">')
+    assert "<script" not in page and "javascript:" not in page
+    assert not re.search(r"\son[a-z]+\s*=", page)  # no event handlers
+    assert "@media print" in page and "@page{size:A4" in page
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tables: list[list[list[tuple[str, dict]]]] = []
+            self.text = None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table":
+                self.tables.append([])
+            elif tag == "tr":
+                self.tables[-1].append([])
+            elif tag in ("td", "th"):
+                self.tables[-1][-1].append(["", dict(attrs)])
+                self.text = self.tables[-1][-1][-1]
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th"):
+                self.text = None
+
+        def handle_data(self, data):
+            if self.text is not None:
+                self.text[0] += data
+
+    parser = Cells()
+    parser.feed(page)
+    assert len(parser.tables) == 3
+    three = parser.tables[1]
+    assert three[0][0][0] == NOTE and three[0][0][1] == {
+        "class": "corner long",
+        "rowspan": "3",
+        "colspan": "3",
+    }
+    assert [c[0] for c in three[0]] == [NOTE, "申请人情况"] and three[0][1][1]["colspan"] == "7"
+    assert three[1][1][0] == "法人或其他组织" and three[1][1][1]["colspan"] == "5"
+    # every row spans the table's 10 columns (rowspans counted), as the .docx grid does
+    grid = section_grid(FORM, FORM.section(3))
+    taken = [[False] * grid.cols for _ in range(grid.rows)]
+    for r, row in enumerate(three):
+        c = 0
+        for _, attrs in row:
+            while taken[r][c]:
+                c += 1
+            for dr in range(int(attrs.get("rowspan", 1))):
+                for dc in range(int(attrs.get("colspan", 1))):
+                    taken[r + dr][c + dc] = True
+    assert all(all(row) for row in taken) and len(three) == grid.rows
+    assert "<thead>" in page and "<tbody>" in page
+
+
+def test_the_web_page_escapes_department_text():
+    from annual_report.webpage import department_page
+
+    values = democity.unit_values(FORM, "GAJ", 13, "0")
+    rep = democity.report(FORM, values, "GAJ")
+    rep.narrative = {
+        "narrative.overview": '<script>alert(1)</script><img src=x onerror="alert(2)">\x0c',
+        "narrative.problems": "无。",
+        "narrative.other_matters": "本机关未收取信息处理费。",
+    }
+    page = department_page(rep, department_name="宜春市公安局<b>", year=2021)
+    assert "<script>" not in page and "<img" not in page and "<b>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "宜春市公安局&lt;b&gt;" in page
+    assert "\x0c" not in page
+
+
+@pytest.mark.libreoffice
+def test_the_web_page_in_headless_chromium(tmp_path):
+    """Rendered by Chromium: a screenshot that is not blank, and printed on A4 pages."""
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Chromium is not installed (scripts/setup.sh --screenshots)")
+    page = tmp_path / "page.html"
+    page.write_text(_seed_page(), encoding="utf-8")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--lang=zh-CN"]
+    flags += [f"--user-data-dir={tmp_path / 'profile'}", "--no-first-run"]
+    shot, pdf = tmp_path / "page.png", tmp_path / "page.pdf"
+    run = [chromium, *flags, "--window-size=1000,1400", f"--screenshot={shot}", page.as_uri()]
+    subprocess.run(run, capture_output=True, timeout=120, check=False)
+    run = [chromium, *flags, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.as_uri()]
+    subprocess.run(run, capture_output=True, timeout=120, check=False)
+    if not shot.exists() or not pdf.exists():
+        pytest.skip("Chromium could not render here")
+    assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 50_000
+    info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True).stdout.decode()
+    width, height = map(float, re.search(r"Page size:\s+([\d.]+) x ([\d.]+)", info).groups())
+    assert abs(width - A4[0]) < 2 and abs(height - A4[1]) < 2
+    text = subprocess.run(["pdftotext", str(pdf), "-"], check=True, capture_output=True).stdout
+    squeezed = re.sub(r"\s", "", text.decode())
+    assert "樟树市人社局2021年政府信息公开工作年度报告" in squeezed and "勾稽关系" in squeezed
+    assert "本机关无收取信息处理费情况" in squeezed
