@@ -407,8 +407,8 @@ class Gathered:
         """The points the draft writes for ``topic`` (recorded for the provenance file)."""
         chosen, specific = [], 0
         for point in self.points.get(topic, []):
-            if not self.sentence(point):
-                continue  # only figures, which differ by unit
+            if not self.sentence(point) or all(nv.only_count(s) for s in point.statements):
+                continue  # only figures, which differ by unit, or counts summed elsewhere
             rep = point.representative or point.statements[0]
             if rep.specific and len(point.units) == 1:
                 if specific >= SPECIFIC_PER_PART:

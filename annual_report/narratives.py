@@ -570,9 +570,18 @@ def city_sentence(point: Point, writers: Mapping[str, Writer]) -> str:
     return f"{text}{attribution(point.units, writers)}"
 
 
+_PROACTIVE = re.compile(r"主动公开(?:各类)?(?:政府)?信息(?:共计|共|累计)?\s*(\d+)\s*条")
+
+
+def only_count(statement: Statement) -> bool:
+    """A sentence that is no more than a unit's count of proactive disclosures (the count
+    paragraph sums those)."""
+    return bool(_PROACTIVE.search(statement.text)) and not generalize(statement.text)
+
+
 def proactive_count(statements: Iterable[Statement]) -> dict[str, int]:
     """Units' own "主动公开政府信息N条" (the largest such number each states)."""
-    pattern = re.compile(r"主动公开(?:各类)?(?:政府)?信息(?:共计|共|累计)?\s*(\d+)\s*条")
+    pattern = _PROACTIVE
     out: dict[str, int] = {}
     for s in statements:
         for match in pattern.finditer(s.original):

@@ -240,7 +240,7 @@ def _units(ws: Worksheet, p: Provenance) -> None:
                 u.warnings,
             ]
         )
-    widths = [6, 30, 12, 9, 44, 7, 16, 11, 15, 6, 6]
+    widths = [5, 24, 10, 7, 30, 6, 14, 10, 13, 5, 5]
     _table(
         ws, "纳入与未纳入汇总的单位", headers, widths, rows, grey=[not u.included for u in ordered]
     )
@@ -279,7 +279,7 @@ def _sentences(ws: Worksheet, p: Provenance) -> None:
         ws,
         "正文文字的来源（各单位原文）",
         headers,
-        [14, 60, 26, 70],
+        [10, 45, 18, 50],
         rows,
         grey=[s.written is None for s in p.sentences],
     )
