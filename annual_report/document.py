@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from docx.document import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.oxml.ns import qn
 
 from . import checks
 from . import provenance as prov
@@ -286,13 +287,16 @@ def _tables(doc: Document, form: Form, section: Section, texts: Mapping[str, str
 
 
 def _placeholders(doc: Document) -> list[str]:
+    """The texts of the placeholder runs (read from the XML: python-docx resolves a run's
+    style by scanning every style, per run)."""
     from .document_layout import PLACEHOLDER_STYLE
 
+    style_id = doc.styles[PLACEHOLDER_STYLE].style_id
     found = []
-    for p in _all_paragraphs(doc):
-        for run in p.runs:
-            if run.style is not None and run.style.name == PLACEHOLDER_STYLE:
-                found.append(run.text)
+    for r in doc.element.body.iter(qn("w:r")):
+        rstyle = r.find(f"{qn('w:rPr')}/{qn('w:rStyle')}")
+        if rstyle is not None and rstyle.get(qn("w:val")) == style_id:
+            found.append("".join(t.text or "" for t in r.iter(qn("w:t"))))
     return found
 
 

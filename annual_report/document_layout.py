@@ -412,13 +412,16 @@ def add_runs(paragraph: Paragraph, spans: Iterable[Span | str]) -> Paragraph:
         run = paragraph.add_run(text)
         _set_lang(run._r)  # on every run too: a paste into another document keeps it
         if span.placeholder:
-            run.style = PLACEHOLDER_STYLE
+            run._r.style = _style_id(PLACEHOLDER_STYLE)
             run.font.highlight_color = WD_COLOR_INDEX.YELLOW  # LibreOffice ignores it in styles
     return paragraph
 
 
 def paragraph(doc: Document, spans: Iterable[Span | str], style: str = BODY_STYLE) -> Paragraph:
-    return add_runs(doc.add_paragraph(style=style), spans)
+    para = doc.add_paragraph()
+    if style != BODY_STYLE:  # Normal is the default: no pStyle
+        _set_style(para, style)
+    return add_runs(para, spans)
 
 
 def page_break(doc: Document) -> None:
@@ -486,6 +489,16 @@ def _row_flags(table: Table, header_rows: int) -> None:
             trpr.append(OxmlElement("w:tblHeader"))
 
 
+def _style_id(name: str) -> str:
+    """Our styles' ids are their names without spaces (python-docx's rule for added styles);
+    setting ``pStyle`` directly spares python-docx's scan of every style per paragraph."""
+    return name.replace(" ", "")
+
+
+def _set_style(para: Paragraph, name: str) -> None:
+    para._p.get_or_add_pPr().get_or_add_pStyle().val = _style_id(name)
+
+
 def _fill(
     cell: _Cell,
     text: str,
@@ -496,7 +509,7 @@ def _fill(
 ) -> None:
     cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
     para = cell.paragraphs[0]
-    para.style = style
+    _set_style(para, style)
     para.paragraph_format.alignment = align
     add_runs(para, [text])
     if bold:
@@ -675,13 +688,13 @@ def form_table(
     for r1, c1, r2, c2, _fn in cells:  # merge everything first, then write
         if (r1, c1) != (r2, c2):
             table.cell(r1, c1).merge(table.cell(r2, c2))
+    grid_cells = table._cells  # once: python-docx rebuilds this list on every table.cell()
     for r1, c1, _, _, put in cells:
-        put(table.cell(r1, c1))
-    for row in table.rows:  # cells no label covers (none in the national forms) get a style too
-        for cell in row.cells:
-            for para in cell.paragraphs:
-                if para.style is None or para.style.name != TABLE_STYLE:
-                    para.style = TABLE_STYLE
+        put(grid_cells[r1 * grid.cols + c1])
+    for p in table._tbl.iter(qn("w:p")):  # cells no label covers (none in the national forms)
+        ppr = p.find(qn("w:pPr"))
+        if ppr is None or ppr.find(qn("w:pStyle")) is None:
+            _set_style(Paragraph(p, table), TABLE_STYLE)
     _row_flags(table, grid.header_rows)
     return table
 
