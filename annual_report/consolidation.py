@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,10 +24,11 @@ from typing import Any
 from openpyxl.cell.cell import Cell as XlCell
 from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.pagebreak import Break
 
 from .errors import FormError, WorkbookError
 from .form import CellType, Form, form_for_year, load_form
-from .layout import text_height
+from .layout import INSTRUCTIONS_SHEET, text_height
 from .registry import KIND_LABELS, Registry
 from .report import Report, json_number
 from .store import Store, Submission
@@ -601,6 +603,34 @@ def _named_styles() -> list[NamedStyle]:
         style("nb_sum", fill="FFF2CC", align="right", number_format="0"),
         style("nb_sum_money", fill="FFF2CC", align="right", number_format="0.0000"),
         style("nb_excluded", fill="F2F2F2"),
+        *_wide_styles(),
+    ]
+
+
+def _wide_styles() -> list[NamedStyle]:
+    """分单位明细's: 9 pt (printed at 80 %), numbers shrink to fit a narrow unit column."""
+
+    def style(name, *, bold=False, fill=None, align="left", number_format="General", wrap=True):
+        return NamedStyle(
+            name=name,
+            font=Font(name="宋体", size=8.5, bold=bold),
+            fill=PatternFill("solid", fgColor=fill) if fill else PatternFill(),
+            border=_BORDER,
+            alignment=Alignment(
+                horizontal=align, vertical="center", wrap_text=wrap, shrink_to_fit=not wrap
+            ),
+            number_format=number_format,
+        )
+
+    return [
+        style("nbw_header", bold=True, fill="DDEBF7", align="center"),
+        style("nbw_label"),
+        style("nbw_fit", wrap=False),  # one line, shrunk to the column
+        style("nbw_code", number_format="@", wrap=False),
+        style("nbw_count", align="right", number_format="0", wrap=False),
+        style("nbw_money", align="right", number_format="0.0000", wrap=False),
+        style("nbw_sum", fill="FFF2CC", align="right", number_format="0", wrap=False),
+        style("nbw_sum_money", fill="FFF2CC", align="right", number_format="0.0000", wrap=False),
     ]
 
 
@@ -615,99 +645,181 @@ def _put_number(cell: XlCell, value: Decimal | None, cell_type: CellType) -> Non
         set_number(cell, value, cell_type)  # exact decimal text, as in the template
 
 
-def write_consolidation(consolidation: Consolidation, path: str | Path, *, title: str) -> Path:
+UNITS_PER_PAGE = 20  # unit columns on one printed page (landscape A4 at 80 %)
+BREAKDOWN_FIXED = ("代码", "表", "项目", "栏目", "汇总")  # 代码: hidden, for machines
+_FIXED_WIDTHS = (14, 2.5, 13, 7, 7)
+_UNIT_WIDTH = 4.6
+_ROW_PT = 10.5
+_PRINT_SCALE = 0.8  # about how small 分单位明细 prints (8.5 pt text at about 7 pt)
+_PAGE_HEIGHT_PT = 595 - 2 * 0.4 * 72 - 50  # landscape A4, less margins and the header row
+
+
+def write_consolidation(
+    consolidation: Consolidation,
+    path: str | Path,
+    *,
+    title: str,
+    units_per_page: int = UNITS_PER_PAGE,
+) -> Path:
     """The consolidated workbook: the national layout with the sums in the named input cells,
-    then the sheets 分单位明细 (codes × units) and 纳入与未纳入单位."""
+    then 分单位明细 (the national rows × one column per unit, printed ``units_per_page`` units
+    to a page band) and 纳入与未纳入单位."""
     path = Path(path)
     workbook = build_workbook(consolidation.form, values=consolidation.values, title=title)
+    workbook.properties.language = "zh-CN"
+    if INSTRUCTIONS_SHEET in workbook.sheetnames:  # the clerks' instructions: not the city's
+        del workbook[INSTRUCTIONS_SHEET]
+        workbook.active = 0
     for style in _named_styles():
         workbook.add_named_style(style)
-    _breakdown_sheet(workbook.create_sheet(BREAKDOWN_SHEET), consolidation, title)
+    _breakdown_sheet(
+        workbook.create_sheet(BREAKDOWN_SHEET), consolidation, title, max(1, units_per_page)
+    )
     _units_sheet(workbook.create_sheet(UNITS_SHEET), consolidation, title)
     workbook.save(path)
     log.info("wrote consolidation %s (%d units)", path, len(consolidation.included))
     return path
 
 
-def _breakdown_sheet(ws: Any, c: Consolidation, title: str) -> None:
+def _unit_label(unit: UnitOutcome, city: str | None) -> str:
+    """The name printed over a unit's column: its name without the city in front
+    (``宜春市教育局`` → ``市教育局``), so four short lines hold it."""
+    if city and unit.name.startswith(city) and len(unit.name) > len(city) + 1:
+        return city[-1] + unit.name[len(city) :]
+    return unit.name
+
+
+def _breakdown_sheet(ws: Any, c: Consolidation, title: str, per_page: int) -> None:
+    """The national format's rows with their Chinese labels (a row per cell, the row label
+    merged over its cells), one column per included unit. Codes only where machines look:
+    the hidden column A (cell codes) and the hidden row 4 (unit codes)."""
     form = c.form
     units = c.included
-    fixed = ["代码", "部分", "项目", "栏目", "汇总", "备注"]
-    width = len(fixed) + len(units)
-    _text(ws.cell(1, 1), f"{title}——分单位明细")
-    ws.cell(1, 1).font = _TITLE
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=max(width, 6))
-    _text(
-        ws.cell(2, 1),
-        f"纳入汇总的单位{len(units)}个；“汇总”列为各单位之和（规章只取本级政府数据）。",
-    )
-    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=max(width, 6))
-    for col, label in enumerate(fixed, 1):
+    fixed = len(BREAKDOWN_FIXED)
+    last_col = fixed + len(units)
+    city = _city_of(units)
+    _text(ws.cell(1, 2), f"{title}——分单位明细")
+    ws.cell(1, 2).font = _TITLE
+    note = f"纳入汇总的单位{len(units)}个；“汇总”列为各单位之和"
+    if c.rules_from:
+        government = next((u.name for u in units if u.code == c.rules_from), c.rules_from)
+        note += f"（规章只取{government}的数据）"
+    _text(ws.cell(2, 2), note + "。")
+    for col, label in enumerate(BREAKDOWN_FIXED, 1):
         _text(ws.cell(3, col), label)
-        ws.merge_cells(start_row=3, start_column=col, end_row=4, end_column=col)
-    for i, unit in enumerate(units):
-        _text(ws.cell(3, len(fixed) + 1 + i), unit.name)
-        _text(ws.cell(4, len(fixed) + 1 + i), unit.code)
-    for row in ws.iter_rows(min_row=3, max_row=4, max_col=width):
+        _text(ws.cell(4, col), label if col == 1 else None)
+    for i, unit in enumerate(units, fixed + 1):
+        _text(ws.cell(3, i), _unit_label(unit, city))
+        _text(ws.cell(4, i), unit.code)
+    for row in ws.iter_rows(min_row=3, max_row=4, max_col=last_col):
         for cell in row:
-            cell.style = "nb_header"
-    rules = set(c.rules_codes)
-    sections = {s.number: s.heading.split("、")[0] for s in form.sections}  # "二"
-    widths = (40, 6, 40, 24, 14, 12)
-    for r, code in enumerate(form.cells, 5):
+            cell.style = "nbw_header"
+    sections = {s.number: f"表{s.heading.split('、')[0]}" for s in form.sections}  # 表二
+    codes = list(form.cells)
+    first_row = 5
+    for r, code in enumerate(codes, first_row):
         spec = form.cells[code]
-        number_style = "nb_money" if spec.type == "money" else "nb_count"
-        texts = (code, sections.get(spec.section, ""), spec.row_label, spec.column_label)
-        for col, text in enumerate(texts, 1):
-            cell = ws.cell(r, col)
-            _text(cell, text)
-            cell.style = "nb_code" if col == 1 else "nb_text"
-        ws.row_dimensions[r].height = max(
-            text_height(spec.row_label, widths[2]), text_height(spec.column_label, widths[3])
-        )
+        money = spec.type == "money"
+        _text(ws.cell(r, 1), code)
+        ws.cell(r, 1).style = "nbw_code"
+        for col, text in ((2, sections.get(spec.section, "")), (3, spec.row_label)):
+            _text(ws.cell(r, col), text)
+            ws.cell(r, col).style = "nbw_label"
+        leaf = spec.column.label if spec.column is not None else ""  # 商业企业, not its group
+        _text(ws.cell(r, 4), leaf or spec.column_label or spec.row_label)
+        ws.cell(r, 4).style = "nbw_fit"
         cell = ws.cell(r, 5)
         _put_number(cell, c.values[code], spec.type)
-        cell.style = "nb_sum_money" if spec.type == "money" else "nb_sum"
-        cell = ws.cell(r, 6)
-        if code in rules and c.rules_from:
-            _text(cell, f"只取{c.rules_from}")
-        cell.style = "nb_text"
+        cell.style = "nbw_sum_money" if money else "nbw_sum"
         column = c.breakdown[code]
-        for i, unit in enumerate(units, len(fixed) + 1):
+        style = "nbw_money" if money else "nbw_count"
+        for i, unit in enumerate(units, fixed + 1):
             cell = ws.cell(r, i)
-            _put_number(cell, column[unit.code], spec.type)
-            cell.style = number_style
-    for col, w in zip("ABCDEF", widths, strict=True):
-        ws.column_dimensions[col].width = w
+            _put_number(cell, column[unit.code], spec.type)  # 规章 as reported
+            cell.style = style
+        ws.row_dimensions[r].height = _ROW_PT
+    # a national row's label (and its table's) once, over all its cells
+    for col, key in ((2, lambda s: s.section), (3, lambda s: (s.section, s.row_label))):
+        start = first_row
+        for r in range(first_row, first_row + len(codes) + 1):
+            done = r == first_row + len(codes)
+            same = not done and key(form.cells[codes[r - first_row]]) == key(
+                form.cells[codes[start - first_row]]
+            )
+            if done or not same:
+                if r - 1 > start:
+                    ws.merge_cells(start_row=start, start_column=col, end_row=r - 1, end_column=col)
+                    if col == 3:
+                        span = _ROW_PT * (r - start)
+                        need = text_height(form.cells[codes[start - first_row]].row_label, 13)
+                        if need > span:  # a long label over few cells: taller rows
+                            for k in range(start, r):
+                                ws.row_dimensions[k].height = need / (r - start)
+                elif col == 3:
+                    label = form.cells[codes[start - first_row]].row_label
+                    ws.row_dimensions[start].height = max(_ROW_PT, text_height(label, 13) * 0.8)
+                start = r
+    for col, width in enumerate(_FIXED_WIDTHS, 1):
+        ws.column_dimensions[get_column_letter(col)].width = width
     for i in range(len(units)):
-        ws.column_dimensions[get_column_letter(len(fixed) + 1 + i)].width = 12
+        ws.column_dimensions[get_column_letter(fixed + 1 + i)].width = _UNIT_WIDTH
+    ws.column_dimensions["A"].hidden = True
+    ws.row_dimensions[4].hidden = True
     ws.row_dimensions[3].height = max(
-        [30.0, *(text_height(u.name, 12) for u in units)], default=30.0
+        [24.0, *(min(text_height(_unit_label(u, city), _UNIT_WIDTH + 1), 60.0) for u in units)],
+        default=24.0,
     )
-    ws.freeze_panes = ws.cell(5, 7)
+    ws.freeze_panes = ws.cell(first_row, fixed + 1)
+    ws.print_title_rows = "3:4"
+    ws.print_title_cols = "B:E"
+    ws.print_area = f"B1:{get_column_letter(max(last_col, fixed))}{first_row + len(codes) - 1}"
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.print_title_rows = "3:4"
+    # as many pages wide as bands of units, as long as it takes: Excel and LibreOffice both
+    # scale to that (their column-width units differ, a fixed scale would not fit in both)
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.fitToWidth = max(1, math.ceil(len(units) / per_page))
+    rows_pt = sum(ws.row_dimensions[r].height or _ROW_PT for r in range(first_row, ws.max_row + 1))
+    ws.page_setup.fitToHeight = max(1, math.ceil(rows_pt * _PRINT_SCALE / _PAGE_HEIGHT_PT))
+    ws.page_margins.left = ws.page_margins.right = 0.3
+    ws.page_margins.top = ws.page_margins.bottom = 0.4
+    ws.page_margins.header = ws.page_margins.footer = 0.2
+    ws.print_options.horizontalCentered = True
+    ws.oddFooter.center.text = "分单位明细 第 &P 页，共 &N 页"
+    ws.page_setup.pageOrder = "downThenOver"  # a band of units, all its rows, then the next
+    for i in range(per_page, len(units), per_page):
+        ws.col_breaks.append(Break(id=fixed + i))  # after the i-th unit's column
+
+
+def _city_of(units: Sequence[UnitOutcome]) -> str | None:
+    """The city the units' names start with (``宜春市``), if the government's name says it."""
+    for unit in units:
+        if unit.kind == "government":
+            for cut in ("人民政府办公室", "人民政府办公厅", "人民政府", "政府办公室"):
+                if cut in unit.name:
+                    return unit.name.split(cut)[0] or None
+    return None
 
 
 def _units_sheet(ws: Any, c: Consolidation, title: str) -> None:
-    headers = ["单位代码", "单位名称", "类别", "状态", "原因", "版本", "错误", "警告", "来源"]
-    widths = (10, 34, 12, 8, 44, 6, 6, 6, 24)
+    headers = ["序号", "单位名称", "类别", "状态", "原因", "版本", "错误", "警告", "来源", "代码"]
+    widths = (6, 34, 12, 8, 44, 6, 6, 6, 24, 10)  # 代码: hidden, for machines
     _text(ws.cell(1, 1), f"{title}——纳入与未纳入单位")
     ws.cell(1, 1).font = _TITLE
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(headers))
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(headers) - 1)
     _text(
         ws.cell(2, 1),
         f"纳入{len(c.included)}个，未纳入{len(c.excluded)}个。",
     )
-    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=len(headers))
+    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=len(headers) - 1)
     for col, label in enumerate(headers, 1):
         cell = ws.cell(3, col)
         _text(cell, label)
         cell.style = "nb_header"
     rows = [*c.included, *c.excluded]
     for r, unit in enumerate(rows, 4):
-        _text(ws.cell(r, 1), unit.code)
+        ws.cell(r, 1).value = r - 3
+        _text(ws.cell(r, 10), unit.code)
         _text(ws.cell(r, 2), unit.name)
         _text(ws.cell(r, 3), KIND_LABELS.get(unit.kind, unit.kind))
         _text(ws.cell(r, 4), "纳入" if unit.included else "未纳入")
@@ -727,11 +839,13 @@ def _units_sheet(ws: Any, c: Consolidation, title: str) -> None:
             _text(ws.cell(i, 1), issue.rule)
             ws.cell(i, 1).alignment = Alignment(vertical="top")
             _text(ws.cell(i, 2), issue.message)
-            ws.merge_cells(start_row=i, start_column=2, end_row=i, end_column=len(headers))
+            ws.merge_cells(start_row=i, start_column=2, end_row=i, end_column=len(headers) - 1)
             ws.cell(i, 2).alignment = Alignment(vertical="top", wrap_text=True)
-            ws.row_dimensions[i].height = text_height(issue.message, sum(widths[1:]))
-    for col, w in zip("ABCDEFGHI", widths, strict=True):
+            ws.row_dimensions[i].height = text_height(issue.message, sum(widths[1:-1]))
+    for col, w in zip("ABCDEFGHIJ", widths, strict=True):
         ws.column_dimensions[col].width = w
+    ws.column_dimensions["J"].hidden = True
+    ws.print_area = f"A1:I{ws.max_row}"
     ws.freeze_panes = "A4"
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4

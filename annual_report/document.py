@@ -3,14 +3,16 @@
 Both follow the six-part national format (FORMAT.md §3) in the official-document look
 (``document_layout``): title, the customary preamble, sections 一 to 六 with tables 二, 三, 四 drawn
 from the form. The city report is a draft for the coordinator: section 一 is written from the
-numbers (``drafting``), what numbers cannot say is a marked placeholder, section 六 gathers the
-信息处理费 from the units' own texts, and an appendix traces every generated number to the units
-that contributed. Rule C5 (narrative ↔ tables) runs on the draft and on each unit's narrative;
-its findings come back in :attr:`Draft.issues` for the CLI to print.
+numbers and from the units' own narratives (``drafting``, ``narratives``), sections 五 and 六
+likewise, section 六 gathers the 信息处理费 from the units' own texts; what neither says is a
+marked placeholder (:func:`placeholders_in` finds what is left of them in an edited file). The
+provenance (units in and out, every number's and sentence's sources) goes into a separate
+workbook (``provenance``), never into the report. Rule C5 (narrative ↔ tables) runs on the draft
+and on each unit's narrative; its findings come back in :attr:`Draft.issues` for the CLI.
 
     draft = city_report(consolidation, city="宜春市", year=2021, office="宜春市人民政府办公室",
-                        contact=contact, reports=reports)
-    draft.save("report.docx"); to_pdf("report.docx", "out/")
+                        contact=contact, reports=reports, date=date(2022, 3, 20))
+    draft.save("report.docx"); draft.save_provenance("report（数据来源）.xlsx")
 """
 
 from __future__ import annotations
@@ -20,22 +22,25 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from docx.document import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.oxml.ns import qn
 
 from . import checks
-from .consolidation import Consolidation, consolidate_campaign
+from . import provenance as prov
+from .consolidation import Consolidation, UnitOutcome, consolidate_campaign
 from .document_layout import (
     BODY_STYLE,
     HEADING1_STYLE,
     HEADING2_STYLE,
+    PLACEHOLDER_CLOSE,
+    PLACEHOLDER_OPEN,
     SIGNATURE_STYLE,
-    SMALL_STYLE,
-    SMALL_TABLE_STYLE,
     TITLE_PT,
     TITLE_STYLE,
     TYPE_WIDTH_PT,
@@ -44,7 +49,6 @@ from .document_layout import (
     add_runs,
     form_table,
     official_document,
-    page_break,
     paragraph,
     simple_table,
     table_gap,
@@ -59,8 +63,8 @@ from .drafting import (
     FigureBook,
     Paragraph,
     Part,
-    cell_place,
     chinese_count,
+    gather,
     parse_fee_statement,
     placeholder,
     plain_text,
@@ -68,7 +72,7 @@ from .drafting import (
     written_text,
 )
 from .form import Form, Section
-from .registry import KIND_LABELS, Registry
+from .registry import Registry
 from .report import Report
 from .store import Store
 from .validation import Context, Issue
@@ -88,6 +92,9 @@ __all__ = [
     "department_report_from_store",
     "narrative_issues",
     "parse_fee_statement",
+    "placeholders_in",
+    "provenance_path",
+    "report_date",
     "to_pdf",
     "unit_reports",
     "write_docx",
@@ -152,9 +159,15 @@ class Draft:
     figures: list[Figure] = field(default_factory=list)
     fees: dict[str, FeeStatement] = field(default_factory=dict)
     placeholders: list[str] = field(default_factory=list)  # texts to fill in or check
+    provenance: prov.Provenance | None = None  # the city report's sources (a separate file)
 
     def save(self, path: str | Path) -> Path:
         return write_docx(self.document, path)
+
+    def save_provenance(self, path: str | Path) -> Path:
+        if self.provenance is None:
+            raise DocumentError("this document has no provenance file", title=self.title)
+        return self.provenance.save(path)
 
     def to_bytes(self) -> bytes:
         """The .docx file's content (e.g. for a mail attachment)."""
@@ -274,13 +287,16 @@ def _tables(doc: Document, form: Form, section: Section, texts: Mapping[str, str
 
 
 def _placeholders(doc: Document) -> list[str]:
+    """The texts of the placeholder runs (read from the XML: python-docx resolves a run's
+    style by scanning every style, per run)."""
     from .document_layout import PLACEHOLDER_STYLE
 
+    style_id = doc.styles[PLACEHOLDER_STYLE].style_id
     found = []
-    for p in _all_paragraphs(doc):
-        for run in p.runs:
-            if run.style is not None and run.style.name == PLACEHOLDER_STYLE:
-                found.append(run.text)
+    for r in doc.element.body.iter(qn("w:r")):
+        rstyle = r.find(f"{qn('w:rPr')}/{qn('w:rStyle')}")
+        if rstyle is not None and rstyle.get(qn("w:val")) == style_id:
+            found.append("".join(t.text or "" for t in r.iter(qn("w:t"))))
     return found
 
 
@@ -317,16 +333,17 @@ def city_report(
     website: str | None = None,
     site_name: str | None = None,
     date: date | None = None,
-    appendix: bool = True,
-    appendix_cells: bool = False,
+    date_rule: str | None = None,
+    units: Sequence[prov.UnitRecord] | None = None,
+    zone: tzinfo | None = None,
 ) -> Draft:
     """The 本级人民政府 report drafted from ``consolidation``.
 
     ``reports`` (unit code → the unit's report, as consolidated) supply the units' narratives:
-    section 六's 信息处理费 and C5 on each unit; without them section 六 is a placeholder.
-    ``registry`` only supplies names for units the consolidation does not name. The appendix
-    traces the text's numbers; ``appendix_cells`` adds every non-zero table cell (long: the
-    consolidated workbook's 分单位明细 sheet holds the same).
+    sections 一, 五 and 六 gathered from them, the 信息处理费, C5 on each unit; without them
+    those are placeholders. ``registry`` only supplies names for units the consolidation does
+    not name. ``units`` (with submission times and lateness) and ``date_rule`` go into the
+    provenance file (:attr:`Draft.provenance`); without ``date`` the 成文日期 is a placeholder.
     """
     c = consolidation
     form = c.form
@@ -349,7 +366,9 @@ def city_report(
         else None
     )
     book = FigureBook(c, names)
-    drafter = Drafter(c, city, year, book, fees)
+    parts = form.section(1).parts if any(s.number == 1 for s in form.sections) else ()
+    gathered = gather(reports, c.included, city, parts) if reports is not None else None
+    drafter = Drafter(c, city, year, book, fees, gathered)
 
     doc = official_document(title=title, author=office)
     _title(doc, city, f"{year}{TITLE_REST}")
@@ -374,13 +393,7 @@ def city_report(
             continue
         paragraph(doc, [section.heading], HEADING1_STYLE)
         if section.narrative == "narrative.overview" or section.number == 1:
-            parts = drafter.overview()
-            _parts(doc, parts)
-            narrative[section.narrative or "narrative.overview"] = [
-                p
-                for part in parts
-                for p in ([[Span(part.heading)]] if part.heading else []) + part.paragraphs
-            ]
+            written = drafter.overview()
         elif section.narrative == "narrative.other_matters":
             before, after = drafter.other_matters()
             _parts(doc, [Part(None, before)])
@@ -389,14 +402,16 @@ def city_report(
                 _fee_table(doc, rows, drafter.fee_figure)
             _parts(doc, [Part(None, after)])
             narrative[section.narrative] = [*before, *after]
+            continue
         else:
-            problems = drafter.problems()
-            _parts(doc, [Part(None, problems)])
-            if section.narrative:
-                narrative[section.narrative] = problems
+            written = drafter.problems()
+        _parts(doc, written)
+        narrative[section.narrative or f"section.{section.number}"] = [
+            p
+            for part in written
+            for p in ([[Span(part.heading)]] if part.heading else []) + part.paragraphs
+        ]
     _signature(doc, office, date)
-    if appendix:
-        _appendix(doc, c, book.figures, names, cells=appendix_cells)
 
     draft_report = c.report()
     draft_report.year = year
@@ -406,8 +421,83 @@ def city_report(
     for code, report in sorted((reports or {}).items()):
         if code in names:
             issues += _draft_issues(code, names[code], report)
+    provenance = prov.Provenance(
+        title=title,
+        date_rule=date_rule or (_date_text(date).text if date else "未给出，正文中待补充"),
+        units=list(units) if units is not None else [_unit_record(u) for u in c.units],
+        figures=[_figure_record(f, names) for f in book.figures],
+        sentences=_sentence_records(gathered, names) if gathered else [],
+        fees=prov.fee_records(fees or {}, names),
+        zone=zone,
+    )
     log.info("drafted %s: %d figures, %d issues", title, len(book.figures), len(issues))
-    return Draft(doc, title, issues, book.figures, dict(fees or {}), _placeholders(doc))
+    return Draft(
+        doc,
+        title,
+        issues,
+        book.figures,
+        dict(fees or {}),
+        _placeholders(doc),
+        provenance,
+    )
+
+
+def _unit_record(
+    u: UnitOutcome,
+    received_at: datetime | None = None,
+    deadline: date | None = None,
+    zone: tzinfo | None = None,
+) -> prov.UnitRecord:
+    """A consolidation outcome for the provenance file: the reason without the codes."""
+    reason = "已纳入汇总" if u.included else u.reason
+    late = None
+    if received_at is not None and deadline is not None:
+        late = prov.days_late(received_at, deadline, zone or ZoneInfo(DEFAULT_ZONE))
+    return prov.UnitRecord(
+        name=u.name,
+        kind=u.kind,
+        included=u.included,
+        reason=reason,
+        version=u.version,
+        received_at=received_at,
+        deadline=deadline,
+        days_late=late,
+        errors=u.errors,
+        warnings=u.warnings,
+    )
+
+
+def _figure_record(fig: Figure, names: Mapping[str, str]) -> prov.FigureRecord:
+    shares = tuple(
+        (names.get(x.unit, x.name), value_text(x.value, fig.cell_type)) for x in fig.contributions
+    )
+    return prov.FigureRecord(
+        fig.number, fig.label, fig.text, fig.measure, fig.where, fig.note, shares
+    )
+
+
+_TOPIC_NAMES = {"总体": "一、总体情况", "问题": "五、存在的主要问题", "改进": "五、改进情况"}
+_TOPIC_NAMES["其他"] = "六、其他需要报告的事项"
+
+
+def _sentence_records(gathered: Any, names: Mapping[str, str]) -> list[prov.SentenceRecord]:
+    """Every gathered statement with the city sentence it went into (written ones first)."""
+    written = {id(p): gathered.sentence(p) for p in gathered.written}
+    out = []
+    for rank, point in enumerate(
+        [*gathered.written, *(p for ps in gathered.points.values() for p in ps)]
+    ):
+        if rank >= len(gathered.written) and id(point) in written:
+            continue
+        sentence = written.get(id(point))
+        part = _TOPIC_NAMES.get(point.topic, f"一、{point.topic}")
+        for statement in point.statements:
+            out.append(
+                prov.SentenceRecord(
+                    part, sentence, names.get(statement.unit, statement.unit), statement.original
+                )
+            )
+    return out
 
 
 def _fee_table(doc: Document, rows: list[tuple[str, str, FeeStatement]], total: Figure) -> None:
@@ -439,92 +529,32 @@ def _fee_table(doc: Document, rows: list[tuple[str, str, FeeStatement]], total: 
     table_gap(doc)
 
 
-def _appendix(
-    doc: Document,
-    c: Consolidation,
-    figures: Sequence[Figure],
-    names: Mapping[str, str],
-    *,
-    cells: bool,
-) -> None:
-    """附件: where every number of the draft comes from, and which units are in the sums."""
-    page_break(doc)
-    paragraph(doc, ["附件"], HEADING1_STYLE)
-    paragraph(doc, [Span("数据来源（供核对，发布前删除）", placeholder=True)], SMALL_STYLE)
-    small = {"style": SMALL_TABLE_STYLE}
-    paragraph(doc, ["一、正文数字的来源"], SMALL_STYLE)
-    rows = []
-    for fig in figures:
-        parts = "、".join(
-            f"{names.get(x.unit, x.name)}{value_text(x.value, fig.cell_type)}"
-            for x in fig.contributions
-        )
-        source = parts or "各单位均为0"
-        if fig.note:
-            source += f"（{fig.note}）"
-        rows.append([str(fig.number), fig.label, f"{fig.text}{fig.measure}", fig.where, source])
-    simple_table(
-        doc,
-        ["序号", "正文数字", "数值", "表格栏目", "来源单位及数值"],
-        rows,
-        weights=[0.8, 3, 2.1, 3.2, 6.3],
-        align=[WD_ALIGN_PARAGRAPH.CENTER] + [WD_ALIGN_PARAGRAPH.LEFT] * 4,
-        **small,
-    )
-    table_gap(doc)
-    number = "二"
-    if cells:
-        paragraph(doc, ["二、表格数字的来源（非零单元格）"], SMALL_STYLE)
-        simple_table(
-            doc,
-            ["单元格", "汇总", "来源单位及数值"],
-            _cell_rows(c, names) or [["（全部为0）", "", ""]],
-            weights=[5, 1.8, 7],
-            align=[WD_ALIGN_PARAGRAPH.LEFT, WD_ALIGN_PARAGRAPH.RIGHT, WD_ALIGN_PARAGRAPH.LEFT],
-            **small,
-        )
-        table_gap(doc)
-        number = "三"
-    else:
-        paragraph(doc, ["表格各单元格的分单位数值见汇总工作簿的“分单位明细”工作表。"], SMALL_STYLE)
-    paragraph(doc, [f"{number}、纳入与未纳入汇总的单位"], SMALL_STYLE)
-    unit_rows = [
-        [
-            u.code,
-            names.get(u.code, u.name),
-            KIND_LABELS.get(u.kind, u.kind),
-            "纳入" if u.included else "未纳入",
-            u.reason,
-        ]
-        for u in [*c.included, *c.excluded]
-    ]
-    simple_table(
-        doc,
-        ["代码", "单位", "类别", "状态", "说明"],
-        unit_rows,
-        weights=[1.6, 5, 2, 1.4, 5],
-        align=[WD_ALIGN_PARAGRAPH.LEFT] * 5,
-        **small,
+DEFAULT_ZONE = "Asia/Shanghai"
+APPROVAL_STATE = "consolidation.approved"  # set by the consolidate flow: {"at": ISO time}
+
+
+def report_date(
+    store: Store, campaign_id: str, *, zone: tzinfo | None = None, today: date | None = None
+) -> tuple[date, str]:
+    """The 成文日期 and the rule that chose it: the day the coordinator approved the
+    consolidation; before approval, the day the draft is made (a draft is dated when written;
+    the approved report takes the approval's date)."""
+    zone = zone or ZoneInfo(DEFAULT_ZONE)
+    approved = store.get_state(campaign_id, APPROVAL_STATE)
+    if isinstance(approved, dict) and approved.get("at"):
+        when = datetime.fromisoformat(approved["at"]).astimezone(zone).date()
+        return when, f"{_date_text(when).text}：协调人批准汇总结果的日期"
+    day = today or datetime.now(zone).date()
+    return (
+        day,
+        f"{_date_text(day).text}：汇总结果尚未批准，取生成草稿的日期（批准后重新生成即取批准日期）",
     )
 
 
-def _cell_rows(c: Consolidation, names: Mapping[str, str]) -> list[list[str]]:
-    """Every non-zero cell of the sums with each unit's share (规章: the government's only)."""
-    rules = set(c.rules_codes) if c.rules_from else set()
-    rows = []
-    for code, value in c.values.items():
-        if not value:
-            continue
-        spec = c.form.cells[code]
-        shares = [
-            (u, v)
-            for u, v in c.breakdown.get(code, {}).items()
-            if v and (code not in rules or u == c.rules_from)
-        ]
-        shares.sort(key=lambda s: (-s[1], s[0]))
-        listed = "、".join(f"{names.get(u, u)}{value_text(v, spec.type)}" for u, v in shares)
-        rows.append([cell_place(spec), value_text(value, spec.type), listed])
-    return rows
+def provenance_path(report: str | Path) -> Path:
+    """Where the provenance workbook of ``report.docx`` goes: ``report（数据来源）.xlsx``."""
+    report = Path(report)
+    return report.with_name(f"{report.stem}（数据来源）.xlsx")
 
 
 def city_report_from_store(
@@ -537,13 +567,26 @@ def city_report_from_store(
     website: str | None = None,
     site_name: str | None = None,
     date: date | None = None,
-    appendix: bool = True,
-    appendix_cells: bool = False,
+    deadlines: Mapping[str, date] | None = None,
+    zone: tzinfo | None = None,
+    today: date | None = None,
 ) -> Draft:
-    """Consolidate a campaign from the store and draft the city report from it."""
+    """Consolidate a campaign from the store and draft the city report from it. ``deadlines``
+    (unit code → its deadline, the plan's) date each unit's lateness; without them the
+    campaign's deadline does. Without ``date`` the rule of :func:`report_date` sets it."""
     consolidation = consolidate_campaign(store, campaign_id)
     campaign = store.campaign(campaign_id)
     registry = store.registry(campaign_id)
+    zone = zone or ZoneInfo(DEFAULT_ZONE)
+    if date is None:
+        date, rule = report_date(store, campaign_id, zone=zone, today=today)
+    else:
+        rule = f"{_date_text(date).text}：给定的日期"
+    records = []
+    for u in consolidation.units:
+        received = store.submission(u.submission_id).received_at if u.submission_id else None
+        deadline = (deadlines or {}).get(u.code) or campaign.deadline
+        records.append(_unit_record(u, received, deadline, zone))
     return city_report(
         consolidation,
         city=city or campaign.city or registry.city,
@@ -555,9 +598,34 @@ def city_report_from_store(
         website=website,
         site_name=site_name,
         date=date,
-        appendix=appendix,
-        appendix_cells=appendix_cells,
+        date_rule=rule,
+        units=records,
+        zone=zone,
     )
+
+
+_MARK = re.compile(
+    re.escape(PLACEHOLDER_OPEN)
+    + r"(?:待补充|待核实)[：:][^"
+    + re.escape(PLACEHOLDER_CLOSE)
+    + r"]*"
+    + re.escape(PLACEHOLDER_CLOSE)
+)
+
+
+def placeholders_in(path: str | Path) -> list[str]:
+    """The placeholders still in a (possibly edited) report: ``【待补充：…】`` and
+    ``【待核实：…】`` wherever they are (body, tables), whatever their style now."""
+    import docx
+
+    try:
+        doc = docx.Document(str(path))
+    except Exception as exc:  # python-docx raises several kinds for a file that is not .docx
+        raise DocumentError(f"cannot read the document: {exc}", path=str(path)) from exc
+    found = []
+    for p in _all_paragraphs(doc):
+        found += _MARK.findall(p.text)
+    return found
 
 
 # -- a department's report ---------------------------------------------------------------------
@@ -569,8 +637,7 @@ _PART_HEADING = re.compile(
 
 def _department_paragraphs(doc: Document, text: str, section: Section) -> None:
     """A unit's narrative as it wrote it: one paragraph a line, its part titles as headings."""
-    parts = {p for p in section.parts} | {f"{p}情况" for p in section.parts}
-    headings = {h for h in section.headings}
+    headings = set(section.headings)
     lines = [line.strip() for line in (text or "").splitlines()]
     lines = [line for line in lines if line]
     if not lines:
@@ -579,12 +646,16 @@ def _department_paragraphs(doc: Document, text: str, section: Section) -> None:
     for line in lines:
         if line in headings:
             continue  # the unit repeated the section heading
-        match = _PART_HEADING.match(line)
-        name = match.group("name") if match else None
-        if name and (name in parts or name.removesuffix("情况") in parts):
-            paragraph(doc, [line], HEADING2_STYLE)
-        else:
-            paragraph(doc, [line])
+        paragraph(doc, [line], HEADING2_STYLE if part_heading(line, section) else BODY_STYLE)
+
+
+def part_heading(line: str, section: Section) -> bool:
+    """Whether a line of a unit's narrative is one of the section's part titles
+    (``主动公开情况``, ``（一）依申请公开``)."""
+    parts = set(section.parts) | {f"{p}情况" for p in section.parts}
+    match = _PART_HEADING.match(line)
+    name = match.group("name") if match else None
+    return bool(name and (name in parts or name.removesuffix("情况") in parts))
 
 
 _DATE_LINE = re.compile(r"^(?P<y>\d{4})\s*年\s*(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})\s*日$")
@@ -670,20 +741,26 @@ def department_report(
     return Draft(doc, title, issues, [], fees, _placeholders(doc))
 
 
-def department_report_from_store(
+@dataclass(frozen=True)
+class DepartmentSource:
+    """What a department's publishable report is made of, read once from the store."""
+
+    report: Report
+    name: str
+    year: int
+    contact: ReportContact | ContactLike | None
+
+
+def department_source(
     store: Store,
     campaign_id: str,
     code: str,
     *,
     submission_id: int | None = None,
-    office: str | None = None,
     contact: ReportContact | ContactLike | None = None,
-    website: str | None = None,
-    site_name: str | None = None,
-    date: date | None = None,
-) -> Draft:
-    """A department's report from its accepted submission (or from ``submission_id``, e.g. the
-    one a receipt mail answers)."""
+) -> DepartmentSource:
+    """A department's accepted submission (or ``submission_id``, e.g. the one a receipt
+    answers) with its name and the contact printed in its preamble."""
     if submission_id is None:
         accepted = [s for s in store.accepted_submissions(campaign_id) if s.department == code]
         if not accepted:
@@ -704,12 +781,32 @@ def department_report_from_store(
     name = dept.name if dept else code
     if contact is None and dept is not None and dept.contact is not None:
         contact = ReportContact(phone=dept.contact.phone, name=dept.contact.name)
+    return DepartmentSource(report, name, store.campaign(campaign_id).report_year, contact)
+
+
+def department_report_from_store(
+    store: Store,
+    campaign_id: str,
+    code: str,
+    *,
+    submission_id: int | None = None,
+    office: str | None = None,
+    contact: ReportContact | ContactLike | None = None,
+    website: str | None = None,
+    site_name: str | None = None,
+    date: date | None = None,
+) -> Draft:
+    """A department's report from its accepted submission (or from ``submission_id``, e.g. the
+    one a receipt mail answers)."""
+    source = department_source(
+        store, campaign_id, code, submission_id=submission_id, contact=contact
+    )
     return department_report(
-        report,
-        department_name=name,
-        year=store.campaign(campaign_id).report_year,
+        source.report,
+        department_name=source.name,
+        year=source.year,
         office=office,
-        contact=contact,
+        contact=source.contact,
         website=website,
         site_name=site_name,
         date=date,

@@ -345,6 +345,7 @@ def _field(paragraph: Paragraph, instruction: str) -> None:
 def _page_number_font(run: object) -> None:
     run.font.size = Pt(PAGE_NUMBER_PT)  # type: ignore[attr-defined]
     set_fonts(run._r, PAGE_NUMBER_FONT, PAGE_NUMBER_FONT)  # type: ignore[attr-defined]
+    _set_lang(run._r)  # type: ignore[attr-defined]
 
 
 def _page_number_paragraph(paragraph: Paragraph, *, odd: bool) -> None:
@@ -409,14 +410,18 @@ def add_runs(paragraph: Paragraph, spans: Iterable[Span | str]) -> Paragraph:
         if not text:
             continue
         run = paragraph.add_run(text)
+        _set_lang(run._r)  # on every run too: a paste into another document keeps it
         if span.placeholder:
-            run.style = PLACEHOLDER_STYLE
+            run._r.style = _style_id(PLACEHOLDER_STYLE)
             run.font.highlight_color = WD_COLOR_INDEX.YELLOW  # LibreOffice ignores it in styles
     return paragraph
 
 
 def paragraph(doc: Document, spans: Iterable[Span | str], style: str = BODY_STYLE) -> Paragraph:
-    return add_runs(doc.add_paragraph(style=style), spans)
+    para = doc.add_paragraph()
+    if style != BODY_STYLE:  # Normal is the default: no pStyle
+        _set_style(para, style)
+    return add_runs(para, spans)
 
 
 def page_break(doc: Document) -> None:
@@ -484,6 +489,16 @@ def _row_flags(table: Table, header_rows: int) -> None:
             trpr.append(OxmlElement("w:tblHeader"))
 
 
+def _style_id(name: str) -> str:
+    """Our styles' ids are their names without spaces (python-docx's rule for added styles);
+    setting ``pStyle`` directly spares python-docx's scan of every style per paragraph."""
+    return name.replace(" ", "")
+
+
+def _set_style(para: Paragraph, name: str) -> None:
+    para._p.get_or_add_pPr().get_or_add_pStyle().val = _style_id(name)
+
+
 def _fill(
     cell: _Cell,
     text: str,
@@ -494,7 +509,7 @@ def _fill(
 ) -> None:
     cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
     para = cell.paragraphs[0]
-    para.style = style
+    _set_style(para, style)
     para.paragraph_format.alignment = align
     add_runs(para, [text])
     if bold:
@@ -673,13 +688,13 @@ def form_table(
     for r1, c1, r2, c2, _fn in cells:  # merge everything first, then write
         if (r1, c1) != (r2, c2):
             table.cell(r1, c1).merge(table.cell(r2, c2))
+    grid_cells = table._cells  # once: python-docx rebuilds this list on every table.cell()
     for r1, c1, _, _, put in cells:
-        put(table.cell(r1, c1))
-    for row in table.rows:  # cells no label covers (none in the national forms) get a style too
-        for cell in row.cells:
-            for para in cell.paragraphs:
-                if para.style is None or para.style.name != TABLE_STYLE:
-                    para.style = TABLE_STYLE
+        put(grid_cells[r1 * grid.cols + c1])
+    for p in table._tbl.iter(qn("w:p")):  # cells no label covers (none in the national forms)
+        ppr = p.find(qn("w:pPr"))
+        if ppr is None or ppr.find(qn("w:pStyle")) is None:
+            _set_style(Paragraph(p, table), TABLE_STYLE)
     _row_flags(table, grid.header_rows)
     return table
 
@@ -714,6 +729,13 @@ FONT_FALLBACKS = {
     PAGE_NUMBER_FONT: "Noto Serif CJK SC",
     HEADING1_FONT: "Noto Sans CJK SC",
 }
+GB_FONTS = (TITLE_FONT, BODY_FONT, HEADING1_FONT, HEADING2_FONT)
+
+# Text that says nothing of its language (every cell of an .xlsx: nothing openpyxl can write
+# changes that, neither a GB2312 charset nor the core language) is drawn in the profile's
+# default Asian language, which follows the machine's locale: under ja_JP the Noto CJK
+# collection's Japanese glyphs. The conversion profile says zh-CN.
+CJK_LOCALE = "zh-CN"
 
 
 def _missing_fonts(names: Iterable[str]) -> list[str]:
@@ -734,8 +756,16 @@ def _missing_fonts(names: Iterable[str]) -> list[str]:
     return missing
 
 
+def font_substitutions() -> dict[str, str]:
+    """The GB fonts the documents name that this machine lacks, and what the PDF uses instead
+    (``{"仿宋_GB2312": "Noto Serif CJK SC", …}``; empty when all are installed)."""
+    missing = set(_missing_fonts(GB_FONTS))
+    return {name: FONT_FALLBACKS[name] for name in GB_FONTS if name in missing}
+
+
 def _profile_settings(profile: Path) -> None:
-    """A fresh LibreOffice profile with the font replacement table for the missing fonts."""
+    """A fresh LibreOffice profile: zh-CN as the default Asian language, and the font
+    replacement table for the missing fonts."""
     missing = _missing_fonts(FONT_FALLBACKS)
     pairs = "".join(
         f'<node oor:name="nb{i}" oor:op="replace">'
@@ -754,6 +784,9 @@ def _profile_settings(profile: Path) -> None:
         '<oor:items xmlns:oor="http://openoffice.org/2001/registry" '
         'xmlns:xs="http://www.w3.org/2001/XMLSchema" '
         'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
+        '<item oor:path="/org.openoffice.Office.Linguistic/General">'
+        f'<prop oor:name="DefaultLocale_CJK" oor:op="fuse"><value>{CJK_LOCALE}</value></prop>'
+        "</item>\n"
         '<item oor:path="/org.openoffice.Office.Common/Font/Substitution">'
         '<prop oor:name="Replacement" oor:op="fuse"><value>true</value></prop></item>\n'
         '<item oor:path="/org.openoffice.Office.Common/Font/Substitution/FontPairs">'
@@ -761,6 +794,9 @@ def _profile_settings(profile: Path) -> None:
         "</oor:items>\n",
         encoding="utf-8",
     )
+
+
+_PDF_FILTERS = {".docx": "pdf:writer_pdf_Export", ".xlsx": "pdf:calc_pdf_Export"}
 
 
 def soffice() -> str | None:
@@ -771,8 +807,9 @@ def soffice() -> str | None:
 def to_pdf(
     docx_path: str | Path, out_dir: str | Path | None = None, *, timeout: float = 180
 ) -> Path:
-    """Convert a .docx to PDF with LibreOffice (headless, a private profile per call so parallel
-    conversions do not collide). Needs LibreOffice Writer (Debian: libreoffice-writer-nogui)."""
+    """Convert a .docx (or an .xlsx) to PDF with LibreOffice (headless, a private profile per
+    call so parallel conversions do not collide). Needs LibreOffice Writer (Debian:
+    libreoffice-writer-nogui), and Calc for a workbook."""
     source = Path(docx_path)
     if not source.is_file():
         raise DocumentError("no such document", path=str(source))
@@ -795,7 +832,7 @@ def to_pdf(
             "--headless",
             "--norestore",
             "--convert-to",
-            "pdf:writer_pdf_Export",
+            _PDF_FILTERS.get(source.suffix.lower(), "pdf"),
             "--outdir",
             str(out),
             str(source),

@@ -2,9 +2,11 @@
 
 "全市共收到政府信息公开申请3525件，其中市政府349件、市各有关部门933件、沭阳县477件……" — every
 number written is a :class:`Figure` that knows which table cells it sums and which units
-contributed how much, so the appendix can trace it. Labels come from the form (row and column
-paths), so a new format changes the wording with it. What numbers cannot say (工作考核、社会评议和
-责任追究结果, the problems, the platforms) is left as a marked placeholder for the coordinator.
+contributed how much, so the provenance file can trace it. Labels come from the form (row and
+column paths), so a new format changes the wording with it. What the numbers cannot say comes
+from the units' own narratives (:mod:`annual_report.narratives`: gathered, de-duplicated,
+attributed); only what neither says (e.g. 工作考核、社会评议和责任追究结果 when no unit wrote of
+it) is left as a marked placeholder for the coordinator.
 
 Section 六 gathers the 信息处理费 the units report in their own section-6 text
 (:func:`parse_fee_statement`: "收取信息处理费1200元", "共计3笔，金额450元", "未收取信息处理费").
@@ -13,14 +15,17 @@ Section 六 gathers the 信息处理费 the units report in their own section-6 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
+from . import narratives as nv
 from .consolidation import Consolidation, UnitOutcome
 from .document_layout import Span
 from .form import Cell, Form
+from .report import Report
 
 # -- numbers ---------------------------------------------------------------------------------
 
@@ -355,10 +360,92 @@ Paragraph = list[Span]
 
 @dataclass
 class Part:
-    """A part of a narrative section: an optional （一） heading and its paragraphs."""
+    """A part of a narrative section: an optional （一） heading and its paragraphs. ``key``
+    names it (``主动公开``, ``总体``, ``问题`` …) so a later writer can add a paragraph to it."""
 
     heading: str | None
     paragraphs: list[Paragraph] = field(default_factory=list)
+    key: str | None = None
+
+
+# -- the units' narratives -------------------------------------------------------------------
+
+POINTS_PER_PART = 6  # city sentences gathered into one part
+SPECIFIC_PER_PART = 2  # of which about one unit's own figures
+_ORDER = {"government": 0, "department": 1, "county": 2, "township": 3}
+
+
+def writers_for(units: Sequence[UnitOutcome], city: str) -> dict[str, nv.Writer]:
+    """How each unit is named in attributions (``市教育局``) and the names it may use for
+    itself (``宜春市教育局``, ``教育局``)."""
+    level = level_of(city)
+    governments = [u for u in units if u.kind == "government"]
+    out = {}
+    for u in units:
+        label = short_name(u.name, u.kind, city)
+        if u.kind == "government" and len(governments) == 1:
+            label = f"{level}政府"
+        names = {u.name, short_name(u.name, u.kind, city)}
+        if city and u.name.startswith(city) and len(u.name) > len(city) + 1:
+            names.add(u.name[len(city) :])  # 教育局
+        if u.kind == "government":  # the office writes for the government in many ways
+            names |= {f"{level}政府办公室", f"{level}政府办", f"{level}人民政府", f"{level}政府"}
+        out[u.code] = nv.Writer(u.code, label, tuple(sorted(names)), _ORDER.get(u.kind, 4))
+    return out
+
+
+@dataclass
+class Gathered:
+    """The included units' narratives as statements and grouped points, by topic."""
+
+    writers: dict[str, nv.Writer]
+    statements: list[nv.Statement]
+    points: dict[str, list[nv.Point]]  # topic → points, most shared first
+    written: list[nv.Point] = field(default_factory=list)  # in the order the draft uses them
+
+    def take(self, topic: str, limit: int = POINTS_PER_PART) -> list[nv.Point]:
+        """The points the draft writes for ``topic`` (recorded for the provenance file)."""
+        chosen, specific = [], 0
+        for point in self.points.get(topic, []):
+            if not self.sentence(point) or all(nv.only_count(s) for s in point.statements):
+                continue  # only figures, which differ by unit, or counts summed elsewhere
+            rep = point.representative or point.statements[0]
+            if rep.specific and len(point.units) == 1:
+                if specific >= SPECIFIC_PER_PART:
+                    continue
+                specific += 1
+            chosen.append(point)
+            if len(chosen) >= limit:
+                break
+        self.written.extend(chosen)
+        return chosen
+
+    def sentence(self, point: nv.Point) -> str:
+        return nv.city_sentence(point, self.writers)
+
+
+def gather(
+    reports: Mapping[str, Report], units: Sequence[UnitOutcome], city: str, parts: Sequence[str]
+) -> Gathered:
+    """Sections 一, 五 and 六 of the included units, split, cleaned and grouped."""
+    writers = writers_for(units, city)
+    statements: list[nv.Statement] = []
+    for code in sorted(writers, key=lambda c: (writers[c].order, c)):
+        report = reports.get(code)
+        if report is None:
+            continue
+        writer = writers[code]
+        text = report.narrative
+        statements += nv.overview_statements(text.get("narrative.overview") or "", writer, parts)
+        statements += nv.problem_statements(text.get("narrative.problems") or "", writer)
+        statements += nv.other_statements(text.get("narrative.other_matters") or "", writer)
+    by_topic: dict[str, list[nv.Statement]] = {}
+    for statement in statements:
+        by_topic.setdefault(statement.topic, []).append(statement)
+    points = {
+        topic: nv.ranked(nv.group(items, writers), writers) for topic, items in by_topic.items()
+    }
+    return Gathered(writers, statements, points)
 
 
 def placeholder(text: str) -> Span:
@@ -396,6 +483,7 @@ class Drafter:
     year: int
     book: FigureBook
     fees: Mapping[str, FeeStatement] | None  # unit code → statement; None: texts not given
+    gathered: Gathered | None = None  # the units' narratives; None: texts not given
     top: int = 3
     fee_figure: Figure | None = None  # set by other_matters when a fee was collected
 
@@ -413,48 +501,129 @@ class Drafter:
     # -- 一、总体情况 ---------------------------------------------------------------------------
 
     def overview(self) -> list[Part]:
-        intro = Part(
-            None,
-            [
-                [
-                    Span(
-                        f"{self.year}年，{self.city}各级行政机关认真贯彻落实《中华人民共和国政府"
-                        "信息公开条例》，"
-                    ),
-                    placeholder("全年政府信息公开工作总体情况"),
-                    Span(
-                        f"。本报告汇总了{len(self.c.included)}个单位报送的年度报告数据"
-                        "（名单见附件）。"
-                    ),
-                ]
-            ],
-        )
+        intro = Part(None, [self._intro()], key=nv.INTRO)
         writers = {
             "主动公开": self.proactive,
             "依申请公开": self.requests,
-            "政府信息管理": lambda: [
-                [placeholder("政府信息管理工作情况（如公开属性认定、保密审查、政策文件清理等）")]
-            ],
-            "政府信息公开平台建设": lambda: [
-                [placeholder("政府网站、政务新媒体、政务公开专区等平台建设情况")]
-            ],
-            "监督保障": lambda: [
-                [placeholder("工作考核、社会评议和责任追究结果情况")],
-            ],
+            "政府信息管理": lambda: self._gathered_part(
+                "政府信息管理", "政府信息管理工作情况（如公开属性认定、保密审查、政策文件清理等）"
+            ),
+            "政府信息公开平台建设": lambda: self._gathered_part(
+                "政府信息公开平台建设", "政府网站、政务新媒体、政务公开专区等平台建设情况"
+            ),
+            "监督保障": self.oversight,
         }
         parts = [intro]
-        if not self.form.section(
-            1
-        ).parts:  # a form without named parts: the numbers, then a placeholder
-            parts.append(Part(None, [*self.proactive(), *self.requests()]))
-            parts.append(Part(None, [[placeholder("工作考核、社会评议和责任追究结果情况")]]))
+        if not self.form.section(1).parts:  # a form without named parts: numbers, then texts
+            paragraphs = [*self.proactive(), *self.requests()]
+            for topic in self._topics_without_parts():
+                paragraphs += self._points_paragraphs(topic)
+            parts.append(Part(None, paragraphs, key="数据"))
+            if not self._mentions_assessment():
+                parts.append(Part(None, self._assessment([]), key="监督保障"))
             return parts
         for i, name in enumerate(self.form.section(1).parts):
             heading = f"（{_CN[i + 1]}）{name}"
             writer = writers.get(name)
-            paragraphs = writer() if writer else [[placeholder(f"{name}情况")]]
-            parts.append(Part(heading, paragraphs))
+            paragraphs = writer() if writer else self._gathered_part(name, f"{name}情况")
+            parts.append(Part(heading, paragraphs, key=name))
         return parts
+
+    # -- the units' own words ----------------------------------------------------------------
+
+    def _points_paragraphs(self, topic: str) -> list[Paragraph]:
+        """One paragraph of the city sentences gathered for ``topic`` (none when no unit
+        wrote of it)."""
+        if self.gathered is None:
+            return []
+        points = self.gathered.take(topic)
+        if not points:
+            return []
+        return [[Span("".join(self.gathered.sentence(p) + "。" for p in points))]]
+
+    def _gathered_part(self, topic: str, missing: str) -> list[Paragraph]:
+        return self._points_paragraphs(topic) or [[placeholder(missing)]]
+
+    def _topics_without_parts(self) -> list[str]:
+        if self.gathered is None:
+            return []
+        skip = {nv.INTRO, nv.PROBLEMS, nv.IMPROVEMENTS, nv.OTHER}
+        return [t for t in nv.PART_KEYWORDS if t in self.gathered.points and t not in skip]
+
+    def _mentions_assessment(self) -> bool:
+        if self.gathered is None:
+            return False
+        return any(
+            any(w in s.text for w in nv.ASSESSMENT_WORDS)
+            for s in self.gathered.statements
+            if s.topic not in (nv.PROBLEMS, nv.IMPROVEMENTS)
+        )
+
+    def _assessment(self, written: Sequence[nv.Point]) -> list[Paragraph]:
+        """The placeholder for 工作考核、社会评议和责任追究结果 unless a written point says it."""
+        said = any(
+            any(w in (p.representative or p.statements[0]).text for w in nv.ASSESSMENT_WORDS)
+            for p in written
+        )
+        return [] if said else [[placeholder("工作考核、社会评议和责任追究结果情况")]]
+
+    def oversight(self) -> list[Paragraph]:
+        """监督保障: what the units wrote; the assessment results if none of it says them."""
+        if self.gathered is None:
+            return self._assessment([])
+        points = self.gathered.points.get("监督保障", [])
+        # a unit's sentence on 考核/评议/责任追究 is written first, whatever its rank
+        assessed = [
+            p for p in points if any(w in p.statements[0].text for w in nv.ASSESSMENT_WORDS)
+        ]
+        if assessed:
+            rest = [p for p in points if p not in assessed[:1]]
+            self.gathered.points["监督保障"] = [assessed[0], *rest]
+        before = len(self.gathered.written)
+        paragraphs = self._points_paragraphs("监督保障")
+        written = self.gathered.written[before:]
+        return paragraphs + self._assessment(written)
+
+    def _intro(self) -> Paragraph:
+        spans = [
+            Span(
+                f"{self.year}年，{self.city}各级行政机关认真贯彻落实《中华人民共和国政府信息"
+                "公开条例》"
+            )
+        ]
+        points = self.gathered.take(nv.INTRO, limit=2) if self.gathered else []
+        points = [p for p in points if len(p.units) > 1]
+        if points:  # the units' own opening ("认真贯彻落实……") with the city as its subject
+            spans = [Span(f"{self.year}年，{self.city}各级行政机关")]
+            spans += [Span(self.gathered.sentence(p) + "。") for p in points]  # type: ignore[union-attr]
+        else:
+            spans.append(Span("，扎实推进政府信息公开工作。"))
+        spans.append(Span(f"本报告汇总了{self._who()}报送的年度报告数据。"))
+        return spans
+
+    def _who(self) -> str:
+        """``市政府、25个市直部门、8个县（市、区）和5个乡镇（街道）共39个单位``"""
+        counts = Counter(u.kind for u in self.c.included)
+        level = level_of(self.city)
+        pieces = []
+        if counts.get("government"):
+            n = counts["government"]
+            pieces.append(f"{level}政府" if n == 1 else f"{n}个本级政府")
+        for kind, label in (
+            ("department", f"{level}直部门"),
+            ("county", "县（市、区）"),
+            ("township", "乡镇（街道）"),
+        ):
+            if counts.get(kind):
+                pieces.append(f"{counts[kind]}个{label}")
+        others = sum(n for k, n in counts.items() if k not in _ORDER)
+        if others:
+            pieces.append(f"{others}个其他单位")
+        total = len(self.c.included)
+        if not pieces:
+            return f"{total}个单位"
+        listed = pieces[0] if len(pieces) == 1 else "、".join(pieces[:-1]) + "和" + pieces[-1]
+        return f"{listed}共{total}个单位"
 
     def _named_top(self, label: str, codes: Sequence[str], what: str) -> list[Span]:
         """``行政许可决定较多的是市行政审批局1200件、……`` when several units contribute."""
@@ -524,8 +693,37 @@ class Drafter:
             paragraphs.append(spans)
         else:
             paragraphs.append(self._generic_section(2))
-        paragraphs.append([placeholder("主动公开工作的重点领域信息公开、政策解读、回应关切等情况")])
-        return paragraphs
+        if self.gathered is not None:
+            paragraphs += self._proactive_count()
+        return paragraphs + self._gathered_part(
+            "主动公开", "主动公开工作的重点领域信息公开、政策解读、回应关切等情况"
+        )
+
+    def _proactive_count(self) -> list[Paragraph]:
+        """ "各单位报告主动公开政府信息N条" from the units' own texts (a figure with its units)."""
+        assert self.gathered is not None
+        counts = nv.proactive_count(self.gathered.statements)
+        if not counts:
+            return []
+        names = {u.code: u.name for u in self.c.included}
+        fig = self.book.given(
+            "各单位报告主动公开政府信息",
+            [Contribution(c, names.get(c, c), Decimal(n)) for c, n in counts.items()],
+            measure="条",
+            where="各单位年度报告第一部分所述主动公开政府信息条数",
+        )
+        if len(counts) == 1:
+            (code,) = counts
+            who = self.gathered.writers[code].label if code in self.gathered.writers else code
+            return [[Span(f"{who}报告全年主动公开政府信息{fig.text}条。")]]
+        return [
+            [
+                Span(
+                    f"据{len(counts)}个单位年度报告所述，全年共主动公开政府信息{fig.text}条"
+                    f"{nv.attribution(list(counts), self.gathered.writers)}。"
+                )
+            ]
+        ]
 
     def _generic_section(self, number: int) -> Paragraph:
         """Any form: "第二十条第（一）项：规章本年新制作数量3件，……" from the blocks' labels."""
@@ -593,7 +791,7 @@ class Drafter:
             paragraphs.append(self._by_applicant())
         paragraphs.append(self._outcomes())
         paragraphs.append(self._reviews())
-        return paragraphs
+        return paragraphs + self._points_paragraphs("依申请公开")
 
     def _top_in(self, group: Group, code: str) -> list[Span]:
         shares = [(u, self.book.unit_value(u, [code])) for u in group.units]
@@ -700,8 +898,27 @@ class Drafter:
 
     # -- 五、六 --------------------------------------------------------------------------------
 
-    def problems(self) -> list[Paragraph]:
-        return [[placeholder("存在的主要问题及改进情况")]]
+    def problems(self) -> list[Part]:
+        """Section 五 from the units' own problems and improvements, enumerated."""
+        parts = []
+        for topic, lead, missing in (
+            (nv.PROBLEMS, "存在的主要问题：", "存在的主要问题"),
+            (nv.IMPROVEMENTS, "改进情况：", "改进情况"),
+        ):
+            points = self.gathered.take(topic) if self.gathered else []
+            if not points:
+                parts.append(Part(None, [[placeholder(missing)]], key=topic))
+                continue
+            sentences = [self.gathered.sentence(p) for p in points]  # type: ignore[union-attr]
+            if topic == nv.IMPROVEMENTS:  # "将丰富解读形式" under "改进情况：" reads "丰富…"
+                sentences = [re.sub(r"^将", "", t) for t in sentences]
+            items = (
+                [f"{chinese_count(i)}是{t}" for i, t in enumerate(sentences, 1)]
+                if len(sentences) > 1
+                else sentences
+            )
+            parts.append(Part(None, [[Span(lead + "；".join(items) + "。")]], key=topic))
+        return parts
 
     def fee_rows(self) -> list[tuple[str, str, FeeStatement]]:
         """``(unit code, name, statement)`` of the units that collected a fee, largest first."""
@@ -768,5 +985,5 @@ class Drafter:
                     )
                 ]
             )
-        after.append([placeholder("其他需要报告的事项")])
+        after += self._points_paragraphs(nv.OTHER)
         return paragraphs, after

@@ -236,6 +236,10 @@ def consolidate(
         final = path.with_name(path.stem.replace("（汇总）", "（定稿）") + path.suffix)
         shutil.copyfile(path, final)
         rt.store.set_campaign_status(rt.campaign_id, "consolidated")
+        # the approval's date is the city report's 成文日期 (annual_report.document.report_date)
+        rt.store.set_state(
+            rt.campaign_id, "consolidation.approved", {"at": now.isoformat(), "file": final.name}
+        )
         tasks.publish_final(rt, final)
         state = _incomplete(rt, f"consolidated {len(result.included)} units into {final.name}")
         return state

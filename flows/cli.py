@@ -602,7 +602,21 @@ def serve(config: ConfigOption = DEFAULT_CONFIG, data: DataOption = None) -> Non
 
 @app.command()
 def report(
-    docx: Annotated[Path, typer.Option("--docx", help="Where to write the Word document.")],
+    docx: Annotated[
+        Path | None, typer.Option("--docx", help="Where to write the Word document.")
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="With --department: the report as a web page (.html)."),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="List what is still a placeholder (in the --docx file if it exists, else in a "
+            "fresh draft); exit 1 while any remains.",
+        ),
+    ] = False,
     campaign_id: Annotated[
         str | None, typer.Option("--campaign", help="Campaign id (default: the plan's).")
     ] = None,
@@ -614,40 +628,117 @@ def report(
     config: ConfigOption = DEFAULT_CONFIG,
     data: DataOption = None,
 ) -> None:
-    """The report as a document: the city-level draft, or one department's publishable report."""
+    """The report as a document: the city-level draft (with its provenance workbook beside it),
+    or one department's publishable report (.docx and/or a web page)."""
+    from annual_report.document import placeholders_in
+
+    if check and docx is not None and docx.exists():
+        try:
+            left = placeholders_in(docx)
+        except NianbaoError as exc:
+            raise _fail(str(exc)) from None
+        raise typer.Exit(_print_placeholders(left, docx.name))
+    if not check and docx is None and html is None:
+        raise _fail("give --docx FILE (or --html FILE with --department, or --check)")
+    if html is not None and not department:
+        raise _fail("--html is a department's page: give --department CODE")
+    try:
+        draft = _report_outputs(config, data, campaign_id, department, docx, html, check, pdf)
+    except NianbaoError as exc:
+        raise _fail(str(exc)) from None
+    if draft is None:
+        return
+    for issue in draft.issues:
+        console.print(f"[yellow]{issue.rule}[/yellow] {issue.text}")
+    if check:
+        raise typer.Exit(_print_placeholders(draft.placeholders, "新生成的草稿"))
+    for text in draft.placeholders:
+        console.print(f"[cyan]待填写：[/cyan]{text}", highlight=False)
+
+
+def _print_placeholders(left: list[str], where: str) -> int:
+    if not left:
+        console.print(f"{where}：没有待补充或待核实的内容，可以发布。")
+        return 0
+    console.print(f"{where}：还有{len(left)}处待补充或待核实：")
+    for text in left:
+        console.print(f"  {text}", highlight=False)
+    return 1
+
+
+def _report_outputs(
+    config: Path,
+    data: Path | None,
+    campaign_id: str | None,
+    department: str | None,
+    docx: Path | None,
+    html: Path | None,
+    check: bool,
+    pdf: bool,
+):
+    """Write what ``report`` was asked for; the draft (None: only a page was written)."""
     from annual_report.document import (
         city_report_from_store,
         department_report_from_store,
-        to_pdf,
+        provenance_path,
     )
     from annual_report.store import Store
+    from annual_report.webpage import department_page_from_store, write_page
     from flows.settings import load_app_config
 
-    try:
-        app_config = load_app_config(config, data)
-        plan, mail = app_config.plan, app_config.mail
-        cid = campaign_id or plan.id
-        common = {
-            "office": mail.smtp.sender_name,
-            "contact": mail.contact,
-            "website": plan.website,
-            "site_name": plan.site_name,
-        }
-        with Store(app_config.database) as store:
-            if department:
-                draft = department_report_from_store(store, cid, department.upper(), **common)
-            else:
-                draft = city_report_from_store(store, cid, city=app_config.registry.city, **common)
-        path = draft.save(docx)
-        console.print(f"wrote {path}")
-        if pdf:
-            console.print(f"wrote {to_pdf(path, path.parent)}")
-    except NianbaoError as exc:
-        raise _fail(str(exc)) from None
-    for issue in draft.issues:
-        console.print(f"[yellow]{issue.rule}[/yellow] {issue.text}")
-    for text in draft.placeholders:
-        console.print(f"[cyan]to fill in:[/cyan] {text}")
+    app_config = load_app_config(config, data)
+    plan, mail = app_config.plan, app_config.mail
+    cid = campaign_id or plan.id
+    common = {
+        "office": mail.smtp.sender_name,
+        "contact": mail.contact,
+        "website": plan.website,
+        "site_name": plan.site_name,
+    }
+    with Store(app_config.database) as store:
+        if department:
+            code = department.upper()
+            if html is not None:
+                page = department_page_from_store(store, cid, code, **common)
+                console.print(f"已写入 {write_page(page, html)}")
+                if docx is None and not check:
+                    return None
+            draft = department_report_from_store(store, cid, code, **common)
+        else:
+            codes = list(app_config.registry.codes)
+            draft = city_report_from_store(
+                store,
+                cid,
+                city=app_config.registry.city,
+                deadlines=plan.deadlines(codes),
+                zone=plan.zone,
+                **common,
+            )
+    if check:
+        return draft
+    assert docx is not None
+    path = draft.save(docx)
+    console.print(f"已写入 {path}")
+    if draft.provenance is not None:
+        console.print(
+            f"已写入 {draft.save_provenance(provenance_path(path))}（数据来源，不随报告发布）"
+        )
+    if pdf:
+        _write_pdf(path)
+    return draft
+
+
+def _write_pdf(path: Path) -> None:
+    from annual_report.document import to_pdf
+    from annual_report.document_layout import font_substitutions
+
+    console.print(f"已写入 {to_pdf(path, path.parent)}")
+    for name, fallback in font_substitutions().items():
+        console.print(
+            f"[yellow]字体替换：[/yellow]本机没有“{name}”，PDF 中以“{fallback}”代替"
+            "（在装有该字体的电脑上用 Word/WPS 打开 .docx 另存为 PDF 即为原字体）",
+            highlight=False,
+        )
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from annual_report.campaign import write_department_template
 from annual_report.consolidation import Consolidation, consolidate_campaign, write_consolidation
-from annual_report.document import department_report_from_store
+from annual_report.document import department_report, department_source
 from annual_report.errors import MailSendError, StoreError
 from annual_report.plan import Step, due_steps
 from annual_report.registry import Department
@@ -35,6 +35,7 @@ from annual_report.store import (
     Submission,
 )
 from annual_report.submission import Origin, assign_submission, receive_workbook
+from annual_report.webpage import department_page
 from connectors.archive import MessageArchive
 from connectors.attachments import ParsedMessage
 from connectors.mailbox import DropFolder, ImapMailbox, Mailbox, MaildirMailbox, Received, receive
@@ -491,7 +492,8 @@ def answer_for(rt: Runtime, sub: Submission, as_of: datetime) -> Outbound | None
     if sub.status == "accepted":
         kind, context["version"] = MailKind.RECEIPT, sub.version
         if rt.config.plan.attach_report_to_receipt:
-            attachments.append(department_document(rt, sub, department))
+            # the .docx the mail names, and the same report as a page for the website
+            attachments.extend(department_documents(rt, sub, department))
             context["attached_report"] = attachments[0][0]
     elif sub.status == "unreadable":
         kind, context["reason"] = MailKind.UNREADABLE, sub.failure_reason_zh or ""
@@ -524,23 +526,37 @@ def _same_address(a: str, b: str) -> bool:
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
+HTML = "text/html"
+
+
+def department_documents(
+    rt: Runtime, sub: Submission, department: Department
+) -> list[tuple[str, bytes, str]]:
+    """The department's publishable report from its accepted submission: the .docx to edit,
+    and the same as a static web page for its 政府信息公开专栏 (read from the store once)."""
+    plan = rt.config.plan
+    source = department_source(rt.store, rt.campaign_id, department.code, submission_id=sub.id)
+    common = {
+        "department_name": source.name,
+        "year": source.year,
+        "office": rt.config.mail.smtp.sender_name,
+        "contact": rt.config.mail.contact,
+        "website": plan.website,
+        "site_name": plan.site_name,
+    }
+    draft = department_report(source.report, **common)
+    page = department_page(source.report, **common)
+    return [
+        (report_filename(department.name, plan.report_year, "docx"), draft.to_bytes(), DOCX),
+        (report_filename(department.name, plan.report_year, "html"), page.encode("utf-8"), HTML),
+    ]
+
+
 def department_document(
     rt: Runtime, sub: Submission, department: Department
 ) -> tuple[str, bytes, str]:
     """The department's publishable report (.docx) from its accepted submission."""
-    plan = rt.config.plan
-    draft = department_report_from_store(
-        rt.store,
-        rt.campaign_id,
-        department.code,
-        submission_id=sub.id,
-        office=rt.config.mail.smtp.sender_name,
-        contact=rt.config.mail.contact,
-        website=plan.website,
-        site_name=plan.site_name,
-    )
-    name = report_filename(department.name, plan.report_year, "docx")
-    return name, draft.to_bytes(), DOCX
+    return department_documents(rt, sub, department)[0]
 
 
 def message_answer(rt: Runtime, message: Message, as_of: datetime) -> Outbound | None:

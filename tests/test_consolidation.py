@@ -4,6 +4,7 @@ import random
 from decimal import Decimal
 
 import openpyxl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -307,6 +308,9 @@ def test_the_result_does_not_depend_on_the_order_of_the_units(case):
 # -- the workbook -------------------------------------------------------------------------------
 
 
+NEW_TOTAL_FIRST = "requests.new_received.natural_person"
+
+
 def test_the_written_workbook(tmp_path):
     units = [
         unit("SZF", 1, **{FEE: "31000.1234"}),
@@ -341,17 +345,38 @@ def test_the_written_workbook(tmp_path):
     breakdown = wb[BREAKDOWN_SHEET]
     header = [c.value for c in breakdown[3]]
     included = [u.code for u in result.included]
-    assert header[:6] == ["代码", "部分", "项目", "栏目", "汇总", "备注"]
-    assert [c.value for c in breakdown[4]][6:] == included
+    assert header[1:5] == ["表", "项目", "栏目", "汇总"]
+    names = {u.code: u.name for u in result.included}
+    assert header[5:] == [names[c].replace("宜春市", "市") for c in included]
+    # codes only where machines look: the hidden column A and the hidden row 4
+    assert breakdown.column_dimensions["A"].hidden and breakdown.row_dimensions[4].hidden
+    assert [c.value for c in breakdown[4]][5:] == included
+    visible = [
+        str(c.value)
+        for row in breakdown.iter_rows(min_row=1, min_col=2)
+        for c in row
+        if c.value is not None and c.row != 4
+    ]
+    assert not any(v.startswith(("requests.", "proactive.", "review.")) for v in visible)
     rows = {r[0]: r for r in breakdown.iter_rows(min_row=5, values_only=True)}
     assert len(rows) == len(FORM.cells)
     fee_row = rows[FEE]
     assert fee_row[2] == "行政事业性收费" and Decimal(str(fee_row[4])) == Decimal("72701.2578")
-    assert [Decimal(str(v)) for v in fee_row[6:]] == [result.breakdown[FEE][c] for c in included]
+    assert [Decimal(str(v)) for v in fee_row[5:]] == [result.breakdown[FEE][c] for c in included]
     assert rows["requests.new_received.total"][4] == result.values["requests.new_received.total"]
+    assert rows["requests.new_received.commercial"][3] == "商业企业"
+    # the national row's label once, merged over its seven cells
+    first = next(r for r in range(5, 300) if breakdown.cell(r, 1).value == NEW_TOTAL_FIRST)
+    assert breakdown.cell(first, 3).value == "一、本年新收政府信息公开申请数量"
+    assert f"C{first}:C{first + 6}" in {str(m) for m in breakdown.merged_cells.ranges}
+    # prints: landscape, labels and unit names repeated, frozen on the first unit column
+    assert breakdown.page_setup.orientation == "landscape"
+    assert breakdown.print_title_rows == "$3:$4" and breakdown.print_title_cols == "$B:$E"
+    assert breakdown.freeze_panes == "F5"
 
     sheet = wb[UNITS_SHEET]
-    listed = {r[0]: r for r in sheet.iter_rows(min_row=4, max_col=9, values_only=True) if r[3]}
+    listed = {r[9]: r for r in sheet.iter_rows(min_row=4, max_col=10, values_only=True) if r[3]}
+    assert sheet.column_dimensions["J"].hidden  # the unit codes: for machines
     assert listed["ZRZYJ"][3] == "未纳入" and "错误" in listed["ZRZYJ"][4]
     assert listed["ZSRSJ"][3] == "未纳入" and "樟树市" in listed["ZSRSJ"][4]
     assert listed["ZSS"][2] == "县（市、区）" and listed["SZF"][3] == "纳入"
@@ -442,3 +467,78 @@ def test_consolidating_a_campaign_from_the_store(tmp_path):
     total = "requests.new_received.total"
     assert result.values[total] == sum(u.report.value(total) for u in (szf, rsj, zss))
     assert result.year == 2021
+
+
+# -- the workbook as printed -----------------------------------------------------------------------
+
+_DEPARTMENTS = ("教育局", "人力资源和社会保障局", "发展和改革委员会", "公安局", "自然资源局")
+
+
+def _city(n: int):
+    """A city of ``n`` units (the government and departments) and its consolidation."""
+    from annual_report.samples import consistent_values
+
+    depts = [
+        Department(
+            code="SZF",
+            name="宜春市人民政府办公室",
+            kind="government",
+            email="szf@yc.example",
+            can_make_rules=True,
+            reports_for_government=True,
+        )
+    ]
+    depts += [
+        Department(
+            code=f"D{i:04d}",
+            name=f"宜春市{_DEPARTMENTS[i % 5]}{i // 5 or ''}",
+            kind="department",
+            email=f"d{i}@yc.example",
+        )
+        for i in range(n - 1)
+    ]
+    units = []
+    for i, d in enumerate(depts):
+        values = consistent_values(FORM, random.Random(i), busy=0.5)
+        rep = Report(form=FORM, year=2021, department=d.code, method="defined-names")
+        for code, value in values.items():
+            rep.set_raw(code, format(value, "f"))
+        units.append(Unit(d.code, d.name, rep, Validation(rep, []), d.kind))
+    return consolidate(units, Registry(city="宜春市", departments=tuple(depts)), FORM, year=2021)
+
+
+def test_a_thousand_units_stay_usable(tmp_path):
+    """One column per unit, bands of 20 units a printed page wide, labels frozen and repeated."""
+    result = _city(1000)
+    path = write_consolidation(result, tmp_path / "big.xlsx", title="宜春市2021年")
+    wb = openpyxl.load_workbook(path)
+    sheet = wb[BREAKDOWN_SHEET]
+    assert sheet.max_column == 5 + 1000 and sheet.max_row == 4 + len(FORM.cells)
+    assert sheet.freeze_panes == "F5" and sheet.print_title_cols == "$B:$E"
+    assert sheet.page_setup.fitToWidth == 50 and sheet.page_setup.fitToHeight <= 5
+    assert [b.id for b in sheet.col_breaks.brk][:3] == [25, 45, 65]
+    assert wb[UNITS_SHEET].max_row >= 1003
+
+
+@pytest.mark.libreoffice
+def test_forty_units_print_in_about_fifteen_pages(tmp_path):
+    """Converted by LibreOffice: the whole workbook in about 15 landscape A4 pages (was 126)."""
+    import re
+    import subprocess
+
+    from annual_report.document_layout import to_pdf
+    from annual_report.errors import DocumentError
+
+    path = write_consolidation(_city(40), tmp_path / "city.xlsx", title="宜春市2021年")
+    try:
+        pdf = to_pdf(path, tmp_path)
+    except DocumentError as exc:
+        pytest.skip(f"LibreOffice cannot convert here: {exc}")
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, check=True).stdout.decode()
+    pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
+    assert 12 <= pages <= 17
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True).stdout
+    text = text.decode()
+    assert "分单位明细" in text and "纳入与未纳入单位" in text
+    assert "requests." not in text and "proactive." not in text  # no codes on paper
+    assert "一、本年新收政府信息公开申请数量" in re.sub(r"\s", "", text)

@@ -3,11 +3,13 @@ python-docx; then converted with LibreOffice to PDF and PNG to see the pages and
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import io
 import itertools
 import re
 import subprocess
+import sys
 import zipfile
 from decimal import Decimal
 from pathlib import Path
@@ -29,6 +31,7 @@ from annual_report.document import (
     department_report_from_store,
     narrative_issues,
     parse_fee_statement,
+    placeholders_in,
     to_pdf,
     unit_reports,
 )
@@ -87,6 +90,7 @@ def city(consolidation, reports, tmp_path_factory) -> tuple[Draft, Path]:
         registry=democity.registry(),
         reports=reports,
         website="http://www.yichun.gov.cn",
+        date=datetime.date(2022, 3, 20),
     )
     path = draft.save(tmp_path_factory.mktemp("city") / "city.docx")
     return draft, path
@@ -131,7 +135,7 @@ def test_title_preamble_and_the_six_sections_in_order(city_doc):
     ):
         assert phrase in preamble
     headings = [p.text for p in paragraphs if p.style.name == HEADING1_STYLE]
-    assert headings == [*(s.heading for s in FORM.sections), "附件"]
+    assert headings == [s.heading for s in FORM.sections]  # no appendix: provenance is a file
     parts = [p.text for p in paragraphs if p.style.name == HEADING2_STYLE]
     assert parts == [
         "（一）主动公开",
@@ -226,19 +230,72 @@ def test_section_one_names_totals_units_and_outcomes(city_doc, consolidation):
     carried = consolidation.values["requests.carried_to_next_year.total"]
     assert f"结转下年度继续办理{carried}件。" in text
     assert "宜春市人民政府制发规章3件，废止1件，现行有效规章42件" in text
-    assert "XFJ" not in text and "信访局" not in text.split("附件")[0]  # excluded unit
+    assert "XFJ" not in text and "信访局" not in text  # excluded unit
+    assert "附件" not in text and "名单见" not in text  # nothing that is deleted before publishing
+    assert "本报告汇总了市政府、3个市直部门、2个县（市、区）和1个乡镇（街道）共7个单位" in text
 
 
-def test_placeholders_are_marked_and_listed(city_doc, city):
-    draft, _ = city
-    paragraphs = city_doc.paragraphs
-    i = next(i for i, p in enumerate(paragraphs) if p.text == "（五）监督保障")
-    runs = paragraphs[i + 1].runs
-    assert [r.text for r in runs] == ["【待补充：工作考核、社会评议和责任追究结果情况】"]
-    assert runs[0].style.name == PLACEHOLDER_STYLE
+def test_placeholders_are_marked_and_listed(city_doc, city, consolidation, tmp_path):
+    draft, path = city
+    # the units wrote of everything but 政府信息管理's ... no: every part is drafted; only the
+    # fee checks (a unit silent, one unclear) are left, and they are marked
+    assert draft.placeholders == [
+        "【待核实：以下单位第六部分未说明信息处理费收取情况：温汤镇人民政府】",
+        next(p for p in draft.placeholders if p.startswith("【待核实：丰城市人民政府办公室")),
+    ]
+    for p in city_doc.paragraphs:
+        for run in p.runs:
+            if run.text.startswith("【待"):
+                assert run.style.name == PLACEHOLDER_STYLE
     assert city_doc.styles[PLACEHOLDER_STYLE].font.highlight_color == WD_COLOR_INDEX.YELLOW
-    assert "【待补充：工作考核、社会评议和责任追究结果情况】" in draft.placeholders
-    assert "【待补充：成文日期】" in draft.placeholders
+    assert placeholders_in(path) == draft.placeholders
+    # without units' texts and without a date: what no data says is a placeholder
+    bare = city_report(consolidation, city="宜春市", office=democity.OFFICE)
+    assert "【待补充：成文日期】" in bare.placeholders
+    assert "【待补充：工作考核、社会评议和责任追究结果情况】" in bare.placeholders
+    assert "【待补充：存在的主要问题】" in bare.placeholders
+    # an edited file: the coordinator filled some in, typed others over in plain style
+    doc = docx.Document(str(path))
+    for p in doc.paragraphs:
+        if "温汤镇人民政府】" in p.text:
+            for run in p.runs:
+                run.text = run.text.replace("【待核实：以下单位第六部分未说明", "经核实，")
+                run.text = run.text.replace("收取情况：温汤镇人民政府】", "温汤镇未收取。")
+    doc.save(str(tmp_path / "edited.docx"))
+    assert placeholders_in(tmp_path / "edited.docx") == draft.placeholders[1:]
+
+
+def test_sections_one_five_six_gather_the_units_own_words(city_doc):
+    text = body_text(city_doc)
+    # the same point in several units' words, written once with who wrote it
+    assert (
+        "严格落实保密审查制度，坚持先审查后公开（市发展和改革委员会、市公安局等4个单位）。" in text
+    )
+    assert (
+        "2021年，宜春市各级行政机关认真贯彻落实《中华人民共和国政府信息公开条例》，坚持以公开为"
+        "常态、不公开为例外，扎实推进政府信息公开工作（市政府、市发展和改革委员会等4个单位）。"
+    ) in text
+    # one unit's own figures stay that unit's
+    assert "市政府组织开展政务公开业务培训2次，培训人员300余人次。" in text
+    # 工作考核 written by units: no placeholder for it
+    assert "将政务公开工作纳入全市高质量发展综合考核，考核结果在全市通报（市政府）。" in text
+    # the units' own counts of proactive disclosures, summed and traced
+    assert "据6个单位年度报告所述，全年共主动公开政府信息15145条" in text
+    # 五: problems and improvements enumerated, lead-ins dropped
+    assert (
+        "存在的主要问题：一是政策解读形式较为单一（市政府、市发展和改革委员会等4个单位）；" in text
+    )
+    assert "二是部分单位信息更新不够及时（市政府、市自然资源局）" in text
+    assert "改进情况：一是丰富政策解读形式，提高解读质量（市政府）；" in text
+    assert "存在的主要问题（" not in text and "以下工作" not in text
+    # 六: other matters, without the nil lines and fee sentences
+    assert "市政府共办理人大代表建议56件、政协提案87件，办理结果已全部公开。" in text
+    assert "无其他需要报告的事项" not in text
+    # application counts are the tables' (the units' own 999 is not repeated)
+    assert "999" not in text
+    # nothing of the units' self-reference survives
+    for word in ("我局", "本机关", "市政府办公室共"):
+        assert word not in text.split("六、其他需要报告的事项")[0] or word == "本机关"
 
 
 def test_section_six_lists_the_fees_from_the_units_texts(city_doc, city):
@@ -272,39 +329,64 @@ def test_section_six_lists_the_fees_from_the_units_texts(city_doc, city):
     assert "【待核实：丰城市人民政府办公室第六部分提及信息处理费，但未能识别金额" in text
 
 
-def test_the_appendix_traces_every_figure_to_its_units(city_doc, city, consolidation):
+def test_the_provenance_file_traces_units_figures_and_sentences(city, consolidation, tmp_path):
+    import openpyxl
+
     draft, _ = city
-    table = table_starting(city_doc, "序号") if False else None
-    table = next(t for t in city_doc.tables if t.cell(0, 1).text == "正文数字")
-    rows = {row.cells[1].text: [c.text for c in row.cells] for row in table.rows[1:]}
-    assert len(rows) == len(draft.figures)
-    received = rows["全市收到政府信息公开申请"]
+    path = draft.save_provenance(tmp_path / "来源.xlsx")
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == [
+        "说明",
+        "纳入与未纳入单位",
+        "正文数字",
+        "正文数字的分单位来源",
+        "正文文字的来源",
+        "信息处理费",
+    ]
+    units = {r[1]: r for r in wb["纳入与未纳入单位"].iter_rows(min_row=3, values_only=True)}
+    assert units["宜春市信访局"][3] == "未纳入" and units["宜春市人民政府办公室"][3] == "纳入"
+    assert units["宜春市人民政府办公室"][4] == "已纳入汇总"
+    every = [str(v) for ws in wb for row in ws.iter_rows(values_only=True) for v in row if v]
+    for code in ("SZF", "GAJ", "XFJ", "ZRZYJ"):  # unit names, never codes
+        assert not any(v == code or f"（{code}）" in v for v in every)
+    figures = {r[1]: r for r in wb["正文数字"].iter_rows(min_row=3, values_only=True)}
+    assert len(figures) == len({f.label for f in draft.figures})
+    received = figures["全市收到政府信息公开申请"]
     assert received[2] == f"{consolidation.values[NEW]}件"
     assert received[3] == "表三“一、本年新收政府信息公开申请数量”行“总计”列"
+    shares = [r for r in wb["正文数字的分单位来源"].iter_rows(min_row=3, values_only=True)]
     b = consolidation.breakdown[NEW]
-    for code in ("SZF", "FGW", "GAJ", "ZRZYJ", "WTZ", "ZSS", "FCS"):
-        if b[code]:
-            assert f"{democity.registry()[code].name}{b[code]}" in received[4]
-    assert "宜春市信访局" not in received[4]
+    mine = {r[2]: r[3] for r in shares if r[1] == "全市收到政府信息公开申请"}
+    assert mine == {democity.registry()[c].name: str(b[c]) for c in b if b[c]}
     for figure in draft.figures:  # every share adds up to the number written
         assert sum((c.value for c in figure.contributions), Decimal(0)) == figure.value
-    rules = rows["制发规章"]
-    assert rules[4] == "宜春市人民政府办公室3（规章只取宜春市人民政府办公室的数据）"
-    units = next(t for t in city_doc.tables if t.cell(0, 0).text == "代码")
-    status = {row.cells[0].text: row.cells[3].text for row in units.rows[1:]}
-    assert status["XFJ"] == "未纳入" and status["SZF"] == "纳入"
-    assert "表格各单元格的分单位数值见汇总工作簿的“分单位明细”工作表。" in body_text(city_doc)
+    sentences = list(wb["正文文字的来源"].iter_rows(min_row=3, values_only=True))
+    secrecy = [r for r in sentences if r[1] and r[1].startswith("严格落实保密审查制度")]
+    assert {r[2] for r in secrecy} == {
+        "宜春市发展和改革委员会",
+        "宜春市公安局",
+        "宜春市自然资源局",
+        "温汤镇人民政府",
+    }
+    assert any("我局严格落实保密审查制度" in r[3] for r in secrecy)  # the unit's own words
+    fees = {r[0]: r[1] for r in wb["信息处理费"].iter_rows(min_row=3, values_only=True)}
+    assert fees["宜春市公安局"] == "已收取" and fees["温汤镇人民政府"] == "未说明"
+    assert "宜春市信访局" not in fees
 
 
-def test_the_appendix_can_trace_every_table_cell(consolidation):
-    draft = city_report(consolidation, city="宜春市", office=democity.OFFICE, appendix_cells=True)
-    doc = docx.Document(io.BytesIO(draft.to_bytes()))
-    table = next(t for t in doc.tables if t.cell(0, 0).text == "单元格")
-    rows = {row.cells[0].text: row for row in table.rows[1:]}
-    fee = rows["表二“行政事业性收费”"].cells
-    assert fee[1].text == "72701.2578"
-    assert fee[2].text.startswith("宜春市自然资源局58860.6156、宜春市人民政府办公室8745.5329、")
-    assert len(rows) == sum(1 for v in consolidation.values.values() if v)
+def test_lateness_in_days():
+    from zoneinfo import ZoneInfo
+
+    from annual_report.provenance import days_late, lateness_text
+
+    at = datetime.datetime
+    zone, utc = ZoneInfo("Asia/Shanghai"), ZoneInfo("UTC")
+    deadline = datetime.date(2022, 1, 26)
+    assert days_late(at(2022, 1, 26, 23, 59, tzinfo=zone), deadline, zone) == 0
+    assert days_late(at(2022, 1, 26, 16, 30, tzinfo=utc), deadline, zone) == 1  # 00:30 next day
+    assert days_late(at(2022, 1, 29, 9, 0, tzinfo=zone), deadline, zone) == 3
+    assert lateness_text(3, True) == "逾期报送（3天）"
+    assert lateness_text(0, True) == "按时报送" and lateness_text(None, False) == "未报送"
 
 
 def test_c5_runs_on_the_draft_and_on_each_unit(city):
@@ -377,7 +459,7 @@ def test_a_2019_format_city_report(tmp_path):
     draft = city_report(c, city="宜春市", year=2020, office=democity.OFFICE)
     doc = docx.Document(str(draft.save(tmp_path / "city-2019.docx")))
     headings = [p.text for p in doc.paragraphs if p.style.name == HEADING1_STYLE]
-    assert headings == [*(s.heading for s in form.sections), "附件"]
+    assert headings == [s.heading for s in form.sections]
     assert "（国办公开办函〔2019〕60号）" in doc.paragraphs[2].text
     assert "年度报告格式（试行）" in doc.paragraphs[2].text
     assert table_starting(doc, NOTE).cell(3, 9).text == str(c.values[NEW])
@@ -626,3 +708,281 @@ def test_every_page_renders_to_png(rendered, tmp_path):
     images = sorted(tmp_path.glob("page-*.png"))
     assert len(images) == pages(pdf)
     assert all(p.read_bytes().startswith(b"\x89PNG") and p.stat().st_size > 2000 for p in images)
+
+
+# -- glyphs: Simplified Chinese, whatever the machine's locale ------------------------------------
+
+_gspec = importlib.util.spec_from_file_location("glyphs", FIXTURES / "document" / "glyphs.py")
+glyphs = importlib.util.module_from_spec(_gspec)  # type: ignore[arg-type]
+sys.modules["glyphs"] = glyphs  # its dataclass looks itself up there
+_gspec.loader.exec_module(glyphs)  # type: ignore[union-attr]
+
+
+def test_every_run_says_zh_cn(city):
+    _, path = city
+    with zipfile.ZipFile(path) as z:
+        body = z.read("word/document.xml").decode()
+        styles = z.read("word/styles.xml").decode()
+    runs = re.findall(r"<w:r>.*?</w:r>|<w:r .*?</w:r>", body, flags=re.S)
+    texts = [r for r in runs if "<w:t" in r]
+    assert texts and all('w:eastAsia="zh-CN"' in r for r in texts)
+    defaults = re.search(r"<w:docDefaults>.*</w:docDefaults>", styles, flags=re.S).group(0)
+    assert 'w:eastAsia="zh-CN"' in defaults
+
+
+@pytest.mark.libreoffice
+def test_the_pdf_draws_simplified_glyphs_even_under_a_japanese_locale(
+    city, consolidation, tmp_path, monkeypatch
+):
+    """pdffonts names Debian's Noto CJK collections "jp" whatever face is used: the glyph ids
+    tell. A Japanese locale makes LibreOffice draw untagged text (every .xlsx cell) with the
+    JP glyphs; the conversion profile's zh-CN default and the runs' tags keep them SC."""
+    if not glyphs.NOTO.joinpath("NotoSerifCJK-Regular.ttc").exists():
+        pytest.skip("Debian's fonts-noto-cjk is not installed")
+    from annual_report.consolidation import write_consolidation
+
+    monkeypatch.setenv("LANG", "ja_JP.UTF-8")
+    monkeypatch.setenv("LC_ALL", "ja_JP.UTF-8")
+    _, path = city
+    book = write_consolidation(consolidation, tmp_path / "city.xlsx", title="宜春市2021年")
+    try:
+        pdf = to_pdf(path, tmp_path)
+        sheets = to_pdf(book, tmp_path)
+    except DocumentError as exc:
+        pytest.skip(f"LibreOffice cannot convert here: {exc}")
+    text = body_text(docx.Document(str(path)))
+    found = glyphs.glyph_regions(pdf, text)
+    assert found.checked > 50 and found.sc == found.checked and found.jp == 0
+    import openpyxl
+
+    wb = openpyxl.load_workbook(book)
+    cells = "".join(str(c.value) for ws in wb for row in ws.iter_rows() for c in row if c.value)
+    found = glyphs.glyph_regions(sheets, cells)
+    assert found.checked > 50 and found.sc == found.checked and found.jp == 0
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, check=True).stdout
+    substituted = layout_mod.font_substitutions()
+    for name in layout_mod.GB_FONTS:  # a missing GB font never reaches the PDF by its name
+        if name in substituted:
+            assert name.encode() not in fonts
+
+
+# -- the report command -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def office(tmp_path):
+    """The example configuration with every unit's report stored, some late."""
+    import random
+    import shutil
+    from datetime import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from annual_report.registry import load_registry
+    from annual_report.report import Report
+    from annual_report.samples import consistent_values
+    from annual_report.validation import Validation
+
+    config = tmp_path / "config"
+    shutil.copytree(Path(__file__).parents[1] / "config", config)
+    registry = load_registry(config)
+    store = Store(tmp_path / "data" / "nianbao.db")
+    store.create_campaign("2021", 2021, registry=registry, deadline=datetime.date(2022, 1, 26))
+    texts = list(democity.OVERVIEWS.values())
+    zone = ZoneInfo("Asia/Shanghai")
+    for i, dept in enumerate(registry):
+        values = consistent_values(FORM, random.Random(i))
+        rep = Report(form=FORM, year=2021, department=dept.code, method="defined-names")
+        for code, value in values.items():
+            rep.set_raw(code, format(value, "f"))
+        rep.narrative = {
+            "narrative.overview": texts[i % len(texts)].replace("999", "3"),
+            "narrative.problems": list(democity.PROBLEMS.values())[i % 7],
+            "narrative.other_matters": "本机关未收取信息处理费。",
+        }
+        store.record_submission(
+            "2021",
+            sha256=content_hash(dept.code.encode()),
+            source="cli",
+            department=dept.code,
+            validation=Validation(rep, []),
+            file_name=f"{dept.code}.xlsx",
+            received_at=dt(2022, 1, 20 + i % 10, 10, 0, tzinfo=zone),
+        )
+    store.close()
+    return config, tmp_path / "data", registry
+
+
+def test_the_report_command_writes_the_draft_its_provenance_and_checks(office, tmp_path):
+    import openpyxl
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    config, data, registry = office
+    runner = CliRunner()
+    out = tmp_path / "out" / "city.docx"
+    args = ["--config", str(config), "--data", str(data)]
+    result = runner.invoke(app, ["report", "--docx", str(out), *args])
+    assert result.exit_code == 0, result.output
+    source = out.with_name("city（数据来源）.xlsx")
+    assert out.exists() and source.exists()
+    assert f"已写入 {source}" in result.output.replace("\n", "")
+    # the date: not approved yet, the draft's day; the rule is in the provenance file
+    wb = openpyxl.load_workbook(source)
+    about = {r[0]: r[1] for r in wb["说明"].iter_rows(min_row=3, values_only=True)}
+    assert "汇总结果尚未批准" in about["成文日期"]
+    units = {r[1]: r for r in wb["纳入与未纳入单位"].iter_rows(min_row=3, values_only=True)}
+    assert set(units) == {d.name for d in registry}
+    late = {name: r[8] for name, r in units.items()}
+    # SLJD's deadline is 28 January (the plan's override), the others' 26 January
+    for i, dept in enumerate(registry):
+        day = 20 + i % 10
+        due = 28 if dept.code == "SLJD" else 26
+        expected = f"逾期报送（{day - due}天）" if day > due else "按时报送"
+        assert late[dept.name] == expected, dept.code
+    # a fresh draft's placeholders, then the edited file's
+    result = runner.invoke(app, ["report", "--check", *args])
+    placeholders = placeholders_in(out)
+    assert result.exit_code == (1 if placeholders else 0)
+    doc = docx.Document(str(out))
+    for p in doc.paragraphs:
+        for run in p.runs:
+            if run.text.startswith("【待"):
+                run.text = "（已由协调人填写）"
+    doc.save(str(out))
+    result = runner.invoke(app, ["report", "--check", "--docx", str(out), *args])
+    assert result.exit_code == 0 and "没有待补充或待核实的内容" in result.output
+    doc.paragraphs[-1].add_run("【待补充：成文日期】")
+    doc.save(str(out))
+    result = runner.invoke(app, ["report", "--check", "--docx", str(out), *args])
+    assert result.exit_code == 1 and "【待补充：成文日期】" in result.output
+    # approved: the approval's day is the 成文日期
+    store = Store(data / "nianbao.db")
+    store.set_state("2021", "consolidation.approved", {"at": "2022-02-05T10:00:00+08:00"})
+    store.close()
+    result = runner.invoke(app, ["report", "--docx", str(out), *args])
+    assert result.exit_code == 0, result.output
+    assert docx.Document(str(out)).paragraphs[-1].text == "2022年2月5日"
+    # a department's page
+    page = tmp_path / "fgw.html"
+    result = runner.invoke(app, ["report", "--department", "fgw", "--html", str(page), *args])
+    assert result.exit_code == 0, result.output
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert not page.with_suffix(".docx").exists()
+    result = runner.invoke(app, ["report", "--html", str(page), *args])
+    assert result.exit_code == 2 and "--department" in result.output
+
+
+# -- a department's web page --------------------------------------------------------------------
+
+
+def _seed_page() -> str:
+    from annual_report.webpage import department_page
+
+    seed = import_text((FIXTURES / "seed-zhangshu-rsj-2021.txt").read_text(encoding="utf-8"))
+    return department_page(
+        seed, department_name="樟树市人社局", contact=CONTACT, website="http://www.zhangshu.gov.cn"
+    )
+
+
+def test_the_web_page_has_the_national_tables_and_nothing_active():
+    from html.parser import HTMLParser
+
+    page = _seed_page()
+    assert page.startswith('<!DOCTYPE html>\n<html lang="zh-CN">')
+    assert "<script" not in page and "javascript:" not in page
+    assert not re.search(r"\son[a-z]+\s*=", page)  # no event handlers
+    assert "@media print" in page and "@page{size:A4" in page
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tables: list[list[list[tuple[str, dict]]]] = []
+            self.text = None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table":
+                self.tables.append([])
+            elif tag == "tr":
+                self.tables[-1].append([])
+            elif tag in ("td", "th"):
+                self.tables[-1][-1].append(["", dict(attrs)])
+                self.text = self.tables[-1][-1][-1]
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th"):
+                self.text = None
+
+        def handle_data(self, data):
+            if self.text is not None:
+                self.text[0] += data
+
+    parser = Cells()
+    parser.feed(page)
+    assert len(parser.tables) == 3
+    three = parser.tables[1]
+    assert three[0][0][0] == NOTE and three[0][0][1] == {
+        "class": "corner long",
+        "rowspan": "3",
+        "colspan": "3",
+    }
+    assert [c[0] for c in three[0]] == [NOTE, "申请人情况"] and three[0][1][1]["colspan"] == "7"
+    assert three[1][1][0] == "法人或其他组织" and three[1][1][1]["colspan"] == "5"
+    # every row spans the table's 10 columns (rowspans counted), as the .docx grid does
+    grid = section_grid(FORM, FORM.section(3))
+    taken = [[False] * grid.cols for _ in range(grid.rows)]
+    for r, row in enumerate(three):
+        c = 0
+        for _, attrs in row:
+            while taken[r][c]:
+                c += 1
+            for dr in range(int(attrs.get("rowspan", 1))):
+                for dc in range(int(attrs.get("colspan", 1))):
+                    taken[r + dr][c + dc] = True
+    assert all(all(row) for row in taken) and len(three) == grid.rows
+    assert "<thead>" in page and "<tbody>" in page
+
+
+def test_the_web_page_escapes_department_text():
+    from annual_report.webpage import department_page
+
+    values = democity.unit_values(FORM, "GAJ", 13, "0")
+    rep = democity.report(FORM, values, "GAJ")
+    rep.narrative = {
+        "narrative.overview": '<script>alert(1)</script><img src=x onerror="alert(2)">\x0c',
+        "narrative.problems": "无。",
+        "narrative.other_matters": "本机关未收取信息处理费。",
+    }
+    page = department_page(rep, department_name="宜春市公安局<b>", year=2021)
+    assert "<script>" not in page and "<img" not in page and "<b>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "宜春市公安局&lt;b&gt;" in page
+    assert "\x0c" not in page
+
+
+@pytest.mark.libreoffice
+def test_the_web_page_in_headless_chromium(tmp_path):
+    """Rendered by Chromium: a screenshot that is not blank, and printed on A4 pages."""
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Chromium is not installed (scripts/setup.sh --screenshots)")
+    page = tmp_path / "page.html"
+    page.write_text(_seed_page(), encoding="utf-8")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--lang=zh-CN"]
+    flags += [f"--user-data-dir={tmp_path / 'profile'}", "--no-first-run"]
+    shot, pdf = tmp_path / "page.png", tmp_path / "page.pdf"
+    run = [chromium, *flags, "--window-size=1000,1400", f"--screenshot={shot}", page.as_uri()]
+    subprocess.run(run, capture_output=True, timeout=120, check=False)
+    run = [chromium, *flags, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.as_uri()]
+    subprocess.run(run, capture_output=True, timeout=120, check=False)
+    if not shot.exists() or not pdf.exists():
+        pytest.skip("Chromium could not render here")
+    assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 50_000
+    info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True).stdout.decode()
+    width, height = map(float, re.search(r"Page size:\s+([\d.]+) x ([\d.]+)", info).groups())
+    assert abs(width - A4[0]) < 2 and abs(height - A4[1]) < 2
+    text = subprocess.run(["pdftotext", str(pdf), "-"], check=True, capture_output=True).stdout
+    squeezed = re.sub(r"\s", "", text.decode())
+    assert "樟树市人社局2021年政府信息公开工作年度报告" in squeezed and "勾稽关系" in squeezed
+    assert "本机关无收取信息处理费情况" in squeezed

@@ -388,10 +388,10 @@ def test_the_consolidation_sums_the_accepted_and_lists_the_silent_as_missing(pla
     assert draft.is_file() and final.is_file()
     workbook = openpyxl.load_workbook(final)
     sheet = workbook.worksheets[-1]  # 纳入与未纳入单位
-    rows = {
-        row[0]: (row[3], row[4])
-        for row in sheet.iter_rows(min_row=4, values_only=True)
-        if row[0] in NAMES
+    rows = {  # the unit's code is in the hidden last column, for machines
+        row[9]: (row[3], row[4])
+        for row in sheet.iter_rows(min_row=4, max_col=10, values_only=True)
+        if row[9] in NAMES
     }
     included = {code for code, (mark, _reason) in rows.items() if mark == "纳入"}
     assert included == {"SZF", "RSJ", "JYJ", "CZJ", "SJJ", "MZJ", "GAJ"}
