@@ -26,6 +26,7 @@ __all__ = [
     "ComparisonRow",
     "Figure",
     "PhraseStyle",
+    "cell_label",
     "change",
     "compare",
     "compare_figures",
@@ -287,6 +288,16 @@ class ComparisonRow:
 HEADLINE_GROUP = "主要指标"
 
 
+def cell_label(form: Form, code: str) -> str:
+    """A cell's full name, caption included: ``第二十条第（八）项“行政事业性收费”行“…”列``."""
+    cell = form.cell(code)
+    block = next(b for b in form.section(cell.section).blocks if b.index == cell.block)
+    label = cell.label
+    if not cell.column_label and cell.row_label and cell.column.label:
+        label = f"“{cell.row_label}”行“{cell.column.label}”列"
+    return f"{block.caption or ''}{label}"
+
+
 def comparison_rows(
     this: Mapping[str, Decimal | None],
     last: Mapping[str, Decimal | None] | None,
@@ -311,13 +322,10 @@ def comparison_rows(
                 before = None
                 if last is not None and cell.code in before_form.cells:
                     before = last.get(cell.code)
-                label = cell.label
-                if block.caption:
-                    label = f"{block.caption}{label}"
                 rows.append(
                     ComparisonRow(
                         section.heading,
-                        label,
+                        cell_label(form, cell.code),
                         cell.code,
                         cell.unit or ("" if cell.type == "money" else "件"),
                         before,
