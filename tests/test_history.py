@@ -335,3 +335,17 @@ def test_figures_frame(store):
     assert df[df.scope == "city"]["report_year"].tolist() == [2020, 2021]
     with pytest.raises(ValueError, match="one of xlsx, csv, parquet"):
         export(None, "x", "json")  # type: ignore[arg-type]
+
+
+def test_stored_history_feeds_the_plausibility_rule(store):
+    """C9 with the unit's stored years: 1000 applications after 100 (2020) and 120 (2021)."""
+    from annual_report.validation import Context, validate
+
+    rep = report(F2021, 2022, "RSJ", 1000, 50)
+    context = Context(history=unit_history(store, "RSJ", before=2022))
+    found = [i for i in validate(rep, context=context).issues if i.rule == "C9"]
+    assert {i.codes[0] for i in found} == {
+        "requests.new_received.total",
+        "requests.handled_total.total",
+    }
+    assert "（2020年100、2021年120）" in found[0].message
