@@ -1,6 +1,7 @@
 """The store's history as DataFrames, year over year from the store, the day-by-day progress and
 the export for analysts — on a real SQLite store."""
 
+import io
 import zipfile
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -349,3 +350,19 @@ def test_stored_history_feeds_the_plausibility_rule(store):
         "requests.handled_total.total",
     }
     assert "（2020年100、2021年120）" in found[0].message
+
+
+def test_pictures_from_the_store(store, tmp_path):
+    from PIL import Image
+
+    from annual_report.charts import campaign_progress_png, outcomes_png, top_units_png
+
+    pictures = {
+        "outcomes": outcomes_png(store, city="宜春市"),
+        "top": top_units_png(store, 2021),
+        "progress": campaign_progress_png(store, "2021", as_of=utc(28)),
+    }
+    for name, png in pictures.items():
+        img = Image.open(io.BytesIO(png))
+        assert img.format == "PNG" and img.size[0] >= 1200, name
+    assert top_units_png(store, 2019) is None
