@@ -44,6 +44,7 @@ __all__ = [
     "outcomes_chart",
     "outcomes_png",
     "progress_chart",
+    "progress_markdown",
     "top_units_chart",
     "top_units_png",
 ]
@@ -335,3 +336,40 @@ def campaign_progress_png(
         title=title or f"{campaign.report_year}年度报告报送进度（共{total}个单位）",
         deadline=deadline or campaign.deadline,
     )
+
+
+def progress_markdown(
+    store: Any,
+    campaign_id: str,
+    *,
+    zone: Any = None,
+    as_of: datetime | None = None,
+    deadline: date | None = None,
+) -> str:
+    """The coordinator's progress picture as a Markdown artifact: the chart inline (a data URI,
+    which the Prefect UI shows wherever the browser is) and the latest counts in words. A chart
+    that cannot be drawn (no CJK font, …) says so in the artifact and never stops the run."""
+    from .history import PROGRESS_LABELS, progress_by_day
+
+    lines = ["# 报送进度", ""]
+    try:
+        days = progress_by_day(store, campaign_id, zone=zone, as_of=as_of)
+        last = days.iloc[-1]
+        counts = "、".join(
+            f"{PROGRESS_LABELS[s]}{int(last[s])}个"
+            for s in ("accepted", "pending", "rejected", "missing")
+        )
+        day = last["day"]
+        lines += [f"截至{day.month}月{day.day}日：{counts}（共{int(last['total'])}个单位）。", ""]
+        campaign = store.campaign(campaign_id)
+        png = progress_chart(
+            days,
+            title=f"{campaign.report_year}年度报告报送进度（共{int(last['total'])}个单位）",
+            deadline=deadline or campaign.deadline,
+        )
+    except Exception as exc:  # a picture must never stop the status from being published
+        log.warning("progress chart not drawn: %s", exc, exc_info=True)
+        lines.append(f"进度图未能生成（请系统管理员查看运行日志）：{exc}")
+    else:
+        lines.append(markdown_image(png, "报送进度图"))
+    return "\n".join(lines) + "\n"

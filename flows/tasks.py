@@ -18,6 +18,7 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
+from annual_report import charts
 from annual_report.consolidation import Consolidation
 
 from . import operations as ops
@@ -144,6 +145,12 @@ def publish_status(rt: ops.Runtime, as_of: datetime, notes: list[str] | None = N
     )
     done = status.progress(states)
     create_progress_artifact(done, key=f"{key}-progress", description="已接收单位比例")
+    # the campaign day by day, as a picture inline in the artifact (no URL the browser must reach)
+    create_markdown_artifact(
+        charts.progress_markdown(rt.store, rt.campaign_id, zone=plan.zone, as_of=as_of),
+        key=f"{key}-progress-chart",
+        description="报送进度图",
+    )
     return done
 
 

@@ -366,3 +366,21 @@ def test_pictures_from_the_store(store, tmp_path):
         img = Image.open(io.BytesIO(png))
         assert img.format == "PNG" and img.size[0] >= 1200, name
     assert top_units_png(store, 2019) is None
+
+
+def test_progress_markdown_for_the_coordinator(store, monkeypatch):
+    from annual_report import charts
+
+    text = charts.progress_markdown(store, "2021", as_of=utc(28))
+    assert text.startswith(
+        "# 报送进度\n\n截至1月28日：已接收3个、待审核0个、已退回1个、未报送1个（共5个单位）。"
+    )
+    assert "![报送进度图](data:image/png;base64,iVBORw0KGgo" in text
+
+    def no_font():
+        raise charts.DocumentError("the font Noto Sans CJK SC is not installed")
+
+    monkeypatch.setattr(charts, "cjk_font", no_font)
+    text = charts.progress_markdown(store, "2021", as_of=utc(28))
+    assert "进度图未能生成（请系统管理员查看运行日志）：the font Noto Sans CJK SC" in text
+    assert "data:image" not in text
