@@ -276,15 +276,15 @@ def units_frame(
     subs = subs[subs["department"].notna()]
     events = events_frame(store, zone=tz)
     events = events[events["department"].notna() & (events["status"] == "done")]
+    subs_by = {key: group for key, group in subs.groupby(["campaign", "department"])}
+    events_by = {key: group for key, group in events.groupby(["campaign", "department"])}
+    no_subs, no_events = subs.iloc[0:0], events.iloc[0:0]
     rows = []
     for campaign in store.campaigns():
         due = (deadlines or {}).get(campaign.id)
-        states = store.department_states(campaign.id, due=due)
-        c_subs = subs[subs["campaign"] == campaign.id]
-        c_events = events[events["campaign"] == campaign.id]
-        for st in states:
-            mine = c_subs[c_subs["department"] == st.code]
-            evs = c_events[c_events["department"] == st.code]
+        for st in store.department_states(campaign.id, due=due):
+            mine = subs_by.get((campaign.id, st.code), no_subs)
+            evs = events_by.get((campaign.id, st.code), no_events)
             invited = evs.loc[evs["kind"] == "sent.invitation", "done_at"]
             accepted = mine[mine["status"].isin(ACCEPTED)]
             last_ok = accepted.iloc[-1] if len(accepted) else None
@@ -324,11 +324,15 @@ def units_frame(
     return df
 
 
-def figures_frame(store: Store, *, city: bool = True) -> pd.DataFrame:
+def figures_frame(
+    store: Store, *, city: bool = True, values: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """The headline figures (``yoy.FIGURES``) per report year and unit, and (``city``) of the
-    city's consolidated sums per year: one row each, one column per figure (``Decimal``)."""
+    city's consolidated sums per year: one row each, one column per figure (``Decimal``).
+    ``values``: the :func:`values_frame` when already at hand."""
     rows: list[dict[str, Any]] = []
-    values = values_frame(store)
+    if values is None:
+        values = values_frame(store)
     for (year, code, sub_id), group in values.groupby(
         ["report_year", "department", "submission_id"], sort=True
     ):
@@ -374,13 +378,14 @@ def frames(
     deadlines: Mapping[str, Mapping[str, date]] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """All the history, by name: campaigns, units, submissions, events, values, figures."""
+    values = values_frame(store)
     return {
         "campaigns": campaigns_frame(store, zone),
         "units": units_frame(store, zone=zone, deadlines=deadlines),
         "submissions": submissions_frame(store, zone=zone, deadlines=deadlines),
         "events": events_frame(store, zone=zone),
-        "values": values_frame(store),
-        "figures": figures_frame(store),
+        "values": values,
+        "figures": figures_frame(store, values=values),
     }
 
 

@@ -21,7 +21,9 @@ from typing import Literal
 from .form import Form
 
 __all__ = [
+    "COMPARISON_HEADERS",
     "FIGURES",
+    "PARAGRAPH_KEYS",
     "Change",
     "ComparisonRow",
     "Figure",
@@ -33,6 +35,7 @@ __all__ = [
     "comparison_rows",
     "fmt",
     "headline",
+    "paragraph",
     "percent",
     "phrase",
     "share",
@@ -52,9 +55,17 @@ class Figure:
     patterns: tuple[str, ...]  # fnmatch patterns over cell codes ("requests.withheld.*.total")
     group: str  # "requests", "outcomes", "review", "fees": how reports and charts group them
 
-    def codes(self, form: Form) -> list[str]:
+    def codes(self, form: Form) -> tuple[str, ...]:
         """The cells of ``form`` this figure sums (none when the form lacks it)."""
-        return [c for c in form.cells if any(fnmatchcase(c, p) for p in self.patterns)]
+        key = (self.key, form.id, len(form.cells))
+        found = _CODES.get(key)
+        if found is None:
+            found = tuple(c for c in form.cells if any(fnmatchcase(c, p) for p in self.patterns))
+            _CODES[key] = found
+        return found
+
+
+_CODES: dict[tuple[str, str, int], tuple[str, ...]] = {}  # (figure, form) → its cells
 
 
 _REQ, _OUT, _REV, _FEE = "requests", "outcomes", "review", "fees"
@@ -333,3 +344,36 @@ def comparison_rows(
                     )
                 )
     return rows
+
+
+# -- sentences for section 一 ----------------------------------------------------------------
+
+PARAGRAPH_KEYS: tuple[str, ...] = (
+    "new_received",
+    "handled_total",
+    "granted",
+    "partially_granted",
+    "withheld",
+    "unavailable",
+    "not_processed",
+    "other",
+    "review",
+    "litigation",
+    "admin_fees",
+)
+COMPARISON_HEADERS: tuple[str, ...] = ("项目", "上年", "本年", "增减", "增减幅度（%）", "说明")
+
+
+def paragraph(
+    changes: Iterable[Change],
+    *,
+    keys: Iterable[str] = PARAGRAPH_KEYS,
+    lead: str = "与上年相比，",
+    style: PhraseStyle = "both",
+) -> str:
+    """The comparable figures as one sentence for section 一, in ``keys`` order:
+    ``与上年相比，本年新收政府信息公开申请1270件，较上年增加…；予以公开389件，较上年增加13件，
+    增长3.5%；…。`` Empty when nothing is comparable (no last year)."""
+    by_key = {c.key: c for c in changes}
+    parts = [by_key[k].sentence(style) for k in keys if k in by_key and by_key[k].comparable]
+    return f"{lead}{'；'.join(parts)}。" if parts else ""

@@ -17,6 +17,7 @@ from annual_report.yoy import (
     compare_figures,
     comparison_rows,
     headline,
+    paragraph,
     percent,
     phrase,
     share,
@@ -212,3 +213,14 @@ def test_comparison_rows():
     # every cell of this year's form is a row, after the headline figures
     assert len(rows) == len(headline_rows) + len(F2021.cells)
     assert comparison_rows(this, None, F2021, cells=False)[0].last is None
+
+
+def test_paragraph_for_section_one():
+    changes = compare_figures(figures(2025), figures(2024))
+    text = paragraph(changes, keys=("handled_total", "granted", "review_corrected", "review"))
+    assert text == (
+        "与上年相比，办理答复政府信息公开申请1292件，较上年减少44件，下降3.3%；"
+        "予以公开389件，较上年增加13件，增长3.5%；"
+        "政府信息公开行政复议166件，较上年减少26件，下降13.5%。"
+    )  # 行政复议结果纠正 is not published for 2025: left out
+    assert paragraph(compare_figures(figures(2025), {})) == ""
