@@ -6,6 +6,7 @@ Exactly-once sending does not depend on retries: ``operations.deliver`` records 
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from pathlib import Path
 
@@ -145,12 +146,13 @@ def publish_status(rt: ops.Runtime, as_of: datetime, notes: list[str] | None = N
     )
     done = status.progress(states)
     create_progress_artifact(done, key=f"{key}-progress", description="已接收单位比例")
-    # the campaign day by day, as a picture inline in the artifact (no URL the browser must reach)
-    create_markdown_artifact(
-        charts.progress_markdown(rt.store, rt.campaign_id, zone=plan.zone, as_of=as_of),
-        key=f"{key}-progress-chart",
-        description="报送进度图",
-    )
+    # the campaign day by day, as a picture inline in the artifact (no URL the browser must
+    # reach); a new version only when the picture changed (each one is ~70 KB in the database)
+    chart = charts.progress_markdown(rt.store, rt.campaign_id, zone=plan.zone, as_of=as_of)
+    digest = hashlib.sha256(chart.encode()).hexdigest()
+    if rt.store.get_state(rt.campaign_id, "progress-chart") != digest:
+        create_markdown_artifact(chart, key=f"{key}-progress-chart", description="报送进度图")
+        rt.store.set_state(rt.campaign_id, "progress-chart", digest)
     return done
 
 

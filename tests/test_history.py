@@ -376,6 +376,8 @@ def test_progress_markdown_for_the_coordinator(store, monkeypatch):
         "# 报送进度\n\n截至1月28日：已接收3个、待审核0个、已退回1个、未报送1个（共5个单位）。"
     )
     assert "![报送进度图](data:image/png;base64,iVBORw0KGgo" in text
+    # the same state draws the same bytes: the flows publish a new version only on a change
+    assert charts.progress_markdown(store, "2021", as_of=utc(28)) == text
 
     def no_font():
         raise charts.DocumentError("the font Noto Sans CJK SC is not installed")
