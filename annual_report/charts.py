@@ -345,15 +345,18 @@ def progress_markdown(
     zone: Any = None,
     as_of: datetime | None = None,
     deadline: date | None = None,
+    days: Any = None,
 ) -> str:
     """The coordinator's progress picture as a Markdown artifact: the chart inline (a data URI,
-    which the Prefect UI shows wherever the browser is) and the latest counts in words. A chart
-    that cannot be drawn (no CJK font, …) says so in the artifact and never stops the run."""
+    which the Prefect UI shows wherever the browser is) and the latest counts in words. ``days``:
+    the frame of ``history.progress_by_day`` when already at hand. A chart that cannot be drawn
+    (no CJK font, …) says so in the artifact and never stops the run."""
     from .history import PROGRESS_LABELS, progress_by_day
 
     lines = ["# 报送进度", ""]
     try:
-        days = progress_by_day(store, campaign_id, zone=zone, as_of=as_of)
+        if days is None:
+            days = progress_by_day(store, campaign_id, zone=zone, as_of=as_of)
         last = days.iloc[-1]
         counts = "、".join(
             f"{PROGRESS_LABELS[s]}{int(last[s])}个"

@@ -21,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 
 from annual_report import charts
 from annual_report.consolidation import Consolidation
+from annual_report.history import progress_by_day
 
 from . import operations as ops
 from . import status
@@ -147,10 +148,11 @@ def publish_status(rt: ops.Runtime, as_of: datetime, notes: list[str] | None = N
     done = status.progress(states)
     create_progress_artifact(done, key=f"{key}-progress", description="已接收单位比例")
     # the campaign day by day, as a picture inline in the artifact (no URL the browser must
-    # reach); a new version only when the picture changed (each one is ~70 KB in the database)
-    chart = charts.progress_markdown(rt.store, rt.campaign_id, zone=plan.zone, as_of=as_of)
-    digest = hashlib.sha256(chart.encode()).hexdigest()
+    # reach); drawn and published only when the days changed (each version is ~70 KB)
+    days = progress_by_day(rt.store, rt.campaign_id, zone=plan.zone, as_of=as_of)
+    digest = hashlib.sha256(days.to_json(date_format="iso").encode()).hexdigest()
     if rt.store.get_state(rt.campaign_id, "progress-chart") != digest:
+        chart = charts.progress_markdown(rt.store, rt.campaign_id, days=days)
         create_markdown_artifact(chart, key=f"{key}-progress-chart", description="报送进度图")
         rt.store.set_state(rt.campaign_id, "progress-chart", digest)
     return done
