@@ -536,6 +536,71 @@ def fee_magnitude(rule: RuleDef, inputs: Inputs) -> Iterator[Finding]:
             )
 
 
+# -- C9: against the unit's own history ------------------------------------------------------
+
+
+def _history(inputs: Inputs) -> dict[int, dict[str, Decimal]]:
+    """The unit's earlier years (``Context.history``), or last year's report (``previous``)."""
+    report = inputs.report
+    raw: dict[int, Any] = dict(inputs.context.history)
+    if not raw and inputs.previous is not None:
+        previous = inputs.previous
+        year = previous.year or (report.year - 1 if report.year else 0)
+        raw = {year: {c: e.value for c, e in previous.entries.items() if not e.problem}}
+    out = {}
+    for year, values in raw.items():
+        if report.year is not None and year >= report.year:
+            continue  # only the past is history
+        parsed = {c: d for c, v in values.items() if (d := _decimal(v)) is not None}
+        if parsed:
+            out[int(year)] = parsed
+    return out
+
+
+def _times(now: Decimal, base: Decimal) -> str:
+    ratio = now / base
+    return _fmt(ratio.quantize(Decimal(1) if ratio >= 10 else Decimal("0.1")))
+
+
+@check("history_jump")
+def history_jump(rule: RuleDef, inputs: Inputs) -> Iterator[Finding]:
+    """A figure far beyond the unit's own history (C9): at least ``factor`` times its highest
+    earlier year, or at most its lowest divided by ``factor`` (from hundreds to zero), and by at
+    least ``min_change`` (small numbers jump naturally)."""
+    history = _history(inputs)
+    if not history:
+        raise Skip("no earlier year of this unit")
+    form, report = inputs.form, inputs.report
+    factor = Decimal(str(rule.params.get("factor", 5)))
+    min_change = Decimal(str(rule.params.get("min_change", 30)))
+    evaluated = 0
+    for code in _param_codes(form, rule, "codes", {}):
+        now = _value(report, code)
+        past = [(year, values[code]) for year, values in sorted(history.items()) if code in values]
+        if now is None or not past:
+            continue
+        evaluated += 1
+        high = max(v for _, v in past)
+        low = min(v for _, v in past)
+        years = "、".join(f"{year}年{_fmt(v)}" for year, v in past)
+        where = f"{_where(form.cell(code))}为{_fmt(now)}"
+        if now >= high * factor and now - high >= min_change:
+            if high == 0:
+                why = f"而本单位往年均为0（{years}）"
+            else:
+                why = f"是本单位往年最高值的{_times(now, high)}倍（{years}）"
+        elif now * factor <= low and low - now >= min_change:
+            why = f"而本单位往年最少也有{_fmt(low)}（{years}）"
+        else:
+            continue
+        yield Finding(
+            (code,),
+            f"{where}，{why}，变化幅度异常，请核对；如数据无误，可不修改，请附上说明。",
+        )
+    if not evaluated:
+        raise Skip("the earlier years have none of the cells")
+
+
 # -- C5, C8: the narrative -------------------------------------------------------------------
 
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}

@@ -7,6 +7,7 @@ for the coordinator.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -40,6 +41,9 @@ class Context:
     organ_kind: str | None = None  # registry kind: "department", "township", "county"
     can_make_rules: bool = False  # 省级 / 设区的市 government (C3)
     peer_fees: tuple[Any, ...] = ()  # other units' fees this year, for C7
+    # the unit's earlier report years, year → {code: value}, for C9 (history.unit_history);
+    # without it C9 looks at ``previous`` only
+    history: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass

@@ -741,6 +741,51 @@ def _write_pdf(path: Path) -> None:
         )
 
 
+@app.command("export")
+def export_command(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Directory to write into.")],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="xlsx (one workbook) | csv | parquet.")
+    ] = "xlsx",
+    config: ConfigOption = DEFAULT_CONFIG,
+    data: DataOption = None,
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db", envvar="NIANBAO_DB", help="State database (default: the configuration's)."
+        ),
+    ] = None,
+) -> None:
+    """Export the whole history (campaigns, units, submissions, events, values, figures)."""
+    from annual_report.history import EXPORT_FORMATS, export
+    from annual_report.store import Store
+    from flows.settings import load_app_config
+
+    if fmt not in EXPORT_FORMATS:
+        raise _fail(f"--format {fmt!r}：应为 {' | '.join(EXPORT_FORMATS)}")
+    zone, deadlines, database = None, None, db
+    try:
+        app_config = load_app_config(config, data)
+    except NianbaoError as exc:
+        if db is None:
+            raise _fail(f"读取配置失败（或用 --db 指定数据库）：{exc}") from None
+    else:
+        plan = app_config.plan
+        zone = plan.zone
+        deadlines = {plan.id: plan.deadlines(list(app_config.registry.codes))}
+        database = db or app_config.database
+    if not Path(database).is_file():
+        raise _fail(f"数据库不存在：{database}")
+    try:
+        with Store(database) as store:
+            paths = export(store, output, fmt, zone=zone, deadlines=deadlines)  # type: ignore[arg-type]
+    except (NianbaoError, OSError) as exc:
+        raise _fail(f"导出失败：{exc}") from None
+    console.print(f"已导出 {len(paths)} 个文件到 {output}：", highlight=False)
+    for path in paths:
+        console.print(f"  {path.name}", highlight=False)
+
+
 def main() -> None:
     # No network but the mail servers: no telemetry, no analytics.
     os.environ.setdefault("DO_NOT_TRACK", "1")

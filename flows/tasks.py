@@ -6,6 +6,7 @@ Exactly-once sending does not depend on retries: ``operations.deliver`` records 
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
+from annual_report import charts
 from annual_report.consolidation import Consolidation
+from annual_report.history import progress_by_day
 
 from . import operations as ops
 from . import status
@@ -144,6 +147,14 @@ def publish_status(rt: ops.Runtime, as_of: datetime, notes: list[str] | None = N
     )
     done = status.progress(states)
     create_progress_artifact(done, key=f"{key}-progress", description="已接收单位比例")
+    # the campaign day by day, as a picture inline in the artifact (no URL the browser must
+    # reach); drawn and published only when the days changed (each version is ~70 KB)
+    days = progress_by_day(rt.store, rt.campaign_id, zone=plan.zone, as_of=as_of)
+    digest = hashlib.sha256(days.to_json(date_format="iso").encode()).hexdigest()
+    if rt.store.get_state(rt.campaign_id, "progress-chart") != digest:
+        chart = charts.progress_markdown(rt.store, rt.campaign_id, days=days)
+        create_markdown_artifact(chart, key=f"{key}-progress-chart", description="报送进度图")
+        rt.store.set_state(rt.campaign_id, "progress-chart", digest)
     return done
 
 

@@ -195,3 +195,23 @@ def test_assign_gives_a_quarantined_file_its_department(env, monkeypatch):
     for args in (["assign", "999", "SZF"], ["assign", str(stray.submission.id), "FGW"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+
+
+def test_export_writes_the_history_for_analysts(env):
+    seed = FIXTURES / "seed-zhangshu-rsj-2021.txt"
+    assert runner.invoke(app, ["import-text", str(seed), "--backfill", "RSJ"]).exit_code == 0
+    for fmt, expected in (("parquet", "values.parquet"), ("csv", "values.csv")):
+        result = runner.invoke(app, ["export", "--format", fmt, "-o", str(env / fmt)])
+        assert result.exit_code == 0, result.output
+        assert "已导出 6 个文件" in result.output and (env / fmt / expected).is_file()
+    result = runner.invoke(app, ["export", "-o", str(env / "x")])
+    assert result.exit_code == 0 and (env / "x" / "nianbao-history.xlsx").is_file()
+    import pandas as pd
+
+    values = pd.read_csv(env / "csv" / "values.csv", dtype=str)
+    fee = values[values.code == "proactive.admin_fees.amount_wan_yuan"]
+    assert fee["value"].tolist() == ["11.28"] and fee["department"].tolist() == ["RSJ"]
+    wrong = runner.invoke(app, ["export", "--format", "json", "-o", str(env / "j")])
+    assert wrong.exit_code == 2 and "xlsx | csv | parquet" in wrong.output
+    missing = runner.invoke(app, ["export", "--db", str(env / "nope.db"), "-o", str(env / "n")])
+    assert missing.exit_code == 2 and "数据库不存在" in missing.output

@@ -415,6 +415,27 @@ def test_the_campaign_flow_ends_in_the_state_of_its_collect_or_consolidate_round
     assert last.name == "Incomplete" and "consolidated 7 units" in (last.message or "")
 
 
+def test_the_coordinator_sees_the_campaign_day_by_day_as_a_picture(played):
+    """Every status publication carries the progress chart inline (a data URI: the UI shows it
+    wherever the browser is); the counts beside it are the departments' states."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from annual_report.store import ACCEPTED, Store
+
+    text = latest_summary("progress-chart")
+    words, _, data = text.partition("](data:image/png;base64,")
+    image = Image.open(io.BytesIO(base64.b64decode(data.strip().removesuffix(")"))))
+    assert image.format == "PNG" and image.size == (1350, 690)
+    with Store(played.office.database) as store:
+        states = store.department_states(str(YEAR))
+    accepted = sum(s.state in ACCEPTED for s in states)
+    assert f"已接收{accepted}个" in words and f"（共{len(CODES)}个单位）" in words
+    assert words.startswith("# 报送进度") and "![报送进度图" in words
+
+
 def test_a_campaign_whose_consolidation_fails_fails(played, tmp_path, smtp_server):
     office = copy_office(played, tmp_path, smtp_server)
     draft = office.output_dir / f"樟树市{YEAR}年政府信息公开工作年度报告（汇总）.xlsx"
@@ -554,16 +575,17 @@ def kill_collect(mode: str, root: Path, smtp_server, dovecot, api_url: str) -> K
     return Killed(office, replies, at_kill, events_at_kill, state, latest_summary())
 
 
-def latest_summary() -> str:
-    """The coordinator's latest summary artifact (``prefect.artifacts.Artifact.get`` leaves
-    its client's connection open: a ResourceWarning, an error here)."""
+def latest_summary(name: str = "summary") -> str:
+    """The coordinator's latest summary artifact, or another one by its key's ``name``
+    (``prefect.artifacts.Artifact.get`` leaves its client's connection open: a
+    ResourceWarning, an error here)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
     from prefect.client.schemas.sorting import ArtifactSort
 
     from flows.tasks import artifact_key
 
-    key = f"{artifact_key(str(YEAR))}-summary"
+    key = f"{artifact_key(str(YEAR))}-{name}"
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(
             limit=1,
