@@ -183,15 +183,18 @@ def test_assign_gives_a_quarantined_file_its_department(env, monkeypatch):
     assert "token of SZF" in stray.match.reason  # `nianbao template` registered its token
     waiting = runner.invoke(app, ["status"])
     assert waiting.exit_code == 0, waiting.output
-    assert "1 file(s) wait for `nianbao assign" in waiting.output
-    assert f"{stray.submission.id}: SZF-filled.xlsx from x@qq.example (probably SZF)" in (
+    assert "待确认的文件 1 个：核实后运行 nianbao assign 编号 单位代码" in waiting.output
+    assert f"{stray.submission.id}：SZF-filled.xlsx，来自 x@qq.example，可能是 SZF" in (
         waiting.output
     )
 
     result = runner.invoke(app, ["assign", str(stray.submission.id), "szf"])
     assert result.exit_code == 0, result.output
-    assert f"submission {stray.submission.id}: SZF v1, accepted" in result.output
-    assert "wait for" not in runner.invoke(app, ["status"]).output
+    assert result.output.startswith(
+        f"第{stray.submission.id}号文件已指定给宜春市人民政府办公室（SZF），为该单位第1版，"
+        "核对结果：已接收（有警告）；下次收集时回复该单位"
+    )
+    assert "待确认的文件" not in runner.invoke(app, ["status"]).output
     for args in (["assign", "999", "SZF"], ["assign", str(stray.submission.id), "FGW"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output
