@@ -386,7 +386,7 @@ def translate_error(exc: BaseException, **context: object) -> SmtpError:
             connection_lost=True,
             auth=True,
             reason_zh=(
-                f"邮件服务器{server}拒绝登录（{exc.smtp_code}）：请检查 mail.yaml 中的 smtp.user "
+                f"邮件服务器{server} 拒绝登录（{exc.smtp_code}）：请检查 mail.yaml 中的 smtp.user "
                 "和发信密码（环境变量或 Prefect Secret）"
             ),
             **context,
@@ -396,11 +396,11 @@ def translate_error(exc: BaseException, **context: object) -> SmtpError:
         what = type(exc).__name__.removeprefix("SMTP")
         reply = _reply(exc.smtp_error)
         if 500 <= code < 600:
-            zh = f"邮件服务器{server}拒收了这封邮件（{code} {_short(reply)}）"
+            zh = f"邮件服务器{server} 拒收了这封邮件（{code} {_short(reply)}）"
         elif code == 421:
-            zh = f"邮件服务器{server}暂停服务并断开了连接（421），稍后重试"
+            zh = f"邮件服务器{server} 暂停服务并断开了连接（421），稍后重试"
         else:
-            zh = f"邮件服务器{server}暂时无法接收（{code} {_short(reply)}），稍后重试"
+            zh = f"邮件服务器{server} 暂时无法接收（{code} {_short(reply)}），稍后重试"
         return SmtpError(
             f"server answered {code} ({what})",
             permanent=500 <= code < 600,
@@ -415,7 +415,7 @@ def translate_error(exc: BaseException, **context: object) -> SmtpError:
             f"TLS certificate rejected: {exc.verify_message}",
             permanent=True,
             connection_lost=True,
-            reason_zh=f"邮件服务器{server}的证书未通过验证（{exc.verify_message}）",
+            reason_zh=f"邮件服务器{server} 的证书未通过验证（{exc.verify_message}）",
             **context,
         )
     if isinstance(exc, smtplib.SMTPNotSupportedError):
@@ -423,7 +423,7 @@ def translate_error(exc: BaseException, **context: object) -> SmtpError:
             f"server does not support it: {exc}",
             permanent=True,
             connection_lost=True,
-            reason_zh=f"邮件服务器{server}不支持所需的功能（{exc}）：请检查 smtp.security 设置",
+            reason_zh=f"邮件服务器{server} 不支持所需的功能（{exc}）：请检查 smtp.security 设置",
             **context,
         )
     if isinstance(exc, OSError | smtplib.SMTPException):  # disconnects, resets, timeouts
@@ -440,7 +440,7 @@ def _server(context: Mapping[str, object]) -> str:
     host, port = context.get("host"), context.get("port")
     if not host:
         return ""
-    return f" {host}:{port} " if port else f" {host} "
+    return f" {host}:{port}" if port else f" {host}"
 
 
 def _short(reply: str, limit: int = 80) -> str:
@@ -455,17 +455,17 @@ def _network_zh(exc: BaseException, server: str, host: object) -> str:
     if isinstance(exc, socket.gaierror):
         return f"找不到邮件服务器 {host}（域名无法解析：请检查 smtp.host 和网络）"
     if isinstance(exc, TimeoutError | socket.timeout):
-        return f"连接邮件服务器{server}超时（网络不通或服务器没有响应）"
+        return f"连接邮件服务器{server} 超时（网络不通或服务器没有响应）"
     if isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError):
-        return f"邮件服务器{server}断开了连接"
+        return f"邮件服务器{server} 断开了连接"
     if isinstance(exc, ssl.SSLError):
         return (
-            f"与邮件服务器{server}建立加密连接失败：请检查 smtp.security"
+            f"与邮件服务器{server} 建立加密连接失败：请检查 smtp.security"
             "（465 端口一般用 ssl，587 用 starttls）"
         )
     if isinstance(exc, OSError) and exc.errno is not None:
         return f"无法连接邮件服务器{server}（{exc.strerror or type(exc).__name__}）"
-    return f"与邮件服务器{server}通信失败（{type(exc).__name__}）"
+    return f"与邮件服务器{server} 通信失败（{type(exc).__name__}）"
 
 
 def _reply(value: bytes | str | None) -> str:

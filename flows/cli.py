@@ -381,7 +381,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Every department's state in the campaign of the configuration, and what needs you."""
-    from datetime import datetime
+    from datetime import datetime, time
 
     from flows import operations
 
@@ -394,7 +394,8 @@ def status(
                 raise _fail(
                     f"本期（{plan.id}）收集尚未开始：请先运行 nianbao run dispatch"
                 ) from None
-            now = datetime.now(plan.zone)
+            # a campaign that is over stands as it was on its last day
+            now = min(datetime.now(plan.zone), plan.at(plan.last_day, time(23, 59)))
             states = operations.states(rt, now)
             attention = operations.attention(rt, states)
             unassigned = rt.store.unassigned(plan.id)
