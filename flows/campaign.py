@@ -131,9 +131,11 @@ def _out_of_season(rt: ops.Runtime, now: datetime) -> State | None:
 
 def _state(outcome: status.Outcome) -> State:
     """The Prefect state of an outcome: Failed (red, for automations) or a named Completed."""
+    log = get_run_logger()
     if outcome.failed:
-        get_run_logger().error("%s", outcome.message)
+        log.error("%s", outcome.message)
         return Failed(message=outcome.message)
+    (log.warning if outcome.name == "NeedsAttention" else log.info)("%s", outcome.message)
     if outcome.name == "Completed":
         return Completed(message=outcome.message)
     return Completed(name=outcome.name, message=outcome.message)
@@ -187,7 +189,7 @@ def dispatch(
         delivery = tasks.deliver(rt, items, force)
         sent = len(delivery.sent)
         before = ops.done_count(rt, (f"invitation:{c}" for c in codes)) - sent
-        attention, notices = tasks.tell_coordinator(rt, now)
+        attention, notices = tasks.tell_coordinator(rt, now, bool(delivery.outage))
         tasks.publish_status(rt, now, [], attention)
         return _state(
             status.outcome(
@@ -223,7 +225,7 @@ def collect(
         answers = tasks.owed_answers(rt, now)
         delivery = tasks.deliver(rt, answers)
         answered = len(delivery.sent)
-        attention, notices = tasks.tell_coordinator(rt, now)
+        attention, notices = tasks.tell_coordinator(rt, now, bool(delivery.outage))
         tasks.publish_status(rt, now, problems + notes, attention)
         return _state(
             status.outcome(
@@ -250,7 +252,7 @@ def remind(
         due = tasks.due_ladder(rt, now)
         delivery = tasks.deliver(rt, due)
         chased = len(delivery.sent)
-        attention, notices = tasks.tell_coordinator(rt, now)
+        attention, notices = tasks.tell_coordinator(rt, now, bool(delivery.outage))
         tasks.publish_status(rt, now, [], attention)
         return _state(
             status.outcome(

@@ -277,7 +277,9 @@ def _as_of(text: str | None):
     try:
         return datetime.fromisoformat(text)
     except ValueError:
-        raise _fail(f"--as-of {text!r}: expected e.g. 2022-01-25T09:00+08:00") from None
+        raise _fail(
+            f"--as-of {text!r} 不是有效的时间，请写成 2022-01-25T09:00+08:00 的格式"
+        ) from None
 
 
 FLOW_ZH = {

@@ -1068,10 +1068,15 @@ def attention_notices(rt: Runtime, items: Sequence[Attention], as_of: datetime) 
     return out
 
 
-def tell_coordinator(rt: Runtime, as_of: datetime) -> tuple[list[Attention], Delivery]:
+def tell_coordinator(
+    rt: Runtime, as_of: datetime, *, server_down: bool = False
+) -> tuple[list[Attention], Delivery]:
     """Mail the coordinator about every held-back or refused mail not told yet; returns what
-    still needs attention and how the notices went."""
+    still needs attention and how the notices went. ``server_down``: this run already found
+    the mail server unusable; the notices wait for the next run (no second retry budget)."""
     items = attention(rt)
+    if server_down:
+        return items, Delivery()
     delivery = deliver(rt, attention_notices(rt, items, as_of))
     return attention(rt), delivery
 

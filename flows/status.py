@@ -181,7 +181,8 @@ def summary_markdown(
         dept = registry.get(s.code)
         contact = dept.contact if dept else None
         who = f"{contact.name} {contact.phone or ''}".strip() if contact else "（未登记联系人）"
-        lines.append(f"- {s.name}（{s.label}，截止 {s.due}）：{who}")
+        late = f"，{s.detail}" if s.detail else ""
+        lines.append(f"- {s.name}（{s.label}，截止 {s.due}{late}）：{who}")
     if unassigned:
         lines += ["", "## 待确认的文件", ""]
         lines += [
@@ -249,12 +250,25 @@ def attention_markdown(
         lines.append("")
     if failed:
         lines += [f"**{len(failed)}封邮件未能发出**，下次运行会自动补发：", ""]
+        by_reason: dict[str, list[Any]] = {}
         for item in failed:
-            lines.append(
-                f"- {_mail_line(item, registry, zone)}：{item.reason_zh}（{_since(item, zone)}）"
-            )
+            by_reason.setdefault(item.reason_zh, []).append(item)
+        for reason, group in by_reason.items():
+            lines.append(f"- {reason}（{_since(group[-1], zone)}）：")
+            by_kind: dict[str, list[Any]] = {}
+            for item in group:
+                by_kind.setdefault(item.what.rsplit("（", 1)[0], []).append(item)
+            for what, items in by_kind.items():
+                names = [_whose(i, registry) for i in items]
+                shown = "、".join(names[:12]) + (f"等{len(names)}个" if len(names) > 12 else "")
+                lines.append(f"  - {what}{len(items)}封：{shown}")
         lines.append("")
     return lines
+
+
+def _whose(item: Any, registry: Any) -> str:
+    department = registry.get(item.department) if item.department else None
+    return department.name if department else item.key
 
 
 def _mail_line(item: Any, registry: Registry, zone: Any) -> str:

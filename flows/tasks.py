@@ -61,20 +61,32 @@ def deliver(rt: ops.Runtime, items: list[ops.Outbound], force: bool = False) -> 
         len(delivery.refused),
         len(delivery.busy),
     )
-    for failure in delivery.failed:
-        log.warning("not delivered: %s: %s", failure.key, failure.error)
+    if delivery.outage:  # one line for the outage, not one per mail
+        log.warning(
+            "mail server unusable, %d mails not sent (%s): %s",
+            len(delivery.failed),
+            ", ".join(f.key for f in delivery.failed[:10])
+            + (" …" if len(delivery.failed) > 10 else ""),
+            delivery.failed[0].error if delivery.failed else delivery.outage,
+        )
+    else:
+        for failure in delivery.failed:
+            log.warning("not delivered: %s: %s", failure.key, failure.error)
     for key in delivery.uncertain:
         log.warning("%s was being sent when an earlier run stopped: not sent again", key)
     return delivery
 
 
 @task(name="tell the coordinator", cache_policy=NO_CACHE)
-def tell_coordinator(rt: ops.Runtime, as_of: datetime) -> tuple[list[ops.Attention], ops.Delivery]:
+def tell_coordinator(
+    rt: ops.Runtime, as_of: datetime, server_down: bool = False
+) -> tuple[list[ops.Attention], ops.Delivery]:
     """Mail held back or refused, each mailed once to the coordinator with what to do."""
-    items, delivery = ops.tell_coordinator(rt, as_of)
+    items, delivery = ops.tell_coordinator(rt, as_of, server_down=server_down)
     log = get_run_logger()
     for item in items:
-        log.warning("needs attention: %s (%s): %s", item.key, item.problem, item.reason_zh)
+        if item.problem != "failed":  # those are retried; the send task logged them
+            log.warning("needs attention: %s (%s): %s", item.key, item.problem, item.reason_zh)
     return items, delivery
 
 

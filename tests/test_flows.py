@@ -1146,3 +1146,31 @@ def test_an_unreachable_server_fails_the_run_at_once_with_one_chinese_line(
     assert "ConnectionRefusedError" in log.read_text(encoding="utf-8")
     statuses = event_statuses(office.database)
     assert len(statuses) == 10 and set(statuses.values()) == {"failed"}
+
+
+def test_a_mailbox_that_cannot_be_read_fails_the_collect_which_still_answers(
+    office, dovecot, unused_port
+):
+    import yaml
+
+    office.run("dispatch", at(START, MORNING))
+    invitation = office.outbox.of("invitation", "RSJ")[0]
+    workbook = filled_workbook(template_of(invitation), "RSJ", "good")
+    raw, message_id = reply("RSJ", invitation, when=at(START, clock(16, 30)), workbook=workbook)
+    dovecot.deliver(raw, office.folder)
+    # the answer is owed but the server refuses it this evening
+    office.outbox.smtp.handler.data_replies.extend(["451 4.3.0 try again later"] * 2)
+    assert office.run("collect", at(START, EVENING)).is_failed()
+    # next morning the IMAP server is down: no new mail read, the owed answer goes all the same
+    path = office.config_dir / "mail.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["imap"]["port"] = unused_port
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    state = office.run("collect", at(START + timedelta(days=1), MORNING))
+    assert state.is_failed()
+    assert "无法读取收件邮箱（IMAP）：无法连接收件服务器 127.0.0.1" in state.message
+    assert "本次没有收取新邮件" in state.message and "Error" not in state.message
+    assert state.message.startswith("收集：新收到0份报表，发出回复1封；")
+    assert [m.kind for m in office.outbox.mails if m.parsed.in_reply_to == message_id] == [
+        "receipt"
+    ]
