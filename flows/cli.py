@@ -364,6 +364,19 @@ def run(
         state = FLOWS[flow_name](**kwargs, return_state=True)
     except NianbaoError as exc:
         raise _fail_zh(exc) from None
+    except Exception as exc:  # e.g. the Prefect server is unreachable: one line, detail logged
+        import logging
+
+        logging.getLogger(__name__).exception("%s could not run", flow_name)
+        api = os.environ.get("PREFECT_API_URL")
+        hint = (
+            f"（Prefect 服务器 {api} 是否在运行？）" if api and "http" in str(exc).lower() else ""
+        )
+        raise _fail(
+            f"{FLOW_ZH[flow_name]}（{flow_name}）未能运行：{type(exc).__name__}：{exc}{hint}。"
+            f"详情见日志 {log_file}",
+            1,
+        ) from None
     name = state.name or state.type.value.title()
     label, code = STATE_ZH.get(name, (name, 0 if state.is_completed() else 1))
     if not state.is_completed():
