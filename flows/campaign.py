@@ -159,8 +159,10 @@ def _expected_failures(fn: Callable[..., State]) -> Callable[..., State]:
 def failure_zh(exc: NianbaoError) -> str:
     """One Chinese line for an expected failure (the CLI prints the same)."""
     if isinstance(exc, ConfigError):
+        if not exc.problems:
+            return f"配置有问题，未运行：{exc}"
         details = "；".join(exc.problems[:5]) + ("等" if len(exc.problems) > 5 else "")
-        return f"配置有问题，未运行：{exc.message}" + (f"（{details}）" if details else "")
+        return f"配置有问题（{len(exc.problems)}处），未运行：{details}"
     if isinstance(exc, StoreError):
         return f"状态数据库出错：{exc}"
     if isinstance(exc, MailFetchError):

@@ -198,3 +198,32 @@ def test_assign_gives_a_quarantined_file_its_department(env, monkeypatch):
     for args in (["assign", "999", "SZF"], ["assign", str(stray.submission.id), "FGW"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+
+
+def test_run_without_a_prefect_server_is_one_chinese_line(tmp_path, unused_port):
+    import os
+
+    exe = Path(sys.executable).with_name("nianbao")
+    env = dict(os.environ, PREFECT_API_URL=f"http://127.0.0.1:{unused_port}/api")
+    command = [exe, "run", "remind", "--config", str(ROOT / "config"), "--data", str(tmp_path)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    output = (proc.stdout + proc.stderr).strip()
+    assert proc.returncode == 1, output
+    assert "Traceback" not in output and len(output.splitlines()) == 1, output
+    assert output.startswith("错误：催报（remind）未能运行：")
+    assert f"Prefect 服务器 http://127.0.0.1:{unused_port}/api 是否在运行" in output
+    assert "Traceback" in (tmp_path / "logs" / "nianbao.log").read_text(encoding="utf-8")
+
+
+def test_a_configuration_that_cannot_load_is_one_chinese_line(tmp_path):
+    import shutil
+
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    (config / "mail" / "escalation.txt.j2").unlink()
+    result = runner.invoke(app, ["run", "remind", "--config", str(config), "--data", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        "错误：配置有问题（2处），未运行：mail.yaml: the mail templates"
+    )
+    assert "escalation.txt.j2: missing" in result.output
