@@ -25,7 +25,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +35,8 @@ from sqlite_utils.migrations import Migrations
 
 from .errors import StoreError, WorkbookError
 from .form import form_for_year, load_form
+from .kinds import MAIL_PROBLEMS, STATE_LABELS, Effect, effect_of
+from .lateness import days_late, late_label, overdue_label
 from .matching import Match
 from .registry import Contact, Department, Registry
 from .report import Entry, Report
@@ -64,18 +66,6 @@ ACCEPTED: tuple[str, ...] = ("accepted", "accepted_with_warnings")
 # A newer version replaces these; rejected and unreadable versions stay as they were (history).
 SUPERSEDABLE: tuple[str, ...] = ("received", "accepted", "accepted_with_warnings")
 EventStatus = Literal["pending", "done", "failed"]
-
-# Department states shown to the coordinator (FORMAT of issue 4), with their Chinese labels.
-STATE_LABELS: dict[str, str] = {
-    "not_sent": "未发送",
-    "sent": "已发送",
-    "received": "已收到",
-    "rejected": "已退回",
-    "accepted_with_warnings": "已接收（有警告）",
-    "accepted": "已接收",
-    "escalated": "已督办",
-}
-
 
 # -- records ------------------------------------------------------------------------------
 
@@ -162,10 +152,22 @@ class DepartmentState:
     version: int | None
     rejections: int
     escalations: int
+    late_days: int = 0  # the accepted report came in this many days after ``due``
+    overdue_days: int = 0  # not accepted, this many days after ``due`` (at ``today``)
+    invited_at: datetime | None = None  # when the template went out
+    versions: int = 0  # files received from it
+    mail_problems: tuple[str, ...] = ()  # keys of MAIL_PROBLEMS for its mail (set by the flows)
 
     @property
     def label(self) -> str:
         return STATE_LABELS[self.state]
+
+    @property
+    def detail(self) -> str:
+        """What the state alone does not say: 逾期报送（3天）, 已逾期5天, mail that did not go."""
+        parts = [late_label(self.late_days), overdue_label(self.overdue_days)]
+        parts += [f"邮件{MAIL_PROBLEMS[p]}" for p in self.mail_problems if p in MAIL_PROBLEMS]
+        return "，".join(p for p in parts if p)
 
 
 # -- schema ---------------------------------------------------------------------------------
@@ -605,6 +607,10 @@ class Store:
 
     def _now(self, at: datetime | None) -> str:
         return _ts(at if at is not None else self._clock())
+
+    def now(self) -> datetime:
+        """The store's clock: the moment a replay stands for, else the current time."""
+        return self._clock()
 
     # -- schema ---------------------------------------------------------------------------
 
@@ -1263,7 +1269,8 @@ class Store:
 
         New key: inserted as ``pending``. Existing key: returned as it is when ``done`` (the
         caller skips the step); otherwise (``pending`` after a crash, or ``failed``) it is set
-        back to ``pending`` with one more attempt. ``previous_status`` tells which case it was.
+        back to ``pending`` with one more attempt and ``detail`` merged into its detail (who is
+        sending it now). ``previous_status`` tells which case it was.
         """
         with self._write() as db:
             row = self._row(
@@ -1279,10 +1286,11 @@ class Store:
             else:
                 previous = row["status"]
                 if previous != "done":
+                    merged = {**json.loads(row["detail"]), **dict(detail or {})}
                     db.execute(
-                        "UPDATE events SET status = 'pending', attempts = attempts + 1 "
-                        "WHERE campaign = ? AND key = ?",
-                        [campaign_id, key],
+                        "UPDATE events SET status = 'pending', attempts = attempts + 1, "
+                        "detail = ? WHERE campaign = ? AND key = ?",
+                        [_json(merged), campaign_id, key],
                     )
             row = self._row(
                 "SELECT * FROM events WHERE campaign = ? AND key = ?", [campaign_id, key]
@@ -1354,11 +1362,18 @@ class Store:
     # -- the coordinator's view -----------------------------------------------------------
 
     def department_states(
-        self, campaign_id: str, *, due: Mapping[str, date] | None = None
+        self,
+        campaign_id: str,
+        *,
+        due: Mapping[str, date] | None = None,
+        zone: tzinfo | None = None,
+        today: date | None = None,
     ) -> list[DepartmentState]:
         """One row per active department: its state, last action and due date.
 
-        ``due`` overrides the campaign deadline per department (e.g. townships).
+        ``due`` overrides the campaign deadline per department (e.g. townships); ``zone`` is
+        the campaign's time zone (lateness is counted in its days); ``today`` (a date in that
+        zone) counts the days a department not yet accepted is overdue.
         """
         campaign = self.campaign(campaign_id)
         departments = self._rows(
@@ -1383,9 +1398,12 @@ class Store:
         states = []
         for dept in departments:
             code = dept["code"]
+            deadline = (due or {}).get(code, campaign.deadline)
             versions = subs.get(code, [])
             done = [e for e in events.get(code, []) if e["status"] == "done"]
-            escalations = sum(1 for e in done if e["kind"].startswith("escalation."))
+            effects = [(e, effect_of(e["kind"])) for e in done]
+            escalations = sum(1 for _, effect in effects if effect is Effect.ESCALATES)
+            invitations = [e for e, effect in effects if effect is Effect.INVITES]
             latest = versions[-1] if versions else None
             if latest and latest["status"] in ACCEPTED:
                 state = latest["status"]
@@ -1395,10 +1413,17 @@ class Store:
                 state = "rejected"
             elif latest:
                 state = "received"
-            elif any(e["kind"].startswith("sent.") for e in done):
+            elif invitations:
                 state = "sent"
             else:
                 state = "not_sent"
+            late = overdue = 0
+            if deadline is not None and state in ACCEPTED:
+                # the first version that counted: a later correction does not make it late
+                first = next(v for v in versions if v["status"] in (*ACCEPTED, "superseded"))
+                late = days_late(_dt(first["received_at"]), deadline, zone)  # type: ignore[arg-type]
+            elif deadline is not None and today is not None and state != "not_sent":
+                overdue = days_late(today, deadline)
             actions: list[tuple[str, str]] = [
                 (e["done_at"] or e["created_at"], e["kind"]) for e in done
             ]
@@ -1407,6 +1432,7 @@ class Store:
                 if v["decided_at"]:
                     actions.append((v["decided_at"], f"submission v{v['version']} {v['status']}"))
             last = max(actions) if actions else None
+            invited = invitations[0] if invitations else None
             states.append(
                 DepartmentState(
                     code=code,
@@ -1415,13 +1441,19 @@ class Store:
                     state=state,
                     last_action=last[1] if last else None,
                     last_action_at=_dt(last[0]) if last else None,
-                    due=(due or {}).get(code, campaign.deadline),
+                    due=deadline,
                     submission_id=latest["id"] if latest else None,
                     version=latest["version"] if latest else None,
                     rejections=sum(
                         1 for v in versions if v["status"] in ("rejected", "unreadable")
                     ),
                     escalations=escalations,
+                    late_days=late,
+                    overdue_days=overdue,
+                    invited_at=_dt(invited["done_at"] or invited["created_at"])
+                    if invited
+                    else None,
+                    versions=len(versions),
                 )
             )
         return states

@@ -34,21 +34,14 @@ from typing import Any
 
 import jinja2
 
+from annual_report.kinds import MAIL_KINDS
+
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "config" / "mail"
 _WEEKDAYS = "一二三四五六日"
 
 
-class MailKind(StrEnum):
-    INVITATION = "invitation"
-    RECEIPT = "receipt"
-    ACCEPTED_WITH_WARNINGS = "accepted_with_warnings"
-    REJECTED = "rejected"
-    UNREADABLE = "unreadable"
-    NO_WORKBOOK = "no_workbook"
-    SEVERAL_WORKBOOKS = "several_workbooks"
-    REMINDER = "reminder"
-    ESCALATION = "escalation"
-    COORDINATOR_NOTICE = "coordinator_notice"
+# The mail kinds are declared once, in annual_report/kinds.py; this enum is made from them.
+MailKind = StrEnum("MailKind", {name.upper(): name for name in MAIL_KINDS})
 
 
 @dataclass(frozen=True)
@@ -171,6 +164,31 @@ class MailTexts:
             defaults={"office": settings.smtp.sender_name, "contact": settings.contact},
         )
 
+    def check(self) -> list[str]:
+        """Problems that would stop a mail going out, found before anything is sent: a template
+        of a declared mail kind missing from ``templates_dir``, or one that does not compile."""
+        problems = []
+        for kind in MAIL_KINDS.values():
+            path = self.templates_dir / kind.template
+            if not path.is_file():
+                problems.append(f"{path}: missing (the template of {kind.name}: {kind.label})")
+                continue
+            names = [kind.template]
+            if (self.templates_dir / f"{kind.name}.html.j2").is_file():
+                names.append(f"{kind.name}.html.j2")
+            for name in names:
+                try:
+                    template = self.env.get_template(name)
+                except jinja2.TemplateSyntaxError as exc:
+                    where = exc.filename or str(self.templates_dir / name)
+                    problems.append(f"{where}, line {exc.lineno}: {exc.message}")
+                except jinja2.TemplateNotFound as exc:  # an include or base that is missing
+                    problems.append(f"{self.templates_dir / name}: needs {exc.name}, not found")
+                else:
+                    if name.endswith(".txt.j2") and "subject" not in template.blocks:
+                        problems.append(f"{self.templates_dir / name}: no subject block")
+        return problems
+
     def kinds(self) -> list[str]:
         return sorted(
             p.name.removesuffix(".txt.j2")
@@ -215,11 +233,19 @@ def _normalise(values: dict[str, Any]) -> None:
             {
                 "rule": _field(issue, "rule") or "",
                 "severity": _field(issue, "severity") or "",
-                "cells": list(_field(issue, "cells") or ()),
+                "cells": _cells_value(_field(issue, "cells")),
+                "count": _field(issue, "count") or 1,
                 "message": _field(issue, "message") or "",
             }
             for issue in values["issues"]
         ]
+
+
+def _cells_value(value: Any) -> Any:
+    """A digest's cells are already one compressed string; an issue's are a list."""
+    if isinstance(value, str):
+        return value
+    return list(value or ())
 
 
 def _tidy(text: str) -> str:

@@ -12,8 +12,11 @@ sends messages built here, over **one** connection per batch, because:
   Thunderbird all show one of them), and real line breaks.
 
 Errors: smtplib / socket / ssl errors are translated at one choke point (:func:`translate_error`)
-into :class:`MailSendError`. Transient ones (4xx, connection reset, timeout) are retried with
-exponential back-off and jitter; permanent ones (5xx: a bad address) are recorded in that mail's
+into :class:`MailSendError`, with a precise English message for the log and a Chinese one for
+the coordinator (``reason_zh``: 无法连接邮件服务器 …). Transient ones (4xx, connection reset,
+timeout) are retried with exponential back-off and jitter, within ``retry_budget_seconds`` for
+the whole batch: an unreachable server costs seconds, not minutes, and the mails left are for
+the next run. Permanent ones (5xx: a bad address) are recorded in that mail's
 :class:`SendResult` and the batch goes on. ``send`` raises only when it cannot send anything at
 all (cannot connect or log in).
 """
@@ -26,6 +29,7 @@ import random
 import re
 import secrets
 import smtplib
+import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -127,7 +131,8 @@ class SendResult:
     refused: Mapping[str, tuple[int, str]] = field(default_factory=dict)  # partial refusals
     attempts: int = 0
     sent_at: datetime | None = None
-    error: str | None = None  # English, for the coordinator
+    error: str | None = None  # English, for the log
+    error_zh: str | None = None  # the same in Chinese, for the coordinator
     campaign: str | None = None
     department: str | None = None
     kind: str | None = None
@@ -329,6 +334,7 @@ class SmtpError(MailSendError):
         refused: Mapping[str, tuple[int, str]] | None = None,
         connection_lost: bool = False,
         auth: bool = False,
+        reason_zh: str | None = None,
         **context: object,
     ) -> None:
         super().__init__(
@@ -339,6 +345,7 @@ class SmtpError(MailSendError):
         self.refused = dict(refused or {})
         self.connection_lost = connection_lost
         self.auth = auth
+        self.reason_zh = reason_zh or "发送邮件失败"  # for the coordinator
 
 
 def translate_error(exc: BaseException, **context: object) -> SmtpError:
@@ -346,19 +353,28 @@ def translate_error(exc: BaseException, **context: object) -> SmtpError:
 
     4xx replies, dropped connections and timeouts are transient; 5xx replies, a rejected
     login and a rejected TLS certificate are permanent. Anything else is a bug and re-raised.
+    Each error gets its Chinese ``reason_zh`` here, once, with the server it was about.
     """
     if isinstance(exc, SmtpError):
         return exc
+    server = _server(context)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = {addr: (code, _reply(msg)) for addr, (code, msg) in exc.recipients.items()}
         code, reply = next(iter(codes.values()), (None, ""))
+        permanent = bool(codes) and all(c >= 500 for c, _ in codes.values())
+        refused = "、".join(codes)
         return SmtpError(
             "every recipient was refused",
-            permanent=bool(codes) and all(c >= 500 for c, _ in codes.values()),
+            permanent=permanent,
             smtp_code=code,
             smtp_reply=reply,
             refused=codes,
             connection_lost=any(c == 421 for c, _ in codes.values()),
+            reason_zh=(
+                f"收件地址被邮件服务器拒收：{refused}（{code} {_short(reply)}），请核对地址"
+                if permanent
+                else f"收件地址暂时被拒绝：{refused}（{code}），稍后重试"
+            ),
             **context,
         )
     if isinstance(exc, smtplib.SMTPAuthenticationError):
@@ -369,17 +385,29 @@ def translate_error(exc: BaseException, **context: object) -> SmtpError:
             smtp_reply=_reply(exc.smtp_error),
             connection_lost=True,
             auth=True,
+            reason_zh=(
+                f"邮件服务器{server} 拒绝登录（{exc.smtp_code}）：请检查 mail.yaml 中的 smtp.user "
+                "和发信密码（环境变量或 Prefect Secret）"
+            ),
             **context,
         )
     if isinstance(exc, smtplib.SMTPResponseException):  # sender refused, data error, HELO, ...
         code = exc.smtp_code
         what = type(exc).__name__.removeprefix("SMTP")
+        reply = _reply(exc.smtp_error)
+        if 500 <= code < 600:
+            zh = f"邮件服务器{server} 拒收了这封邮件（{code} {_short(reply)}）"
+        elif code == 421:
+            zh = f"邮件服务器{server} 暂停服务并断开了连接（421），稍后重试"
+        else:
+            zh = f"邮件服务器{server} 暂时无法接收（{code} {_short(reply)}），稍后重试"
         return SmtpError(
             f"server answered {code} ({what})",
             permanent=500 <= code < 600,
             smtp_code=code,
-            smtp_reply=_reply(exc.smtp_error),
+            smtp_reply=reply,
             connection_lost=code == 421 or isinstance(exc, smtplib.SMTPConnectError),
+            reason_zh=zh,
             **context,
         )
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -387,15 +415,57 @@ def translate_error(exc: BaseException, **context: object) -> SmtpError:
             f"TLS certificate rejected: {exc.verify_message}",
             permanent=True,
             connection_lost=True,
+            reason_zh=f"邮件服务器{server} 的证书未通过验证（{exc.verify_message}）",
             **context,
         )
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return SmtpError(
-            f"server does not support it: {exc}", permanent=True, connection_lost=True, **context
+            f"server does not support it: {exc}",
+            permanent=True,
+            connection_lost=True,
+            reason_zh=f"邮件服务器{server} 不支持所需的功能（{exc}）：请检查 smtp.security 设置",
+            **context,
         )
     if isinstance(exc, OSError | smtplib.SMTPException):  # disconnects, resets, timeouts
-        return SmtpError(f"{type(exc).__name__}: {exc}", connection_lost=True, **context)
+        return SmtpError(
+            f"{type(exc).__name__}: {exc}",
+            connection_lost=True,
+            reason_zh=_network_zh(exc, server, context.get("host")),
+            **context,
+        )
     raise exc
+
+
+def _server(context: Mapping[str, object]) -> str:
+    host, port = context.get("host"), context.get("port")
+    if not host:
+        return ""
+    return f" {host}:{port}" if port else f" {host}"
+
+
+def _short(reply: str, limit: int = 80) -> str:
+    reply = " ".join(reply.split())
+    return reply if len(reply) <= limit else reply[: limit - 1] + "…"
+
+
+def _network_zh(exc: BaseException, server: str, host: object) -> str:
+    """Connection-level failures as a coordinator reads them."""
+    if isinstance(exc, ConnectionRefusedError):
+        return f"无法连接邮件服务器{server}（连接被拒绝：服务器未运行，或地址、端口不对）"
+    if isinstance(exc, socket.gaierror):
+        return f"找不到邮件服务器 {host}（域名无法解析：请检查 smtp.host 和网络）"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return f"连接邮件服务器{server} 超时（网络不通或服务器没有响应）"
+    if isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError):
+        return f"邮件服务器{server} 断开了连接"
+    if isinstance(exc, ssl.SSLError):
+        return (
+            f"与邮件服务器{server} 建立加密连接失败：请检查 smtp.security"
+            "（465 端口一般用 ssl，587 用 starttls）"
+        )
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return f"无法连接邮件服务器{server}（{exc.strerror or type(exc).__name__}）"
+    return f"与邮件服务器{server} 通信失败（{type(exc).__name__}）"
 
 
 def _reply(value: bytes | str | None) -> str:
@@ -436,6 +506,7 @@ class SmtpSender:
         self._yag: Any = None
         self._next_send = 0.0
         self._sent_in_batch = 0
+        self._spent = 0.0  # seconds of this batch spent on failed attempts and back-off
         self.logins = 0  # connections opened and logged in (for operators and tests)
 
     def __repr__(self) -> str:
@@ -457,7 +528,9 @@ class SmtpSender:
         import yagmail
 
         s = self.settings
-        extra: dict[str, Any] = {"timeout": s.timeout}
+        # never wait on one connection attempt longer than the batch's retry budget allows
+        timeout = max(1.0, min(s.timeout, s.retry_budget_seconds - self._spent))
+        extra: dict[str, Any] = {"timeout": timeout}
         if s.security == "ssl":
             extra["context"] = self._tls_context()
         starttls: Any = {"context": self._tls_context()} if s.security == "starttls" else False
@@ -500,6 +573,7 @@ class SmtpSender:
     ) -> list[SendResult]:
         results: list[SendResult] = []
         self._sent_in_batch = 0
+        self._spent = 0.0
         try:
             for index, mail in enumerate(mails):
                 if before_send:
@@ -511,7 +585,11 @@ class SmtpSender:
                 if unreachable:
                     for rest in mails[index + 1 :]:
                         skipped = _result(
-                            rest, "failed", error=f"not attempted: {result.error}", attempts=0
+                            rest,
+                            "failed",
+                            error=f"not attempted: {result.error}",
+                            error_zh=f"未发送：{result.error_zh}",
+                            attempts=0,
                         )
                         results.append(skipped)
                         if on_result:
@@ -537,6 +615,21 @@ class SmtpSender:
         base = self.settings.backoff_seconds * (2 ** (attempt - 1))
         return min(_MAX_BACKOFF, base * (0.5 + self._rng()))  # jitter: 50–150 %
 
+    def _retry_wait(self, attempt: int) -> float | None:
+        """The back-off before the next attempt, or None when the retries or the batch's
+        retry budget are used up (the mail fails now; the next run tries again)."""
+        if attempt > self.settings.retries:
+            return None
+        wait = self._backoff(attempt)
+        if self._spent + wait > self.settings.retry_budget_seconds:
+            log.warning(
+                "retry budget of %.0f s used up (%.1f s spent): not retrying",
+                self.settings.retry_budget_seconds,
+                self._spent,
+            )
+            return None
+        return wait
+
     def _send_one(self, mail: OutgoingMail) -> tuple[SendResult, bool]:
         """The result, and whether the server is unreachable (the batch stops)."""
         s = self.settings
@@ -547,18 +640,21 @@ class SmtpSender:
             recipients = [_check_address(a) for a in mail.recipients]
         except ValueError as exc:
             log.warning("mail %s not sent: %s", mail.message_id, exc)
-            return _result(mail, "failed", permanent=True, error=str(exc)), False
+            zh = f"邮件内容或地址有误，未发送（{exc}）"
+            return _result(mail, "failed", permanent=True, error=str(exc), error_zh=zh), False
         attempt = 0
         while True:
             attempt += 1
             connecting = True
+            self._throttle()
+            started = self._clock()
             try:
-                self._throttle()
                 conn = self._connect()
                 connecting = False
                 refused = conn.sendmail(s.sender, recipients, raw)
             except Exception as exc:
                 err = translate_error(exc, host=s.host, port=s.port)
+                self._spent += max(0.0, self._clock() - started)
                 if err.connection_lost:
                     self._disconnect()
                 log.warning(
@@ -570,11 +666,13 @@ class SmtpSender:
                     raise err from None
                 if err.permanent:
                     return self._failed(mail, err, attempt), connecting
-                if attempt > s.retries:
+                wait = self._retry_wait(attempt)
+                if wait is None:
                     if connecting and not self._sent_in_batch:
                         raise err from None
                     return self._failed(mail, err, attempt), connecting
-                self._sleep(self._backoff(attempt))
+                self._sleep(wait)
+                self._spent += wait
                 continue
             self._sent_in_batch += 1
             archived = self.archive.store(raw).path if self.archive else None
@@ -601,6 +699,7 @@ class SmtpSender:
             smtp_reply=err.smtp_reply,
             refused=err.refused,
             error=err.message,
+            error_zh=err.reason_zh,
             attempts=attempts,
         )
 
@@ -658,7 +757,8 @@ class RecordingSender:
             try:
                 raw = render_message(mail, sender=self.sender)
             except ValueError as exc:
-                result = _result(mail, "failed", permanent=True, error=str(exc))
+                zh = f"邮件内容或地址有误，未发送（{exc}）"
+                result = _result(mail, "failed", permanent=True, error=str(exc), error_zh=zh)
             else:
                 if refused and len(refused) == len(mail.recipients):
                     code, reply = next(iter(refused.values()))
@@ -671,6 +771,7 @@ class RecordingSender:
                         refused=refused,
                         attempts=1,
                         error="every recipient was refused",
+                        error_zh=f"收件地址被拒收：{'、'.join(refused)}（{code} {reply}）",
                     )
                 else:
                     self.sent.append(mail)

@@ -50,6 +50,9 @@ class SmtpSettings(_Model):
     rate_per_minute: float | None = Field(default=20, gt=0)  # None: no limit
     retries: int = Field(default=3, ge=0, le=10)
     backoff_seconds: float = Field(default=2, ge=0)  # first back-off; doubles per retry
+    # The most one run spends on failed attempts and back-off before it gives up: an
+    # unreachable server fails the run in seconds; what was not sent goes with the next run.
+    retry_budget_seconds: float = Field(default=30, gt=0, le=600)
     verify_tls: bool = True  # False only for an intranet server with a self-signed certificate
     password_env: str = "NIANBAO_SMTP_PASSWORD"
     password: SecretStr | None = Field(default=None, exclude=True, repr=False)
@@ -249,4 +252,22 @@ def load_mail_settings(path: str | Path) -> MailSettings:
     settings = parse_mail_settings(data, source=str(path), base_dir=path.resolve().parent.parent)
     if settings.templates_dir is None:
         settings = settings.model_copy(update={"templates_dir": path.resolve().parent / "mail"})
+    check_templates(settings, source=str(path))
     return settings
+
+
+def check_templates(settings: MailSettings, *, source: str | None = None) -> None:
+    """Every mail kind has its template in ``templates_dir`` and each compiles: a city that
+    copied ``config/mail`` from an older version learns it here, before anything is sent."""
+    from .mailtext import MailTexts
+
+    assert settings.templates_dir is not None
+    if not settings.templates_dir.is_dir():
+        raise ConfigError(
+            f"the mail templates directory {settings.templates_dir} does not exist", file=source
+        )
+    problems = MailTexts(settings.templates_dir).check()
+    if problems:
+        raise ConfigError(
+            f"the mail templates have {len(problems)} problem(s)", problems, file=source
+        )

@@ -7,12 +7,13 @@ tested and replayed (``nianbao run remind --as-of 2022-01-25T09:00+08:00``).
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.flow_runs import pause_flow_run
@@ -21,10 +22,11 @@ from prefect.states import Completed, Failed, State
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
-from annual_report.errors import NianbaoError
+from annual_report.errors import ConfigError, MailFetchError, NianbaoError, StoreError
+from annual_report.kinds import STATE_LABELS
 
 from . import operations as ops
-from . import tasks
+from . import status, tasks
 from .settings import load_app_config
 
 Approval = Literal["ui", "auto"]
@@ -114,29 +116,63 @@ def _out_of_season(rt: ops.Runtime, now: datetime) -> State | None:
     plan = rt.config.plan
     if plan.in_season(now):
         return None
-    message = (
-        f"{now:%Y-%m-%d %H:%M} is outside campaign {plan.id} ({plan.start} – {plan.last_day}); "
-        "nothing done. For a new year, update config/campaign.yaml; to act later on this "
-        "campaign, move its closes_on."
+    get_run_logger().warning(
+        "%s is outside campaign %s (%s – %s): nothing done", now, plan.id, plan.start, plan.last_day
     )
-    get_run_logger().warning(message)
-    return Completed(name="Skipped", message=message)
+    return Completed(
+        name="Skipped",
+        message=(
+            f"{now:%Y-%m-%d %H:%M} 不在{plan.id}年度收集期内（{plan.start} 至 {plan.last_day}），"
+            "未做任何操作。新一年的收集请更新 config/campaign.yaml；如需继续处理本期，"
+            "请推后其中的 closes_on。"
+        ),
+    )
 
 
-def _incomplete(rt: ops.Runtime, what: str) -> State:
-    """``Completed`` named Incomplete while departments are missing, else plain Completed."""
-    states = ops.states(rt)
-    missing = [s.name for s in states if s.state not in ("accepted", "accepted_with_warnings")]
-    if missing:
-        shown = "、".join(missing[:10]) + ("等" if len(missing) > 10 else "")
-        return Completed(
-            name="Incomplete",
-            message=f"{what}; {len(missing)} of {len(states)} departments not accepted: {shown}",
-        )
-    return Completed(message=f"{what}; all {len(states)} departments accepted")
+def _state(outcome: status.Outcome) -> State:
+    """The Prefect state of an outcome: Failed (red, for automations) or a named Completed."""
+    log = get_run_logger()
+    if outcome.failed:
+        log.error("%s", outcome.message)
+        return Failed(message=outcome.message)
+    (log.warning if outcome.name == "NeedsAttention" else log.info)("%s", outcome.message)
+    if outcome.name == "Completed":
+        return Completed(message=outcome.message)
+    return Completed(name=outcome.name, message=outcome.message)
+
+
+def _expected_failures(fn: Callable[..., State]) -> Callable[..., State]:
+    """Expected failures (a broken configuration, the database, a mail server) end the run
+    Failed with one Chinese message; the technical detail goes to the log, not a traceback."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> State:
+        try:
+            return fn(*args, **kwargs)
+        except NianbaoError as exc:
+            get_run_logger().error("%s: %s", type(exc).__name__, exc)
+            return Failed(message=failure_zh(exc))
+
+    return run
+
+
+def failure_zh(exc: NianbaoError) -> str:
+    """One Chinese line for an expected failure (the CLI prints the same)."""
+    if isinstance(exc, ConfigError):
+        if not exc.problems:
+            return f"配置有问题，未运行：{exc}"
+        details = "；".join(exc.problems[:5]) + ("等" if len(exc.problems) > 5 else "")
+        return f"配置有问题（{len(exc.problems)}处），未运行：{details}"
+    if isinstance(exc, StoreError):
+        return f"状态数据库出错：{exc}"
+    if isinstance(exc, MailFetchError):
+        return status.fetch_error_zh("imap", exc)
+    reason = getattr(exc, "reason_zh", None)
+    return reason or f"运行失败：{exc}"
 
 
 @flow(name="dispatch", flow_run_name=run_name("dispatch"))
+@_expected_failures
 def dispatch(
     config_dir: str = "config",
     as_of: datetime | None = None,
@@ -153,13 +189,21 @@ def dispatch(
         futures = [tasks.prepare_invitation.submit(rt, code, now, force) for code in codes]
         items = [item for item in (f.result() for f in futures) if item is not None]
         delivery = tasks.deliver(rt, items, force)
-        tasks.publish_status(rt, now, _delivery_notes(delivery))
-        return Completed(
-            message=f"{len(delivery.sent)} invitations sent, {len(codes) - len(items)} sent before"
+        sent = len(delivery.sent)
+        before = ops.done_count(rt, (f"invitation:{c}" for c in codes)) - sent
+        attention, notices = tasks.tell_coordinator(rt, now, bool(delivery.outage))
+        tasks.publish_status(rt, now, [], attention)
+        return _state(
+            status.outcome(
+                f"下发模板：本次发出{sent}份，此前已发出{before}份",
+                delivery=delivery.merge(notices),
+                attention=attention,
+            )
         )
 
 
 @flow(name="collect", flow_run_name=run_name("collect"))
+@_expected_failures
 def collect(
     config_dir: str = "config", as_of: datetime | None = None, data_dir: str | None = None
 ) -> State:
@@ -170,18 +214,34 @@ def collect(
             return skipped
         tasks.open_campaign(rt)
         notes: list[str] = []
+        problems: list[str] = []
         received = 0
         for name, _box in rt.mailboxes():
-            intake = tasks.collect_mailbox(rt, name, now)
+            try:
+                intake = tasks.collect_mailbox(rt, name, now)
+            except MailFetchError as exc:  # answer what is owed all the same
+                problems.append(status.fetch_error_zh(name, exc))
+                continue
             received += len(intake.new_submissions)
             notes.extend(intake.problems)
         answers = tasks.owed_answers(rt, now)
         delivery = tasks.deliver(rt, answers)
-        tasks.publish_status(rt, now, notes + _delivery_notes(delivery))
-        return _incomplete(rt, f"{received} new submissions, {len(delivery.sent)} answers sent")
+        answered = len(delivery.sent)
+        attention, notices = tasks.tell_coordinator(rt, now, bool(delivery.outage))
+        tasks.publish_status(rt, now, problems + notes, attention)
+        return _state(
+            status.outcome(
+                f"收集：新收到{received}份报表，发出回复{answered}封",
+                delivery=delivery.merge(notices),
+                attention=attention,
+                states=ops.states(rt),
+                problems=problems,
+            )
+        )
 
 
 @flow(name="remind", flow_run_name=run_name("remind"))
+@_expected_failures
 def remind(
     config_dir: str = "config", as_of: datetime | None = None, data_dir: str | None = None
 ) -> State:
@@ -193,11 +253,21 @@ def remind(
         tasks.open_campaign(rt)
         due = tasks.due_ladder(rt, now)
         delivery = tasks.deliver(rt, due)
-        tasks.publish_status(rt, now, _delivery_notes(delivery))
-        return _incomplete(rt, f"{len(delivery.sent)} reminders and escalations sent")
+        chased = len(delivery.sent)
+        attention, notices = tasks.tell_coordinator(rt, now, bool(delivery.outage))
+        tasks.publish_status(rt, now, [], attention)
+        return _state(
+            status.outcome(
+                f"催报：发出提醒和督办{chased}封",
+                delivery=delivery.merge(notices),
+                attention=attention,
+                states=ops.states(rt),
+            )
+        )
 
 
 @flow(name="consolidate", flow_run_name=run_name("consolidate"))
+@_expected_failures
 def consolidate(
     config_dir: str = "config",
     as_of: datetime | None = None,
@@ -232,7 +302,10 @@ def consolidate(
             )
             if not decision.approve:
                 log.info("consolidation sent back: %s", decision.note)
-                return Completed(name="Returned", message=f"sent back: {decision.note}")
+                return Completed(
+                    name="Returned",
+                    message=f"汇总结果已退回，未定稿：{decision.note or '（未填写原因）'}",
+                )
         final = path.with_name(path.stem.replace("（汇总）", "（定稿）") + path.suffix)
         shutil.copyfile(path, final)
         rt.store.set_campaign_status(rt.campaign_id, "consolidated")
@@ -241,8 +314,13 @@ def consolidate(
             rt.campaign_id, "consolidation.approved", {"at": now.isoformat(), "file": final.name}
         )
         tasks.publish_final(rt, final)
-        state = _incomplete(rt, f"consolidated {len(result.included)} units into {final.name}")
-        return state
+        return _state(
+            status.outcome(
+                f"汇总：纳入{len(result.included)}个单位，定稿为《{final.name}》",
+                attention=ops.attention(rt),
+                states=ops.states(rt),
+            )
+        )
 
 
 def _review_warnings(rt: ops.Runtime) -> None:
@@ -286,7 +364,11 @@ def _review_warnings(rt: ops.Runtime) -> None:
         rt.store.decide(sub.id, decision, by="coordinator", note=review.note or None)
 
 
+ROUND_NAMES = {"dispatch": "下发", "collect": "收集", "remind": "催报", "consolidate": "汇总"}
+
+
 @flow(name="campaign", flow_run_name=run_name("campaign"))
+@_expected_failures
 def campaign(
     config_dir: str = "config",
     as_of: datetime | None = None,
@@ -303,12 +385,11 @@ def campaign(
         ops.open_campaign(rt)
         # dispatch only while someone has not been sent the template (keeps the run history small)
         to_invite = any(s.state == "not_sent" for s in ops.states(rt))
+    rounds: dict[str, State] = {}
     if today >= plan.start and to_invite:
-        dispatch(config_dir, now, data_dir=data_dir)
-    rounds = {
-        "collect": collect(config_dir, now, data_dir=data_dir, return_state=True),
-        "remind": remind(config_dir, now, data_dir=data_dir, return_state=True),
-    }
+        rounds["dispatch"] = dispatch(config_dir, now, data_dir=data_dir, return_state=True)
+    rounds["collect"] = collect(config_dir, now, data_dir=data_dir, return_state=True)
+    rounds["remind"] = remind(config_dir, now, data_dir=data_dir, return_state=True)
     if today >= plan.consolidation_day:
         rounds["consolidate"] = consolidate(
             config_dir, now, approval, data_dir=data_dir, return_state=True
@@ -316,29 +397,26 @@ def campaign(
     failed = {name: s for name, s in rounds.items() if not s.is_completed()}
     if failed:
         return Failed(
-            message="; ".join(f"{name}: {s.name}: {s.message or ''}" for name, s in failed.items())
+            message="；".join(
+                f"{ROUND_NAMES[name]}失败：{s.message or s.name}" for name, s in failed.items()
+            )
         )
-    last = rounds.get("consolidate") or (
-        rounds["remind"] if rounds["remind"].name == "Incomplete" else rounds["collect"]
+    attention = [s for s in rounds.values() if s.name == "NeedsAttention"]
+    last = (
+        attention[-1]
+        if attention
+        else rounds.get("consolidate")
+        or (rounds["remind"] if rounds["remind"].name == "Incomplete" else rounds["collect"])
     )
     # A new state: Prefect would take another run's State returned as data.
     return Completed(name=last.name or "Completed", message=last.message)
-
-
-def _delivery_notes(delivery: ops.Delivery) -> list[str]:
-    notes = [f"未能发送：{key}（{reason}）" for key, reason in delivery.failed]
-    notes += [
-        f"上次运行中断时正在发送 {key}，不确定是否已发出，未重发"
-        f"（确认未收到的，可用 nianbao resend {key} 安排下次重发）"
-        for key in delivery.uncertain
-    ]
-    return notes
 
 
 # -- the coordinator's hands: run from the UI's "Custom run" form -----------------------------
 
 
 @flow(name="assign", flow_run_name="assign {submission} to {department}")
+@_expected_failures
 def assign(
     submission: int,
     department: str,
@@ -357,28 +435,44 @@ def assign(
         try:
             sub = ops.assign(rt, submission, department)
         except NianbaoError as exc:
-            return Failed(message=str(exc))
-        note = f"submission {sub.id} assigned to {sub.department}"
-        tasks.publish_status(rt, _now(as_of, rt), [note])
-    return Completed(
-        message=f"submission {sub.id}: {sub.department} v{sub.version}, {sub.status}; "
-        "the next collect answers the department"
+            return Failed(message=f"未能指定第{submission}号文件：{exc}")
+        message = assigned_zh(rt, sub)
+        tasks.publish_status(rt, _now(as_of, rt), [message])
+    return Completed(message=message)
+
+
+def assigned_zh(rt: ops.Runtime, sub: Any) -> str:
+    """What the coordinator's assignment did, in Chinese."""
+    dept = rt.config.registry.get(sub.department)
+    name = f"{dept.name}（{sub.department}）" if dept else sub.department
+    label = STATE_LABELS.get(sub.status) or status.SUBMISSION_LABELS.get(sub.status, sub.status)
+    return (
+        f"第{sub.id}号文件已指定给{name}，为该单位第{sub.version}版，核对结果：{label}；"
+        "下次收集时回复该单位"
     )
 
 
 @flow(name="resend", flow_run_name="resend {key}")
-def resend(key: str, config_dir: str = "config", data_dir: str | None = None) -> State:
-    """Let the next run send a mail that a crash left uncertain (check it did not arrive).
+@_expected_failures
+def resend(
+    key: str,
+    delivered: bool = False,
+    config_dir: str = "config",
+    data_dir: str | None = None,
+) -> State:
+    """A mail held back by a crash, or refused: let the next run send it, or record that it
+    arrived (``delivered``) after checking with its recipient.
 
     Args:
-        key: the mail's key from the run summary, e.g. answer:17
+        key: the mail's key from the run summary or nianbao status, e.g. answer:17
+        delivered: the recipient has it: record it as sent instead of sending it again
     """
     with runtime(config_dir, data_dir) as rt:
         try:
-            ops.release_uncertain(rt, key)
+            message = ops.release_uncertain(rt, key, delivered=delivered)
         except NianbaoError as exc:
             return Failed(message=str(exc))
-    return Completed(message=f"{key} will be sent by the next run")
+    return Completed(message=message)
 
 
 # Flows with a schedule or run by the calendar (`nianbao run FLOW`)

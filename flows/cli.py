@@ -45,8 +45,15 @@ DEFAULT_DB = Path("nianbao-data/nianbao.db")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    err_console.print(f"[red]错误：[/red]{message}", highlight=False, markup=True)
     return typer.Exit(code)
+
+
+def _fail_zh(exc: NianbaoError, code: int = 2) -> typer.Exit:
+    """An expected failure as one Chinese line (flows.campaign.failure_zh), no traceback."""
+    from flows.campaign import failure_zh
+
+    return _fail(failure_zh(exc), code)
 
 
 def _print_json(data: Any) -> None:
@@ -411,7 +418,45 @@ def _as_of(text: str | None):
     try:
         return datetime.fromisoformat(text)
     except ValueError:
-        raise _fail(f"--as-of {text!r}: expected e.g. 2022-01-25T09:00+08:00") from None
+        raise _fail(
+            f"--as-of {text!r} 不是有效的时间，请写成 2022-01-25T09:00+08:00 的格式"
+        ) from None
+
+
+FLOW_ZH = {
+    "dispatch": "下发",
+    "collect": "收集",
+    "remind": "催报",
+    "consolidate": "汇总",
+    "campaign": "整轮运行",
+}
+# The final states a run can end in (docs/ui.md, "How a run ends"), and the exit code of `run`.
+STATE_ZH = {
+    "Completed": ("完成", 0),
+    "Incomplete": ("尚未收齐", 0),
+    "Skipped": ("已跳过", 0),
+    "Returned": ("已退回", 0),
+    "NeedsAttention": ("需要处理", 3),
+    "Failed": ("失败", 1),
+    "Crashed": ("意外中断", 1),
+    "Cancelled": ("已取消", 1),
+}
+
+
+def _log_to_file(data_dir: Path) -> Path:
+    """The runs' technical detail goes to ``<data>/logs/nianbao.log`` (and to the Prefect
+    UI); the terminal shows one Chinese line per run unless ``--verbose``."""
+    import logging
+
+    path = data_dir / "logs" / "nianbao.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    for name in ("annual_report", "connectors", "flows"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    return path
 
 
 @app.command()
@@ -426,12 +471,28 @@ def run(
     approval: Annotated[
         str, typer.Option(help="consolidate: 'ui' waits for the coordinator, 'auto' does not.")
     ] = "ui",
+    verbose: Annotated[bool, typer.Option(help="Show Prefect's log lines as well.")] = False,
 ) -> None:
-    """Run one flow once: dispatch, collect, remind, consolidate or the whole campaign."""
+    """Run one flow once: dispatch, collect, remind, consolidate or the whole campaign.
+
+    Prints one line: how the run ended and why. Exit 0: done (also 尚未收齐, 已跳过, 已退回);
+    1: failed (e.g. mail that could not be sent; the next run sends it); 2: could not start
+    (configuration); 3: needs the coordinator (mail held back or refused).
+    """
     if flow_name not in FLOW_NAMES:
-        raise _fail(f"unknown flow {flow_name!r}: one of {', '.join(FLOW_NAMES)}")
+        raise _fail(f"没有名为 {flow_name!r} 的流程：可选 {'、'.join(FLOW_NAMES)}")
     when = _as_of(as_of)
-    from flows.campaign import FLOWS
+    if not verbose:  # before Prefect is imported: its console handler reads this once
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    from flows.settings import load_app_config
+
+    try:
+        app_config = load_app_config(config, data)
+    except NianbaoError as exc:
+        raise _fail_zh(exc) from None
+    from flows.campaign import FLOWS  # imports Prefect, which sets up logging
+
+    log_file = _log_to_file(app_config.data_dir)
 
     kwargs: dict[str, Any] = {"config_dir": str(config), "as_of": when}
     if data is not None:
@@ -443,9 +504,30 @@ def run(
     try:
         state = FLOWS[flow_name](**kwargs, return_state=True)
     except NianbaoError as exc:
-        raise _fail(str(exc)) from None
-    console.print(f"{flow_name}: {state.name}: {state.message or ''}")
-    raise typer.Exit(0 if state.is_completed() else 1)
+        raise _fail_zh(exc) from None
+    except Exception as exc:  # e.g. the Prefect server is unreachable: one line, detail logged
+        import logging
+
+        logging.getLogger(__name__).exception("%s could not run", flow_name)
+        api = os.environ.get("PREFECT_API_URL")
+        hint = (
+            f"（Prefect 服务器 {api} 是否在运行？）" if api and "http" in str(exc).lower() else ""
+        )
+        raise _fail(
+            f"{FLOW_ZH[flow_name]}（{flow_name}）未能运行：{type(exc).__name__}：{exc}{hint}。"
+            f"详情见日志 {log_file}",
+            1,
+        ) from None
+    name = state.name or state.type.value.title()
+    label, code = STATE_ZH.get(name, (name, 0 if state.is_completed() else 1))
+    if not state.is_completed():
+        code = max(code, 1)
+    line = f"{FLOW_ZH[flow_name]}（{flow_name}）{label}（{name}）：{state.message or ''}"
+    if code:
+        line += f"。详情见日志 {log_file}"
+    out = err_console if code == 1 else console
+    out.print(line, highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -454,58 +536,180 @@ def status(
     data: DataOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Every department's state in the campaign of the configuration."""
-    from annual_report.store import Store
-    from flows.settings import load_app_config
-    from flows.status import table_rows
+    """Every department's state in the campaign of the configuration, and what needs you."""
+    from datetime import datetime, time
+
+    from flows import operations
 
     try:
-        app_config = load_app_config(config, data)
+        with _runtime(config, data) as rt:
+            plan = rt.config.plan
+            try:
+                rt.store.campaign(plan.id)
+            except NianbaoError:
+                raise _fail(
+                    f"本期（{plan.id}）收集尚未开始：请先运行 nianbao run dispatch"
+                ) from None
+            # a campaign that is over stands as it was on its last day
+            now = min(datetime.now(plan.zone), plan.at(plan.last_day, time(23, 59)))
+            states = operations.states(rt, now)
+            attention = operations.attention(rt, states)
+            unassigned = rt.store.unassigned(plan.id)
+            commands = {
+                i.key: (
+                    operations.resend_command(rt, i.key),
+                    operations.resend_command(rt, i.key, delivered=True),
+                )
+                for i in attention
+            }
+            city = rt.config.registry.city
     except NianbaoError as exc:
-        raise _fail(str(exc)) from None
-    plan = app_config.plan
-    with Store(app_config.database) as store:
-        try:
-            store.campaign(plan.id)
-        except NianbaoError:
-            raise _fail(f"campaign {plan.id} has not started: run `nianbao run dispatch`") from None
-        codes = list(app_config.registry.codes)
-        states = store.department_states(plan.id, due=plan.deadlines(codes))
-        unassigned = store.unassigned(plan.id)
-    rows = table_rows(states, plan.zone)
+        raise _fail_zh(exc) from None
     if as_json:
-        _print_json(
-            [
-                {
-                    "code": s.code,
-                    "name": s.name,
-                    "kind": s.kind,
-                    "state": s.state,
-                    "label": s.label,
-                    "last_action": s.last_action,
-                    "last_action_at": s.last_action_at.isoformat() if s.last_action_at else None,
-                    "due": s.due.isoformat() if s.due else None,
-                    "version": s.version,
-                    "rejections": s.rejections,
-                    "escalations": s.escalations,
-                }
-                for s in states
-            ]
-        )
+        _print_json(_status_json(plan, now, states, attention, unassigned, commands))
         return
-    table = Table()
-    for column in rows[0] if rows else ():
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
+    _print_status(city, plan, now, states, attention, unassigned, commands)
+
+
+def _status_json(plan, now, states, attention, unassigned, commands) -> dict[str, Any]:
+    """Stable machine codes (``state``, ``last_action``, ``problem``) beside Chinese labels."""
+    from annual_report.kinds import EVENT_KINDS, MAIL_PROBLEMS
+    from flows.status import action_label
+
+    return {
+        "campaign": plan.id,
+        "as_of": now.isoformat(timespec="seconds"),
+        "departments": [
+            {
+                "code": s.code,
+                "name": s.name,
+                "kind": s.kind,
+                "state": s.state,
+                "label": s.label,
+                "detail": s.detail,
+                "late_days": s.late_days,
+                "overdue_days": s.overdue_days,
+                "mail_problems": list(s.mail_problems),
+                "last_action": s.last_action,
+                "last_action_label": action_label(s.last_action),
+                "last_action_at": s.last_action_at.isoformat() if s.last_action_at else None,
+                "due": s.due.isoformat() if s.due else None,
+                "version": s.version,
+                "rejections": s.rejections,
+                "escalations": s.escalations,
+            }
+            for s in states
+        ],
+        "attention": [
+            {
+                "key": i.key,
+                "kind": i.kind,
+                "kind_label": EVENT_KINDS[i.kind].label if i.kind in EVENT_KINDS else i.kind,
+                "what": i.what,
+                "problem": i.problem,
+                "problem_label": MAIL_PROBLEMS[i.problem],
+                "department": i.department,
+                "to": list(i.to),
+                "subject": i.subject,
+                "since": i.since.isoformat() if i.since else None,
+                "reason": i.reason_zh,
+                "resend": commands[i.key][0] if i.problem != "failed" else None,
+                "delivered": commands[i.key][1] if i.problem == "held_back" else None,
+                "deployment": f"resend-{plan.id}" if i.problem != "failed" else None,
+            }
+            for i in attention
+        ],
+        "unassigned": [
+            {
+                "id": sub.id,
+                "file_name": sub.file_name,
+                "sender": sub.sender,
+                "received_at": sub.received_at.isoformat(),
+                "reason": sub.match_reason_zh or sub.failure_reason_zh,
+                "suggested_department": sub.suggested_department,
+            }
+            for sub in unassigned
+        ],
+    }
+
+
+def _print_status(city, plan, now, states, attention, unassigned, commands) -> None:
+    """The department table and what needs the coordinator, readable at 80 columns: names
+    without the city's prefix and never wrapped, columns added as the terminal widens."""
+    from rich import box
+
+    from flows.status import action_label, by_urgency, progress
+
+    width = console.width
+    done = sum(s.state in ("accepted", "accepted_with_warnings") for s in states)
+    console.print(
+        f"[bold]{city}{plan.report_year}年度报告收集[/bold]  截至 {now:%Y-%m-%d %H:%M}，"
+        f"应报 {len(states)} 个单位，已接收 {done} 个（{progress(states):.0f}%），"
+        f"截止 {plan.deadline:%m-%d}",
+        highlight=False,
+    )
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), expand=False)
+    table.add_column("代码", no_wrap=True)
+    table.add_column("单位", no_wrap=True, overflow="ellipsis", max_width=22 if width < 100 else 32)
+    table.add_column("状态", no_wrap=True)
+    table.add_column("说明", overflow="fold", min_width=8)
+    table.add_column("截止", no_wrap=True)
+    wide = width >= 110
+    if wide:
+        table.add_column("最近动作", no_wrap=True, overflow="ellipsis")
+        table.add_column("时间", no_wrap=True)
+        table.add_column("退回/督办", no_wrap=True, justify="right")
+    colours = {"escalated": "red", "rejected": "red", "accepted": "green"}
+    for s in by_urgency(states):
+        name = s.name.removeprefix(city) if city and len(s.name) > len(city) else s.name
+        state = f"[{colours[s.state]}]{s.label}[/]" if s.state in colours else s.label
+        row = [s.code, name, state, s.detail, s.due.strftime("%m-%d") if s.due else ""]
+        if wide:
+            when = s.last_action_at.astimezone(plan.zone) if s.last_action_at else None
+            row += [
+                action_label(s.last_action),
+                when.strftime("%m-%d %H:%M") if when else "",
+                f"{s.rejections}/{s.escalations}",
+            ]
+        table.add_row(*row)
     console.print(table)
-    if unassigned:
-        console.print(f"\n{len(unassigned)} file(s) wait for `nianbao assign SUBMISSION CODE`:")
-        for sub in unassigned:
-            hint = f" (probably {sub.suggested_department})" if sub.suggested_department else ""
+    if attention:
+        console.print("[bold red]需要注意[/bold red]", highlight=False)
+        for item in attention:
+            where = next((s.name for s in states if s.code == item.department), "")
             console.print(
-                f"  {sub.id}: {sub.file_name or '?'} from {sub.sender or 'the drop folder'}{hint}",
+                f"- {item.what}{'，' + where if where else ''}：{item.problem_label}"
+                f"（{item.reason_zh}）",
                 highlight=False,
+            )
+            resend, delivered = commands[item.key]
+            if item.problem == "held_back":
+                console.print("  核实收件人是否收到。未收到，重发：", highlight=False)
+                console.print(f"    {resend}", highlight=False, soft_wrap=True, markup=False)
+                console.print("  已收到，记为已发出：", highlight=False)
+                console.print(f"    {delivered}", highlight=False, soft_wrap=True, markup=False)
+            elif item.problem == "refused":
+                console.print("  核对地址（departments.yaml），改正后重发：", highlight=False)
+                console.print(f"    {resend}", highlight=False, soft_wrap=True, markup=False)
+            else:
+                console.print("  下次运行会自动补发。", highlight=False)
+        console.print(
+            f"  （也可在 Prefect 界面运行 resend-{plan.id} 部署：Run → Custom run）",
+            highlight=False,
+        )
+    if unassigned:
+        console.print(
+            f"[bold]待确认的文件 {len(unassigned)} 个[/bold]：核实后运行 "
+            "nianbao assign 编号 单位代码",
+            highlight=False,
+        )
+        for sub in unassigned:
+            hint = f"，可能是 {sub.suggested_department}" if sub.suggested_department else ""
+            console.print(
+                f"  {sub.id}：{sub.file_name or '（无名称）'}，"
+                f"来自 {sub.sender or '投递目录'}{hint}",
+                highlight=False,
+                markup=False,
             )
 
 
@@ -531,30 +735,37 @@ def assign(
 ) -> None:
     """Give a quarantined or unmatched file its department; the next collect answers it."""
     from flows import operations
+    from flows.campaign import assigned_zh
 
     try:
         with _runtime(config, data) as rt:
             sub = operations.assign(rt, submission, department)
+            message = assigned_zh(rt, sub)
     except NianbaoError as exc:
-        raise _fail(str(exc)) from None
-    console.print(f"submission {sub.id}: {sub.department} v{sub.version}, {sub.status}")
+        raise _fail(f"未能指定第{submission}号文件：{exc}") from None
+    console.print(message, highlight=False, soft_wrap=True)
 
 
 @app.command()
 def resend(
     key: Annotated[str, typer.Argument(help="The mail's key from the summary, e.g. answer:17.")],
+    delivered: Annotated[
+        bool,
+        typer.Option(help="The recipient has it: record it as sent instead of sending it again."),
+    ] = False,
     config: ConfigOption = DEFAULT_CONFIG,
     data: DataOption = None,
 ) -> None:
-    """Let the next run send a mail that was left uncertain (check it did not arrive first)."""
+    """A mail held back by a crash, or refused: let the next run send it (check first that it
+    did not arrive), or with --delivered record that it did."""
     from flows import operations
 
     try:
         with _runtime(config, data) as rt:
-            operations.release_uncertain(rt, key)
+            message = operations.release_uncertain(rt, key, delivered=delivered)
     except NianbaoError as exc:
         raise _fail(str(exc)) from None
-    console.print(f"{key} will be sent by the next run")
+    console.print(message, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -13,17 +13,31 @@ the pass that read the mail, so a crash between reading and answering loses no a
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import socket
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from email.utils import parseaddr
 from pathlib import Path
 
 from annual_report.campaign import write_department_template
 from annual_report.consolidation import Consolidation, consolidate_campaign, write_consolidation
+from annual_report.digest import digest, issues_workbook
 from annual_report.document import department_report, department_source
 from annual_report.errors import MailSendError, StoreError
+from annual_report.form import Form, load_form
+from annual_report.kinds import (
+    EVENT_KINDS,
+    MAIL_PROBLEMS,
+    Effect,
+    effect_of,
+    event_kind,
+    mail_label,
+)
+from annual_report.lateness import days_late
 from annual_report.plan import Step, due_steps
 from annual_report.registry import Department
 from annual_report.store import (
@@ -134,48 +148,112 @@ class Outbound:
     """A mail with the event that records it."""
 
     key: str
-    kind: str  # event kind: "sent.invitation", "answer.rejected", "reminder.before", …
+    kind: str  # an event kind of annual_report/kinds.py: "sent.invitation", "answer.rejected", …
     department: str | None
     mail: OutgoingMail
+
+    def __post_init__(self) -> None:
+        event_kind(self.kind)  # an undeclared kind fails here, not as a raw string in the UI
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A mail that could not be sent in this run."""
+
+    key: str
+    error: str  # English, for the log
+    error_zh: str  # for the coordinator
+    permanent: bool = False  # a refused address: not retried until the coordinator acts
 
 
 @dataclass
 class Delivery:
     sent: list[str] = field(default_factory=list)  # event keys
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (key, reason)
+    failed: list[Failure] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # already sent
-    uncertain: list[str] = field(default_factory=list)  # pending from a crashed run
+    uncertain: list[str] = field(default_factory=list)  # pending from a run that died: held back
+    refused: list[str] = field(default_factory=list)  # refused before: waits for the coordinator
+    busy: list[str] = field(default_factory=list)  # being sent by another run right now
+    outage: str | None = None  # Chinese: why nothing more could be sent (server down, login)
 
     def merge(self, other: Delivery) -> Delivery:
-        for name in ("sent", "failed", "skipped", "uncertain"):
+        for name in ("sent", "failed", "skipped", "uncertain", "refused", "busy"):
             getattr(self, name).extend(getattr(other, name))
+        self.outage = self.outage or other.outage
         return self
 
 
-def _is_open(rt: Runtime, key: str, *, force: bool) -> bool | None:
-    """True: send; False: already done; None: uncertain (pending) or permanently failed."""
-    event = rt.store.event(rt.campaign_id, key)
-    if event is None or force:
-        return True
-    if event.status == "done":
+# -- who is sending: a pending mail of a live run is not held back --------------------------
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time (Linux), so a reused pid is not taken for the same process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+@functools.cache
+def sender_identity() -> str:
+    """``host:pid:start``: recorded on every mail while it is with the SMTP server."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
+
+
+def _sending_elsewhere(owner: object) -> bool:
+    """Whether the run that left a mail pending is alive (another process on this machine).
+
+    A pending mail of this very process is from a run that raised; of a process that is gone
+    or of another machine, from a run that died: either way held back, never sent twice.
+    """
+    if not isinstance(owner, str) or owner == sender_identity():
         return False
-    if event.status == "failed" and not event.detail.get("permanent"):
-        return True  # a transient failure: try again
-    return None
+    host, _, rest = owner.partition(":")
+    pid, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    return bool(started) and _start_time(int(pid)) == started
+
+
+def _is_open(rt: Runtime, key: str, *, force: bool) -> str:
+    """What to do with mail ``key``: ``send``, or why not: ``done`` (sent), ``held`` (pending
+    from a run that died: it may have left), ``busy`` (another run is sending it now),
+    ``refused`` (refused for good; the coordinator releases it with ``resend``)."""
+    event = rt.store.event(rt.campaign_id, key)
+    if event is None:
+        return "send"
+    if event.status == "pending" and _sending_elsewhere(event.detail.get("sender")):
+        return "busy"  # never sent twice, not even with force
+    if force:
+        return "send"
+    if event.status == "done":
+        return "done"
+    if event.status == "failed":
+        return "refused" if event.detail.get("permanent") else "send"
+    return "held"
 
 
 def deliver(rt: Runtime, items: Sequence[Outbound], *, force: bool = False) -> Delivery:
-    """Send ``items`` over one connection, each recorded pending → done/failed around it."""
+    """Send ``items`` over one connection, each recorded pending → done/failed around it.
+
+    Expected outages (server unreachable, login refused) do not raise: the mails are recorded
+    as failed (the next run sends them) and ``Delivery.outage`` says why, in Chinese.
+    """
     delivery = Delivery()
     todo: list[Outbound] = []
+    lists = {
+        "done": delivery.skipped,
+        "held": delivery.uncertain,
+        "busy": delivery.busy,
+        "refused": delivery.refused,
+    }
     for item in items:
         state = _is_open(rt, item.key, force=force)
-        if state is True:
+        if state == "send":
             todo.append(item)
-        elif state is False:
-            delivery.skipped.append(item.key)
         else:
-            delivery.uncertain.append(item.key)
+            lists[state].append(item.key)
     if not todo:
         return delivery
     by_id = {item.mail.message_id: item for item in todo}
@@ -192,6 +270,8 @@ def deliver(rt: Runtime, items: Sequence[Outbound], *, force: bool = False) -> D
                 "to": list(mail.to),
                 "cc": list(mail.cc),
                 "subject": mail.subject,
+                "sender": sender_identity(),
+                "handed_at": rt.store.now().isoformat(),
             },
         )
 
@@ -210,23 +290,34 @@ def deliver(rt: Runtime, items: Sequence[Outbound], *, force: bool = False) -> D
             rt.store.finish_event(rt.campaign_id, item.key, status="done", detail=detail)
             delivery.sent.append(item.key)
         else:
-            detail |= {"error": result.error, "permanent": result.permanent}
+            error = result.error or "failed"
+            error_zh = result.error_zh or "发送失败"
+            detail |= {"error": error, "error_zh": error_zh, "permanent": result.permanent}
             rt.store.finish_event(rt.campaign_id, item.key, status="failed", detail=detail)
-            delivery.failed.append((item.key, result.error or "failed"))
+            delivery.failed.append(Failure(item.key, error, error_zh, result.permanent))
 
     try:
         rt.sender().send([item.mail for item in todo], before_send=before, on_result=after)
     except MailSendError as exc:
         # The sender raises only when it could not connect or log in: nothing left, so the
         # mails it was about to send are failures to retry, not uncertain.
-        done = set(delivery.sent) | {key for key, _ in delivery.failed}
+        outage = getattr(exc, "reason_zh", None) or f"无法使用邮件服务器（{exc.message}）"
+        log.warning("mail server unusable: %s", exc)
+        delivery.outage = outage
+        done = set(delivery.sent) | {f.key for f in delivery.failed}
         for item in todo:
+            if item.key in done:
+                continue
             event = rt.store.event(rt.campaign_id, item.key)
-            if item.key not in done and event is not None and event.status == "pending":
-                rt.store.finish_event(
-                    rt.campaign_id, item.key, status="failed", detail={"error": str(exc)}
-                )
-        raise
+            if event is None or event.status != "pending":
+                before(item.mail)
+            rt.store.finish_event(
+                rt.campaign_id,
+                item.key,
+                status="failed",
+                detail={"error": str(exc), "error_zh": outage, "permanent": False},
+            )
+            delivery.failed.append(Failure(item.key, str(exc), outage))
     return delivery
 
 
@@ -275,7 +366,7 @@ def _mail(
 def invitation(rt: Runtime, code: str, as_of: datetime, *, force: bool = False) -> Outbound | None:
     """Department ``code``'s personalised template and the mail carrying it (None: sent)."""
     key = f"invitation:{code}"
-    if _is_open(rt, key, force=force) is not True:
+    if _is_open(rt, key, force=force) != "send":
         return None
     department = rt.config.registry[code]
     year = rt.config.plan.report_year
@@ -505,7 +596,7 @@ def answer_for(rt: Runtime, sub: Submission, as_of: datetime) -> Outbound | None
             if sub.status == "accepted_with_warnings"
             else MailKind.REJECTED
         )
-        context["issues"] = issues
+        context |= issue_context(rt, issues, department, sub, attachments)
     mail = _mail(
         rt,
         kind,
@@ -517,6 +608,42 @@ def answer_for(rt: Runtime, sub: Submission, as_of: datetime) -> Outbound | None
         **context,
     )
     return Outbound(key, f"answer.{sub.status}", department.code, mail)
+
+
+def _campaign_form(rt: Runtime) -> Form:
+    return _form(rt.store.campaign(rt.campaign_id).form_id)
+
+
+@functools.cache
+def _form(form_id: str) -> Form:
+    return load_form(form_id)
+
+
+def issue_context(
+    rt: Runtime,
+    issues: Sequence[object],
+    department: Department,
+    sub: Submission,
+    attachments: list[tuple[str, bytes, str]],
+) -> dict[str, object]:
+    """Issues as a mail shows them: grouped by rule and part, cells as ranges, at most a screen
+    of lines; the full list attached as a sheet when there are many (``attachments`` grows)."""
+    found = digest(issues, _campaign_form(rt))
+    context: dict[str, object] = {
+        "issues": [f.to_dict() for f in found.findings],
+        "issue_count": found.total,
+        "omitted": found.omitted,
+        "issue_list": "",
+    }
+    if found.attach:
+        year = rt.config.plan.report_year
+        name = f"{department.name}-{year}年度报告问题清单（第{sub.version or 1}版）.xlsx"
+        title = (
+            f"{department.name}{year}年政府信息公开工作年度报告：核对发现的问题（{found.total}处）"
+        )
+        attachments.append((name, issues_workbook(issues, title=title), XLSX))
+        context["issue_list"] = name
+    return context
 
 
 def _same_address(a: str, b: str) -> bool:
@@ -616,6 +743,8 @@ def returned_by_coordinator(rt: Runtime, sub: Submission, as_of: datetime) -> Ou
     """A submission accepted with warnings that the coordinator sent back from the UI."""
     department = rt.config.registry[sub.department]  # type: ignore[index]
     issues = [i for i in rt.store.issues(sub.id) if i.severity == "warning"]
+    attachments: list[tuple[str, bytes, str]] = []
+    context = issue_context(rt, issues, department, sub, attachments)
     mail = _mail(
         rt,
         MailKind.REJECTED,
@@ -626,8 +755,9 @@ def returned_by_coordinator(rt: Runtime, sub: Submission, as_of: datetime) -> Ou
         file_name=sub.file_name or "",
         received_at=sub.received_at.astimezone(rt.config.plan.zone),
         deadline=rt.config.plan.deadline_for(department.code),
-        issues=issues,
         note=sub.decision_note or "",
+        attachments=attachments,
+        **context,
     )
     return Outbound(f"returned:{sub.id}", "answer.returned", department.code, mail)
 
@@ -653,15 +783,54 @@ def owed_answers(rt: Runtime, as_of: datetime) -> list[Outbound]:
 # -- reminders and escalation ---------------------------------------------------------------
 
 
-def states(rt: Runtime) -> list[DepartmentState]:
+def states(rt: Runtime, as_of: datetime | None = None) -> list[DepartmentState]:
+    """Every department's state; with ``as_of``, days overdue and its mail that did not go."""
+    plan = rt.config.plan
     codes = list(rt.store.registry(rt.campaign_id).codes)
-    return rt.store.department_states(rt.campaign_id, due=rt.config.plan.deadlines(codes))
+    found = rt.store.department_states(
+        rt.campaign_id,
+        due=plan.deadlines(codes),
+        zone=plan.zone,
+        today=as_of.astimezone(plan.zone).date() if as_of else None,
+    )
+    if as_of is None:
+        return found
+    problems: dict[str, list[str]] = {}
+    for item in attention(rt, found):
+        if item.department and item.problem not in problems.get(item.department, []):
+            problems.setdefault(item.department, []).append(item.problem)
+    return [replace(s, mail_problems=tuple(problems.get(s.code, ()))) for s in found]
+
+
+def _month_day(value: datetime | date) -> str:
+    return f"{value.month}月{value.day}日"
+
+
+def progress_zh(rt: Runtime, state: DepartmentState, as_of: datetime) -> str:
+    """What the unit has and has not done, in words a leader reads right (never 已发送, which
+    reads as "the unit has sent its report")."""
+    zone = rt.config.plan.zone
+    today = _month_day(as_of.astimezone(zone))
+    parts = []
+    if state.invited_at:
+        parts.append(f"已于{_month_day(state.invited_at.astimezone(zone))}下发填报模板")
+    if state.versions == 0:
+        parts.append(f"截至{today}尚未报送")
+    elif state.state in ("accepted", "accepted_with_warnings"):
+        parts.append("已报送并通过核对")
+    elif state.state == "received" or (state.rejections < state.versions):
+        parts.append(f"已报送{state.versions}次，最新一次正在核对")
+    else:
+        parts.append(f"已报送{state.versions}次，报送被退回{state.rejections}次")
+        parts.append(f"截至{today}尚无核对通过的报告")
+    return "，".join(parts)
 
 
 def ladder_mail(rt: Runtime, state: DepartmentState, step: Step, as_of: datetime) -> Outbound:
     department = rt.config.registry[state.code]
     plan = rt.config.plan
     deadline = plan.deadline_for(state.code)
+    today = as_of.astimezone(plan.zone).date()
     if step.kind == "reminder":
         stage = "deadline" if step.name == "deadline" else "before"
         mail = _mail(
@@ -672,7 +841,7 @@ def ladder_mail(rt: Runtime, state: DepartmentState, step: Step, as_of: datetime
             as_of=as_of,
             deadline=deadline,
             stage=stage,
-            days_left=(deadline - as_of.astimezone(plan.zone).date()).days,
+            days_left=(deadline - today).days,
         )
     else:
         coordinator = rt.config.mail.coordinator
@@ -686,9 +855,10 @@ def ladder_mail(rt: Runtime, state: DepartmentState, step: Step, as_of: datetime
             as_of=as_of,
             deadline=deadline,
             reason="rejections" if step.name.startswith("rejections") else "overdue",
-            days_overdue=max(0, (as_of.astimezone(plan.zone).date() - deadline).days),
+            days_overdue=days_late(today, deadline),
             rejections=state.rejections,
-            state_label=STATE_LABELS[state.state],
+            progress=progress_zh(rt, state, as_of),
+            state_label=STATE_LABELS[state.state],  # for cities' older escalation templates
         )
     return Outbound(step.key, step.event_kind, state.code, mail)
 
@@ -723,14 +893,210 @@ def assign(rt: Runtime, submission_id: int, code: str) -> Submission:
     return assign_submission(rt.store, submission_id, code.strip().upper())
 
 
-def release_uncertain(rt: Runtime, key: str) -> None:
-    """Let the next run send mail ``key``, which a crash left uncertain: the coordinator has
-    checked that it did not arrive. A mail known to be sent is never released."""
+def release_uncertain(rt: Runtime, key: str, *, delivered: bool = False) -> str:
+    """The coordinator's word on mail ``key``, held back or refused.
+
+    ``delivered=False``: the next run sends it (the coordinator checked that a held-back mail
+    did not arrive, or corrected a refused address). ``delivered=True``: a held-back mail did
+    arrive; it is recorded as sent and never sent again. A mail known to be sent is never
+    released. Returns what was done, in Chinese.
+    """
     event = rt.store.event(rt.campaign_id, key)
     if event is None:
-        raise StoreError(f"no mail {key!r} in campaign {rt.campaign_id}")
+        raise StoreError(
+            f"本期（{rt.campaign_id}）没有编号为 {key} 的邮件"
+            "（编号见收集情况摘要或 nianbao status）"
+        )
+    kind = EVENT_KINDS.get(event.kind)
+    label = mail_label(kind.mail) if kind else event.kind
     if event.status == "done":
-        raise StoreError(f"{key} was sent on {event.done_at}: use the mail's own resend")
+        when = event.done_at.astimezone(rt.config.plan.zone) if event.done_at else None
+        raise StoreError(
+            f"{key}（{label}）已于{when:%Y-%m-%d %H:%M}发出，无需处理"
+            if when
+            else f"{key}（{label}）已发出，无需处理"
+        )
+    if delivered:
+        if event.status != "pending":
+            reason = event.detail.get("error_zh", "发送失败")
+            raise StoreError(f"{key}（{label}）没有发出（{reason}），不能记为已发出")
+        rt.store.finish_event(
+            rt.campaign_id, key, status="done", detail={"confirmed_by": "coordinator"}
+        )
+        return f"{key}（{label}）已记为发出，不会再发送"
+    if _sending_elsewhere(event.detail.get("sender")) and event.status == "pending":
+        raise StoreError(f"{key}（{label}）正在由另一次运行发送，请稍后再看")
     rt.store.finish_event(
-        rt.campaign_id, key, status="failed", detail={"error": "reset by the coordinator"}
+        rt.campaign_id,
+        key,
+        status="failed",
+        detail={
+            "error": "released by the coordinator",
+            "error_zh": "协调人已安排重发",
+            "permanent": False,
+            "released": True,
+        },
     )
+    return f"{key}（{label}）将由下一次运行发送"
+
+
+# -- what the coordinator must look at ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attention:
+    """A mail the coordinator has to know about: held back, refused, or not sent yet."""
+
+    key: str
+    kind: str  # event kind
+    problem: str  # a key of MAIL_PROBLEMS: held_back, refused, failed
+    department: str | None
+    to: tuple[str, ...]
+    subject: str
+    since: datetime | None  # handed to the server (held back) or last tried
+    reason_zh: str
+    attempts: int
+
+    @property
+    def what(self) -> str:
+        """``接收回执（answer:17）``."""
+        kind = EVENT_KINDS.get(self.kind)
+        return f"{mail_label(kind.mail) if kind else self.kind}（{self.key}）"
+
+    @property
+    def problem_label(self) -> str:
+        return MAIL_PROBLEMS[self.problem]
+
+
+def attention(rt: Runtime, found: list[DepartmentState] | None = None) -> list[Attention]:
+    """Mail that needs the coordinator or is still owed after a failure, oldest first.
+
+    Held back: pending from a run that died (it may have left; never re-sent by itself).
+    Refused: the server refused the address for good. Failed: a transient failure the next run
+    retries, unless it no longer matters (a reminder to a department accepted since, or one a
+    later rung of the ladder replaced).
+    """
+    found = found if found is not None else states(rt)
+    settled = {s.code for s in found if s.state in ("accepted", "accepted_with_warnings")}
+    events = rt.store.events(rt.campaign_id)
+    last_ladder: dict[str, str] = {}
+    for event in events:
+        if event.department and effect_of(event.kind) in (Effect.REMINDS, Effect.ESCALATES):
+            last_ladder[event.department] = event.key
+    out = []
+    for event in events:
+        detail = event.detail
+        if event.status == "pending":
+            if _sending_elsewhere(detail.get("sender")):
+                continue
+            problem = "held_back"
+            reason = "上次运行在把这封邮件交给邮件服务器时中断，邮件可能已发出，也可能没有"
+        elif event.status == "failed" and detail.get("permanent"):
+            problem, reason = "refused", detail.get("error_zh") or "邮件被拒收"
+        elif event.status == "failed" and not detail.get("released"):
+            ladder = effect_of(event.kind) in (Effect.REMINDS, Effect.ESCALATES)
+            if ladder and (
+                event.department in settled or last_ladder.get(event.department or "") != event.key
+            ):
+                continue
+            problem, reason = "failed", detail.get("error_zh") or detail.get("error") or "发送失败"
+        else:
+            continue
+        handed = detail.get("handed_at")
+        since = datetime.fromisoformat(handed) if handed else event.done_at or event.created_at
+        out.append(
+            Attention(
+                key=event.key,
+                kind=event.kind,
+                problem=problem,
+                department=event.department,
+                to=tuple(detail.get("to") or ()) + tuple(detail.get("cc") or ()),
+                subject=detail.get("subject") or "",
+                since=since,
+                reason_zh=reason,
+                attempts=event.attempts,
+            )
+        )
+    return out
+
+
+def resend_command(rt: Runtime, key: str, *, delivered: bool = False) -> str:
+    """The exact command for the coordinator's terminal."""
+    flag = " --delivered" if delivered else ""
+    return f"nianbao resend {key}{flag} --config {rt.config.config_dir} --data {rt.config.data_dir}"
+
+
+def attention_notices(rt: Runtime, items: Sequence[Attention], as_of: datetime) -> list[Outbound]:
+    """One mail to the coordinator per held-back or refused mail (per attempt), saying what to
+    check and the exact ``resend`` to run. A failure the next run retries needs no mail."""
+    out = []
+    coordinator = rt.config.mail.coordinator
+    zone = rt.config.plan.zone
+    deployment = f"resend-{rt.campaign_id}"
+    for item in items:
+        notice_kind = {"held_back": "notice.held_back", "refused": "notice.refused"}.get(
+            item.problem
+        )
+        if notice_kind is None or item.kind in ("notice.held_back", "notice.refused"):
+            continue  # never a notice about a notice: a refused coordinator cannot be told
+        key = f"{item.problem}:{item.key}#{item.attempts}"
+        if not owed(rt, key):
+            continue
+        department = _department(rt, item.department)
+        whose = f"（{department.name}）" if department else ""
+        lines = [
+            f"邮件：{item.what}{whose}",
+            f"收件人：{'、'.join(item.to) or '（未知）'}",
+            f"主题：{item.subject or '（未知）'}",
+        ]
+        since = f"{item.since.astimezone(zone):%Y-%m-%d %H:%M}" if item.since else "（未知）"
+        if item.problem == "held_back":
+            title = f"有一封邮件不确定是否已发出，请核实{whose}"
+            lines += [
+                f"开始发送：{since}",
+                f"情况：{item.reason_zh}。为避免重复，系统没有重发。",
+                "请核实：在发件邮箱的“已发送”中查找这个主题，或电话询问收件人是否收到。",
+                f"如未收到，安排重发：在 Prefect 界面运行“{deployment}”部署（Run → Custom run，"
+                f"key 填 {item.key}），或在服务器上运行 {resend_command(rt, item.key)}",
+                f"如已收到，记为已发出：同一部署勾选 delivered，或运行 "
+                f"{resend_command(rt, item.key, delivered=True)}",
+                "处理之前，这封邮件一直列在收集情况摘要的“需要注意”和 nianbao status 中。",
+            ]
+        else:
+            title = f"有一封邮件被拒收，请处理{whose}"
+            lines += [
+                f"拒收时间：{since}",
+                f"原因：{item.reason_zh}",
+                "请核对收件地址（单位邮箱在 departments.yaml 中），改正后安排重发："
+                f"在 Prefect 界面运行“{deployment}”部署（key 填 {item.key}），"
+                f"或运行 {resend_command(rt, item.key)}",
+            ]
+        mail = _mail(
+            rt,
+            MailKind.COORDINATOR_NOTICE,
+            to=[coordinator],
+            department=None,
+            as_of=as_of,
+            title=title,
+            lines=lines,
+        )
+        out.append(Outbound(key, notice_kind, None, mail))
+    return out
+
+
+def tell_coordinator(
+    rt: Runtime, as_of: datetime, *, server_down: bool = False
+) -> tuple[list[Attention], Delivery]:
+    """Mail the coordinator about every held-back or refused mail not told yet; returns what
+    still needs attention and how the notices went. ``server_down``: this run already found
+    the mail server unusable; the notices wait for the next run (no second retry budget)."""
+    items = attention(rt)
+    if server_down:
+        return items, Delivery()
+    delivery = deliver(rt, attention_notices(rt, items, as_of))
+    return attention(rt), delivery
+
+
+def done_count(rt: Runtime, keys: Iterable[str]) -> int:
+    """How many of the mails ``keys`` were sent."""
+    return sum(rt.store.event_done(rt.campaign_id, key) for key in keys)

@@ -1,7 +1,9 @@
 """Prefect tasks: thin wrappers of ``flows.operations``, one per department per stage at most.
 
-Network tasks retry with jitter; they never swallow the transient error a retry exists for.
-Exactly-once sending does not depend on retries: ``operations.deliver`` records every mail.
+Sending is not retried by Prefect: the SMTP sender retries transient errors itself within the
+``retry_budget_seconds`` of mail.yaml, so an unreachable server ends the run in seconds (what
+was not sent goes with the next run). Reading a mailbox is retried once, shortly. Exactly-once
+sending does not depend on retries: ``operations.deliver`` records every mail.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from annual_report.history import progress_by_day
 from . import operations as ops
 from . import status
 
-NETWORK = {"retries": 3, "retry_delay_seconds": [5, 30, 120], "retry_jitter_factor": 0.5}
+READ = {"retries": 1, "retry_delay_seconds": 5, "retry_jitter_factor": 0.5}
 
 
 @task(name="open campaign", cache_policy=NO_CACHE)
@@ -49,25 +51,49 @@ def prepare_invitation(
     return ops.invitation(rt, code, as_of, force=force)
 
 
-@task(name="send mail", cache_policy=NO_CACHE, **NETWORK)
+@task(name="send mail", cache_policy=NO_CACHE)
 def deliver(rt: ops.Runtime, items: list[ops.Outbound], force: bool = False) -> ops.Delivery:
     delivery = ops.deliver(rt, items, force=force)
     log = get_run_logger()
     log.info(
-        "%d sent, %d failed, %d already sent, %d uncertain",
+        "%d sent, %d failed, %d already sent, %d held back, %d refused before, %d busy",
         len(delivery.sent),
         len(delivery.failed),
         len(delivery.skipped),
         len(delivery.uncertain),
+        len(delivery.refused),
+        len(delivery.busy),
     )
-    for key, reason in delivery.failed:
-        log.warning("not delivered: %s: %s", key, reason)
+    if delivery.outage:  # one line for the outage, not one per mail
+        log.warning(
+            "mail server unusable, %d mails not sent (%s): %s",
+            len(delivery.failed),
+            ", ".join(f.key for f in delivery.failed[:10])
+            + (" …" if len(delivery.failed) > 10 else ""),
+            delivery.failed[0].error if delivery.failed else delivery.outage,
+        )
+    else:
+        for failure in delivery.failed:
+            log.warning("not delivered: %s: %s", failure.key, failure.error)
     for key in delivery.uncertain:
         log.warning("%s was being sent when an earlier run stopped: not sent again", key)
     return delivery
 
 
-@task(name="read mailbox", task_run_name="read-{name}", cache_policy=NO_CACHE, **NETWORK)
+@task(name="tell the coordinator", cache_policy=NO_CACHE)
+def tell_coordinator(
+    rt: ops.Runtime, as_of: datetime, server_down: bool = False
+) -> tuple[list[ops.Attention], ops.Delivery]:
+    """Mail held back or refused, each mailed once to the coordinator with what to do."""
+    items, delivery = ops.tell_coordinator(rt, as_of, server_down=server_down)
+    log = get_run_logger()
+    for item in items:
+        if item.problem != "failed":  # those are retried; the send task logged them
+            log.warning("needs attention: %s (%s): %s", item.key, item.problem, item.reason_zh)
+    return items, delivery
+
+
+@task(name="read mailbox", task_run_name="read-{name}", cache_policy=NO_CACHE, **READ)
 def collect_mailbox(rt: ops.Runtime, name: str, as_of: datetime) -> ops.Intake:
     boxes = dict(rt.mailboxes())
     box = boxes[name]
@@ -114,10 +140,17 @@ def consolidate(rt: ops.Runtime) -> tuple[Consolidation, Path]:
 
 
 @task(name="publish status", cache_policy=NO_CACHE)
-def publish_status(rt: ops.Runtime, as_of: datetime, notes: list[str] | None = None) -> float:
+def publish_status(
+    rt: ops.Runtime,
+    as_of: datetime,
+    notes: list[str] | None = None,
+    attention: list[ops.Attention] | None = None,
+) -> float:
     """The coordinator's view: department table, summary, progress (keyed per campaign)."""
     plan = rt.config.plan
-    states = ops.states(rt)
+    states = ops.states(rt, as_of)
+    if attention is None:
+        attention = ops.attention(rt, states)
     key = artifact_key(rt.campaign_id)
     history = status.remember(
         rt.store.get_state(rt.campaign_id, "status-snapshots"), states, as_of, plan.zone
@@ -141,6 +174,8 @@ def publish_status(rt: ops.Runtime, as_of: datetime, notes: list[str] | None = N
             extra=notes,
             unassigned=rt.store.unassigned(rt.campaign_id),
             campaign=rt.campaign_id,
+            attention=attention,
+            command=lambda key, delivered=False: ops.resend_command(rt, key, delivered=delivered),
         ),
         key=f"{key}-summary",
         description="收集情况摘要",

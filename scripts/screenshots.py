@@ -44,7 +44,12 @@ SHOTS = {
     "review": "10-review-warnings-form.png",
     "approval": "11-approval-form.png",
     "approved": "12-approved-run.png",
+    "failed-dispatch": "13-failed-dispatch.png",
+    "failed-summary": "14-failed-dispatch-summary.png",
+    "held-back": "15-held-back-run.png",
+    "held-back-summary": "16-held-back-summary.png",
 }
+FAILURE_SHOTS = ["failed-dispatch", "failed-summary", "held-back", "held-back-summary"]
 WIDE = 1920  # the department table's nine columns need it (at 1600 the last two are cut)
 
 
@@ -151,25 +156,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--year", type=int, default=2021, help="report year of the demo")
+    parser.add_argument(
+        "--failures-only",
+        action="store_true",
+        help="only the screens of what goes wrong (13-16), without the demo (about a minute)",
+    )
     args = parser.parse_args(argv)
     import httpx
 
     from annual_report.errors import NianbaoError
 
     try:
-        run(args.out.resolve(), args.year)
+        run(args.out.resolve(), args.year, failures_only=args.failures_only)
     except (Failure, BrowserError, NianbaoError, httpx.HTTPError) as exc:
         print(f"screenshots: error: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
-def run(out: Path, year: int) -> None:
+def run(out: Path, year: int, *, failures_only: bool = False) -> None:
     find_chromium()
     check_fonts()
     out.mkdir(parents=True, exist_ok=True)
-    for name in SHOTS.values():  # a failed run must not leave an old picture looking current
-        (out / name).unlink(missing_ok=True)
+    shots = FAILURE_SHOTS if failures_only else list(SHOTS)
+    for name in shots:  # a failed run must not leave an old picture looking current
+        (out / SHOTS[name]).unlink(missing_ok=True)
     work = Path(tempfile.mkdtemp(prefix="nianbao-screenshots-"))
     # Before Prefect is imported: the client's own home, quiet console, no telemetry. Only the
     # console handler is quietened: PREFECT_LOGGING_LEVEL would also drop the run logs the UI shows.
@@ -190,29 +201,33 @@ def run(out: Path, year: int) -> None:
         except NianbaoError as exc:
             raise Failure(str(exc)) from None
         log(f"Prefect server at {server.url} (home {work})")
-        campaign, data_dir = play_demo(work, year)
         api = Api(server.api_url)
+        ui = server.url + "/v2"
         with Browser() as browser:
-            static_views(browser, api, out, server.url + "/v2", campaign)
-            # One more consolidation, approved in the UI: its pause forms.
-            pause = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    "import sys; from flows.campaign import consolidate; "
-                    "consolidate(sys.argv[1], sys.argv[2], 'ui', data_dir=sys.argv[3])",
-                    str(campaign.config_dir),
-                    campaign.as_of,
-                    data_dir,
-                ],
-                cwd=ROOT,
-                stdout=open(work / "consolidate-ui.log", "wb"),  # noqa: SIM115
-                stderr=subprocess.STDOUT,
-            )
-            approval_views(browser, api, out, server.url + "/v2", pause)
-            pause.wait(timeout=60)
-            if pause.returncode != 0:
-                raise Failure("the consolidation in UI mode failed: see consolidate-ui.log")
+            if not failures_only:
+                campaign, data_dir = play_demo(work, year)
+                static_views(browser, api, out, ui, campaign)
+                # One more consolidation, approved in the UI: its pause forms.
+                pause = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-c",
+                        "import sys; from flows.campaign import consolidate; "
+                        "consolidate(sys.argv[1], sys.argv[2], 'ui', data_dir=sys.argv[3])",
+                        str(campaign.config_dir),
+                        campaign.as_of,
+                        data_dir,
+                    ],
+                    cwd=ROOT,
+                    stdout=open(work / "consolidate-ui.log", "wb"),  # noqa: SIM115
+                    stderr=subprocess.STDOUT,
+                )
+                approval_views(browser, api, out, ui, pause)
+                pause.wait(timeout=60)
+                if pause.returncode != 0:
+                    raise Failure("the consolidation in UI mode failed: see consolidate-ui.log")
+            # Last, as they publish the campaign's artifacts anew: what goes wrong.
+            failure_views(browser, api, out, ui, work, year)
     except BaseException:
         log(f"failed: logs kept in {work}")
         raise
@@ -224,7 +239,7 @@ def run(out: Path, year: int) -> None:
             server.stop()
             log("Prefect server stopped")
     shutil.rmtree(work, ignore_errors=True)
-    log(f"{len(SHOTS)} screenshots in {out}")
+    log(f"{len(shots)} screenshots in {out}")
 
 
 @dataclass(frozen=True)
@@ -397,6 +412,162 @@ def approval_views(
         run["name"],
         final["state"]["name"],
         "Resuming flow run execution",
+    )
+
+
+# -- what goes wrong: a dispatch while the mail server is down, a mail held back by a crash ----
+
+CRASH_AFTER_RECEIPT = """
+import os, signal, sys
+from datetime import datetime
+from connectors import outgoing
+send_one = outgoing.SmtpSender._send_one
+def send_then_die(self, mail):
+    result, unreachable = send_one(self, mail)
+    if result.ok and mail.kind == "receipt":
+        os.kill(os.getpid(), signal.SIGKILL)  # the server has the receipt, the store does not
+    return result, unreachable
+outgoing.SmtpSender._send_one = send_then_die
+from flows.campaign import collect
+collect(sys.argv[1], datetime.fromisoformat(sys.argv[2]), data_dir=sys.argv[3])
+"""
+
+
+def newest_logs(
+    browser: Browser, out: Path, name: str, ui: str, run: dict[str, Any], *texts: str
+) -> None:
+    """A run's logs, newest first: its final message is the first line."""
+    browser.goto(f"{ui}/runs/flow-run/{run['id']}?tab=Logs")
+    text = browser.wait_for(run["name"], "Level: All")
+    if "Oldest to newest" in text:  # the UI keeps the choice once made
+        browser.click_text("Oldest to newest", selector="[role=combobox]")
+        browser.click_text("Newest to oldest", selector="[role=option]")
+    browser.wait_for(*texts)
+    colours = browser.screenshot(out / SHOTS[name])
+    log(f"{SHOTS[name]} ({colours} colours)")
+
+
+def failure_views(browser: Browser, api: Api, out: Path, ui: str, work: Path, year: int) -> None:
+    """A second office of the sample city: its first dispatch finds the mail server down (the
+    run fails, red); the server back, the templates go; a department replies, and the collect
+    answering it is killed just after the server took the receipt: the next collect holds that
+    receipt back and tells the coordinator."""
+    import random
+    import smtplib
+    from datetime import time as clock
+    from email.message import EmailMessage
+
+    from annual_report.form import form_for_year
+    from annual_report.samples import consistent_values, fill_template, sample_narrative
+    from connectors.attachments import parse_message
+    from flows import campaign as flows
+    from flows.demo import city
+    from flows.demo.postoffice import PostOffice, maildir_path
+    from flows.settings import load_app_config
+    from flows.tasks import artifact_key
+
+    root = work / "outage"
+    port = free_port()  # nothing listens here yet: the mail server is down
+    config_dir = city.write_config(
+        root / "config",
+        report_year=year,
+        smtp_port=port,
+        maildir=maildir_path(root / "mailboxes", city.OFFICE),
+        archive=root / "data" / "mail",
+    )
+    data_dir = str(root / "data")
+    plan = load_app_config(config_dir, data_dir).plan
+    key = artifact_key(plan.id)
+    morning = plan.at(plan.start)
+    log("a dispatch while the mail server is down")
+    state = flows.dispatch(str(config_dir), morning, data_dir=data_dir, return_state=True)
+    if not state.is_failed():
+        raise Failure(f"the dispatch with the server down ended {state.name}: {state.message}")
+    failed = last_run(api, "dispatch")
+    newest_logs(
+        browser, out, "failed-dispatch", ui, failed, "Failed", "未发出", "无法连接邮件服务器"
+    )
+    summary = api.latest_artifacts([f"{key}-summary"])[f"{key}-summary"]
+    shoot(
+        browser,
+        out,
+        "failed-summary",
+        f"{ui}/artifacts/artifact/{summary['latest_id']}",
+        "需要注意",
+        "未能发出",
+        "下次运行会自动补发",
+    )
+    with PostOffice(root / "mailboxes", port=port) as office:
+        log("the mail server is back: the next dispatch sends the templates")
+        state = flows.dispatch(
+            str(config_dir), plan.at(plan.start, clock(9, 30)), data_dir=data_dir, return_state=True
+        )
+        if not state.is_completed():
+            raise Failure(f"the second dispatch ended {state.name}: {state.message}")
+        code, name, _kind = city.UNITS[1]
+        (invitation,) = office.inbox(city.address(code))
+        parsed = parse_message(invitation)
+        template = root / f"{code}.xlsx"
+        template.write_bytes(parsed.workbooks[0].content)
+        rng = random.Random(7)
+        values = consistent_values(form_for_year(year), rng)
+        filled = fill_template(
+            template, root / f"{code}-filled.xlsx", values, sample_narrative(year, values, rng)
+        )
+        reply = EmailMessage()
+        reply["From"] = f"{name} <{city.address(code)}>"
+        reply["To"] = city.OFFICE
+        reply["Subject"] = f"回复：{parsed.subject}"
+        reply["In-Reply-To"] = parsed.message_id
+        reply.set_content("您好，我单位年度报告见附件。")
+        reply.add_attachment(
+            filled.read_bytes(),
+            maintype="application",
+            subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            filename=f"{name}{year}年政府信息公开工作年度报告.xlsx",
+        )
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            smtp.send_message(reply)
+        log("a collect killed just after the server took its receipt")
+        crashed = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                CRASH_AFTER_RECEIPT,
+                str(config_dir),
+                plan.at(plan.start, clock(17, 30)).isoformat(),
+                data_dir,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=300,
+        )
+        if crashed.returncode != -9:
+            tail = crashed.stderr.decode(errors="replace")[-2000:]
+            raise Failure(f"the collect was to be killed, it ended {crashed.returncode}: {tail}")
+        state = flows.collect(
+            str(config_dir), plan.at(plan.start, clock(18, 0)), data_dir=data_dir, return_state=True
+        )
+        if state.name != "NeedsAttention":
+            raise Failure(f"the collect after the crash ended {state.name}: {state.message}")
+        told = [
+            m
+            for m in map(parse_message, office.inbox(city.COORDINATOR))
+            if "不确定是否已发出" in m.subject
+        ]
+        if len(told) != 1:
+            raise Failure(f"the coordinator got {len(told)} notices of the held-back receipt")
+    held = last_run(api, "collect")
+    newest_logs(browser, out, "held-back", ui, held, "NeedsAttention", "不确定是否已发出")
+    summary = api.latest_artifacts([f"{key}-summary"])[f"{key}-summary"]
+    shoot(
+        browser,
+        out,
+        "held-back-summary",
+        f"{ui}/artifacts/artifact/{summary['latest_id']}",
+        "需要注意",
+        "不确定是否已发出",
+        "--delivered",
     )
 
 

@@ -183,15 +183,18 @@ def test_assign_gives_a_quarantined_file_its_department(env, monkeypatch):
     assert "token of SZF" in stray.match.reason  # `nianbao template` registered its token
     waiting = runner.invoke(app, ["status"])
     assert waiting.exit_code == 0, waiting.output
-    assert "1 file(s) wait for `nianbao assign" in waiting.output
-    assert f"{stray.submission.id}: SZF-filled.xlsx from x@qq.example (probably SZF)" in (
+    assert "待确认的文件 1 个：核实后运行 nianbao assign 编号 单位代码" in waiting.output
+    assert f"{stray.submission.id}：SZF-filled.xlsx，来自 x@qq.example，可能是 SZF" in (
         waiting.output
     )
 
     result = runner.invoke(app, ["assign", str(stray.submission.id), "szf"])
     assert result.exit_code == 0, result.output
-    assert f"submission {stray.submission.id}: SZF v1, accepted" in result.output
-    assert "wait for" not in runner.invoke(app, ["status"]).output
+    assert result.output.startswith(
+        f"第{stray.submission.id}号文件已指定给宜春市人民政府办公室（SZF），为该单位第1版，"
+        "核对结果：已接收（有警告）；下次收集时回复该单位"
+    )
+    assert "待确认的文件" not in runner.invoke(app, ["status"]).output
     for args in (["assign", "999", "SZF"], ["assign", str(stray.submission.id), "FGW"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output
@@ -215,3 +218,32 @@ def test_export_writes_the_history_for_analysts(env):
     assert wrong.exit_code == 2 and "xlsx | csv | parquet" in wrong.output
     missing = runner.invoke(app, ["export", "--db", str(env / "nope.db"), "-o", str(env / "n")])
     assert missing.exit_code == 2 and "数据库不存在" in missing.output
+
+
+def test_run_without_a_prefect_server_is_one_chinese_line(tmp_path, unused_port):
+    import os
+
+    exe = Path(sys.executable).with_name("nianbao")
+    env = dict(os.environ, PREFECT_API_URL=f"http://127.0.0.1:{unused_port}/api")
+    command = [exe, "run", "remind", "--config", str(ROOT / "config"), "--data", str(tmp_path)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    output = (proc.stdout + proc.stderr).strip()
+    assert proc.returncode == 1, output
+    assert "Traceback" not in output and len(output.splitlines()) == 1, output
+    assert output.startswith("错误：催报（remind）未能运行：")
+    assert f"Prefect 服务器 http://127.0.0.1:{unused_port}/api 是否在运行" in output
+    assert "Traceback" in (tmp_path / "logs" / "nianbao.log").read_text(encoding="utf-8")
+
+
+def test_a_configuration_that_cannot_load_is_one_chinese_line(tmp_path):
+    import shutil
+
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    (config / "mail" / "escalation.txt.j2").unlink()
+    result = runner.invoke(app, ["run", "remind", "--config", str(config), "--data", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        "错误：配置有问题（2处），未运行：mail.yaml: the mail templates"
+    )
+    assert "escalation.txt.j2: missing" in result.output

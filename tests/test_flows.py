@@ -283,6 +283,18 @@ def test_reminders_go_to_the_departments_not_yet_accepted_on_the_ladders_days(pl
     ]
 
 
+def test_an_escalation_says_what_the_unit_has_and_has_not_done(played):
+    escalations = played.office.outbox.of("escalation")
+    for mail in escalations:
+        assert "当前状态" not in mail.text and "已发送" not in mail.text
+    xfj = next(m for m in escalations if m.department == "XFJ")
+    assert f"现已逾期{ESCALATE_AFTER}天" in xfj.text
+    assert "目前情况：已于1月4日下发填报模板，截至1月14日尚未报送。" in xfj.text
+    (sjj,) = [m for m in escalations if m.department == "SJJ"]
+    assert "目前情况：已于1月4日下发填报模板，已报送2次，报送被退回2次，" in sjj.text
+    assert "截至1月7日尚无核对通过的报告" in sjj.text
+
+
 def test_escalations_go_to_the_leader_and_coordinator_then_every_r_days(played):
     expected = []
     for code in CODES:
@@ -380,8 +392,8 @@ def test_the_consolidation_sums_the_accepted_and_lists_the_silent_as_missing(pla
     # the consolidate subflow's own state (run again that morning, see test 2 for why equal)
     state = played.office.states[f"{CONSOLIDATE_ON} morning again: consolidate"]
     assert state.is_completed() and state.name == "Incomplete"
-    assert "consolidated 7 units" in state.message
-    assert "3 of 10 departments not accepted" in state.message
+    assert state.message.startswith("汇总：纳入7个单位，定稿为《樟树市")
+    assert "10个单位中3个尚未接收" in state.message
     out = played.office.output_dir
     draft = out / f"樟树市{YEAR}年政府信息公开工作年度报告（汇总）.xlsx"
     final = out / f"樟树市{YEAR}年政府信息公开工作年度报告（定稿）.xlsx"
@@ -410,9 +422,9 @@ def test_the_consolidation_sums_the_accepted_and_lists_the_silent_as_missing(pla
 
 def test_the_campaign_flow_ends_in_the_state_of_its_collect_or_consolidate_round(played):
     first = played.office.states[f"{START} campaign"]
-    assert first.name == "Incomplete" and "10 of 10 departments" in (first.message or "")
+    assert first.name == "Incomplete" and "10个单位中10个尚未接收" in (first.message or "")
     last = played.office.states[f"{CONSOLIDATE_ON} campaign"]
-    assert last.name == "Incomplete" and "consolidated 7 units" in (last.message or "")
+    assert last.name == "Incomplete" and "汇总：纳入7个单位" in (last.message or "")
 
 
 def test_the_coordinator_sees_the_campaign_day_by_day_as_a_picture(played):
@@ -456,11 +468,11 @@ def test_running_any_flow_again_with_the_same_as_of_changes_nothing(played):
         for name, state in again.states.items():
             assert state.is_completed(), (again.label, name, state)
             if name == "dispatch":
-                assert state.message == "0 invitations sent, 10 sent before"
+                assert state.message == "下发模板：本次发出0份，此前已发出10份"
             elif name == "collect":
-                assert state.message.startswith("0 new submissions, 0 answers sent")
+                assert state.message.startswith("收集：新收到0份报表，发出回复0封")
             elif name == "remind":
-                assert state.message.startswith("0 reminders and escalations sent")
+                assert state.message.startswith("催报：发出提醒和督办0封")
 
 
 # -- 3. killing collect in the middle of a batch ----------------------------------------------
@@ -648,9 +660,67 @@ def test_killing_collect_while_it_answers_sends_no_answer_twice(killed_while_sen
 
 
 def test_an_answer_left_pending_by_a_kill_is_reported_to_the_coordinator(killed_while_sending):
-    (pending,) = [k for k, s in killed_while_sending.events_at_kill.items() if s == "pending"]
-    notes = [line for line in killed_while_sending.summary.splitlines() if pending in line]
-    assert len(notes) == 1 and "不确定是否已发出" in notes[0]
+    """Held back, and impossible to miss: the run's state and message, the summary under
+    需要注意 with the exact commands, one mail to the coordinator."""
+    killed = killed_while_sending
+    (pending,) = [k for k, s in killed.events_at_kill.items() if s == "pending"]
+    state = killed.state
+    assert state.is_completed() and state.name == "NeedsAttention"
+    assert f"1封邮件不确定是否已发出，没有重发（{pending}）" in state.message
+    attention = killed.summary.split("## 需要注意")[1]
+    assert "**1封邮件不确定是否已发出，没有重发。**" in attention
+    assert f"`resend-{YEAR}`" in attention
+    (line,) = [line for line in attention.splitlines() if f"（{pending}）" in line]
+    assert line.startswith("- 接收回执") or line.startswith("- 退回修改通知")
+    command = f"nianbao resend {pending} --config {killed.office.config_dir}"
+    assert f"`{command} --data {killed.office.data_dir}`" in attention
+    assert f"`nianbao resend {pending} --delivered --config" in attention
+    (notice,) = killed.office.outbox.of("coordinator_notice")
+    assert notice.to == (COORDINATOR,) and notice.stamp == "collect after the kill"
+    assert "不确定是否已发出" in notice.subject
+    assert f"key 填 {pending}" in notice.text and f"“resend-{YEAR}”部署" in notice.text
+    assert command in notice.text and "勾选 delivered" in notice.text
+
+
+def test_a_held_back_answer_stays_in_view_until_the_coordinator_decides(
+    killed_while_sending, tmp_path, smtp_server
+):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    killed = killed_while_sending
+    (pending,) = [k for k, s in killed.events_at_kill.items() if s == "pending"]
+    shutil.copytree(
+        killed.office.data_dir, tmp_path / "data", ignore=shutil.ignore_patterns("mail")
+    )
+    smtp_server.clear()
+    office = Office(killed.office.config_dir, tmp_path / "data", Outbox(smtp_server), "")
+    common = ["--config", str(office.config_dir), "--data", str(office.data_dir)]
+    runner = CliRunner()
+    status = json.loads(runner.invoke(app, ["status", *common, "--json"]).output)
+    (item,) = status["attention"]
+    assert (item["key"], item["problem"], item["problem_label"]) == (
+        pending,
+        "held_back",
+        "不确定是否已发出",
+    )
+    assert item["resend"].startswith(f"nianbao resend {pending} --config")
+    assert item["delivered"].startswith(f"nianbao resend {pending} --delivered --config")
+    assert item["deployment"] == f"resend-{YEAR}"
+    row = next(r for r in status["departments"] if r["code"] == item["department"])
+    assert row["mail_problems"] == ["held_back"] and "邮件不确定是否已发出" in row["detail"]
+    text = runner.invoke(app, ["status", *common], env={"COLUMNS": "80"}).output
+    assert "需要注意" in text and f"nianbao resend {pending} --delivered" in text
+    # the next collect does not mail the coordinator again, and still says so
+    again = office.run("collect", at(START, clock(18, 0)))
+    assert again.name == "NeedsAttention" and office.outbox.mails == []
+    # the coordinator checked: it arrived
+    result = runner.invoke(app, ["resend", pending, "--delivered", *common])
+    assert result.exit_code == 0 and "已记为发出，不会再发送" in result.output
+    after = office.run("collect", at(START, clock(18, 30)))
+    assert after.name == "Incomplete" and office.outbox.mails == []
+    assert json.loads(runner.invoke(app, ["status", *common, "--json"]).output)["attention"] == []
 
 
 def test_an_answer_that_failed_transiently_is_sent_by_the_next_collect(office, dovecot):
@@ -697,7 +767,7 @@ def test_a_collect_round_with_departments_missing_completes_as_incomplete(
     office = copy_office(played, tmp_path, smtp_server)
     state = office.run("collect", at(CONSOLIDATE_ON, EVENING))
     assert state.type.value == "COMPLETED" and state.name == "Incomplete"
-    assert state.message.startswith("0 new submissions, 0 answers sent; 3 of 10 departments")
+    assert state.message.startswith("收集：新收到0份报表，发出回复0封；10个单位中3个尚未接收：")
     for code in SILENT:
         assert NAMES[code] in state.message
 
@@ -712,7 +782,7 @@ def test_runs_outside_the_campaigns_dates_are_skipped_and_send_nothing(
         for name in ("dispatch", "collect", "remind", "consolidate", "campaign"):
             state = office.run(name, when)
             assert state.is_completed() and state.name == "Skipped", (name, when, state)
-            assert f"outside campaign {YEAR}" in state.message
+            assert f"不在{YEAR}年度收集期内" in state.message
     assert office.outbox.mails == []
     assert row_counts(office.database) == before
 
@@ -749,7 +819,9 @@ def test_a_quarantined_file_is_assigned_from_the_ui_and_then_answered(office, do
     common = {"config_dir": str(office.config_dir), "data_dir": str(office.data_dir)}
     state = assign(submission=stray["id"], department="rsj", return_state=True, **common)
     assert state.is_completed(), state
-    assert state.message.startswith(f"submission {stray['id']}: RSJ v1, accepted")
+    assert state.message.startswith(
+        f"第{stray['id']}号文件已指定给{NAMES['RSJ']}（RSJ），为该单位第1版，核对结果：已接收；"
+    )
     wrong = assign(submission=stray["id"], department="NOPE", return_state=True, **common)
     assert wrong.is_failed() and "department is not in the campaign" in wrong.message
     assert "待确认的文件" not in latest_summary()  # the assign run published the summary
@@ -909,7 +981,7 @@ def test_consolidate_waits_for_the_coordinator_in_the_ui(reviewed):
     for code in SILENT:
         assert f"{NAMES[code]}：未报送" in reviewed.approval_description
     state = reviewed.approved
-    assert state.is_completed() and "consolidated 6 units" in state.message
+    assert state.is_completed() and "汇总：纳入6个单位" in state.message
     assert reviewed.final_written
     # the second run, sent back as a whole
     state = reviewed.returned
@@ -940,16 +1012,187 @@ def test_the_cli_runs_remind_and_prints_every_departments_state(played, tmp_path
     runner = CliRunner()
     result = runner.invoke(app, ["run", "remind", *common, "--as-of", "2022-01-25T09:00+08:00"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("remind: Incomplete: 3 reminders and escalations sent")
+    assert result.output.startswith("催报（remind）尚未收齐（Incomplete）：催报：发出提醒和督办3封")
     sent = office.outbox.take("cli", date(2022, 1, 25))
     assert sorted((m.kind, m.department) for m in sent) == [
         ("escalation", c) for c in sorted(SILENT)
     ]
     result = runner.invoke(app, ["status", *common, "--json"])
     assert result.exit_code == 0, result.output
-    states = {row["code"]: row["state"] for row in json.loads(result.output)}
+    status = json.loads(result.output)
+    states = {row["code"]: row["state"] for row in status["departments"]}
     assert states == {
         **{code: "accepted" for code in ("SZF", "RSJ", "JYJ", "SJJ", "MZJ", "GAJ")},
         "CZJ": "accepted_with_warnings",
         **{code: "escalated" for code in SILENT},
     }
+    # late is late: stable codes and numbers beside the Chinese labels
+    rows = {row["code"]: row for row in status["departments"]}
+    assert (rows["MZJ"]["late_days"], rows["MZJ"]["detail"]) == (1, "逾期报送（1天）")
+    assert (rows["GAJ"]["late_days"], rows["SZF"]["late_days"], rows["SZF"]["detail"]) == (3, 0, "")
+    # the campaign is over: it stands as on its last day, January 31
+    assert (rows["XFJ"]["overdue_days"], rows["XFJ"]["detail"]) == (19, "已逾期19天")
+    assert rows["XFJ"]["last_action"] == "escalation.overdue"
+    assert rows["XFJ"]["last_action_label"] == "已督办（逾期）"
+    assert (rows["XFJ"]["state"], rows["XFJ"]["label"]) == ("escalated", "已督办")
+    assert status["attention"] == [] and status["campaign"] == str(YEAR)
+
+
+def test_status_reads_at_80_columns(played, tmp_path, smtp_server):
+    from rich.cells import cell_len
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    office = copy_office(played, tmp_path, smtp_server)
+    common = ["--config", str(office.config_dir), "--data", str(office.data_dir)]
+    result = CliRunner().invoke(app, ["status", *common], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(cell_len(line) for line in lines) <= 80
+    for code, name, _kind, _leader in UNITS:  # one line per unit, its name whole
+        (line,) = [line for line in lines if line.split()[:1] == [code]]
+        assert name.removeprefix("樟树市") in line
+    (mzj,) = [line for line in lines if line.startswith(" MZJ ") or line.startswith("MZJ ")]
+    assert "已接收" in mzj and "逾期报送（1天）" in mzj
+
+
+# -- 7. failures the coordinator is told about -------------------------------------------------
+
+
+def stop_after(server, count: int) -> threading.Thread:
+    """Stop the aiosmtpd ``server`` when it has taken ``count`` messages: the next DATA waits
+    until the server is gone, so exactly ``count`` arrive."""
+    import asyncio
+
+    handler = server.handler
+    reached = threading.Event()
+    handle_data = type(handler).handle_DATA
+
+    async def handle_DATA(smtp, session, envelope):
+        if len(handler.messages) >= count:
+            reached.set()
+            await asyncio.sleep(3600)  # cancelled when the server stops
+        return await handle_data(handler, smtp, session, envelope)
+
+    handler.handle_DATA = handle_DATA
+
+    def stop():
+        reached.wait()
+        server.stop()
+
+    thread = threading.Thread(target=stop, daemon=True)
+    thread.start()
+    return thread
+
+
+def point_at(office: Office, smtp, **smtp_changes) -> Office:
+    """The office's mail.yaml sends through ``smtp`` (with changes) from now on."""
+    import yaml
+
+    path = office.config_dir / "mail.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["smtp"] |= {"host": smtp.host, "port": smtp.port, "user": smtp.user or None}
+    data["smtp"] |= smtp_changes
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    office.outbox = Outbox(smtp) if hasattr(smtp, "messages") else office.outbox
+    return office
+
+
+def office_on(root: Path, smtp_server, dovecot, smtp, **smtp_changes) -> Office:
+    """An office of its own whose mail.yaml points at ``smtp`` (with changes)."""
+    return point_at(new_office(root, smtp_server, dovecot), smtp, **smtp_changes)
+
+
+def test_a_dispatch_whose_server_stops_midway_fails_and_the_next_sends_the_rest_once(
+    mail_env, tmp_path, spare_smtp_server, smtp_server, dovecot
+):
+    office = office_on(
+        tmp_path, smtp_server, dovecot, spare_smtp_server, retries=2, backoff_seconds=0.05,
+        retry_budget_seconds=2,
+    )  # fmt: skip
+    watcher = stop_after(spare_smtp_server, 3)
+    state = office.run("dispatch", at(START, MORNING))
+    watcher.join(timeout=30)
+    assert state.is_failed()
+    first = office.outbox.of("invitation")
+    assert len(first) == 3
+    assert state.message.startswith(
+        "下发模板：本次发出3份，此前已发出0份；应发10封邮件，已发出3封，未发出7封"
+        f"（无法连接邮件服务器 127.0.0.1:{spare_smtp_server.port}（连接被拒绝"
+    )
+    assert state.message.endswith("，下次运行会自动补发")
+    assert "Error" not in state.message and "Errno" not in state.message
+    summary = latest_summary().split("## 需要注意")[1]
+    assert "**7封邮件未能发出**，下次运行会自动补发" in summary
+    # the server is back (the office's usual one): the next run sends the seven, once
+    smtp_server.clear()
+    point_at(office, smtp_server)
+    again = office.run("dispatch", at(START, clock(9, 30)))
+    assert again.is_completed() and again.message == "下发模板：本次发出7份，此前已发出3份"
+    second = office.outbox.of("invitation")
+    assert sorted(m.department for m in first + second) == sorted(CODES)
+    assert office.run("dispatch", at(START, clock(10, 0))).message.startswith(
+        "下发模板：本次发出0份"
+    )
+    assert len(office.outbox.mails) == 7
+    assert set(event_statuses(office.database).values()) == {"done"}
+
+
+def test_an_unreachable_server_fails_the_run_at_once_with_one_chinese_line(
+    mail_env, prefect_harness, tmp_path, smtp_server, dovecot, unused_port
+):
+    """`nianbao run dispatch` against a port nothing listens on: exit 1, one Chinese line, no
+    traceback; the detail is in the log. Quick by construction: a 2-second retry budget."""
+
+    class Nowhere:
+        host, port, user = "127.0.0.1", unused_port, ""
+
+    office = office_on(tmp_path, smtp_server, dovecot, Nowhere, retries=5, retry_budget_seconds=2)
+    env = dict(os.environ, PREFECT_API_URL=prefect_harness)
+    command = [
+        str(Path(sys.executable).with_name("nianbao")), "run", "dispatch",
+        "--config", str(office.config_dir), "--data", str(office.data_dir),
+        "--as-of", at(START, MORNING).isoformat(),
+    ]  # fmt: skip
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    output = (proc.stdout + proc.stderr).strip()
+    assert proc.returncode == 1, output
+    assert "Traceback" not in output and len(output.splitlines()) == 1, output
+    assert output.startswith(
+        "下发（dispatch）失败（Failed）：下发模板：本次发出0份，此前已发出0份；"
+    )
+    assert f"未发出10封（无法连接邮件服务器 127.0.0.1:{unused_port}（连接被拒绝" in output
+    log = office.data_dir / "logs" / "nianbao.log"
+    assert f"详情见日志 {log}" in output
+    assert "ConnectionRefusedError" in log.read_text(encoding="utf-8")
+    statuses = event_statuses(office.database)
+    assert len(statuses) == 10 and set(statuses.values()) == {"failed"}
+
+
+def test_a_mailbox_that_cannot_be_read_fails_the_collect_which_still_answers(
+    office, dovecot, unused_port
+):
+    import yaml
+
+    office.run("dispatch", at(START, MORNING))
+    invitation = office.outbox.of("invitation", "RSJ")[0]
+    workbook = filled_workbook(template_of(invitation), "RSJ", "good")
+    raw, message_id = reply("RSJ", invitation, when=at(START, clock(16, 30)), workbook=workbook)
+    dovecot.deliver(raw, office.folder)
+    # the answer is owed but the server refuses it this evening
+    office.outbox.smtp.handler.data_replies.extend(["451 4.3.0 try again later"] * 2)
+    assert office.run("collect", at(START, EVENING)).is_failed()
+    # next morning the IMAP server is down: no new mail read, the owed answer goes all the same
+    path = office.config_dir / "mail.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["imap"]["port"] = unused_port
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    state = office.run("collect", at(START + timedelta(days=1), MORNING))
+    assert state.is_failed()
+    assert "无法读取收件邮箱（IMAP）：无法连接收件服务器 127.0.0.1" in state.message
+    assert "本次没有收取新邮件" in state.message and "Error" not in state.message
+    assert state.message.startswith("收集：新收到0份报表，发出回复1封；")
+    assert [m.kind for m in office.outbox.mails if m.parsed.in_reply_to == message_id] == [
+        "receipt"
+    ]

@@ -212,6 +212,55 @@ def test_a_wrong_password_stops_the_batch_without_showing_it(smtp, caplog):
     assert smtp.messages == []
 
 
+def test_an_unreachable_server_gives_up_within_the_retry_budget(unused_port):
+    """Ten retries allowed, but the budget of 3 s allows only the back-offs that fit in it."""
+    settings = SmtpSettings(
+        host="127.0.0.1",
+        port=unused_port,
+        security="none",
+        sender="nianbao@zhangshu.example",
+        sender_name="樟树市人民政府办公室",
+        retries=10,
+        backoff_seconds=1,
+        retry_budget_seconds=3,
+        rate_per_minute=None,
+        timeout=5,
+    )
+    sleeps = Sleeps()
+    with pytest.raises(MailSendError) as info:
+        SmtpSender(settings, sleep=sleeps, clock=sleeps.clock).send([invitation()])
+    assert 1 <= len(sleeps.calls) < 10 and sum(sleeps.calls) <= 3
+    assert info.value.reason_zh == (
+        f"无法连接邮件服务器 127.0.0.1:{unused_port}（连接被拒绝：服务器未运行，或地址、端口不对）"
+    )
+
+
+def test_smtp_errors_read_in_chinese():
+    import smtplib
+    import socket
+
+    from connectors.outgoing import translate_error
+
+    where = {"host": "smtp.yichun.example", "port": 465}
+    server = "邮件服务器 smtp.yichun.example:465"
+    cases = [
+        (ConnectionRefusedError(111, "Connection refused"), f"无法连接{server}（连接被拒绝"),
+        (TimeoutError("timed out"), f"连接{server} 超时"),
+        (socket.gaierror(-2, "Name or service not known"), "找不到邮件服务器 smtp.yichun.example"),
+        (smtplib.SMTPServerDisconnected("gone"), f"{server} 断开了连接"),
+        (smtplib.SMTPAuthenticationError(535, b"bad"), f"{server} 拒绝登录（535）"),
+        (smtplib.SMTPDataError(451, b"busy"), "暂时无法接收（451 busy），稍后重试"),
+        (
+            smtplib.SMTPRecipientsRefused({"x@y.example": (550, b"no such user")}),
+            "收件地址被邮件服务器拒收：x@y.example（550 no such user）",
+        ),
+    ]
+    for exc, zh in cases:
+        error = translate_error(exc, **where)
+        assert error.reason_zh.startswith(zh) or zh in error.reason_zh, (exc, error.reason_zh)
+        assert "Errno" not in error.reason_zh and "Error" not in error.reason_zh
+
+
 def test_an_unreachable_server_raises_after_the_retries(unused_port):
     settings = SmtpSettings(
         host="127.0.0.1",

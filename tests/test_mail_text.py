@@ -3,6 +3,7 @@ from datetime import date, datetime
 import jinja2
 import pytest
 
+from annual_report.form import form_for_year
 from annual_report.validation import Issue
 from connectors.mailtext import (
     MailKind,
@@ -45,7 +46,8 @@ CONTEXT = {
         "reason": "overdue",
         "days_overdue": 2,
         "rejections": 0,
-        "state_label": "未报送",
+        "progress": "已于1月4日下发填报模板，截至1月28日尚未报送",
+        "state_label": "已发送",
     },
     "coordinator_notice": {"title": "有一封来信被隔离", "lines": ["发件人不在名录中"]},
 }
@@ -163,10 +165,102 @@ def test_escalation_goes_to_the_leader(texts):
         reason="rejections",
         days_overdue=0,
         rejections=3,
-        state_label="核对未通过",
+        progress="已于1月4日下发填报模板，已报送3次，报送被退回3次，截至1月20日尚无核对通过的报告",
+        state_label="已退回",
     )
     assert mail.text.startswith("樟树市人力资源和社会保障局负责同志：")
-    assert "已报送3次，均未通过核对" in mail.text
+    assert "已报送3次，均未通过核对。" in mail.text
+    assert "目前情况：已于1月4日下发填报模板，已报送3次，报送被退回3次" in mail.text
+
+
+def test_an_escalation_says_what_the_unit_has_not_done_never_its_table_state(texts):
+    mail = texts.render("escalation", **COMMON, **CONTEXT["escalation"])
+    assert "现已逾期2天" in mail.text
+    assert "目前情况：已于1月4日下发填报模板，截至1月28日尚未报送。" in mail.text
+    assert "已发送" not in mail.text and "当前状态" not in mail.text
+
+
+def test_many_issues_read_as_a_few_lines_with_the_full_list_attached(texts):
+    """199 cells typed as 12件 are one line with the cells as ranges; the mail stays short."""
+    from annual_report.digest import digest
+
+    sheet = "'三、收到和处理政府信息公开申请情况'"
+    issues = [
+        Issue(
+            rule="N2",
+            severity="warning",
+            codes=("requests.new_received.total",),
+            cells=(f"{sheet}!{col}{row}",),
+            message=f"第三部分“一、本年新收”行“总计”列：“{row}件”已按{row}计算（去掉了单位），"
+            "请直接填写数字。",
+        )
+        for col in "CDEFGHIJ"
+        for row in range(5, 30)
+    ][:199]
+    found = digest(issues, form_for_year(2021))
+    assert found.total == 199 and found.attach
+    (line,) = found.findings
+    assert line.message == "第三部分共199处数字后带有单位“件”，已按数字读取，请直接填写数字"
+    assert line.cells == f"{sheet}!C5:I29、J5:J28"
+    mail = texts.render(
+        "accepted_with_warnings",
+        **COMMON,
+        file_name="年报.xlsx",
+        received_at=RECEIVED,
+        issues=[f.to_dict() for f in found.findings],
+        issue_count=found.total,
+        omitted=found.omitted,
+        issue_list="问题清单.xlsx",
+    )
+    assert "请核实199处数据" in mail.subject
+    assert "全部199处问题逐条列在附件《问题清单.xlsx》中" in mail.text
+    assert len(mail.text.splitlines()) < 25
+
+
+def test_a_long_list_is_capped_and_the_rest_counted(texts):
+    from annual_report.digest import LIST_LIMIT, digest
+
+    issues = [
+        Issue(
+            rule=f"R{n % 4 + 1}", severity="error", codes=(), cells=(f"C{n}",), message=f"第{n}处"
+        )
+        for n in range(40)
+    ]
+    found = digest(issues)
+    assert len(found.findings) == LIST_LIMIT and found.omitted == 40 - LIST_LIMIT
+    mail = texts.render(
+        "rejected", **COMMON, **CONTEXT["rejected"] | {"issues": found.findings},
+        issue_count=40, omitted=found.omitted, issue_list="问题清单.xlsx",
+    )  # fmt: skip
+    assert "发现以下40处问题" in mail.text
+    assert f"另有{40 - LIST_LIMIT}处问题未在此列出" in mail.text
+
+
+def test_every_mail_kind_has_its_template_and_a_copy_missing_one_is_refused_at_load(tmp_path):
+    import shutil
+
+    from annual_report.errors import ConfigError
+    from annual_report.kinds import MAIL_KINDS
+    from connectors.mailtext import DEFAULT_TEMPLATES
+    from connectors.settings import load_mail_settings
+
+    assert MailTexts().check() == []
+    assert {k.value for k in MailKind} == set(MAIL_KINDS)
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_TEMPLATES, config / "mail")
+    (config / "mail.yaml").write_text(
+        "smtp: {host: h, port: 25, security: none, sender: a@zhangshu.example, "
+        "sender_name: 樟树市人民政府办公室}\ncoordinator: c@zhangshu.example\n",
+        encoding="utf-8",
+    )
+    assert load_mail_settings(config).templates_dir == (config / "mail").resolve()
+    (config / "mail" / "escalation.txt.j2").unlink()
+    (config / "mail" / "receipt.txt.j2").write_text("{% block subject %}{{ x {% endblock %}")
+    with pytest.raises(ConfigError) as info:
+        load_mail_settings(config)
+    text = str(info.value)
+    assert f"{(config / 'mail' / 'escalation.txt.j2').resolve()}: missing" in text
+    assert "receipt.txt.j2, line 1" in text
 
 
 def test_a_missing_variable_is_an_error_not_a_hole(texts):

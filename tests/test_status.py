@@ -131,3 +131,114 @@ def test_files_waiting_for_the_coordinator_stay_in_the_summary_until_assigned():
         "表格带有某单位的识别码，但发件地址 不在单位名录中 | 宜春市人力资源和社会保障局（RSJ） |"
     )
     assert "待确认的文件" not in summary_markdown(**common, unassigned=[])
+
+
+def test_every_recorded_action_reads_in_chinese():
+    from annual_report.kinds import EVENT_KINDS
+
+    for kind in EVENT_KINDS:
+        assert action_label(kind) != kind
+    assert action_label("answer.returned") == "已回复：协调人退回"
+    assert action_label("submission v3 unreadable") == "第3版：无法读取"
+
+
+def test_the_table_says_late_and_mail_problems_in_its_own_column():
+    from dataclasses import replace
+
+    late = replace(STATES[0], late_days=2)
+    chased = replace(STATES[1], overdue_days=5, mail_problems=("held_back",))
+    rows = table_rows([late, chased], ZONE)
+    assert rows[0]["说明"] == "已逾期5天，邮件不确定是否已发出"
+    assert rows[1]["说明"] == "逾期报送（2天）"
+
+
+class Item:
+    def __init__(self, key, problem, department="FGW", reason="无法连接邮件服务器 x:25"):
+        self.key, self.problem, self.department = key, problem, department
+        self.what = f"填报通知（附模板）（{key}）"
+        self.to = ("fgw@example.org",)
+        self.since = datetime(2022, 1, 4, 9, 0, tzinfo=ZONE)
+        self.reason_zh = reason
+
+
+class Failure:
+    def __init__(self, key, permanent=False):
+        self.key, self.permanent = key, permanent
+        self.error_zh = "无法连接邮件服务器 x:25（连接被拒绝）"
+
+
+class Delivery:
+    def __init__(self, sent, failed, outage=None):
+        self.sent, self.failed, self.outage = sent, failed, outage
+
+
+def test_a_run_that_could_not_send_what_it_owed_fails_counting_in_chinese():
+    from flows.status import outcome
+
+    result = outcome(
+        "下发模板：本次发出8份，此前已发出0份",
+        delivery=Delivery(["a"] * 8, [Failure(f"invitation:{i}") for i in range(22)]),
+        states=STATES,
+    )
+    assert result.failed and result.name == "Failed"
+    assert result.message == (
+        "下发模板：本次发出8份，此前已发出0份；应发30封邮件，已发出8封，未发出22封"
+        "（无法连接邮件服务器 x:25（连接被拒绝）），下次运行会自动补发；"
+        "4个单位中2个尚未接收：宜春市发展和改革委员会、宜春市教育局"
+    )
+
+
+def test_held_back_or_refused_mail_needs_attention_and_says_which():
+    from flows.status import outcome
+
+    held = outcome("收集：新收到0份报表，发出回复0封", attention=[Item("answer:17", "held_back")])
+    assert held.name == "NeedsAttention" and not held.failed
+    assert "1封邮件不确定是否已发出，没有重发（answer:17）" in held.message
+    quiet = outcome("催报：发出提醒和督办0封", attention=[Item("reminder.x:FGW", "failed")])
+    assert quiet.name == "Completed"  # a failure the next run retries is in the summary only
+    done = outcome("催报：发出提醒和督办0封", states=[STATES[0]])
+    assert (done.name, done.message) == ("Completed", "催报：发出提醒和督办0封；1个单位已全部接收")
+
+
+def test_the_summary_lists_what_needs_the_coordinator_with_the_exact_commands():
+    text = summary_markdown(
+        title="收集情况",
+        states=STATES,
+        registry=REGISTRY,
+        as_of=datetime(2022, 1, 5, 9, tzinfo=ZONE),
+        zone=ZONE,
+        deadline=date(2022, 1, 26),
+        previous=None,
+        campaign="2021",
+        attention=[
+            Item("answer:17", "held_back"),
+            Item("invitation:JYJ", "refused", "JYJ", "收件地址被邮件服务器拒收"),
+            Item("invitation:RSJ", "failed", "RSJ"),
+        ],
+        command=lambda key, delivered=False: (
+            f"nianbao resend {key}" + (" --delivered" if delivered else "")
+        ),
+    )
+    section = text.split("## 需要注意")[1]
+    assert "**1封邮件不确定是否已发出，没有重发。**" in section and "`resend-2021`" in section
+    assert (
+        "- 填报通知（附模板）（answer:17），宜春市发展和改革委员会，发往 fgw@example.org" in section
+    )
+    assert "  - 未收到，重发：`nianbao resend answer:17`" in section
+    assert "  - 已收到：`nianbao resend answer:17 --delivered`" in section
+    assert "**1封邮件被拒收。**" in section and "：收件地址被邮件服务器拒收" in section
+    assert "**1封邮件未能发出**，下次运行会自动补发" in section
+
+
+def test_a_mailbox_that_cannot_be_read_reads_in_chinese():
+    from annual_report.errors import MailFetchError
+    from flows.status import fetch_error_zh
+
+    exc = MailFetchError(
+        "IMAP connect failed: ConnectionRefusedError: [Errno 111] Connection refused",
+        host="imap.yichun.example:993",
+    )
+    assert fetch_error_zh("imap", exc) == (
+        "无法读取收件邮箱（IMAP）：无法连接收件服务器 imap.yichun.example:993"
+        "（连接被拒绝：服务器未运行，或地址、端口不对），本次没有收取新邮件"
+    )
