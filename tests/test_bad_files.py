@@ -403,23 +403,34 @@ def test_worker_abort_becomes_crashed_and_the_next_file_reads(good):
         assert box.starts == 2
 
 
-def test_worker_out_of_memory_becomes_crashed(good, tmp_path):
-    """A sheet that passes every pre-check (2,000 × 200 numbers) but needs more memory than a
-    deliberately small limit: calamine's allocation fails and the worker aborts."""
-    rnd = random.Random(3)
+def make_string_amplifier(tmp: Path, good: Path) -> Path:
+    """Every pre-check passes (the cell cap, 500 × 200, and one shared string), but each cell
+    is a copy of a 4,000-character string once read: 400 MB, over the worker's memory."""
     rows = []
-    for r in range(1, intake.MAX_ROWS + 1):
-        cells = "".join(
-            f'<c r="{_col(c)}{r}"><v>{rnd.randrange(10**6)}</v></c>'
-            for c in range(intake.MAX_COLUMNS)
-        )
+    for r in range(1, intake.MAX_CELLS // intake.MAX_COLUMNS + 1):
+        cells = "".join(f'<c r="{_col(c)}{r}" t="s"><v>0</v></c>' for c in range(200))
         rows.append(f'<row r="{r}">{cells}</row>')
-    big = rezip(good, tmp_path / "big.xlsx", replace={S3_PART: _with_rows("".join(rows))})
-    inspect(big)  # legal as far as the pre-checks go
-    with Sandbox(memory=48 * 1024 * 1024) as box:
-        box.read(good)  # a template fits in 48 MB
+    sst = (
+        '<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/'
+        f'spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>{"年报" * 2000}</t></si></sst>'
+    )
+    return rezip(
+        good,
+        tmp / "amplifier.xlsx",
+        replace={S3_PART: _with_rows("".join(rows))},
+        add={"xl/sharedStrings.xml": sst.encode()},
+    )
+
+
+def test_worker_out_of_memory_becomes_crashed(good, tmp_path):
+    """Within every cap of the pre-checks, a file can still need more memory than the worker
+    has: its allocation fails and the worker dies; the next file reads in a fresh one."""
+    amplifier = make_string_amplifier(tmp_path, good)
+    inspect(amplifier)  # legal as far as the pre-checks go
+    with Sandbox() as box:
+        box.read(good)
         with pytest.raises(WorkbookError) as caught:
-            box.read(big)
+            box.read(amplifier)
         assert caught.value.kind == "crashed"
         assert_good_still_reads(box, good)
 
