@@ -48,6 +48,17 @@ NO_EVIDENCE = "no-evidence"
 COORDINATOR = "coordinator"
 
 
+def _says(kind: str, code: str) -> str:
+    """What one piece of evidence says, for the operators' reason."""
+    return {
+        "token": f"carries the token of {code}",
+        "stale": f"carries an earlier campaign's token of {code}",
+        "file": f"names {code} on its metadata sheet",
+        "subject": f"has the subject tag of {code}",
+        "thread": f"answers our mail to {code}",
+    }[kind]
+
+
 def token_malformed(token: str | None) -> bool:
     """A token that no template of ours ever held (edited, cut, or another system's)."""
     return bool(token) and _TOKEN.fullmatch(token.strip().lower()) is None  # type: ignore[union-attr]
@@ -126,7 +137,7 @@ def match_department(evidence: Evidence, registry: Registry) -> Match:
             quarantined=True,
             rule=TAMPERED,
             reason=(
-                f"the token is {token}'s but the metadata sheet names {written[:40]}: "
+                f"{TAMPERED}: the token is {token}'s but the metadata sheet names {written[:40]}: "
                 "the hidden sheet was edited"
             ),
             reason_zh=(
@@ -158,7 +169,7 @@ def match_department(evidence: Evidence, registry: Registry) -> Match:
             None,
             quarantined=True,
             rule=COORDINATOR,
-            reason="a file of the drop folder without a valid token: assign it by hand",
+            reason=f"{COORDINATOR}: a dropped file without a valid token; assign it by hand",
             reason_zh="投递目录中的文件没有有效的本次收集识别码（或其中的线索互相矛盾），"
             "无法判断报送单位，请指定",
             notes=tuple(notes),
@@ -174,7 +185,8 @@ def match_department(evidence: Evidence, registry: Registry) -> Match:
                 quarantined=True,
                 rule=NO_EVIDENCE,
                 reason=(
-                    "no valid token, subject tag, thread or registered sender identifies the "
+                    f"{NO_EVIDENCE}: no valid token, subject tag, thread or registered sender "
+                    "identifies the "
                     "department; assign it by hand"
                 ),
                 reason_zh=(
@@ -192,7 +204,7 @@ def match_department(evidence: Evidence, registry: Registry) -> Match:
             quarantined=True,
             rule=UNKNOWN_SENDER,
             reason=(
-                f"the {claims[0][0]} says {', '.join(named)} but the file comes from {sender}, "
+                f"{UNKNOWN_SENDER}: the file {_says(*claims[0])} but comes from {sender}, "
                 "an address not in the registry"
             ),
             reason_zh=(
@@ -247,8 +259,8 @@ def match_department(evidence: Evidence, registry: Registry) -> Match:
         quarantined=True,
         rule=OTHER_UNIT,
         reason=(
-            f"the {kind} says {other} but the file comes from {sender}, the registered address "
-            f"of {sender_code}; assign it by hand"
+            f"{OTHER_UNIT}: the file {_says(kind, other)} but comes from {sender}, the "
+            f"registered address of {sender_code}; assign it by hand"
         ),
         reason_zh=reason_zh,
         notes=tuple(notes),

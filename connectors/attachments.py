@@ -35,6 +35,7 @@ import email.utils
 import hashlib
 import io
 import logging
+import quopri
 import re
 import struct
 import unicodedata
@@ -94,6 +95,7 @@ class ZipLimits:
     max_member_bytes: int = 20 * 1024 * 1024  # a workbook's own limit (intake.MAX_FILE_BYTES)
     max_total_bytes: int = 40 * 1024 * 1024  # all members kept from one zip
     max_directory_bytes: int = 1024 * 1024  # the central directory, read before it is listed
+    max_message_bytes: int = 64 * 1024 * 1024  # all members kept from all zips of a message
 
 
 @dataclass(frozen=True)
@@ -430,7 +432,7 @@ def _zip_problem(kind: str, reason: str, reason_zh: str) -> Problem:
 
 
 def _zip_members(
-    zip_att: Attachment, limits: ZipLimits, problems: list[str]
+    zip_att: Attachment, limits: ZipLimits, problems: list[str], spent: list[int]
 ) -> tuple[list[Attachment], str, Problem | None]:
     """The workbooks inside a zip, each inflated as a stream up to a workbook's size limit.
 
@@ -518,7 +520,11 @@ def _zip_members(
                     "is password-protected",
                 )
                 continue
-            limit = min(limits.max_member_bytes, limits.max_total_bytes - total)
+            limit = min(
+                limits.max_member_bytes,
+                limits.max_total_bytes - total,
+                limits.max_message_bytes - spent[0],
+            )
             too_large = Problem(
                 "too-large",
                 f"member {display!r} of zip {label!r} inflates past {limit:,} bytes",
@@ -536,6 +542,7 @@ def _zip_members(
                 unreadable(too_large, "inflates past the cap")
                 continue
             total += len(data)
+            spent[0] += len(data)
             found.append(
                 Attachment(
                     name=display,
@@ -646,12 +653,32 @@ def _leaves(
             continue
         ctype = part.get_content_type()
         payload = part.get_payload()
+        if ctype.startswith("message/") and _transfer_encoding(part) in _ENCODED:
+            leaves.append((part, inside))  # an encoded forwarded message: read as a leaf
+            continue
         if isinstance(payload, list) and (part.is_multipart() or ctype.startswith("message/")):
             message = ctype == "message/rfc822" or ctype.startswith("message/")
             stack.extend((sub, inside or message, level + 1) for sub in reversed(payload))
             continue
         leaves.append((part, inside))
     return leaves, too_deep
+
+
+_ENCODED = ("base64", "quoted-printable")
+
+
+def _transfer_encoding(part: email.message.Message) -> str:
+    return str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+
+
+def _encoded_message(part: email.message.Message) -> bytes:
+    """The bytes of a forwarded message sent base64- or QP-encoded (which the stdlib parser
+    took for a message of its own and parsed as garbage): its text, decoded."""
+    payload = part.get_payload()
+    text = "".join(m.as_string() for m in payload) if isinstance(payload, list) else str(payload)
+    if _transfer_encoding(part) == "quoted-printable":
+        return quopri.decodestring(text.encode("ascii", "replace"))
+    return _b_decode(text)
 
 
 def _walk(root: email.message.Message) -> Iterator[email.message.Message]:
@@ -848,7 +875,7 @@ def _bounced(msg: email.message.Message) -> tuple[str, ...]:
 def parse_message(raw: bytes, *, zip_limits: ZipLimits | None = None) -> ParsedMessage:
     """Parse a raw message. Never raises for bad data: problems are listed on the result, and a
     message nested too deeply to take apart has its headers parsed and ``refusal`` set."""
-    return _parse(raw, zip_limits or ZipLimits(), 0)
+    return _parse(raw, zip_limits or ZipLimits(), 0, [0])
 
 
 def _too_deep(levels: int | None) -> Problem:
@@ -861,7 +888,8 @@ def _too_deep(levels: int | None) -> Problem:
     )
 
 
-def _parse(raw: bytes, limits: ZipLimits, depth: int) -> ParsedMessage:
+def _parse(raw: bytes, limits: ZipLimits, depth: int, spent: list[int]) -> ParsedMessage:
+    """``spent``: bytes taken out of zips so far, for this message and the ones it forwards."""
     problems: list[str] = []
     refusal: Problem | None = None
     levels = mime_depth(raw, stop=MAX_MIME_DEPTH - depth)
@@ -910,7 +938,7 @@ def _parse(raw: bytes, limits: ZipLimits, depth: int) -> ParsedMessage:
         content, damaged = _attachment_payload(part, problems)
         display = sanitize_filename(name)
         if damaged is None and (ctype == "message/rfc822" or display.lower().endswith(".eml")):
-            inner = _inner_message(content, limits, depth, problems)
+            inner = _inner_message(content, limits, depth, problems, spent)
             if inner is not None:
                 if isinstance(inner, Problem):
                     refusal = refusal or inner
@@ -933,7 +961,7 @@ def _parse(raw: bytes, limits: ZipLimits, depth: int) -> ParsedMessage:
             problem=damaged,
         )
         if kind == "zip":
-            members, summary, trouble = _zip_members(att, limits, problems)
+            members, summary, trouble = _zip_members(att, limits, problems, spent)
             att = dataclasses.replace(
                 att,
                 note=f"zip: {summary}",
@@ -985,9 +1013,9 @@ def _intent(kind: str, name: str, content_type: str, inline: bool) -> str:
         return "document"
     if inline or lowered.startswith(_NOT_A_REPORT) or lowered.startswith(_SIGNATURES):
         return "other"
-    if lowered.startswith("text/") or extension in ("ics", "vcf", "p7s", "asc", "sig"):
+    if extension in ("ics", "vcf", "p7s", "asc", "sig", "htm", "html"):
         return "other"
-    return "document"  # a named binary of unknown kind, sent on purpose
+    return "document"  # a named file of another kind, attached on purpose
 
 
 def _zip_intent(problem: Problem | None) -> str:
@@ -1001,7 +1029,9 @@ def _attachment_payload(
 ) -> tuple[bytes, Problem | None]:
     """An attachment's bytes and, when its transfer encoding is unknown or broken, why it
     cannot be trusted (the bytes are then what arrived, for the record)."""
-    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    encoding = _transfer_encoding(part)
+    if part.get_content_type().startswith("message/") and encoding in _ENCODED:
+        return _encoded_message(part), None
     if encoding not in _KNOWN_ENCODINGS:
         raw = part.get_payload(decode=False)
         data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
@@ -1033,7 +1063,7 @@ _HEADER_LINE = re.compile(rb"^[!-9;-~]+:", re.M)
 
 
 def _inner_message(
-    content: bytes, limits: ZipLimits, depth: int, problems: list[str]
+    content: bytes, limits: ZipLimits, depth: int, problems: list[str], spent: list[int]
 ) -> list[Attachment] | Problem | None:
     """Attachments of a forwarded message that arrived as a leaf (.eml file, base64 rfc822).
 
@@ -1042,7 +1072,7 @@ def _inner_message(
     """
     if not _HEADER_LINE.match(content[:1000]):
         return None
-    inner = _parse(content, limits, depth + 1)
+    inner = _parse(content, limits, depth + 1, spent)
     problems.extend(f"forwarded: {p}" for p in inner.problems)
     if inner.refusal is not None and not inner.attachments:
         return inner.refusal

@@ -751,6 +751,7 @@ def duplicate_answers(rt: Runtime, message: Message, as_of: datetime) -> list[Ou
             to=[rt.config.mail.coordinator],
             department=None,
             as_of=as_of,
+            in_reply_to=message.message_id,
             title="收到与已报送文件完全相同的文件",
             lines=lines,
         )
@@ -804,6 +805,7 @@ def refused_message_answers(rt: Runtime, message: Message, as_of: datetime) -> l
             to=[rt.config.mail.coordinator],
             department=None,
             as_of=as_of,
+            in_reply_to=message.message_id,
             title="收到无法处理的邮件",
             lines=[
                 f"发件人：{message.sender or '（未知）'}",

@@ -4,8 +4,10 @@ traceback, and the next good file still reads (in-process pre-checks, isolated w
 from __future__ import annotations
 
 import io
+import json
 import os
 import random
+import re
 import shutil
 import struct
 import subprocess
@@ -474,3 +476,59 @@ def test_cli_reports_a_bad_file_in_one_line(good, tmp_path):
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert "row 1,048,576" in result.stderr
+
+
+# -- nianbao validate: an exit code and one line for every input ------------------------------
+
+
+def make_huge_number(tmp: Path, good: Path) -> Path:
+    """A count cell holding a 200,000-digit number, written into the sheet XML as text."""
+
+    def swap(xml: bytes) -> bytes:
+        cell = re.search(rb'<c r="(D7)"[^>]*>(<v>[^<]*</v>)</c>', xml)
+        assert cell, "the template's D7"
+        digits = b"9" * 200_000
+        return xml.replace(
+            cell.group(0), b'<c r="D7" t="inlineStr"><is><t>' + digits + b"</t></is></c>"
+        )
+
+    return rezip(good, tmp / "huge-number.xlsx", replace={S3_PART: swap})
+
+
+def test_validate_answers_every_file_with_an_exit_code_and_at_most_one_line(good, tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    inputs = []
+    for name, (make, _kind, _words) in BAD_FILES.items():
+        folder = tmp_path / re.sub(r"\W+", "-", name)
+        folder.mkdir()
+        inputs.append((make(folder, good), 2))
+    inputs += [
+        (make_huge_number(tmp_path, good), 1),
+        (good, 1),  # readable; its made-up values break the sums
+        (tmp_path, 2),  # a directory
+        (tmp_path / "missing.xlsx", 2),
+        (tmp_path / "[bold]年报[/].xlsx", 2),  # markup in the name, not a file
+    ]
+    garbage = tmp_path / "report.txt"
+    garbage.write_bytes(bytes(range(256)) * 100)
+    inputs.append((garbage, 2))  # a "published text" with no report in it
+    runner = CliRunner()
+    for path, code in inputs:
+        for extra in ([], ["--json"]):
+            result = runner.invoke(app, ["validate", str(path), *extra])
+            assert not isinstance(result.exception, Exception) or isinstance(
+                result.exception, SystemExit
+            ), (path, result.exception)
+            assert result.exit_code == code, (path, result.stderr)
+            assert "Traceback" not in result.stdout + result.stderr
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == (1 if code == 2 else 0), (path, lines)
+            if extra:
+                json.loads(result.stdout)  # JSON whatever the file (an error is JSON too)
+    result = runner.invoke(app, ["validate", str(make_huge_number(tmp_path, good)), "--json"])
+    r5 = [i for i in json.loads(result.stdout)["issues"] if i["rule"] == "R5"]
+    assert len(r5) == 1 and "“9999999999999999…”（共200,000位）" in r5[0]["message"]
+    assert len(r5[0]["message"]) < 200
