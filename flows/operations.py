@@ -712,6 +712,7 @@ def duplicate_answers(rt: Runtime, message: Message, as_of: datetime) -> list[Ou
     for dup in dups:
         first = rt.store.submission(int(dup["submission"]))
         own = unit is not None and first.department == unit.code
+        unreadable = first.status == "unreadable"  # its answer is why, whoever sent it first
         files.append(
             {
                 "name": dup["name"],
@@ -719,9 +720,10 @@ def duplicate_answers(rt: Runtime, message: Message, as_of: datetime) -> list[Ou
                 "received_at": first.received_at.astimezone(rt.config.plan.zone),
                 "version": first.version,
                 "status": _STATUS_ZH.get(first.status, first.status),
+                "unreadable": first.failure_reason_zh if unreadable else None,
             }
         )
-        if not own:
+        if not own and not unreadable:
             foreign.append((dup, first))
     if sender and (unit is not None or message.detail.get("in_our_thread")):
         mail = _mail(

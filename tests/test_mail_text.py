@@ -57,6 +57,7 @@ CONTEXT = {
                 "received_at": RECEIVED,
                 "version": 1,
                 "status": "已接收",
+                "unreadable": None,
             },
             {
                 "name": "副本.xlsx",
@@ -64,6 +65,15 @@ CONTEXT = {
                 "received_at": RECEIVED,
                 "version": None,
                 "status": "已接收",
+                "unreadable": None,
+            },
+            {
+                "name": "空.xlsx",
+                "own": False,
+                "received_at": RECEIVED,
+                "version": None,
+                "status": "无法读取",
+                "unreadable": "文件是空的（0字节）。",
             },
         ]
     },

@@ -1160,19 +1160,20 @@ def _(batch: Batch) -> tuple[bytes, str]:
 
 
 @case(
-    "file-too-large",
+    "file-large-valid",
     "contracts",
-    "a 21 MB workbook (stored padding)",
-    unreadable("too-large", "文件过大"),
+    "a valid workbook grown to 14 MB (a 19 MB message): read in full and accepted",
+    Expect("receipt", status="accepted", unit="XFJ"),
+    sender="XFJ",
 )
 def _(batch: Batch) -> tuple[bytes, str]:
-    return message(batch, "CZJ", files=[("年报.xlsx", stored_pad(batch.filled("CZJ", 600), 21))])
+    return message(batch, "XFJ", files=[("年报.xlsx", stored_pad(batch.filled("XFJ", 600), 14))])
 
 
 @case(
     "message-too-large",
     "contracts",
-    "a 33 MB message: not fetched, left in the mailbox",
+    "a 34 MB message (over 20 MB): not fetched, left in the mailbox",
     Expect("message_problem", notice=True, outcome="too-large", says="邮件过大"),
 )
 def _(batch: Batch) -> tuple[bytes, str]:
