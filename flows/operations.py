@@ -796,11 +796,12 @@ def refused_message_answers(rt: Runtime, message: Message, as_of: datetime) -> l
         )
         out.append(Outbound(f"answer:message:{message.key}", "answer.refused", None, mail))
     if not told or message.outcome == "too-large":
-        where = (
-            f"原始邮件已存档：{message.archived_path}"
-            if message.archived_path
-            else f"邮件未读取，仍在邮箱中（{message.key}）"
-        )
+        if message.archived_path:
+            where = f"原始邮件已存档：{message.archived_path}"
+        elif message.key.startswith("drop:"):
+            where = "文件未读取，已移入投递目录的 processed 文件夹"
+        else:
+            where = f"邮件未读取，仍在邮箱中（{message.key}，已标记为已处理）"
         mail = _mail(
             rt,
             MailKind.COORDINATOR_NOTICE,

@@ -41,8 +41,11 @@ UNITS = {X: "X", Y: "Y"}
 
 
 def table_rows() -> list[list[str]]:
+    """The rows of the identity table (the section "Who a file belongs to")."""
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split("## Who a file belongs to", 1)[1].split("\n## ", 1)[0]
     rows = []
-    for line in DOC.read_text(encoding="utf-8").splitlines():
+    for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 7 and cells[0].isdigit():
             rows.append(cells)
