@@ -23,6 +23,7 @@ format: setup
 bench: setup
 	.venv/bin/python bench/read_validate.py
 	.venv/bin/python bench/consolidate.py
+	.venv/bin/python bench/hostile.py
 
 screenshots: setup
 	@scripts/setup.sh --screenshots

@@ -764,6 +764,21 @@ def narrative_present(rule: RuleDef, inputs: Inputs) -> Iterator[Finding]:
             yield Finding((code,), f"正文“{heading}”内容过短（{len(body)}字：“{body}”），请补充。")
 
 
+@check("text_length")
+def text_length(rule: RuleDef, inputs: Inputs) -> Iterator[Finding]:
+    """A narrative section longer than one Excel cell holds (T1). The text is kept whole (the
+    store keeps it as read); the department is asked to shorten it, because neither its
+    workbook nor the city-level one can hold it."""
+    limit = int(rule.params.get("max_chars", 32767))
+    for code, heading, text in _narratives(inputs):
+        if len(text) > limit:
+            yield Finding(
+                (code,),
+                f"正文“{heading}”共{len(text):,}字，超过Excel单元格的上限（{limit:,}字），"
+                f"汇总时无法完整收录，请精简到{limit:,}字以内后重新报送。",
+            )
+
+
 # -- N1, N2, A1: what the reader assumed -----------------------------------------------------
 
 _DASH_OR_BLANK = {BLANK, DASH}

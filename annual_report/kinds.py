@@ -60,6 +60,9 @@ MAIL_KINDS: dict[str, MailKind] = _table(
     MailKind("reminder", "催报提醒", "单位"),
     MailKind("escalation", "督办函", "分管领导"),
     MailKind("coordinator_notice", "给协调人的通知", "协调人"),
+    MailKind("held", "文件待确认通知", "单位"),
+    MailKind("duplicate", "重复报送提示", "单位"),
+    MailKind("message_problem", "来信无法处理通知", "单位"),
 )
 
 EVENT_KINDS: dict[str, EventKind] = _table(
@@ -76,6 +79,9 @@ EVENT_KINDS: dict[str, EventKind] = _table(
     EventKind("answer.unreadable", "已回复：附件无法读取", "unreadable", Effect.ANSWERS),
     EventKind("answer.no_workbook", "已回复：未附表格", "no_workbook", Effect.ANSWERS),
     EventKind("answer.several_workbooks", "已回复：多个表格", "several_workbooks", Effect.ANSWERS),
+    EventKind("answer.held", "已回复：文件待协调人确认", "held", Effect.ANSWERS),
+    EventKind("answer.duplicate", "已回复：重复报送", "duplicate", Effect.ANSWERS),
+    EventKind("answer.message_refused", "已回复：来信无法处理", "message_problem", Effect.ANSWERS),
     EventKind("reminder.before", "已提醒（截止前）", "reminder", Effect.REMINDS),
     EventKind("reminder.deadline", "已提醒（截止日）", "reminder", Effect.REMINDS),
     EventKind("escalation.overdue", "已督办（逾期）", "escalation", Effect.ESCALATES),
@@ -85,6 +91,15 @@ EVENT_KINDS: dict[str, EventKind] = _table(
     ),
     EventKind(
         "notice.message", "已通知协调人（无法处理的来信）", "coordinator_notice", Effect.NOTIFIES
+    ),
+    EventKind(
+        "notice.duplicate", "已通知协调人（重复报送的文件）", "coordinator_notice", Effect.NOTIFIES
+    ),
+    EventKind(
+        "notice.message_refused",
+        "已通知协调人（来信过大或嵌套过深）",
+        "coordinator_notice",
+        Effect.NOTIFIES,
     ),
     EventKind(
         "notice.held_back", "已通知协调人（邮件待核实）", "coordinator_notice", Effect.NOTIFIES

@@ -32,6 +32,8 @@ _SUFFIXES = ("万元", "元", "件", "条", "個", "个", "项", "項", "次", "
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 MAX_MONEY_PLACES = 4
+MAX_DIGITS = 15  # significant digits a spreadsheet keeps; more is not a count or an amount
+SHOWN_CHARACTERS = 16  # how much of an over-long cell a message quotes
 
 
 @dataclass(frozen=True)
@@ -50,15 +52,28 @@ def number_text(value: float | int | Decimal) -> str:
     return str(value)
 
 
+def shown(raw: str, *, quotes: bool = True) -> str:
+    """A cell's text as a message quotes it: whole when short, else its start and its length
+    (a cell can hold hundreds of thousands of characters; a message to a clerk cannot)."""
+    text = raw.strip()
+    left, right = ("“", "”") if quotes else ("", "")
+    if len(text) <= SHOWN_CHARACTERS + 8:
+        return f"{left}{text}{right}"
+    what = "位" if text.isascii() and text.isdigit() else "个字符"
+    return f"{left}{text[:SHOWN_CHARACTERS]}…{right}（共{len(text):,}{what}）"
+
+
 def parse_number(raw: str | None, cell_type: CellType, unit: str | None = None) -> Parsed:
     """Parse one cell's raw text for a cell of ``cell_type``."""
-    if raw is not None and raw.isascii() and raw.isdigit():  # the common case, fast
-        return Parsed(Decimal(raw))
+    if raw is not None and raw.isascii() and raw.isdigit() and len(raw) <= MAX_DIGITS:
+        return Parsed(Decimal(raw))  # the common case, fast
     if raw is None or not raw.strip():
         return Parsed(Decimal(0), (BLANK,))
     text = raw.strip()
     if text in DASHES:
         return Parsed(Decimal(0), (DASH,))
+    if text.lower().lstrip("+-") in ("inf", "infinity", "nan"):  # a spreadsheet's overflow
+        return Parsed(None, (), "数字过大，超出了表格能表示的范围，请核对后填写正确的数字")
     notes: list[str] = []
     folded = unicodedata.normalize("NFKC", text).replace(" ", "")
     if folded != text.replace(" ", ""):
@@ -67,7 +82,7 @@ def parse_number(raw: str | None, cell_type: CellType, unit: str | None = None) 
     for suffix in _SUFFIXES:
         if text.endswith(suffix) and len(text) > len(suffix):
             if suffix in ("元", "万元") and unit is not None and suffix != unit:
-                return Parsed(None, tuple(notes), f"金额单位应为{unit}，填写的是“{raw.strip()}”")
+                return Parsed(None, tuple(notes), f"金额单位应为{unit}，填写的是{shown(raw)}")
             text = text[: -len(suffix)]
             notes.append(UNIT_SUFFIX)
             break
@@ -75,29 +90,33 @@ def parse_number(raw: str | None, cell_type: CellType, unit: str | None = None) 
         text = text.replace(",", "")
         notes.append(THOUSANDS)
     if not _NUMBER.fullmatch(text):
-        return Parsed(None, tuple(notes), f"“{raw.strip()}”不是数字")
+        return Parsed(None, tuple(notes), f"{shown(raw)}不是数字")
+    significant = len(text.lstrip("+-").replace(".", "").lstrip("0"))
+    if significant > MAX_DIGITS:
+        return Parsed(
+            None, tuple(notes), f"{shown(raw)}位数过多，不是有效的数量或金额，请核对后填写"
+        )
     try:
         value = Decimal(text)
     except InvalidOperation:
-        return Parsed(None, tuple(notes), f"“{raw.strip()}”不是数字")
+        return Parsed(None, tuple(notes), f"{shown(raw)}不是数字")
     if text.startswith("+") and cell_type != "signed":
         notes.append(PLUS_SIGN)
     if cell_type == "money":
         if value < 0:
-            return Parsed(value, tuple(notes), f"金额不能为负数（{raw.strip()}）")
+            return Parsed(value, tuple(notes), f"金额不能为负数（{shown(raw, quotes=False)}）")
         exponent = value.normalize().as_tuple().exponent
         if isinstance(exponent, int) and -exponent > MAX_MONEY_PLACES:
-            return Parsed(
-                value, tuple(notes), f"金额最多保留{MAX_MONEY_PLACES}位小数（{raw.strip()}）"
-            )
+            places = f"金额最多保留{MAX_MONEY_PLACES}位小数"
+            return Parsed(value, tuple(notes), f"{places}（{shown(raw, quotes=False)}）")
         return Parsed(value, tuple(notes))
     if value != value.to_integral_value():
-        return Parsed(value, tuple(notes), f"数量应为整数（{raw.strip()}）")
+        return Parsed(value, tuple(notes), f"数量应为整数（{shown(raw, quotes=False)}）")
     if "." in text:
         notes.append(DECIMAL_INTEGER)
         value = value.to_integral_value()
     if value < 0 and cell_type != "signed":
-        return Parsed(value, tuple(notes), f"数量不能为负数（{raw.strip()}）")
+        return Parsed(value, tuple(notes), f"数量不能为负数（{shown(raw, quotes=False)}）")
     return Parsed(value, tuple(notes))
 
 

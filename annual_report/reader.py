@@ -119,12 +119,13 @@ def _float_text(value: float) -> str:
 class Book:
     """One open workbook: sheet grids loaded on demand, defined names parsed from the file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, data: bytes | None = None) -> None:
         self.path = path
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise _unreadable(path, f"cannot read the file: {exc}") from None
+        if data is None:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise _unreadable(path, f"cannot read the file: {exc}") from None
         archive = _open_zip(data)
         self.kind = _sniff(data, archive)
         try:
@@ -618,16 +619,21 @@ def _candidates(*preferred: Form | None) -> list[Form]:
 
 
 def read_workbook(
-    path: str | Path, *, year: int | None = None, form_id: str | None = None
+    path: str | Path,
+    *,
+    data: bytes | None = None,
+    year: int | None = None,
+    form_id: str | None = None,
 ) -> Report:
     """Read a workbook :func:`~annual_report.intake.inspect` accepted into a :class:`Report`.
 
     ``year`` is the report year when the caller knows it (the campaign's); ``form_id`` forces a
     form. Otherwise the form is the one the metadata names, else the one the defined names or
     labels show, else the year's. ``report.declared_form`` is what the file claims or shows.
+    ``data``: the file's bytes, already in hand (``path`` then only names it).
     """
     path = Path(path)
-    book = Book(path)
+    book = Book(path, data)
     try:
         return _read(book, path, year, form_id)
     finally:

@@ -1,10 +1,12 @@
 """Reading untrusted workbooks in an isolated child process, so one attachment can never take
 the pipeline down.
 
-:func:`read_untrusted` runs :func:`~annual_report.intake.inspect` in-process (cheap, pure Python,
-refuses bombs, huge sheets, encrypted and foreign files) and then
-:func:`~annual_report.reader.read_workbook` in a persistent worker process limited in address
-space (``RLIMIT_AS``), CPU time per file (``RLIMIT_CPU``) and wall time. A worker that aborts
+:func:`read_untrusted` hands a file (a path, or the bytes of an attachment) to a persistent
+worker process limited in address space (``RLIMIT_AS``), CPU time per file (``RLIMIT_CPU``) and
+wall time, which runs :func:`~annual_report.intake.inspect_bytes` (refuses bombs, entity
+declarations, huge sheets, encrypted and foreign files) and then
+:func:`~annual_report.reader.read_workbook`. The caller's own process never parses the file's
+XML nor inflates its zip: it only checks the size, before a byte is read. A worker that aborts
 (python-calamine aborts the process when an allocation fails), runs out of memory or hangs is
 killed and replaced; the caller gets a :class:`~annual_report.errors.WorkbookError` of kind
 ``crashed`` or ``timeout`` and the next file is read by a fresh worker.
@@ -34,12 +36,15 @@ from typing import Any
 
 from .errors import WorkbookError
 from .form import load_form
-from .intake import inspect
+from .intake import MAX_FILE_BYTES, inspect_bytes, too_large
 from .report import Entry, LabelNote, Report
 
 log = logging.getLogger(__name__)
 
-MEMORY_LIMIT = 1 << 30  # bytes of address space for the worker (its baseline is ~35 MB)
+# Bytes of address space for the worker: its baseline is ~40 MB, a template takes it to ~60 MB,
+# a sheet at every cap of the pre-checks (100,000 numbers) to ~70 MB. The limit also bounds its
+# resident memory, whatever a file within the caps makes the parser allocate.
+MEMORY_LIMIT = 256 * 1024 * 1024
 CPU_SECONDS = 20  # CPU seconds per file
 WALL_SECONDS = 20.0  # wall-clock seconds per file
 START_SECONDS = 30.0  # to start a worker (imports; slow on a busy machine)
@@ -128,14 +133,17 @@ def _worker_main(read_fd: int, write_fd: int, memory: int, cpu_seconds: int) -> 
             time.sleep(message[1])
             replies.send(("ok", None))
             continue
-        _, path, year, form_id = message
+        _, path, data, year, form_id = message
         used = resource.getrusage(resource.RUSAGE_SELF)
         spent = int(used.ru_utime + used.ru_stime) + 1
         _, hard = resource.getrlimit(resource.RLIMIT_CPU)
         soft = spent + cpu_seconds
         resource.setrlimit(resource.RLIMIT_CPU, (soft if hard < 0 else min(soft, hard), hard))
         try:
-            report = reader.read_workbook(path, year=year, form_id=form_id)
+            if data is None:
+                data = _read_capped(path)
+            inspect_bytes(data, path)
+            report = reader.read_workbook(path, data=data, year=year, form_id=form_id)
             replies.send(("ok", report_to_dict(report)))
         except WorkbookError as exc:
             replies.send(("error", exc.message, exc.reason_zh, exc.kind))
@@ -152,6 +160,23 @@ def _worker_main(read_fd: int, write_fd: int, memory: int, cpu_seconds: int) -> 
                     "unreadable",
                 )
             )
+
+
+def _read_capped(path: str) -> bytes:
+    """The file's bytes, refused unread when it is over the size limit."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > MAX_FILE_BYTES:
+                raise too_large(size, path)
+            return fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise WorkbookError(
+            f"cannot read the file: {exc.strerror or exc}",
+            "无法读取该文件。请使用下发的Excel模板填写，保存为.xlsx格式后重新发送。",
+            kind="not-a-workbook",
+            file=path,
+        ) from None
 
 
 _ZH_CRASHED = (
@@ -201,18 +226,56 @@ class Sandbox:
         self.close()
 
     def read(
-        self, path: str | Path, *, year: int | None = None, form_id: str | None = None
+        self,
+        source: str | Path | bytes,
+        *,
+        name: str | None = None,
+        year: int | None = None,
+        form_id: str | None = None,
     ) -> Report:
-        """Inspect ``path`` here, read it in the worker; raise :class:`WorkbookError` if either
-        refuses it or the worker dies."""
-        inspect(path)
-        reply = self._call(("read", str(Path(path).resolve()), year, form_id), str(path))
+        """Inspect and read a file in the worker: a path, or the bytes of an attachment
+        (``name`` names it in errors and as the report's source). Raise
+        :class:`WorkbookError` if the file is refused or the worker dies.
+
+        Here only the size is looked at, before anything is read: a path's from the file
+        system, bytes by their length.
+        """
+        if isinstance(source, bytes):
+            label = name or "attachment"
+            if len(source) > MAX_FILE_BYTES:
+                raise too_large(len(source), label)
+            message: tuple[Any, ...] = ("read", label, source, year, form_id)
+        else:
+            label = name or str(source)
+            resolved = Path(source).resolve()
+            try:
+                size = resolved.stat().st_size
+            except OSError:
+                size = 0  # the worker says why it cannot be read
+            if size > MAX_FILE_BYTES:
+                raise too_large(size, label)
+            message = ("read", str(resolved), None, year, form_id)
+        reply = self._call(message, label)
         if reply[0] == "error":
             _, reason, reason_zh, kind = reply
-            raise WorkbookError(reason, reason_zh, kind=kind, file=str(path))
+            raise WorkbookError(reason, reason_zh, kind=kind, file=label)
         report = report_from_dict(reply[1])
-        report.source = str(path)
+        report.source = label
         return report
+
+    def peak_memory(self) -> int | None:
+        """The worker's peak resident memory so far, in bytes (None without a worker)."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return None
+        try:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        return None
 
     def close(self) -> None:
         with self._lock:
@@ -369,7 +432,11 @@ def default_sandbox() -> Sandbox:
 
 
 def read_untrusted(
-    path: str | Path, *, year: int | None = None, form_id: str | None = None
+    source: str | Path | bytes,
+    *,
+    name: str | None = None,
+    year: int | None = None,
+    form_id: str | None = None,
 ) -> Report:
-    """Inspect ``path`` in-process, then read it in the isolated worker (see :class:`Sandbox`)."""
-    return default_sandbox().read(path, year=year, form_id=form_id)
+    """Inspect and read a file (a path, or an attachment's bytes) in the isolated worker."""
+    return default_sandbox().read(source, name=name, year=year, form_id=form_id)

@@ -111,6 +111,7 @@ class Submission:
     match_reason: str | None = None  # why it was quarantined (English, for operators)
     match_reason_zh: str | None = None  # the same for the coordinator's notice
     suggested_department: str | None = None  # whose it probably is (quarantined files)
+    sender_notice_zh: str | None = None  # what its sender is told when it is not theirs
     new: bool = False  # true only on the call that created it
 
 
@@ -327,6 +328,13 @@ def _match_reason(db: Database) -> None:
         db.execute(f"ALTER TABLE submissions ADD COLUMN {column} TEXT")
 
 
+@migrations(name="0005_sender_notice")
+def _sender_notice(db: Database) -> None:
+    # What the sender of a file that was not recorded as theirs is told (quarantined, or
+    # unreadable from an address no unit registered), for the answer derived from the store.
+    db.execute("ALTER TABLE submissions ADD COLUMN sender_notice_zh TEXT")
+
+
 # -- helpers ----------------------------------------------------------------------------------
 
 
@@ -401,6 +409,7 @@ def _submission(row: Mapping[str, Any], *, new: bool = False) -> Submission:
         match_reason=row["match_reason"],
         match_reason_zh=row["match_reason_zh"],
         suggested_department=row["suggested_department"],
+        sender_notice_zh=row["sender_notice_zh"],
         explanation=row["explanation"],
         decided_by=row["decided_by"],
         decided_at=_dt(row["decided_at"]),
@@ -773,6 +782,18 @@ class Store:
                 return row["code"]
         return None
 
+    def token_owner(self, token: str | None) -> tuple[str, str] | None:
+        """``(campaign, department)`` of any campaign in this store whose token this is (a
+        stale token: last year's template), or ``None``."""
+        if not token:
+            return None
+        token = token.strip().lower()
+        for campaign in self.campaigns():
+            code = self.department_for_token(campaign.id, token)
+            if code is not None:
+                return campaign.id, code
+        return None
+
     # -- submissions ----------------------------------------------------------------------
 
     def record_submission(
@@ -792,6 +813,7 @@ class Store:
         sender: str | None = None,
         explanation: str | None = None,
         match: Match | None = None,
+        sender_notice_zh: str | None = None,
     ) -> Submission:
         """Record one received file with what was read from it, in one transaction.
 
@@ -833,8 +855,8 @@ class Store:
                 "archived_path, received_at, source, message_id, sender, form_id, report_year, "
                 "method, status, error_count, warning_count, failure_kind, failure_reason, "
                 "failure_reason_zh, missing, explanation, match_reason, match_reason_zh, "
-                "suggested_department) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "suggested_department, sender_notice_zh) "
+                f"VALUES ({', '.join('?' * 25)})",
                 [
                     campaign_id,
                     department,
@@ -860,6 +882,7 @@ class Store:
                     match.reason if match and match.quarantined else None,
                     match.reason_zh if match and match.quarantined else None,
                     match.department if match and match.quarantined else None,
+                    sender_notice_zh,
                 ],
             )
             submission_id = cursor.lastrowid

@@ -3,7 +3,9 @@
 Layout under ``root``::
 
     <yyyy>/<sha256>.eml          raw messages (the year the message was first stored)
-    attachments/<sha256>.<ext>   extracted attachments (extension from the detected kind)
+    attachments/<sha256>.<ext>   attachments stored on their own (older versions did; the
+                                 collector now reads them from the message they came in, so
+                                 the archive grows by the size of the mail received, no more)
 
 Writes are atomic (temporary file in the same directory, fsync, rename), so a crash leaves either
 the whole file or nothing; storing the same bytes twice returns the existing file.
@@ -33,6 +35,7 @@ class ArchivedMessage:
     path: Path
     sha256: str
     created: bool  # False when the same bytes were already archived
+    size: int = 0  # bytes written (0 when nothing was)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -53,7 +56,7 @@ class MessageArchive:
         path = self.root / f"{year:04d}" / f"{digest}.eml"
         _write_atomic(path, raw)
         log.info("archived message %s (%d bytes)", digest[:12], len(raw))
-        return ArchivedMessage(path, digest, created=True)
+        return ArchivedMessage(path, digest, created=True, size=len(raw))
 
     def find(self, sha256: str) -> Path | None:
         """The archived message with this hash, in whichever year it was first stored."""
@@ -85,7 +88,12 @@ class MessageArchive:
         if path.is_file():
             return ArchivedMessage(path, digest, created=False)
         _write_atomic(path, content)
-        return ArchivedMessage(path, digest, created=True)
+        return ArchivedMessage(path, digest, created=True, size=len(content))
+
+
+def usage(root: str | Path) -> int:
+    """Bytes of every file under an archive root (for the benchmark and the coordinator)."""
+    return sum(p.stat().st_size for p in Path(root).rglob("*") if p.is_file())
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

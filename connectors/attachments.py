@@ -11,8 +11,16 @@ parts; names and subjects are decoded here because the usual decoders get the co
 
 File names are display text, never paths: directories, control and bidi characters are
 removed. The kind of an attachment is detected from its bytes, not from its name. Attachments of
-forwarded messages (``message/rfc822``) are found; ``.zip`` attachments are opened with caps on
-members and sizes, and the workbooks inside are listed as attachments of their own.
+forwarded messages (``message/rfc822``) are found at any depth up to :data:`MAX_MIME_DEPTH`; a
+message nested deeper is not parsed (its headers are, for the answer). ``.zip`` attachments are
+opened with caps on the directory, members and sizes before a byte is kept: workbooks inside are
+inflated as a stream up to the size a workbook may have and listed as attachments of their own;
+nothing else is inflated, nothing is written anywhere.
+
+Every attachment carries its *intent* (``report``: a workbook, or what was meant as one;
+``document``: a PDF, a Word file, an archive; ``other``: images, signatures, calendar entries)
+and, when the mail layer already knows it cannot be read (a broken transfer encoding, a locked
+or oversized zip), its :class:`Problem` with a Chinese reason for the department.
 """
 
 from __future__ import annotations
@@ -21,18 +29,25 @@ import binascii
 import codecs
 import dataclasses
 import email
+import email.feedparser
 import email.message
+import email.parser
 import email.utils
 import hashlib
 import io
 import logging
+import quopri
 import re
+import struct
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+
+from annual_report.intake import zip_directory
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +68,46 @@ KIND_EXTENSIONS = {
     "7z": "7z",
     "msg": "msg",
     "tnef": "dat",
+    "pptx": "pptx",
     "eml": "eml",
     "other": "bin",
 }
 _GB_ALIASES = {"gb2312", "gbk", "cp936", "x-gbk", "gb_2312-80", "euc-cn", "x-euc-cn", "csgb2312"}
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_MAX_DEPTH = 4  # nested forwarded messages
+MAX_MIME_DEPTH = 64  # levels of multiparts and forwarded messages; a forward chain uses ~2 each
+SPREADSHEET_EXTENSIONS = frozenset(
+    {"xls", "xlsx", "xlsm", "xlsb", "xlt", "xltx", "xltm", "et", "ett", "ods", "ots", "fods", "csv"}
+)
+DOCUMENT_KINDS = frozenset({"pdf", "doc", "docx", "pptx", "rar", "7z", "msg", "tnef", "zip"})
+_DOCUMENT_EXTENSIONS = frozenset({"pdf", "doc", "docx", "wps", "rtf", "ofd", "odt", "txt", "zip"})
+_ARCHIVE_EXTENSIONS = frozenset({"zip", "rar", "7z", "gz", "tgz", "bz2", "xz", "tar", "cab", "arj"})
+_KNOWN_ENCODINGS = frozenset(
+    {"", "7bit", "8bit", "binary", "base64", "quoted-printable", "x-uuencode", "uuencode", "uue"}
+)
+_NOT_A_REPORT = ("image/", "audio/", "video/", "text/calendar", "text/vcard", "text/x-vcard")
+_SIGNATURES = ("application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp")
+
+_ZH_SEND_XLSX = "请不要压缩，直接把填好的.xlsx文件作为附件发送。"
 
 
 @dataclass(frozen=True)
 class ZipLimits:
     max_members: int = 200
-    max_member_bytes: int = 50 * 1024 * 1024
-    max_total_bytes: int = 200 * 1024 * 1024
+    max_member_bytes: int = 20 * 1024 * 1024  # a workbook's own limit (intake.MAX_FILE_BYTES)
+    max_total_bytes: int = 40 * 1024 * 1024  # all members kept from one zip
+    max_directory_bytes: int = 1024 * 1024  # the central directory, read before it is listed
+    max_message_bytes: int = 64 * 1024 * 1024  # all members kept from all zips of a message
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a file (or a whole message) cannot be read, known before any workbook parser sees
+    it: ``kind`` is a stable slug (the kinds of ``WorkbookError``), ``reason`` English for the
+    coordinator, ``reason_zh`` for the department (what happened and what to do)."""
+
+    kind: str
+    reason: str
+    reason_zh: str
 
 
 @dataclass(frozen=True)
@@ -79,6 +121,8 @@ class Attachment:
     forwarded: bool = False  # found inside a forwarded message
     container: str | None = None  # name of the .zip it was extracted from
     note: str | None = None  # English, for the coordinator
+    intent: str = "other"  # "report" | "document" | "other" (see the module doc)
+    problem: Problem | None = None  # known unreadable (the bytes are what was received)
 
     @property
     def size(self) -> int:
@@ -111,10 +155,19 @@ class ParsedMessage:
     auto: str | None = None  # "auto-reply" | "bounce" | None: never answer these
     bounced_recipients: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()  # English notes for the coordinator
+    refusal: Problem | None = None  # the message as a whole cannot be taken apart (too deep)
 
     @property
     def workbooks(self) -> tuple[Attachment, ...]:
         return tuple(a for a in self.attachments if a.is_workbook)
+
+    @property
+    def candidates(self) -> tuple[Attachment, ...]:
+        """The files the sender meant as the report: every workbook and everything meant as one
+        (a damaged .xlsx, a locked zip); without any, the documents sent instead (a PDF, a Word
+        file); never images or signatures."""
+        reports = tuple(a for a in self.attachments if a.intent == "report")
+        return reports or tuple(a for a in self.attachments if a.intent == "document")
 
     @property
     def reply_text(self) -> str:
@@ -312,32 +365,35 @@ def detect_kind(content: bytes, name: str | None = None) -> str:
 
 
 def _zip_kind(content: bytes) -> str:
+    """Told by the member names of the central directory alone: nothing is inflated here (the
+    isolated reader inspects what is a workbook)."""
+    directory = zip_directory(content)
+    if directory is None or directory[1] > ZipLimits.max_directory_bytes:
+        return "other"
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as zf:
-            names = set(zf.namelist())
-            if "xl/workbook.xml" in names or "xl/workbook.bin" in names:
-                if "xl/workbook.bin" in names:
-                    return "xlsb"
-                types = _read_small(zf, "[Content_Types].xml")
-                return "xlsm" if b"macroEnabled" in types else "xlsx"
-            if "word/document.xml" in names:
+            infos = {i.filename: i for i in zf.infolist()}
+            if "xl/workbook.bin" in infos:
+                return "xlsb"
+            if "xl/workbook.xml" in infos:
+                return (
+                    "xlsm" if any(n.lower().endswith("vbaproject.bin") for n in infos) else "xlsx"
+                )
+            if "word/document.xml" in infos:
                 return "docx"
-            if "mimetype" in names:
-                mimetype = _read_small(zf, "mimetype")
-                if mimetype.strip() == b"application/vnd.oasis.opendocument.spreadsheet":
-                    return "ods"
+            if "ppt/presentation.xml" in infos:
+                return "pptx"
+            mimetype = infos.get("mimetype")
+            if mimetype is not None:  # stored, never compressed, by the OpenDocument spec
+                if mimetype.compress_type != zipfile.ZIP_STORED or mimetype.file_size > 100:
+                    return "other"
+                with zf.open(mimetype) as fh:
+                    if fh.read(100).strip() == b"application/vnd.oasis.opendocument.spreadsheet":
+                        return "ods"
                 return "other"
             return "zip"
-    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError):
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError, struct.error):
         return "other"
-
-
-def _read_small(zf: zipfile.ZipFile, member: str, limit: int = 1 << 20) -> bytes:
-    try:
-        with zf.open(member) as fh:
-            return fh.read(limit)
-    except (KeyError, zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError):
-        return b""
 
 
 def _ole_kind(content: bytes, lower_name: str) -> str:
@@ -372,86 +428,320 @@ def _member_name(info: zipfile.ZipInfo) -> str:
     return decode_bytes(raw)  # UTF-8 without the flag (macOS), else GBK (Windows 中文版)
 
 
+def _zip_problem(kind: str, reason: str, reason_zh: str) -> Problem:
+    return Problem(kind, reason, reason_zh)
+
+
 def _zip_members(
-    zip_att: Attachment, limits: ZipLimits, problems: list[str]
-) -> tuple[list[Attachment], str]:
-    found: list[Attachment] = []
-    seen: list[str] = []
+    zip_att: Attachment, limits: ZipLimits, problems: list[str], spent: list[int]
+) -> tuple[list[Attachment], str, Problem | None]:
+    """The workbooks inside a zip, each inflated as a stream up to a workbook's size limit.
+
+    Returns the members found (workbooks, and the workbooks that could not be taken out, with
+    their problem), a summary for the note, and the zip's own problem when nothing could be
+    taken out of it. Only the directory is read before the caps are known to hold.
+    """
+    label = zip_att.name
+    directory = zip_directory(zip_att.content)
+    if directory is None:
+        problems.append(f"zip {label!r} cannot be opened: no end-of-directory record")
+        return (
+            [],
+            "cannot be opened",
+            _zip_problem(
+                "corrupt",
+                "damaged zip archive (no end-of-directory record)",
+                "压缩包已损坏或不完整，无法打开。" + _ZH_SEND_XLSX,
+            ),
+        )
+    count, directory_bytes = directory
+    if count > limits.max_members or directory_bytes > limits.max_directory_bytes:
+        problems.append(f"zip {label!r} has {count} members (cap {limits.max_members})")
+        return (
+            [],
+            f"too many members ({count})",
+            _zip_problem(
+                "decompression-bomb",
+                f"zip archive with {count:,} members (cap {limits.max_members})",
+                f"压缩包中的文件过多（{count}个），为安全起见未解压。" + _ZH_SEND_XLSX,
+            ),
+        )
     try:
         zf = zipfile.ZipFile(io.BytesIO(zip_att.content))
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        problems.append(f"zip {zip_att.name!r} cannot be opened: {exc}")
-        return [], "cannot be opened"
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error) as exc:
+        problems.append(f"zip {label!r} cannot be opened: {exc}")
+        return (
+            [],
+            "cannot be opened",
+            _zip_problem(
+                "corrupt", f"damaged zip archive: {exc}", "压缩包已损坏，无法打开。" + _ZH_SEND_XLSX
+            ),
+        )
+    found: list[Attachment] = []
+    seen: list[str] = []
+    nested: list[str] = []
+    total = 0
     with zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]
         if len(infos) > limits.max_members:
-            problems.append(
-                f"zip {zip_att.name!r} has {len(infos)} members (cap {limits.max_members})"
+            problems.append(f"zip {label!r} has {len(infos)} members (cap {limits.max_members})")
+            return (
+                [],
+                f"too many members ({len(infos)})",
+                _zip_problem(
+                    "decompression-bomb",
+                    f"zip archive with {len(infos):,} members (cap {limits.max_members})",
+                    f"压缩包中的文件过多（{len(infos)}个），为安全起见未解压。" + _ZH_SEND_XLSX,
+                ),
             )
-            return [], f"too many members ({len(infos)})"
-        total = 0
         for info in infos:
             name = _member_name(info)
             if name.startswith("__MACOSX/") or sanitize_filename(name).startswith("._"):
                 continue
             display = sanitize_filename(name) or "unnamed"
             seen.append(display)
+            extension = display.rsplit(".", 1)[-1].lower() if "." in display else ""
+            if extension in _ARCHIVE_EXTENSIONS:
+                nested.append(display)
+                continue
+            if extension not in SPREADSHEET_EXTENSIONS:
+                continue  # a PDF or a picture next to the workbook: listed, not taken out
+
+            def unreadable(problem: Problem, note: str, display: str = display) -> None:
+                problems.append(f"zip {label!r}: {display!r} {note}")
+                found.append(_unextracted(zip_att, display, problem, note))
+
             if info.flag_bits & 0x1:
-                problems.append(f"zip {zip_att.name!r}: {display!r} is password-protected")
+                unreadable(
+                    Problem(
+                        "encrypted",
+                        f"member {display!r} of zip {label!r} is password-protected",
+                        f"压缩包中的《{display}》设置了密码，系统无法解压。" + _ZH_SEND_XLSX,
+                    ),
+                    "is password-protected",
+                )
                 continue
-            if info.file_size > limits.max_member_bytes:
-                problems.append(f"zip {zip_att.name!r}: {display!r} is too large")
+            limit = min(
+                limits.max_member_bytes,
+                limits.max_total_bytes - total,
+                limits.max_message_bytes - spent[0],
+            )
+            too_large = Problem(
+                "too-large",
+                f"member {display!r} of zip {label!r} inflates past {limit:,} bytes",
+                f"压缩包中的《{display}》解压后超过{limits.max_member_bytes // 1048576 or 1} MB，"
+                "为安全起见未解压。" + _ZH_SEND_XLSX,
+            )
+            if info.file_size > limit:
+                unreadable(too_large, "is too large")
                 continue
-            try:
-                with zf.open(info) as fh:
-                    data = fh.read(limits.max_member_bytes + 1)
-            except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError) as exc:
-                problems.append(f"zip {zip_att.name!r}: {display!r} cannot be read: {exc}")
+            data = _inflate_member(zf, info, limit)
+            if isinstance(data, Problem):
+                unreadable(data, "cannot be read")
+                continue
+            if data is None:
+                unreadable(too_large, "inflates past the cap")
                 continue
             total += len(data)
-            if len(data) > limits.max_member_bytes or total > limits.max_total_bytes:
-                problems.append(f"zip {zip_att.name!r}: uncompressed size over the cap")
-                break
-            kind = detect_kind(data, display)
-            if kind not in WORKBOOK_KINDS:
-                continue
+            spent[0] += len(data)
             found.append(
                 Attachment(
                     name=display,
                     content=data,
                     sha256=hashlib.sha256(data).hexdigest(),
-                    kind=kind,
+                    kind=detect_kind(data, display),
                     content_type="application/octet-stream",
                     forwarded=zip_att.forwarded,
-                    container=zip_att.name,
-                    note=f"extracted from zip {zip_att.name!r} (member {name!r})",
+                    container=label,
+                    note=f"extracted from zip {label!r} (member {name!r})",
+                    intent="report",
                 )
             )
-    return found, f"{len(seen)} member(s), {len(found)} workbook(s)"
+    summary = f"{len(seen)} member(s), {sum(1 for a in found if a.is_workbook)} workbook(s)"
+    if found:
+        return found, summary, None
+    if nested:
+        return (
+            [],
+            summary,
+            _zip_problem(
+                "nested-archive",
+                f"zip archive holding further archives ({', '.join(nested[:5])}), not unpacked",
+                "压缩包里还有压缩包（"
+                + "、".join(nested[:5])
+                + "），系统不逐层解压。"
+                + _ZH_SEND_XLSX,
+            ),
+        )
+    listing = "、".join(seen[:5]) + ("等" if len(seen) > 5 else "")
+    return (
+        [],
+        summary,
+        _zip_problem(
+            "not-a-workbook",
+            f"zip archive without a workbook ({len(seen)} members)",
+            f"压缩包中没有Excel表格（{listing or '压缩包是空的'}）。"
+            "请把填好的年度报告表格（.xlsx）直接作为附件发送。",
+        ),
+    )
+
+
+def _unextracted(zip_att: Attachment, display: str, problem: Problem, note: str) -> Attachment:
+    """A workbook of a zip that could not be taken out: its name and its problem, nothing of
+    its bytes (a marker of the zip and the name stands in for them, so that each is recorded
+    once)."""
+    marker = f"{zip_att.sha256}:{display}".encode()
+    return Attachment(
+        name=display,
+        content=marker,
+        sha256=hashlib.sha256(marker).hexdigest(),
+        kind="other",
+        content_type="application/octet-stream",
+        forwarded=zip_att.forwarded,
+        container=zip_att.name,
+        note=f"in zip {zip_att.name!r}, not extracted: {note}",
+        intent="report",
+        problem=problem,
+    )
+
+
+def _inflate_member(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int
+) -> bytes | Problem | None:
+    """A member's bytes, read as a stream: None past ``limit`` (nothing kept), a Problem when
+    it cannot be read."""
+    out: list[bytes] = []
+    size = 0
+    try:
+        with zf.open(info) as fh:
+            while chunk := fh.read(64 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    return None
+                out.append(chunk)
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        ValueError,
+        NotImplementedError,
+        EOFError,
+        zlib.error,
+    ) as exc:
+        return Problem(
+            "corrupt",
+            f"member {info.filename!r} cannot be read: {exc}",
+            "压缩包已损坏，其中的表格无法解压。" + _ZH_SEND_XLSX,
+        )
+    return b"".join(out)
 
 
 # -- message structure -----------------------------------------------------------------------
 
 
 def _leaves(
-    part: email.message.Message, forwarded: bool, depth: int, problems: list[str]
-) -> Iterator[tuple[email.message.Message, bool]]:
-    ctype = part.get_content_type()
-    if ctype == "message/rfc822" or (part.is_multipart() and ctype.startswith("message/")):
+    root: email.message.Message, forwarded: bool, depth: int
+) -> tuple[list[tuple[email.message.Message, bool]], bool]:
+    """The leaf parts in order, with whether they sit in a forwarded message; and whether
+    parts nested deeper than :data:`MAX_MIME_DEPTH` were left out. A walk with a stack of its
+    own: no recursion, whatever the nesting."""
+    leaves: list[tuple[email.message.Message, bool]] = []
+    too_deep = False
+    stack = [(root, forwarded, depth)]
+    while stack:
+        part, inside, level = stack.pop()
+        if level > MAX_MIME_DEPTH:
+            too_deep = True
+            continue
+        ctype = part.get_content_type()
+        payload = part.get_payload()
+        if ctype.startswith("message/") and _transfer_encoding(part) in _ENCODED:
+            leaves.append((part, inside))  # an encoded forwarded message: read as a leaf
+            continue
+        if isinstance(payload, list) and (part.is_multipart() or ctype.startswith("message/")):
+            message = ctype == "message/rfc822" or ctype.startswith("message/")
+            stack.extend((sub, inside or message, level + 1) for sub in reversed(payload))
+            continue
+        leaves.append((part, inside))
+    return leaves, too_deep
+
+
+_ENCODED = ("base64", "quoted-printable")
+
+
+def _transfer_encoding(part: email.message.Message) -> str:
+    return str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+
+
+def _encoded_message(part: email.message.Message) -> bytes:
+    """The bytes of a forwarded message sent base64- or QP-encoded (which the stdlib parser
+    took for a message of its own and parsed as garbage): its text, decoded."""
+    payload = part.get_payload()
+    text = "".join(m.as_string() for m in payload) if isinstance(payload, list) else str(payload)
+    if _transfer_encoding(part) == "quoted-printable":
+        return quopri.decodestring(text.encode("ascii", "replace"))
+    return _b_decode(text)
+
+
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=\s]")
+
+
+def _base64(payload: str) -> tuple[bytes, str | None]:
+    """Decode a base64 body in one pass (whitespace skipped); when it is damaged, the damage and
+    the body as it arrived (so that two damaged files are never taken for the same file)."""
+    arrived = payload.encode("utf-8", "surrogateescape")
+    if _NOT_BASE64.search(payload):
+        return arrived, "invalid characters"
+    try:
+        return binascii.a2b_base64(payload), None
+    except (binascii.Error, ValueError) as exc:
+        return arrived, f"truncated or padded wrongly ({exc})"
+
+
+def _walk(root: email.message.Message) -> Iterator[email.message.Message]:
+    """Every part, depth first, without recursion (``Message.walk`` recurses)."""
+    stack = [root]
+    while stack:
+        part = stack.pop()
+        yield part
         payload = part.get_payload()
         if isinstance(payload, list):
-            if depth >= _MAX_DEPTH:
-                problems.append("forwarded messages nested too deep; inner ones skipped")
-                return
-            for sub in payload:
-                yield from _leaves(sub, True, depth + 1, problems)
-            return
-    if part.is_multipart():
-        payload = part.get_payload()
-        for sub in payload if isinstance(payload, list) else []:
-            yield from _leaves(sub, forwarded, depth, problems)
-        return
-    yield part, forwarded
+            stack.extend(reversed([p for p in payload if isinstance(p, email.message.Message)]))
+
+
+_BOUNDARY_OR_DELIMITER = re.compile(
+    rb"""boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))"""
+    rb"|^--([^\r\n]{1,200}?)(--)?[ \t]*\r?$"
+    rb"|^content-type:[ \t]*message/",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def mime_depth(raw: bytes, stop: int | None = None) -> int:
+    """How deeply ``raw`` nests its parts, estimated from above in one pass over the bytes
+    (boundaries open until their closing delimiter, plus every forwarded-message part): the
+    stdlib parser recurses once per level, so a message is measured before it is parsed. The
+    pass ends as soon as the estimate exceeds ``stop``."""
+    open_: list[bytes] = []
+    where: dict[bytes, int] = {}  # an open boundary → its place in open_
+    deepest = messages = 0
+    for match in _BOUNDARY_OR_DELIMITER.finditer(raw):
+        declared = match.group(1) or match.group(2)
+        if declared is not None:
+            if declared not in where:
+                where[declared] = len(open_)
+                open_.append(declared)
+                deepest = max(deepest, len(open_))
+        elif match.group(3) is not None:
+            at = where.get(match.group(3)) if match.group(4) else None
+            if at is not None:
+                for closed in open_[at:]:
+                    del where[closed]
+                del open_[at:]
+        else:
+            messages += 1
+        if stop is not None and deepest + messages > stop:
+            break
+    return deepest + messages
 
 
 def _payload(part: email.message.Message, problems: list[str]) -> bytes:
@@ -587,7 +877,7 @@ def _auto_kind(msg: email.message.Message, subject: str, sender: str | None) -> 
 
 def _bounced(msg: email.message.Message) -> tuple[str, ...]:
     found: list[str] = []
-    for part in msg.walk():
+    for part in _walk(msg):
         if part.get_content_type() != "message/delivery-status":
             continue
         blocks = part.get_payload()
@@ -599,13 +889,50 @@ def _bounced(msg: email.message.Message) -> tuple[str, ...]:
 
 
 def parse_message(raw: bytes, *, zip_limits: ZipLimits | None = None) -> ParsedMessage:
-    """Parse a raw message. Never raises for bad data: problems are listed on the result."""
-    return _parse(raw, zip_limits or ZipLimits(), 0)
+    """Parse a raw message. Never raises for bad data: problems are listed on the result, and a
+    message nested too deeply to take apart has its headers parsed and ``refusal`` set."""
+    return _parse(raw, zip_limits or ZipLimits(), 0, [0])
 
 
-def _parse(raw: bytes, limits: ZipLimits, depth: int) -> ParsedMessage:
+def _feed(raw: bytes) -> email.message.Message:
+    """The stdlib parser fed in chunks: given the whole message at once it splits it into lines
+    all at once (nine times the message in memory at its peak; in chunks, under four)."""
+    parser = email.feedparser.BytesFeedParser()
+    for start in range(0, len(raw), 1 << 16):
+        parser.feed(raw[start : start + (1 << 16)])
+    return parser.close()
+
+
+def _too_deep(levels: int | None) -> Problem:
+    deep = f"{levels} levels deep" if levels else "nested too deeply"
+    return Problem(
+        "too-deep",
+        f"MIME structure {deep} (limit {MAX_MIME_DEPTH})",
+        f"邮件结构嵌套过深（超过{MAX_MIME_DEPTH}层，多次转发或附件套附件），系统无法从中取出附件。"
+        "请新建一封邮件，把年度报告表格直接作为附件发送（不要转发）。",
+    )
+
+
+def _parse(raw: bytes, limits: ZipLimits, depth: int, spent: list[int]) -> ParsedMessage:
+    """``spent``: bytes taken out of zips so far, for this message and the ones it forwards."""
     problems: list[str] = []
-    msg = email.message_from_bytes(raw)
+    refusal: Problem | None = None
+    levels = mime_depth(raw, stop=MAX_MIME_DEPTH - depth)
+    msg = None
+    if depth + levels <= MAX_MIME_DEPTH:
+        try:
+            msg = _feed(raw)
+            leaves, skipped = _leaves(msg, depth > 0, depth)
+        except RecursionError:  # the estimate is from above, but never rely on one
+            msg = None
+    if msg is None:
+        refusal = _too_deep(levels)
+        problems.append(refusal.reason)
+        msg = email.parser.BytesParser().parsebytes(raw, headersonly=True)
+        leaves, skipped = [], False
+    elif skipped:
+        refusal = _too_deep(None)
+        problems.append(refusal.reason + "; the parts below were not read")
     for defect in msg.defects:
         problems.append(f"message defect: {type(defect).__name__}")
 
@@ -613,13 +940,13 @@ def _parse(raw: bytes, limits: ZipLimits, depth: int) -> ParsedMessage:
     subject = decode_header_value(_first(msg, "Subject"))
     from_pairs = email.utils.getaddresses(_raw(msg, "From"))
     sender_name, sender = from_pairs[0] if from_pairs else ("", "")
-    sender = sender.lower() if "@" in sender else None
+    sender = sender.lower() if _ADDRESS.fullmatch(sender) else None
     reply_to = _addresses(_raw(msg, "Reply-To"))
 
     text_plain: str | None = None
     text_html: str | None = None
     attachments: list[Attachment] = []
-    for part, forwarded in _leaves(msg, depth > 0, depth, problems):
+    for part, forwarded in leaves:
         ctype = part.get_content_type()
         name = _filename(part)
         disposition = part.get_content_disposition()
@@ -633,28 +960,39 @@ def _parse(raw: bytes, limits: ZipLimits, depth: int) -> ParsedMessage:
             continue
         if ctype in ("message/delivery-status", "text/rfc822-headers") and not name:
             continue
-        content = _payload(part, problems)
+        content, damaged = _attachment_payload(part, problems)
         display = sanitize_filename(name)
-        if ctype == "message/rfc822" or display.lower().endswith(".eml"):
-            inner = _inner_message(content, limits, depth, problems)
+        if damaged is None and (ctype == "message/rfc822" or display.lower().endswith(".eml")):
+            inner = _inner_message(content, limits, depth, problems, spent)
             if inner is not None:
-                attachments.extend(inner)
+                if isinstance(inner, Problem):
+                    refusal = refusal or inner
+                else:
+                    attachments.extend(inner)
                 continue
-        kind = detect_kind(content, display)
+        kind = detect_kind(content, display) if damaged is None else "other"
         if not display:
             display = f"附件{len(attachments) + 1}.{KIND_EXTENSIONS.get(kind, 'bin')}"
+        inline = disposition == "inline" or (disposition is None and not name)
         att = Attachment(
             name=display,
             content=content,
             sha256=hashlib.sha256(content).hexdigest(),
             kind=kind,
             content_type=ctype,
-            inline=disposition == "inline" or (disposition is None and not name),
+            inline=inline,
             forwarded=forwarded,
+            intent=_intent(kind, display, ctype, inline),
+            problem=damaged,
         )
         if kind == "zip":
-            members, summary = _zip_members(att, limits, problems)
-            att = dataclasses.replace(att, note=f"zip: {summary}")
+            members, summary, trouble = _zip_members(att, limits, problems, spent)
+            att = dataclasses.replace(
+                att,
+                note=f"zip: {summary}",
+                intent="other" if members else _zip_intent(trouble),
+                problem=trouble,
+            )
             attachments.append(att)
             attachments.extend(members)
             continue
@@ -681,24 +1019,97 @@ def _parse(raw: bytes, limits: ZipLimits, depth: int) -> ParsedMessage:
         auto=_auto_kind(msg, subject, sender),
         bounced_recipients=_bounced(msg),
         problems=tuple(problems),
+        refusal=refusal,
     )
+
+
+_ADDRESS = re.compile(r"[^@\s<>()\[\],;:\"\\]{1,64}@[A-Za-z0-9.-]{1,253}")
+
+
+def _intent(kind: str, name: str, content_type: str, inline: bool) -> str:
+    """What the sender meant an attachment as (see the module doc)."""
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    lowered = content_type.lower()
+    if kind in WORKBOOK_KINDS or extension in SPREADSHEET_EXTENSIONS:
+        return "report"
+    if "excel" in lowered or "spreadsheet" in lowered or lowered in ("text/csv",):
+        return "report"
+    if kind in DOCUMENT_KINDS or extension in _DOCUMENT_EXTENSIONS | _ARCHIVE_EXTENSIONS:
+        return "document"
+    if inline or lowered.startswith(_NOT_A_REPORT) or lowered.startswith(_SIGNATURES):
+        return "other"
+    if extension in ("ics", "vcf", "p7s", "asc", "sig", "htm", "html"):
+        return "other"
+    return "document"  # a named file of another kind, attached on purpose
+
+
+def _zip_intent(problem: Problem | None) -> str:
+    """A zip nothing could be taken out of: meant as the report when it was locked, broken or
+    oversized; a zip of other files is a document."""
+    return "document" if problem is None or problem.kind == "not-a-workbook" else "report"
+
+
+def _attachment_payload(
+    part: email.message.Message, problems: list[str]
+) -> tuple[bytes, Problem | None]:
+    """An attachment's bytes and, when its transfer encoding is unknown or broken, why it
+    cannot be trusted (the bytes are then what arrived, for the record)."""
+    encoding = _transfer_encoding(part)
+    if part.get_content_type().startswith("message/") and encoding in _ENCODED:
+        return _encoded_message(part), None
+    if encoding not in _KNOWN_ENCODINGS:
+        raw = part.get_payload(decode=False)
+        data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+        problems.append(f"an attachment uses the unknown transfer encoding {encoding[:40]!r}")
+        return data, Problem(
+            "bad-encoding",
+            f"unknown content transfer encoding {encoding[:40]!r}",
+            f"附件的传输编码（{encoding[:40]}）无法识别，系统无法还原文件。"
+            "请用常用的邮箱客户端（或网页邮箱）重新添加附件后发送。",
+        )
+    payload = part.get_payload()
+    if encoding == "base64" and isinstance(payload, str):
+        data, damage = _base64(payload)  # no copies of the lines: attachments are the big part
+    else:
+        before = len(part.defects)
+        data = _payload(part, problems)
+        found = [d for d in part.defects[before:] if "Base64" in type(d).__name__]
+        damage = ", ".join(type(d).__name__ for d in found) or None
+    if damage:
+        problems.append(f"an attachment's base64 is broken: {damage}")
+        return data, Problem(
+            "bad-encoding",
+            f"the attachment's base64 encoding is broken ({damage})",
+            "附件在传输中损坏（编码错误，可能被截断），系统无法还原文件。请重新添加附件后再发送一次。",
+        )
+    return data, None
 
 
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+:", re.M)
 
 
 def _inner_message(
-    content: bytes, limits: ZipLimits, depth: int, problems: list[str]
-) -> list[Attachment] | None:
+    content: bytes, limits: ZipLimits, depth: int, problems: list[str], spent: list[int]
+) -> list[Attachment] | Problem | None:
     """Attachments of a forwarded message that arrived as a leaf (.eml file, base64 rfc822).
 
-    None when the content does not look like a message (then it is an ordinary attachment).
+    None when the content does not look like a message (then it is an ordinary attachment); a
+    Problem when it is nested too deeply to take apart.
     """
     if not _HEADER_LINE.match(content[:1000]):
         return None
-    if depth + 1 >= _MAX_DEPTH:
-        problems.append("forwarded messages nested too deep; inner ones skipped")
-        return []
-    inner = _parse(content, limits, depth + 1)
+    inner = _parse(content, limits, depth + 1, spent)
     problems.extend(f"forwarded: {p}" for p in inner.problems)
+    if inner.refusal is not None and not inner.attachments:
+        return inner.refusal
     return [dataclasses.replace(a, forwarded=True) for a in inner.attachments]
+
+
+def find_attachment(raw: bytes, sha256: str) -> bytes | None:
+    """The bytes of the attachment (or zip member) with this content hash in a raw message, as
+    the archive keeps it: how a file is read again (the coordinator assigns it) without ever
+    having been written out on its own."""
+    for attachment in parse_message(raw).attachments:
+        if attachment.sha256 == sha256 and attachment.problem is None:
+            return attachment.content
+    return None

@@ -7,6 +7,12 @@ then flags / moves the message; nothing is ever deleted.
 
 Keys: ``imap:<uidvalidity>:<uid>``, ``maildir:<maildir key>``, ``drop:<sha256 of the file>``.
 
+Sizes are known before a message is read (IMAP ``RFC822.SIZE``, the file's size): a message over
+:data:`MAX_MESSAGE_BYTES` is not fetched, only its header (``oversized``); it stays in the
+mailbox, where the coordinator is told to find it. IMAP fetches in batches bounded by bytes as
+well as by count. :func:`receive` archives within an :class:`ArchiveBudget` per run: once it is
+spent, the rest waits in the mailbox for the next run.
+
 IMAP facts this relies on: the folder is opened read-only (EXAMINE) for fetching and messages are
 fetched with ``BODY.PEEK[]`` so ``\\Seen`` stays as the people reading the mailbox left it;
 ``UID n:*`` returns the highest message even when nothing is newer, so UIDs are filtered
@@ -17,6 +23,7 @@ restarts from 0 (the store recognises messages it already has by content hash).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import imaplib
@@ -35,23 +42,34 @@ from typing import Any, Protocol
 
 from annual_report.errors import MailFetchError
 
-from .archive import ArchivedMessage, MessageArchive
-from .attachments import ParsedMessage, parse_message
+from .archive import ArchivedMessage, MessageArchive, sha256_hex
+from .attachments import ParsedMessage, Problem, parse_message
 from .outgoing import OutgoingMail, render_message
 from .settings import ImapSettings, MailSettings
 
 log = logging.getLogger(__name__)
 
 
+# A message up to this size is fetched and taken apart: 14 MB of attachments in base64. The
+# stdlib parser needs about four times a message's size at its peak; with this limit the
+# collector stays under 300 MB whatever arrives (bench/hostile.py).
+MAX_MESSAGE_BYTES = 20 * 1024 * 1024
+FETCH_BATCH_BYTES = 40 * 1024 * 1024  # one IMAP FETCH of several messages holds at most this
+RUN_ARCHIVE_BYTES = 1024 * 1024 * 1024  # archived per run; the rest waits for the next one
+_HEADER_BYTES = 256 * 1024  # what is read of an oversized message: its header
+
+
 @dataclass(frozen=True)
 class IncomingMessage:
     key: str
-    raw: bytes = field(repr=False)
+    raw: bytes = field(repr=False)  # the message; only its header when ``oversized``
     source: str  # "imap" | "maildir" | "drop"
     cursor: Mapping[str, Any]  # persist after this message is archived and recorded
     received_at: datetime | None = None
     flags: tuple[str, ...] = ()
     file_name: str | None = None  # drop folder: the file as the coordinator named it
+    size: int = 0  # bytes of the whole message (as the mailbox reports it)
+    oversized: bool = False  # over MAX_MESSAGE_BYTES: left in the mailbox, not fetched
 
 
 class Mailbox(Protocol):
@@ -82,24 +100,69 @@ def mailboxes(settings: MailSettings, *, imap_password: str | None = None) -> di
 # -- archive first, then parse ---------------------------------------------------------------
 
 
+@dataclass
+class ArchiveBudget:
+    """Bytes the archive may grow by in one run (messages archived for the first time)."""
+
+    limit: int = RUN_ARCHIVE_BYTES
+    used: int = 0
+    stopped: bool = False  # a message was left for the next run because of it
+
+    def allows(self, size: int) -> bool:
+        return self.used + size <= self.limit
+
+
 @dataclass(frozen=True)
 class Received:
     incoming: IncomingMessage
-    archived: ArchivedMessage
+    archived: ArchivedMessage | None  # None: too large, left in the mailbox
     parsed: ParsedMessage | None  # None when parsing failed (see error)
     error: str | None = None
 
+    @property
+    def sha256(self) -> str:
+        """The archived message's hash (an oversized message's: of the header read)."""
+        return self.archived.sha256 if self.archived else sha256_hex(self.incoming.raw)
+
+
+def too_large(size: int) -> Problem:
+    """Why a message over :data:`MAX_MESSAGE_BYTES` is not taken apart."""
+    return Problem(
+        "too-large",
+        f"message of {size:,} bytes, over the {MAX_MESSAGE_BYTES:,}-byte limit: left in the "
+        "mailbox, not fetched",
+        f"邮件过大（{size / 1048576:.0f} MB），超过{MAX_MESSAGE_BYTES // 1048576} MB的上限，"
+        "系统没有读取。请只附上年度报告表格（不要附图片、扫描件或压缩包），重新发送。",
+    )
+
 
 def receive(
-    box: Mailbox, archive: MessageArchive, cursor: Mapping[str, Any] | None = None
+    box: Mailbox,
+    archive: MessageArchive,
+    cursor: Mapping[str, Any] | None = None,
+    *,
+    budget: ArchiveBudget | None = None,
 ) -> Iterator[Received]:
     """Fetch, archive each raw message *before* anything parses it, then parse.
 
     A message that breaks the parser is still archived and yielded with ``error`` set, so the
-    caller can tell the coordinator and go on with the batch.
+    caller can tell the coordinator and go on with the batch. An oversized message is yielded
+    with its header parsed and ``refusal`` set, unarchived (it stays in the mailbox). When the
+    ``budget`` would be overspent the iteration ends (``budget.stopped``).
     """
+    budget = budget if budget is not None else ArchiveBudget()
     for incoming in box.fetch_new(cursor):
+        if incoming.oversized:
+            parsed = parse_message(incoming.raw)
+            refused = dataclasses.replace(parsed, attachments=(), refusal=too_large(incoming.size))
+            yield Received(incoming, None, refused)
+            continue
+        if not budget.allows(len(incoming.raw)):
+            log.warning("archive budget of this run spent; %s waits for the next", incoming.key)
+            budget.stopped = True
+            return
         archived = archive.store(incoming.raw, now=incoming.received_at)
+        budget.used += archived.size
         try:
             parsed = parse_message(incoming.raw)
         except Exception as exc:  # a parser bug must not stop the batch
@@ -138,6 +201,7 @@ class ImapMailbox:
         self._readonly: bool | None = None
         self._validity: int | None = None
         self._processed_folder_ready = False
+        self._sizes: dict[int, int] = {}
 
     def __repr__(self) -> str:
         s = self.settings
@@ -264,22 +328,74 @@ class ImapMailbox:
         except Exception as exc:
             raise self._error("search", exc) from None
         log.info("IMAP %s: %d new message(s) after UID %d", s.folder, len(uids), last)
-        for start in range(0, len(uids), s.bulk):
-            chunk = [str(u) for u in uids[start : start + s.bulk]]
+        for batch, oversized in self._batches(uids):
             try:
                 self._select(readonly=True)
-                fetched = list(self._box.fetch(uid_list=chunk, mark_seen=False, bulk=True))
+                if oversized:
+                    fetched = [self._header(uid) for uid in batch]
+                else:
+                    chunk = [str(u) for u in batch]
+                    found = self._box.fetch(uid_list=chunk, mark_seen=False, bulk=True)
+                    fetched = [(int(m.uid), m.raw, tuple(m.flags)) for m in found]
+            except MailFetchError:
+                raise
             except Exception as exc:
                 raise self._error("fetch", exc) from None
-            for msg in sorted(fetched, key=lambda m: int(m.uid)):
-                uid = int(msg.uid)
+            for uid, raw, flags in sorted(fetched, key=lambda m: m[0]):
                 yield IncomingMessage(
                     key=f"imap:{validity}:{uid}",
-                    raw=msg.raw,
+                    raw=raw,
                     source="imap",
                     cursor={"folder": s.folder, "uidvalidity": validity, "last_uid": uid},
-                    flags=tuple(msg.flags),
+                    flags=flags,
+                    size=self._sizes.get(uid, len(raw)),
+                    oversized=oversized,
                 )
+
+    def _batches(self, uids: list[int]) -> Iterator[tuple[list[int], bool]]:
+        """UIDs in FETCH batches bounded by count and bytes; oversized ones on their own."""
+        self._sizes = self._fetch_sizes(uids)
+        batch: list[int] = []
+        held = 0
+        for uid in uids:
+            size = self._sizes.get(uid, 0)
+            if size > MAX_MESSAGE_BYTES:
+                if batch:
+                    yield batch, False
+                    batch, held = [], 0
+                yield [uid], True
+                continue
+            if batch and (len(batch) >= self.settings.bulk or held + size > FETCH_BATCH_BYTES):
+                yield batch, False
+                batch, held = [], 0
+            batch.append(uid)
+            held += size
+        if batch:
+            yield batch, False
+
+    def _fetch_sizes(self, uids: list[int]) -> dict[int, int]:
+        sizes: dict[int, int] = {}
+        client = self._box.client
+        for start in range(0, len(uids), 500):
+            chunk = ",".join(str(u) for u in uids[start : start + 500])
+            try:
+                typ, data = client.uid("FETCH", chunk, "(RFC822.SIZE)")
+            except Exception as exc:
+                raise self._error("size", exc) from None
+            for item in data if typ == "OK" else []:
+                line = item[0] if isinstance(item, tuple) else item
+                if not isinstance(line, bytes):
+                    continue
+                uid, size = _UID.search(line), _SIZE.search(line)
+                if uid and size:
+                    sizes[int(uid.group(1))] = int(size.group(1))
+        return sizes
+
+    def _header(self, uid: int) -> tuple[int, bytes, tuple[str, ...]]:
+        """Only the header of a message too large to fetch."""
+        _typ, data = self._box.client.uid("FETCH", str(uid), "(BODY.PEEK[HEADER])")
+        header = next((item[1] for item in data if isinstance(item, tuple) and len(item) > 1), b"")
+        return uid, bytes(header)[:_HEADER_BYTES], ()
 
     def mark_processed(self, key: str) -> None:
         s = self.settings
@@ -329,6 +445,21 @@ class ImapMailbox:
             raise imaplib.IMAP4.error(f"MOVE {typ} {data!r}")
 
 
+_UID = re.compile(rb"UID (\d+)")
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+
+
+def _read_header(path: Path) -> bytes:
+    """The header of a message file, read no further than it goes (or :data:`_HEADER_BYTES`)."""
+    with open(path, "rb") as fh:
+        head = fh.read(_HEADER_BYTES)
+    for blank in (b"\r\n\r\n", b"\n\n"):
+        end = head.find(blank)
+        if end >= 0:
+            return head[: end + len(blank)]
+    return head
+
+
 # -- Maildir ---------------------------------------------------------------------------------
 
 
@@ -358,12 +489,15 @@ class MaildirMailbox:
         except OSError as exc:
             raise MailFetchError(f"cannot list the Maildir: {exc}", path=str(self.path)) from None
         seen = set((cursor or {}).get("seen", ())) & set(keys)  # forget keys no longer here
+        files = self._files()
         for key in keys:
             if key in seen:
                 continue
+            path = files.get(key)
             try:
-                raw = md.get_bytes(key)
-                path = self._file(key)
+                size = path.stat().st_size if path else 0
+                oversized = size > MAX_MESSAGE_BYTES
+                raw = _read_header(path) if oversized and path else md.get_bytes(key)
             except (KeyError, OSError):
                 continue  # moved away meanwhile
             seen.add(key)
@@ -374,7 +508,19 @@ class MaildirMailbox:
                 cursor={"seen": sorted(seen)},
                 received_at=_mtime(path) if path else None,
                 flags=tuple(_maildir_flags(path.name)) if path else (),
+                size=size or len(raw),
+                oversized=oversized,
             )
+
+    def _files(self) -> dict[str, Path]:
+        """Every message file by its key, from one listing of ``new`` and ``cur``."""
+        found: dict[str, Path] = {}
+        for sub in ("new", "cur"):
+            folder = self.path / sub
+            with contextlib.suppress(OSError):
+                for name in os.listdir(folder):
+                    found.setdefault(name.split(":", 1)[0], folder / name)
+        return found
 
     def _file(self, key: str) -> Path | None:
         for sub in ("new", "cur"):
@@ -454,6 +600,8 @@ class DropFolder:
         return f"DropFolder({str(self.path)!r})"
 
     def _files(self) -> Iterator[tuple[Path, bytes, str]]:
+        """``(path, bytes, sha256)``; a file over the size limit is not read (``b""``; its hash
+        is of its name, size and time)."""
         if not self.path.is_dir():
             raise MailFetchError("drop folder does not exist", path=str(self.path))
         now = self._clock()
@@ -464,6 +612,11 @@ class DropFolder:
                 log.info("drop folder: %s is recent, left for the next run", path.name)
                 continue
             try:
+                stat = path.stat()
+                if stat.st_size > MAX_MESSAGE_BYTES:
+                    mark = f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()
+                    yield path, b"", hashlib.sha256(mark).hexdigest()
+                    continue
                 data = path.read_bytes()
             except OSError as exc:
                 log.warning("drop folder: cannot read %s: %s", path.name, exc)
@@ -483,6 +636,19 @@ class DropFolder:
                 continue
             seen.add(digest)
             received = _mtime(path)
+            size = path.stat().st_size if not data else len(data)
+            if size > MAX_MESSAGE_BYTES:  # not read: a note of it stands in for it
+                yield IncomingMessage(
+                    key=key,
+                    raw=wrap_file(path.name, b"", received, digest),
+                    source="drop",
+                    cursor={"seen": sorted(seen)},
+                    received_at=received,
+                    file_name=path.name,
+                    size=size,
+                    oversized=True,
+                )
+                continue
             head = data[:4000]
             is_message = path.suffix.lower() == ".eml" or (
                 bool(_HEADER_LINE.match(head)) and bool(_MESSAGE_HEADER.search(head))
@@ -494,6 +660,7 @@ class DropFolder:
                 cursor={"seen": sorted(seen)},
                 received_at=received,
                 file_name=path.name,
+                size=size,
             )
 
     def mark_processed(self, key: str) -> None:

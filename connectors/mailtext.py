@@ -145,7 +145,14 @@ class MailTexts:
         self.templates_dir = Path(templates_dir) if templates_dir else DEFAULT_TEMPLATES
         self.defaults = dict(defaults or {})
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(self.templates_dir),
+            # An office's own texts first; a kind its copy of config/mail predates falls back
+            # to the project's text rather than leaving a mail unsent.
+            loader=jinja2.ChoiceLoader(
+                [
+                    jinja2.FileSystemLoader(self.templates_dir),
+                    jinja2.FileSystemLoader(DEFAULT_TEMPLATES),
+                ]
+            ),
             autoescape=jinja2.select_autoescape(
                 enabled_extensions=("html", "html.j2"), default_for_string=False
             ),

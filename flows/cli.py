@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from annual_report.errors import NianbaoError, WorkbookError
@@ -93,17 +94,50 @@ def template(
 # -- validate ------------------------------------------------------------------------------
 
 
+MAX_TEXT_BYTES = 20 * 1024 * 1024  # a published report as text is a few hundred KB
+
+
 def _read_any(path: Path, year: int | None):
     """A report from a workbook (isolated reader) or from a published text."""
     if path.suffix.lower() in (".txt", ".text", ".md"):
         from annual_report.textimport import import_text
 
+        size = path.stat().st_size
+        if size > MAX_TEXT_BYTES:
+            raise WorkbookError(
+                f"text file of {size:,} bytes, over the {MAX_TEXT_BYTES:,}-byte limit",
+                "文件过大。",
+                kind="too-large",
+            )
         return import_text(
             path.read_text(encoding="utf-8", errors="replace"), year=year, source=str(path)
         )
     from annual_report.sandbox import read_untrusted
 
     return read_untrusted(path, year=year)
+
+
+def _one_line(text: object) -> str:
+    """A message as one line of plain text (no newlines, no markup, not endless)."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= 400 else line[:400] + " …"
+
+
+def _refuse(
+    file: Path,
+    message: object,
+    *,
+    as_json: bool = False,
+    kind: str = "unreadable",
+    reason_zh: str | None = None,
+) -> typer.Exit:
+    """``validate``'s answer for a file it cannot read: one line on stderr (and the reason as
+    JSON on stdout with ``--json``), exit 2."""
+    if as_json:
+        _print_json({"error": kind, "reason": _one_line(message), "reason_zh": reason_zh})
+    line = escape(_one_line(f"{file}: {message}"))
+    err_console.print(f"[red]error:[/red] {line}", highlight=False)
+    return typer.Exit(2)
 
 
 @app.command()
@@ -122,20 +156,30 @@ def validate(
 ) -> None:
     """Check a returned workbook. Exit 0: no errors; 1: errors; 2: unreadable file.
 
+<<<<<<< HEAD
     With the office's configuration (--config, $NIANBAO_CONFIG or ./config) the unit's kind
     and power to make 规章 come from the registry, and last year's report from the database
     (--previous wins); a lone file is checked without them.
     """
+=======
+    Whatever the file holds, the answer is that exit code, with at most one line on stderr:
+    library warnings are not printed, and an unforeseen failure is reported, not raised.
+    """
+    import logging
+
+>>>>>>> issue8
     from annual_report.validation import validate as run_validation
 
+    logging.getLogger().addHandler(logging.NullHandler())  # no stray warnings on stderr
     try:
         report = _read_any(file, year)
         prior = _read_any(previous, report.year - 1 if report.year else None) if previous else None
     except WorkbookError as exc:
-        if as_json:
-            _print_json({"error": exc.kind, "reason": exc.message, "reason_zh": exc.reason_zh})
-        raise _fail(f"{file}: {exc.message}") from None
+        raise _refuse(
+            file, exc.message, as_json=as_json, kind=exc.kind, reason_zh=exc.reason_zh
+        ) from None
     except (NianbaoError, OSError) as exc:
+<<<<<<< HEAD
         raise _fail(f"{file}: {exc}") from None
     ctx = _validation_context(report, config, data, db, department=department, previous=prior)
     result = run_validation(report, previous=ctx.previous, context=ctx.context)
@@ -144,6 +188,22 @@ def validate(
     else:
         _print_issues(file, result)
         _print_context(ctx, result)
+=======
+        reason = getattr(exc, "strerror", None) or exc
+        raise _refuse(file, reason, as_json=as_json) from None
+    except Exception as exc:  # a reader bug on a strange file: an answer, not a traceback
+        reason = f"cannot be read ({type(exc).__name__}: {exc})"
+        raise _refuse(file, reason, as_json=as_json) from None
+    try:
+        result = run_validation(report, previous=prior)
+        if as_json:
+            _print_json(result.to_dict())
+        else:
+            _print_issues(file, result)
+    except Exception as exc:  # the same for the rules and the output
+        reason = f"cannot be checked ({type(exc).__name__}: {exc})"
+        raise _refuse(file, reason, as_json=as_json) from None
+>>>>>>> issue8
     raise typer.Exit(0 if result.ok else 1)
 
 
@@ -250,8 +310,8 @@ def _print_context(ctx, result) -> None:
 def _print_issues(file: Path, result) -> None:
     report = result.report
     console.print(
-        f"[bold]{file}[/bold]  form {report.form.id}  year {report.year or '?'}  "
-        f"department {report.department or '?'}  read by {report.method}"
+        f"[bold]{escape(str(file))}[/bold]  form {report.form.id}  year {report.year or '?'}  "
+        f"department {escape(_one_line(report.department or '?')[:40])}  read by {report.method}"
     )
     if not result.issues:
         console.print("[green]no issues[/green]")
@@ -264,7 +324,13 @@ def _print_issues(file: Path, result) -> None:
     for issue in result.issues:
         colour = "red" if issue.severity == "error" else "yellow"
         cells = ", ".join(issue.cells[:4]) + (" …" if len(issue.cells) > 4 else "")
-        table.add_row(issue.rule, f"[{colour}]{issue.severity}[/{colour}]", cells, issue.message)
+        # messages quote what a clerk typed: never markup
+        table.add_row(
+            issue.rule,
+            f"[{colour}]{issue.severity}[/{colour}]",
+            escape(cells),
+            escape(issue.message),
+        )
     console.print(table)
     console.print(f"{len(result.errors)} errors, {len(result.warnings)} warnings")
 

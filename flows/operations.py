@@ -22,12 +22,13 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from email.utils import parseaddr
 from pathlib import Path
+from types import SimpleNamespace
 
 from annual_report.campaign import write_department_template
 from annual_report.consolidation import Consolidation, consolidate_campaign, write_consolidation
 from annual_report.digest import digest, issues_workbook
 from annual_report.document import department_report, department_source
-from annual_report.errors import MailSendError, StoreError
+from annual_report.errors import MailSendError, StoreError, WorkbookError
 from annual_report.form import Form, load_form
 from annual_report.kinds import (
     EVENT_KINDS,
@@ -51,8 +52,16 @@ from annual_report.store import (
 from annual_report.submission import Origin, assign_submission, receive_workbook
 from annual_report.webpage import department_page
 from connectors.archive import MessageArchive
-from connectors.attachments import ParsedMessage
-from connectors.mailbox import DropFolder, ImapMailbox, Mailbox, MaildirMailbox, Received, receive
+from connectors.attachments import Attachment, ParsedMessage, find_attachment
+from connectors.mailbox import (
+    ArchiveBudget,
+    DropFolder,
+    ImapMailbox,
+    Mailbox,
+    MaildirMailbox,
+    Received,
+    receive,
+)
 from connectors.mailtext import MailKind, MailTexts, parse_subject_tag, report_filename
 from connectors.outgoing import MailSender, OutgoingMail, SendResult, SmtpSender, new_message_id
 
@@ -86,6 +95,7 @@ class Runtime:
         self.texts = texts
         self.smtp_password = smtp_password
         self.imap_password = imap_password
+        self.archive_budget = ArchiveBudget()  # what this run may add to the archive
 
     def __repr__(self) -> str:
         return f"Runtime(campaign={self.campaign_id!r}, store={self.store!r})"
@@ -409,21 +419,30 @@ def _thread_department(rt: Runtime, ids: Sequence[str]) -> str | None:
 
 
 def take_message(rt: Runtime, received: Received, as_of: datetime) -> Intake:
-    """Record one archived message and every workbook in it (idempotent)."""
+    """Record one archived message and every file in it meant as the report (idempotent).
+
+    The files are recorded first, each once by its content (a re-run after a crash finds them),
+    then the message with what became of them: a file whose bytes were recorded before from
+    another message is a duplicate, answered from the message. The files' bytes go to the
+    isolated reader as they are; only the message is archived.
+    """
     intake = Intake(messages=1)
     incoming, parsed = received.incoming, received.parsed
     registry = rt.store.registry(rt.campaign_id)
     when = incoming.received_at or (parsed.date if parsed else None) or as_of
     when = min(when, as_of)  # a replay at as_of cannot have received anything later
+    files: tuple[Attachment, ...] = ()
     if parsed is None:
         outcome = "unparseable"
         intake.problems.append(f"message {incoming.key} cannot be parsed: {received.error}")
     elif parsed.auto:
         outcome = parsed.auto
-    elif parsed.workbooks:
-        outcome = "workbooks"
+    elif parsed.refusal is not None and not parsed.candidates:
+        outcome = parsed.refusal.kind  # "too-deep", "too-large": the message as a whole
+        intake.problems.append(f"message {incoming.key}: {parsed.refusal.reason}")
     else:
-        outcome = "no_workbook"
+        files = parsed.candidates
+        outcome = "workbooks" if files else "no_workbook"
     tag = parse_subject_tag(parsed.subject, [rt.campaign_id]) if parsed else None
     subject_department = tag[1] if tag and tag[0] == rt.campaign_id else None
     thread_department = _thread_department(rt, parsed.thread_ids) if parsed else None
@@ -435,65 +454,100 @@ def take_message(rt: Runtime, received: Received, as_of: datetime) -> Intake:
         or thread_department
         or (sender_department.code if sender_department else None)
     )
-    if outcome == "no_workbook" and guess and explain(rt, guess, parsed):
-        outcome = "explanation"
-    _message, new = rt.store.record_message(
-        rt.campaign_id,
-        incoming.key,
-        sha256=received.archived.sha256,
-        outcome=outcome,
-        archived_path=received.archived.path,
-        message_id=parsed.message_id if parsed else None,
-        subject=parsed.subject if parsed else None,
-        sender=sender,
-        received_at=when,
-        department=guess if guess in registry else None,
-        workbooks=len(parsed.workbooks) if parsed else 0,
-        detail={
-            "attachments": [a.name for a in parsed.attachments] if parsed else [],
-            "workbooks": [a.name for a in parsed.workbooks] if parsed else [],
-            "problems": list(parsed.problems) if parsed else [received.error],
-        },
-    )
-    intake.new_messages = int(new)
-    if parsed is None or outcome != "workbooks":
-        return intake
-    explanation = parsed.reply_text.strip()[:4000] or None
-    for attachment in parsed.workbooks:
-        stored = rt.archive.store_attachment(attachment.content, attachment.extension)
+    documents_only = bool(files) and all(f.intent == "document" for f in files)
+    if (outcome == "no_workbook" or documents_only) and guess and explain(rt, guess, parsed):
+        outcome, files = "explanation", ()  # a 说明 (perhaps with a signed scan): recorded
+    explanation = _explanation_text(parsed.reply_text) if parsed else None
+    duplicates: list[dict[str, object]] = []
+    for attachment in files:
+        problem = attachment.problem
         got = receive_workbook(
             rt.store,
             rt.campaign_id,
-            stored.path,
+            attachment.content,
             Origin(
                 source=incoming.key,
                 file_name=attachment.name,
                 sender=sender,
-                message_id=parsed.message_id,
+                message_id=parsed.message_id if parsed else None,
                 subject_department=subject_department,
                 thread_department=thread_department,
                 received_at=when,
                 explanation=explanation,
             ),
+            archived_path=received.archived.path if received.archived else None,
+            failure=WorkbookError(
+                problem.reason, problem.reason_zh, kind=problem.kind, file=attachment.name
+            )
+            if problem
+            else None,
         )
         intake.workbooks += 1
-        if not got.duplicate:
-            intake.new_submissions.append(got.submission.id)
+        if got.duplicate:
+            if got.submission.source != incoming.key:  # not this very message read again
+                duplicates.append(
+                    {
+                        "name": attachment.name,
+                        "submission": got.submission.id,
+                        "department": got.submission.department,
+                        "status": got.submission.status,
+                        "sender": got.submission.sender,
+                    }
+                )
+            continue
+        intake.new_submissions.append(got.submission.id)
         if got.match and got.match.quarantined:
             intake.problems.append(f"{attachment.name}: quarantined: {got.match.reason}")
+    refusal = parsed.refusal if parsed else None
+    _message, new = rt.store.record_message(
+        rt.campaign_id,
+        incoming.key,
+        sha256=received.sha256,
+        outcome=outcome,
+        archived_path=received.archived.path if received.archived else None,
+        message_id=parsed.message_id if parsed else None,
+        subject=parsed.subject[:500] if parsed else None,
+        sender=sender,
+        received_at=when,
+        department=guess if guess in registry else None,
+        workbooks=len(files),
+        detail={
+            "attachments": [a.name for a in parsed.attachments] if parsed else [],
+            "workbooks": [a.name for a in files],
+            "problems": list(parsed.problems)[:20] if parsed else [received.error],
+            "duplicates": duplicates,
+            "refusal": {"kind": refusal.kind, "reason": refusal.reason, "zh": refusal.reason_zh}
+            if refusal
+            else None,
+            "size": incoming.size or len(incoming.raw),
+            "in_our_thread": bool(subject_department or thread_department),
+        },
+    )
+    intake.new_messages = int(new)
     return intake
+
+
+EXPLANATION_CHARS = 4000  # of a reply's own words kept on the submission (the mail is archived)
+
+
+def _explanation_text(reply: str) -> str | None:
+    """The sender's words for the submission, said to be cut when they are."""
+    text = reply.strip()
+    if len(text) <= EXPLANATION_CHARS:
+        return text or None
+    return text[:EXPLANATION_CHARS] + f"…（来信正文共{len(text):,}字，全文见存档的原始邮件）"
 
 
 def explain(rt: Runtime, code: str, parsed: ParsedMessage) -> bool:
     """A reply without a workbook answering our warnings is the department's 说明: record it
     on the submission it explains (the coordinator sees it when deciding)."""
     latest = rt.store.latest_submission(rt.campaign_id, code)
-    text = parsed.reply_text.strip()
+    text = _explanation_text(parsed.reply_text)
     if latest is None or latest.status != "accepted_with_warnings" or not text:
         return False
     if latest.explanation and text in latest.explanation:
         return True
-    rt.store.set_explanation(latest.id, text[:4000])
+    rt.store.set_explanation(latest.id, text)
     return True
 
 
@@ -501,7 +555,9 @@ def collect_mailbox(rt: Runtime, name: str, box: Mailbox, as_of: datetime) -> In
     """Read one mailbox from its cursor: archive, record, then mark each message processed."""
     total = Intake()
     cursor_name = f"cursor:{name}"
-    for received in receive(box, rt.archive, rt.store.get_state(rt.campaign_id, cursor_name)):
+    budget = rt.archive_budget
+    cursor = rt.store.get_state(rt.campaign_id, cursor_name)
+    for received in receive(box, rt.archive, cursor, budget=budget):
         try:
             intake = take_message(rt, received, as_of)
         except Exception as exc:  # one bad message must not stop the batch; it stays unmarked
@@ -515,6 +571,11 @@ def collect_mailbox(rt: Runtime, name: str, box: Mailbox, as_of: datetime) -> In
         total.workbooks += intake.workbooks
         total.new_submissions.extend(intake.new_submissions)
         total.problems.extend(intake.problems)
+    if budget.stopped:
+        total.problems.append(
+            f"{name}: the archive may grow by {budget.limit:,} bytes per run and has; the "
+            "remaining messages wait in the mailbox for the next run"
+        )
     return total
 
 
@@ -530,10 +591,20 @@ _NOTICE_STATUS = {"quarantined": "已隔离，待协调人确认", "unreadable":
 
 def answer_key(sub: Submission) -> str:
     """Quarantined files get a notice to the coordinator; once assigned, the department its
-    answer: two keys, so assigning by hand still answers the department."""
-    if sub.status == "quarantined" or sub.department is None:
+    answer: two keys, so assigning by hand still answers the department. An unreadable file of
+    no unit whose sender is told why has its answer already (assigning it sends no second)."""
+    if sub.status == "quarantined" or (sub.department is None and not _tell_sender(sub)):
         return f"notice:{sub.id}"
     return f"answer:{sub.id}"
+
+
+def _tell_sender(sub: Submission) -> bool:
+    """An unreadable file recorded as no unit's, from a unit or someone who had our mail."""
+    return sub.status == "unreadable" and bool(sub.sender_notice_zh) and bool(sub.sender)
+
+
+# The greeting of a mail to a sender that is no unit (a clerk's own mailbox).
+_SENDER = SimpleNamespace(name="您好", code=None)
 
 
 def answer_for(rt: Runtime, sub: Submission, as_of: datetime) -> Outbound | None:
@@ -541,12 +612,25 @@ def answer_for(rt: Runtime, sub: Submission, as_of: datetime) -> Outbound | None
     origin = sub.source.split(":")[0]
     if sub.status not in ANSWERED or origin not in ("imap", "maildir", "drop"):
         return None
-    if origin == "drop" and sub.status != "quarantined":
+    if origin == "drop" and (
+        sub.status not in ("quarantined", "unreadable") or sub.department is not None
+    ):
         return None  # the coordinator dropped it in; the department did not mail it
     key = answer_key(sub)
     department = _department(rt, sub.department)
     coordinator = rt.config.mail.coordinator
     common = {"as_of": as_of, "in_reply_to": sub.message_id}
+    if department is None and _tell_sender(sub):
+        mail = _mail(
+            rt,
+            MailKind.UNREADABLE,
+            to=[sub.sender],  # type: ignore[list-item]
+            department=_SENDER,  # type: ignore[arg-type]
+            file_name=sub.file_name or "",
+            reason=sub.failure_reason_zh or "",
+            **common,
+        )
+        return Outbound(key, "answer.unreadable", None, mail)
     if sub.status == "quarantined" or department is None:
         reason = sub.match_reason_zh or sub.failure_reason_zh or "无法确定报送单位"
         suggested = _department(rt, sub.suggested_department)
@@ -730,6 +814,175 @@ def message_answer(rt: Runtime, message: Message, as_of: datetime) -> Outbound |
     return Outbound(key, "notice.message", None, mail)
 
 
+# -- what the intake owes besides the answers: held files, duplicates, refused messages ------
+
+
+def held_notice(rt: Runtime, sub: Submission, as_of: datetime) -> Outbound | None:
+    """The sender of a quarantined file is told it was not recorded, and why (when the sender
+    is a unit or had our mail; see ``matching``)."""
+    if sub.status != "quarantined" or not sub.sender or not sub.sender_notice_zh:
+        return None
+    mail = _mail(
+        rt,
+        MailKind.HELD,
+        to=[sub.sender],
+        department=_department(rt, _registered(rt, sub.sender)) or _SENDER,  # type: ignore[arg-type]
+        as_of=as_of,
+        in_reply_to=sub.message_id,
+        file_name=sub.file_name or "",
+        reason=sub.sender_notice_zh,
+    )
+    return Outbound(f"held:{sub.id}", "answer.held", None, mail)
+
+
+def _registered(rt: Runtime, address: str | None) -> str | None:
+    dept = rt.store.registry(rt.campaign_id).by_email(address) if address else None
+    return dept.code if dept else None
+
+
+def duplicate_answers(rt: Runtime, message: Message, as_of: datetime) -> list[Outbound]:
+    """Files of a message whose very bytes were received before, from another message: the
+    sender is told what became of them (they do not change anyone's record); when they were
+    another unit's, or no unit's, the coordinator is asked too."""
+    dups = message.detail.get("duplicates") or []
+    if not dups:
+        return []
+    unit = _department(rt, message.department)
+    sender = message.sender
+    out: list[Outbound] = []
+    files = []
+    foreign = []
+    for dup in dups:
+        first = rt.store.submission(int(dup["submission"]))
+        own = unit is not None and first.department == unit.code
+        unreadable = first.status == "unreadable"  # its answer is why, whoever sent it first
+        files.append(
+            {
+                "name": dup["name"],
+                "own": own,
+                "received_at": first.received_at.astimezone(rt.config.plan.zone),
+                "version": first.version,
+                "status": _STATUS_ZH.get(first.status, first.status),
+                "unreadable": first.failure_reason_zh if unreadable else None,
+            }
+        )
+        if not own and not unreadable:
+            foreign.append((dup, first))
+    if sender and (unit is not None or message.detail.get("in_our_thread")):
+        mail = _mail(
+            rt,
+            MailKind.DUPLICATE,
+            to=[sender],
+            department=unit or _SENDER,  # type: ignore[arg-type]
+            as_of=as_of,
+            in_reply_to=message.message_id,
+            files=files,
+        )
+        out.append(Outbound(f"answer:duplicate:{message.key}", "answer.duplicate", None, mail))
+    if foreign:
+        lines = [f"发件人：{sender or '（未知）'}（{unit.name if unit else '不在单位名录中'}）"]
+        for dup, first in foreign:
+            owner = _department(rt, first.department)
+            whose = owner.name if owner else "尚未确定单位"
+            status = _STATUS_ZH.get(first.status, first.status)
+            lines.append(
+                f"文件《{dup['name']}》与第{first.id}号报送文件完全相同（{whose}，{status}），"
+                "未作为新的报送登记"
+            )
+        lines.append(f"原始邮件已存档：{message.archived_path}")
+        mail = _mail(
+            rt,
+            MailKind.COORDINATOR_NOTICE,
+            to=[rt.config.mail.coordinator],
+            department=None,
+            as_of=as_of,
+            in_reply_to=message.message_id,
+            title="收到与已报送文件完全相同的文件",
+            lines=lines,
+        )
+        out.append(Outbound(f"notice:duplicate:{message.key}", "notice.duplicate", None, mail))
+    return out
+
+
+_STATUS_ZH = {
+    "accepted": "已接收",
+    "accepted_with_warnings": "已接收（有警告）",
+    "rejected": "已退回",
+    "unreadable": "无法读取",
+    "quarantined": "待协调人确认",
+    "superseded": "已被新版本替代",
+    "received": "已收到",
+}
+REFUSED_MESSAGES = ("too-deep", "too-large")
+
+
+def refused_message_answers(rt: Runtime, message: Message, as_of: datetime) -> list[Outbound]:
+    """A message that could not be taken apart (nested too deeply, too large to fetch): its
+    sender is told, when it is a unit or had our mail; the coordinator when nobody else can be,
+    and always for one left in the mailbox unfetched."""
+    if message.outcome not in REFUSED_MESSAGES:
+        return []
+    refusal = message.detail.get("refusal") or {}
+    unit = _department(rt, message.department)
+    out = []
+    told = message.sender and (unit is not None or message.detail.get("in_our_thread"))
+    if told:
+        mail = _mail(
+            rt,
+            MailKind.MESSAGE_PROBLEM,
+            to=[message.sender],  # type: ignore[list-item]
+            department=unit or _SENDER,  # type: ignore[arg-type]
+            as_of=as_of,
+            in_reply_to=message.message_id,
+            reason=refusal.get("zh", ""),
+            subject_line=(message.subject or "")[:80],
+        )
+        out.append(Outbound(f"answer:message:{message.key}", "answer.message_refused", None, mail))
+    if not told or message.outcome == "too-large":
+        if message.archived_path:
+            where = f"原始邮件已存档：{message.archived_path}"
+        elif message.key.startswith("drop:"):
+            where = "文件未读取，已移入投递目录的 processed 文件夹"
+        else:
+            where = f"邮件未读取，仍在邮箱中（{message.key}，已标记为已处理）"
+        mail = _mail(
+            rt,
+            MailKind.COORDINATOR_NOTICE,
+            to=[rt.config.mail.coordinator],
+            department=None,
+            as_of=as_of,
+            in_reply_to=message.message_id,
+            title="收到无法处理的邮件",
+            lines=[
+                f"发件人：{message.sender or '（未知）'}",
+                f"主题：{(message.subject or '（无主题）')[:120]}",
+                f"情况：{refusal.get('reason', message.outcome)}",
+                where,
+                "已告知发件人" if told else "发件人不在单位名录中，未回复",
+            ],
+        )
+        out.append(Outbound(f"notice:message:{message.key}", "notice.message_refused", None, mail))
+    return out
+
+
+def intake_answers(rt: Runtime, as_of: datetime) -> list[Outbound]:
+    """Every mail the intake owes besides the answers of ``answer_for``/``message_answer``."""
+    out: list[Outbound] = []
+    for sub in rt.store.submissions(rt.campaign_id):
+        if sub.status == "quarantined" and owed(rt, f"held:{sub.id}"):
+            item = held_notice(rt, sub, as_of)
+            if item is not None:
+                out.append(item)
+    for message in rt.store.messages(rt.campaign_id):
+        for item in [
+            *duplicate_answers(rt, message, as_of),
+            *refused_message_answers(rt, message, as_of),
+        ]:
+            if owed(rt, item.key):
+                out.append(item)
+    return out
+
+
 def owed(rt: Runtime, key: str) -> bool:
     """Not sent yet, failed for a reason a retry may fix, or pending from a run that died
     (``deliver`` reports those to the coordinator instead of sending them)."""
@@ -777,6 +1030,7 @@ def owed_answers(rt: Runtime, as_of: datetime) -> list[Outbound]:
             item = message_answer(rt, message, as_of)
             if item is not None:
                 out.append(item)
+    out.extend(intake_answers(rt, as_of))
     return out
 
 
@@ -889,8 +1143,26 @@ def consolidate(rt: Runtime) -> tuple[Consolidation, Path]:
 
 def assign(rt: Runtime, submission_id: int, code: str) -> Submission:
     """The coordinator names the department of a quarantined or unmatched file; the next
-    collect run answers the department."""
-    return assign_submission(rt.store, submission_id, code.strip().upper())
+    collect run answers the department. The file is read again from the archived message it
+    came in."""
+    return assign_submission(rt.store, submission_id, code.strip().upper(), load=archived_file)
+
+
+def archived_file(sub: Submission) -> bytes:
+    """A submission's file as received: taken out of its archived message again (or, for a
+    file archived on its own by an older version, that file)."""
+    path = Path(sub.archived_path) if sub.archived_path else None
+    if path is not None and path.is_file():
+        if path.suffix != ".eml":
+            return path.read_bytes()
+        content = find_attachment(path.read_bytes(), sub.sha256)
+        if content is not None:
+            return content
+    raise StoreError(
+        "the archived file of the submission is missing; restore it from the mail archive",
+        submission=sub.id,
+        path=sub.archived_path,
+    )
 
 
 def release_uncertain(rt: Runtime, key: str, *, delivered: bool = False) -> str:

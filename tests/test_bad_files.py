@@ -4,8 +4,10 @@ traceback, and the next good file still reads (in-process pre-checks, isolated w
 from __future__ import annotations
 
 import io
+import json
 import os
 import random
+import re
 import shutil
 import struct
 import subprocess
@@ -403,23 +405,34 @@ def test_worker_abort_becomes_crashed_and_the_next_file_reads(good):
         assert box.starts == 2
 
 
-def test_worker_out_of_memory_becomes_crashed(good, tmp_path):
-    """A sheet that passes every pre-check (2,000 × 200 numbers) but needs more memory than a
-    deliberately small limit: calamine's allocation fails and the worker aborts."""
-    rnd = random.Random(3)
+def make_string_amplifier(tmp: Path, good: Path) -> Path:
+    """Every pre-check passes (the cell cap, 500 × 200, and one shared string), but each cell
+    is a copy of a 4,000-character string once read: 400 MB, over the worker's memory."""
     rows = []
-    for r in range(1, intake.MAX_ROWS + 1):
-        cells = "".join(
-            f'<c r="{_col(c)}{r}"><v>{rnd.randrange(10**6)}</v></c>'
-            for c in range(intake.MAX_COLUMNS)
-        )
+    for r in range(1, intake.MAX_CELLS // intake.MAX_COLUMNS + 1):
+        cells = "".join(f'<c r="{_col(c)}{r}" t="s"><v>0</v></c>' for c in range(200))
         rows.append(f'<row r="{r}">{cells}</row>')
-    big = rezip(good, tmp_path / "big.xlsx", replace={S3_PART: _with_rows("".join(rows))})
-    inspect(big)  # legal as far as the pre-checks go
-    with Sandbox(memory=48 * 1024 * 1024) as box:
-        box.read(good)  # a template fits in 48 MB
+    sst = (
+        '<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/'
+        f'spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>{"年报" * 2000}</t></si></sst>'
+    )
+    return rezip(
+        good,
+        tmp / "amplifier.xlsx",
+        replace={S3_PART: _with_rows("".join(rows))},
+        add={"xl/sharedStrings.xml": sst.encode()},
+    )
+
+
+def test_worker_out_of_memory_becomes_crashed(good, tmp_path):
+    """Within every cap of the pre-checks, a file can still need more memory than the worker
+    has: its allocation fails and the worker dies; the next file reads in a fresh one."""
+    amplifier = make_string_amplifier(tmp_path, good)
+    inspect(amplifier)  # legal as far as the pre-checks go
+    with Sandbox() as box:
+        box.read(good)
         with pytest.raises(WorkbookError) as caught:
-            box.read(big)
+            box.read(amplifier)
         assert caught.value.kind == "crashed"
         assert_good_still_reads(box, good)
 
@@ -463,3 +476,59 @@ def test_cli_reports_a_bad_file_in_one_line(good, tmp_path):
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert "row 1,048,576" in result.stderr
+
+
+# -- nianbao validate: an exit code and one line for every input ------------------------------
+
+
+def make_huge_number(tmp: Path, good: Path) -> Path:
+    """A count cell holding a 200,000-digit number, written into the sheet XML as text."""
+
+    def swap(xml: bytes) -> bytes:
+        cell = re.search(rb'<c r="(D7)"[^>]*>(<v>[^<]*</v>)</c>', xml)
+        assert cell, "the template's D7"
+        digits = b"9" * 200_000
+        return xml.replace(
+            cell.group(0), b'<c r="D7" t="inlineStr"><is><t>' + digits + b"</t></is></c>"
+        )
+
+    return rezip(good, tmp / "huge-number.xlsx", replace={S3_PART: swap})
+
+
+def test_validate_answers_every_file_with_an_exit_code_and_at_most_one_line(good, tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    inputs = []
+    for name, (make, _kind, _words) in BAD_FILES.items():
+        folder = tmp_path / re.sub(r"\W+", "-", name)
+        folder.mkdir()
+        inputs.append((make(folder, good), 2))
+    inputs += [
+        (make_huge_number(tmp_path, good), 1),
+        (good, 1),  # readable; its made-up values break the sums
+        (tmp_path, 2),  # a directory
+        (tmp_path / "missing.xlsx", 2),
+        (tmp_path / "[bold]年报[/].xlsx", 2),  # markup in the name, not a file
+    ]
+    garbage = tmp_path / "report.txt"
+    garbage.write_bytes(bytes(range(256)) * 100)
+    inputs.append((garbage, 2))  # a "published text" with no report in it
+    runner = CliRunner()
+    for path, code in inputs:
+        for extra in ([], ["--json"]):
+            result = runner.invoke(app, ["validate", str(path), *extra])
+            assert not isinstance(result.exception, Exception) or isinstance(
+                result.exception, SystemExit
+            ), (path, result.exception)
+            assert result.exit_code == code, (path, result.stderr)
+            assert "Traceback" not in result.stdout + result.stderr
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == (1 if code == 2 else 0), (path, lines)
+            if extra:
+                json.loads(result.stdout)  # JSON whatever the file (an error is JSON too)
+    result = runner.invoke(app, ["validate", str(make_huge_number(tmp_path, good)), "--json"])
+    r5 = [i for i in json.loads(result.stdout)["issues"] if i["rule"] == "R5"]
+    assert len(r5) == 1 and "“9999999999999999…”（共200,000位）" in r5[0]["message"]
+    assert len(r5[0]["message"]) < 200

@@ -245,3 +245,142 @@ def test_html_to_text_and_strip_quoted():
     assert (
         strip_quoted("第1项：确无申请\n> 原文\n第2项：已更正") == "第1项：确无申请\n第2项：已更正"
     )
+
+
+# -- hostile structure: measured before parsed, answered, never raised --------------------------
+
+
+def _nested(depth: int, leaf: bytes) -> bytes:
+    head = b"From: a@b.example\r\nSubject: deep\r\nMIME-Version: 1.0\r\n"
+    head += b'Content-Type: multipart/mixed; boundary="b0"\r\n\r\n--b0\r\n'
+    body = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
+        for i in range(1, depth)
+    )
+    tail = b"".join(b"--b%d--\r\n" % i for i in reversed(range(depth)))
+    return head + body + leaf + b"\r\n" + tail
+
+
+def _xlsx_part(payload: bytes, encoding: bytes = b"base64") -> bytes:
+    return (
+        b'Content-Type: application/octet-stream; name="r.xlsx"\r\n'
+        b'Content-Disposition: attachment; filename="r.xlsx"\r\n'
+        b"Content-Transfer-Encoding: " + encoding + b"\r\n\r\n" + payload
+    )
+
+
+@pytest.mark.parametrize(("depth", "found"), [(20, True), (64, True), (65, False), (3000, False)])
+def test_deep_nesting_is_found_up_to_the_limit_and_refused_beyond_it(depth, found):
+    import base64
+
+    from connectors.attachments import MAX_MIME_DEPTH, mime_depth
+
+    raw = _nested(depth, _xlsx_part(base64.encodebytes(XLSX)))
+    assert mime_depth(raw) == depth or mime_depth(raw) > MAX_MIME_DEPTH
+    msg = parse_message(raw)
+    assert msg.subject == "deep" and msg.sender == "a@b.example"  # headers, whatever the depth
+    assert bool(msg.workbooks) is found
+    assert (msg.refusal is None) is found
+    if not found:
+        assert msg.refusal.kind == "too-deep" and "嵌套过深" in msg.refusal.reason_zh
+
+
+def test_broken_and_unknown_transfer_encodings_are_problems_not_guesses():
+    broken = parse_message(_nested(1, _xlsx_part(b"UEsDBBQ***not base64!!\r\n")))
+    [att] = broken.attachments
+    assert att.problem.kind == "bad-encoding" and "编码错误" in att.problem.reason_zh
+    assert att.intent == "report" and broken.candidates == (att,)
+    unknown = parse_message(_nested(1, _xlsx_part(b"H4sIAAAA\r\n", encoding=b"x-gzip64")))
+    assert unknown.attachments[0].problem.kind == "bad-encoding"
+    assert "x-gzip64" in unknown.attachments[0].problem.reason
+
+
+def test_a_base64_forwarded_message_is_read_as_the_message_it_is():
+    from email.message import EmailMessage
+    from email.policy import SMTP
+
+    inner = EmailMessage()
+    inner["From"] = "rsj@zhangshu.example"
+    inner.set_content("见附件")
+    inner.add_attachment(XLSX, maintype="application", subtype="octet-stream", filename="年报.xlsx")
+    raw = inner.as_bytes(policy=SMTP)
+    for _ in range(3):  # forwarded three times, each time as a base64 message/rfc822
+        outer = EmailMessage()
+        outer["From"] = "rsj@zhangshu.example"
+        outer.set_content("转发")
+        outer.add_attachment(raw, maintype="message", subtype="rfc822", filename="fw.eml")
+        raw = outer.as_bytes(policy=SMTP)
+    [att] = parse_message(raw).workbooks
+    assert att.content == XLSX and att.forwarded
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _with_zip(data: bytes) -> bytes:
+    import base64
+
+    return _nested(
+        1,
+        b'Content-Type: application/zip; name="a.zip"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        + base64.encodebytes(data),
+    )
+
+
+def test_a_zip_nothing_can_be_taken_out_of_says_why():
+    nested = parse_message(_with_zip(_zip({"inner.zip": _zip({"r.xlsx": XLSX})})))
+    assert nested.candidates[0].problem.kind == "nested-archive"
+    pdfs = parse_message(_with_zip(_zip({"scan.pdf": b"%PDF-1.7"})))
+    assert pdfs.candidates[0].problem.kind == "not-a-workbook"
+    assert (
+        pdfs.candidates[0].intent == "document"
+        and "scan.pdf" in pdfs.candidates[0].problem.reason_zh
+    )
+
+
+def test_zip_members_never_exceed_the_messages_budget():
+    data = _zip({f"{i}.xlsx": XLSX for i in range(4)})
+    msg = parse_message(_with_zip(data), zip_limits=ZipLimits(max_message_bytes=2 * len(XLSX)))
+    kept = [a for a in msg.attachments if a.container and a.problem is None]
+    held = [a for a in msg.attachments if a.container and a.problem is not None]
+    assert len(kept) == 2 and len(held) == 2
+    assert all(a.problem.kind == "too-large" and len(a.content) < 200 for a in held)
+
+
+def test_what_was_meant_as_the_report():
+    from email.message import EmailMessage
+    from email.policy import SMTP
+
+    def mail(*files):
+        msg = EmailMessage()
+        msg["From"] = "a@b.example"
+        msg.set_content("见附件")
+        for name, data, kind in files:
+            main, sub = kind.split("/")
+            msg.add_attachment(data, maintype=main, subtype=sub, filename=name)
+        return parse_message(msg.as_bytes(policy=SMTP))
+
+    png = ("盖章页.png", b"\x89PNG\r\n\x1a\n", "image/png")
+    pdf = ("年报.pdf", b"%PDF-1.7", "application/pdf")
+    damaged = ("年报.xlsx", b"PK\x03\x04 cut", "application/octet-stream")
+    assert mail(png).candidates == ()  # a photo is never taken for the report
+    assert [a.name for a in mail(png, pdf).candidates] == ["年报.pdf"]  # instead of it
+    assert [a.name for a in mail(pdf, damaged).candidates] == ["年报.xlsx"]  # meant as it
+
+
+def test_an_attachment_is_found_again_in_its_message_by_its_hash():
+    from connectors.attachments import find_attachment
+
+    raw = _with_zip(_zip({"r.xlsx": XLSX}))
+    assert find_attachment(raw, hashlib.sha256(XLSX).hexdigest()) == XLSX
+    assert find_attachment(raw, "0" * 64) is None
+
+
+def test_a_sender_address_with_a_line_break_is_no_address():
+    raw = b"From: =?utf-8?b?eA==?= <a@b.example\r\n Bcc: c@d.example>\r\nSubject: x\r\n\r\nhi\r\n"
+    assert parse_message(raw).sender in (None, "a@b.example")

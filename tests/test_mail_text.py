@@ -50,6 +50,36 @@ CONTEXT = {
         "state_label": "已发送",
     },
     "coordinator_notice": {"title": "有一封来信被隔离", "lines": ["发件人不在名录中"]},
+    "held": {"file_name": "年报.xlsx", "reason": "表格属于其他单位，已转协调人核实。"},
+    "duplicate": {
+        "files": [
+            {
+                "name": "年报.xlsx",
+                "own": True,
+                "received_at": RECEIVED,
+                "version": 1,
+                "status": "已接收",
+                "unreadable": None,
+            },
+            {
+                "name": "副本.xlsx",
+                "own": False,
+                "received_at": RECEIVED,
+                "version": None,
+                "status": "已接收",
+                "unreadable": None,
+            },
+            {
+                "name": "空.xlsx",
+                "own": False,
+                "received_at": RECEIVED,
+                "version": None,
+                "status": "无法读取",
+                "unreadable": "文件是空的（0字节）。",
+            },
+        ]
+    },
+    "message_problem": {"reason": "邮件结构嵌套过深。", "subject_line": "回复：年报"},
 }
 
 

@@ -150,3 +150,135 @@ def test_assigning_needs_the_archived_file_and_a_known_department(store, tmp_pat
     with pytest.raises(StoreError, match="archived file of the submission is missing"):
         assign_submission(store, got.submission.id, "SZF")
     assert store.submission(got.submission.id).status == "quarantined"
+
+
+# -- evidence that disagrees changes nothing ------------------------------------------------------
+
+
+def edited_meta(path, tmp_path, **cells):
+    import openpyxl
+
+    book = openpyxl.load_workbook(path)
+    for row in book["_meta"].iter_rows(min_row=2):
+        if row[0].value in cells:
+            row[1].value = cells[row[0].value]
+    out = tmp_path / "edited.xlsx"
+    book.save(out)
+    return out
+
+
+def test_anothers_token_from_a_registered_unit_leaves_that_units_report_alone(store, tmp_path):
+    mine = returned(store, tmp_path, "RSJ", name="rsj.xlsx")
+    first = receive_workbook(store, "2021", mine, Origin("cli", sender="rsj@yichun.example"))
+    assert first.submission.status == "accepted"
+    forwarded = returned(store, tmp_path, "RSJ", name="fwd.xlsx", seed=2)
+    got = receive_workbook(store, "2021", forwarded, Origin("cli", sender="fgw@yichun.example"))
+    assert got.submission.status == "quarantined" and got.submission.department is None
+    assert "可能转发或误用了其他单位的模板" in got.submission.match_reason_zh
+    assert got.submission.sender_notice_zh  # FGW is told
+    assert [(s.id, s.status) for s in store.submissions("2021", "RSJ")] == [
+        (first.submission.id, "accepted")
+    ]
+
+
+def test_the_meta_sheet_edited_is_no_way_in(store, tmp_path):
+    rsj = returned(store, tmp_path, "RSJ")
+    got = receive_workbook(
+        store,
+        "2021",
+        edited_meta(rsj, tmp_path, department_code="FGW"),
+        Origin("cli", sender="fgw@yichun.example"),
+    )
+    assert got.match.rule == "tampered" and got.submission.status == "quarantined"
+
+
+def test_last_years_template_is_a_stale_token_of_its_unit(store, tmp_path):
+    store.create_campaign("2020", 2020, registry=store.registry("2021"))
+    old = write_department_template(
+        store, store.registry("2021"), "2020", "FGW", tmp_path / "fgw-2020.xlsx"
+    )
+    own = receive_workbook(store, "2021", old, Origin("cli", sender="fgw@yichun.example"))
+    assert own.match.matched and own.submission.department == "FGW"  # R6 judges the form
+    assert "earlier year's template" in own.match.notes[0]
+    other = write_department_template(
+        store, store.registry("2021"), "2020", "RSJ", tmp_path / "rsj-2020.xlsx"
+    )
+    got = receive_workbook(store, "2021", other, Origin("cli", sender="fgw@yichun.example"))
+    assert got.match.rule == "other-unit" and "往年" in got.submission.match_reason_zh
+
+
+def test_bytes_are_read_as_they_are_and_recorded_with_their_message(store, tmp_path):
+    data = returned(store, tmp_path, "RSJ").read_bytes()
+    eml = tmp_path / "message.eml"
+    got = receive_workbook(
+        store,
+        "2021",
+        data,
+        Origin("imap:1:9", file_name="年报.xlsx", sender="rsj@yichun.example"),
+        archived_path=eml,
+    )
+    assert got.submission.status == "accepted" and got.submission.archived_path == str(eml)
+    assert got.validation.report.source == "年报.xlsx"
+
+
+def test_a_known_failure_is_recorded_without_reading(store, tmp_path):
+    from annual_report.errors import WorkbookError
+
+    failure = WorkbookError("base64 broken", "附件在传输中损坏。", kind="bad-encoding")
+    got = receive_workbook(
+        store,
+        "2021",
+        b"garbled",
+        Origin("imap:1:10", sender="x@qq.example", thread_department="RSJ"),
+        failure=failure,
+    )
+    assert got.submission.status == "unreadable" and got.submission.department is None
+    # a stranger who had our mail is told why; the record of RSJ is not touched
+    assert got.submission.sender_notice_zh == "附件在传输中损坏。"
+    assert got.submission.failure_kind == "bad-encoding"
+
+
+def test_assigning_reads_the_file_again_through_the_loader(store, tmp_path):
+    data = returned(store, tmp_path, "SZF", changes=RULES_ISSUED).read_bytes()
+    got = receive_workbook(store, "2021", data, Origin("cli", sender="x@qq.example"))
+    seen = []
+
+    def load(sub):
+        seen.append(sub.id)
+        return data
+
+    sub = assign_submission(store, got.submission.id, "SZF", load=load)
+    assert seen == [got.submission.id] and (sub.department, sub.status) == ("SZF", "accepted")
+
+
+def test_a_quarantined_file_is_taken_out_of_its_archived_message_to_be_assigned(store, tmp_path):
+    import io
+    import zipfile
+    from email.message import EmailMessage
+
+    from connectors.attachments import parse_message
+    from flows.operations import archived_file
+
+    data = returned(store, tmp_path, "SZF").read_bytes()
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("年报.xlsx", data)
+    msg = EmailMessage()
+    msg["From"] = "x@qq.example"
+    msg.set_content("年报")
+    msg.add_attachment(packed.getvalue(), maintype="application", subtype="zip", filename="a.zip")
+    eml = tmp_path / "2022" / "m.eml"  # the archive keeps the message, never the member
+    eml.parent.mkdir()
+    eml.write_bytes(msg.as_bytes())
+    [member] = parse_message(eml.read_bytes()).candidates
+    assert member.container == "a.zip" and member.content == data
+    got = receive_workbook(
+        store, "2021", member.content, Origin("cli", sender="x@qq.example"), archived_path=eml
+    )
+    assert got.submission.status == "quarantined"
+    assert archived_file(store.submission(got.submission.id)) == data
+    sub = assign_submission(store, got.submission.id, "SZF", load=archived_file)
+    assert sub.department == "SZF" and sub.status == "accepted"
+    eml.unlink()
+    with pytest.raises(StoreError, match="archived file of the submission is missing"):
+        archived_file(store.submission(got.submission.id))
