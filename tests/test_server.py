@@ -275,15 +275,27 @@ class Played:
     server: Process
     site: Site
     offices: dict[str, OfficeRun]
-    mails: list[tuple[ParsedMessage, tuple[str, ...], str | None]]  # parsed, rcpt, login
+    mails: list[Sent]
     figures: dict[str, Any]
 
     def mails_of(self, spec: OfficeSpec, kind: str | None = None) -> list[ParsedMessage]:
         return [
-            m
-            for m, _rcpt, _login in self.mails
-            if m.sender == spec.sender and (kind is None or m.header("X-Nianbao-Kind") == kind)
+            m.parsed
+            for m in self.mails
+            if m.parsed.sender == spec.sender
+            and (kind is None or m.parsed.header("X-Nianbao-Kind") == kind)
         ]
+
+    def take_mails(self, smtp: Any) -> None:
+        for envelope in smtp.messages[len(self.mails) :]:
+            self.mails.append(Sent(parse_message(envelope.raw), len(envelope.raw), envelope.login))
+
+
+@dataclass(frozen=True)
+class Sent:
+    parsed: ParsedMessage
+    size: int  # bytes on the wire
+    login: str | None  # the SMTP user the worker logged in as
 
 
 def approve_as_the_ui_does(api_url: str, run: Any) -> dict[str, Any]:
@@ -451,7 +463,7 @@ def play_campaign(played: Played, client: Any, smtp: Any, dovecot: Any) -> None:
     run_step(
         played, client, "dispatch", "dispatch", {o: at(s.start, 9) for o, s in offices.items()}
     )
-    played.mails = [(parse_message(e.raw), tuple(e.rcpt_tos), e.login) for e in smtp.messages]
+    snapshot(played, "dispatch", smtp)
     for office, spec in offices.items():
         invitations = {m.header("X-Nianbao-Department"): m for m in played.mails_of(spec)}
         for n, unit in enumerate(spec.units):
@@ -459,13 +471,13 @@ def play_campaign(played: Played, client: Any, smtp: Any, dovecot: Any) -> None:
             dovecot.deliver(
                 reply(spec, unit, invitations[unit.code], when), played.offices[office].folder
             )
-    run_step(
-        played,
-        client,
-        "collect",
-        "collect",
-        {o: at(s.deadline - timedelta(days=1), 17, 30) for o, s in offices.items()},
-    )
+    evening = {o: at(s.deadline - timedelta(days=1), 17, 30) for o, s in offices.items()}
+    run_step(played, client, "collect", "collect", evening)
+    snapshot(played, "collect", smtp)
+    # half an hour later, as the schedule does: nothing new (what most collect runs are)
+    later = {o: when + timedelta(minutes=30) for o, when in evening.items()}
+    run_step(played, client, "collect-idle", "collect", later)
+    snapshot(played, "collect-idle", smtp)
     run_step(
         played,
         client,
@@ -473,23 +485,74 @@ def play_campaign(played: Played, client: Any, smtp: Any, dovecot: Any) -> None:
         "consolidate",
         {o: at(s.consolidate_on, 9) for o, s in offices.items()},
     )
-    played.mails = [(parse_message(e.raw), tuple(e.rcpt_tos), e.login) for e in smtp.messages]
+    snapshot(played, "consolidate", smtp)
+
+
+def snapshot(played: Played, step: str, smtp: Any) -> None:
+    """What the server holds after ``step`` (once the background recorders are done)."""
+    played.take_mails(smtp)
+    offices = settled(lambda: {o: office_figures(played.pg, o) for o in played.offices})
+    played.figures.setdefault("steps", {})[step] = {
+        "offices": offices,
+        "database": database_figures(played.pg),
+        "cpu_seconds": {
+            "server": played.server.cpu_seconds(),
+            **{o: r.worker.cpu_seconds() for o, r in played.offices.items() if r.worker},
+        },
+        "mails": {
+            o: {"count": len(played.mails_of(r.spec)), "bytes": mail_bytes(played, r.spec)}
+            for o, r in played.offices.items()
+        },
+    }
+
+
+def mail_bytes(played: Played, spec: OfficeSpec) -> int:
+    return sum(m.size for m in played.mails if m.parsed.sender == spec.sender)
 
 
 def measure(played: Played, cpu_before: dict[str, float]) -> None:
-    """What the campaign left on the server, per office and in all (docs/scale.md)."""
+    """What the campaign left on the server, per office and per step (docs/scale.md)."""
+    steps = played.figures["steps"]
+    last = steps["consolidate"]
     for office, office_run in played.offices.items():
-        office_run.figures = settled(lambda o=office: office_figures(played.pg, o))
-    played.figures["campaign"] = settled(lambda: database_figures(played.pg))
-    played.figures["offices"] = {o: r.figures for o, r in played.offices.items()}
+        office_run.figures = last["offices"][office]
+    played.figures["campaign"] = last["database"]
+    played.figures["offices"] = last["offices"]
     played.figures["units"] = {o: len(r.spec.units) for o, r in played.offices.items()}
     played.figures["cpu_seconds"] = {
-        "server": played.server.cpu_seconds() - cpu_before["server"],
-        **{f"worker-{o}": r.worker.cpu_seconds() for o, r in played.offices.items() if r.worker},
+        "server": last["cpu_seconds"]["server"] - cpu_before["server"],
+        **{f"worker-{o}": last["cpu_seconds"][o] for o in played.offices},
     }
-    played.figures["mails"] = {
-        o: len(played.mails_of(r.spec)) for o, r in played.offices.items()
-    } | {"bytes": sum(len(m.text) for m, _r, _l in played.mails)}
+    # each step's own share: what it added to the server, per office
+    before: dict[str, Any] = {
+        "offices": {o: dict.fromkeys(last["offices"][o], 0) for o in played.offices},
+        "database": played.figures["deployed"],
+        "cpu_seconds": {"server": cpu_before["server"], **dict.fromkeys(played.offices, 0.0)},
+        "mails": {o: {"count": 0, "bytes": 0} for o in played.offices},
+    }
+    deltas = {}
+    for step, now in steps.items():
+        deltas[step] = {
+            "offices": {
+                o: {k: v - before["offices"][o][k] for k, v in figures.items()}
+                | {
+                    "worker_cpu_seconds": round(
+                        now["cpu_seconds"][o] - before["cpu_seconds"][o], 2
+                    ),
+                    "mails": now["mails"][o]["count"] - before["mails"][o]["count"],
+                    "mail_bytes": now["mails"][o]["bytes"] - before["mails"][o]["bytes"],
+                }
+                for o, figures in now["offices"].items()
+            },
+            "database_bytes": now["database"]["database_bytes"]
+            - before["database"]["database_bytes"],
+            "commits": now["database"]["commits"] - before["database"]["commits"],
+            "server_cpu_seconds": round(
+                now["cpu_seconds"]["server"] - before["cpu_seconds"]["server"], 2
+            ),
+        }
+        before = now
+    played.figures["per_step"] = deltas
     target = os.environ.get("NIANBAO_SERVER_FIGURES")
     if target:
         Path(target).write_text(json.dumps(played.figures, indent=2, ensure_ascii=False) + "\n")
@@ -555,6 +618,7 @@ def test_the_workers_ran_each_office_on_its_own_pool(played):
         return {
             "dispatch": ("Completed", f"{units} invitations sent"),
             "collect": (complete, f"{units} new submissions, {units} answers sent"),
+            "collect-idle": (complete, "0 new submissions, 0 answers sent"),
             "consolidate": (complete, f"consolidated {good} units"),
         }
 
@@ -596,7 +660,7 @@ def test_the_mails_went_through_smtp_and_the_replies_came_from_imap(played, smtp
         archived = list((office_run.data_dir / "mail").rglob("*.eml"))
         assert len(archived) >= 2 * len(spec.units)
     # each worker logged in with the password from its env_file, never from a file
-    assert {login for _m, _r, login in played.mails} == {smtp_server.user}
+    assert {m.login for m in played.mails} == {smtp_server.user}
     for office_run in played.offices.values():
         config_text = "".join(
             p.read_text(encoding="utf-8") for p in office_run.config_dir.glob("*.yaml")
@@ -674,8 +738,12 @@ def test_the_campaign_left_measurable_figures(played):
     assert grown > 0
     for spec in OFFICES:
         office = figures["offices"][spec.office]
-        assert office["flow_runs"] == 3
+        assert office["flow_runs"] == 4
         # a task per unit and more (invitations, answers, status)
         assert office["task_runs"] > len(spec.units)
         assert office["artifacts"] >= 5 and office["artifact_bytes"] > 0
         assert office["logs"] > 0 and office["events"] > 0
+        steps = figures["per_step"]
+        assert steps["dispatch"]["offices"][spec.office]["mails"] == len(spec.units)
+        idle = steps["collect-idle"]["offices"][spec.office]
+        assert idle["flow_runs"] == 1 and idle["mails"] == 0
