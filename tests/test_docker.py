@@ -258,6 +258,20 @@ def test_prefect_server_uses_postgres_with_asyncpg(services):
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
 
 
+def test_prefect_server_keeps_a_year_of_history(services, monkeypatch):
+    """The retention settings are ones Prefect reads, with the values docs/scale.md assumes."""
+    from datetime import timedelta
+
+    from prefect.settings import Settings
+
+    for name, value in environment(services["prefect-server"]).items():
+        if name.startswith("PREFECT_SERVER_SERVICES_DB_VACUUM_"):
+            monkeypatch.setenv(name, value)
+    vacuum = Settings().server.services.db_vacuum
+    assert vacuum.enabled == {"events", "flow_runs"}
+    assert vacuum.retention_period == timedelta(days=400)
+
+
 def test_no_telemetry(services):
     for name in ("prefect-server", "app"):
         env = environment(services[name])
