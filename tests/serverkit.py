@@ -146,6 +146,7 @@ class Process:
     env: dict[str, str]
     log: Path
     popen: subprocess.Popen
+    peak_rss_kb: int = 0
 
     def log_tail(self, lines: int = 60) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -153,16 +154,31 @@ class Process:
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the whole process group, including children that have ended."""
-        ticks = os.sysconf("SC_CLK_TCK")
         total = 0
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
+        for entry in self.members():
             with contextlib.suppress(OSError, IndexError, ValueError):
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[2]) == self.popen.pid:  # pgrp: the session we started
-                    total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-        return total / ticks
+                total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def members(self) -> list[Path]:
+        """/proc entries of the processes in the group we started (the worker's flow runs too)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                    if int(fields[2]) == self.popen.pid:
+                        found.append(entry)
+        return found
+
+    def sample_memory(self) -> None:
+        """Remember the largest peak resident size (VmHWM) of any process of the group."""
+        for entry in self.members():
+            with contextlib.suppress(OSError):
+                match = re.search(r"VmHWM:\s+(\d+) kB", (entry / "status").read_text())
+                if match:
+                    self.peak_rss_kb = max(self.peak_rss_kb, int(match.group(1)))
 
     def stop(self) -> None:
         if self.popen.poll() is None:
@@ -368,6 +384,7 @@ def wait_for_run(client: Any, run_id: Any, *processes: Process, timeout: float =
             return run
         for process in processes:
             assert process.popen.poll() is None, process.log_tail()
+            process.sample_memory()
         assert time.monotonic() < deadline, (
             f"flow run {run.name} still {run.state.type if run.state else None}\n"
             + "\n".join(p.log_tail() for p in processes)
