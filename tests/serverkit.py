@@ -153,7 +153,7 @@ class Process:
         return f"--- {self.name} ({self.log}) ---\n" + "\n".join(text.splitlines()[-lines:])
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the whole process group, including children that have ended."""
+        """User + system CPU of the process and its descendants, ended ones included."""
         total = 0
         for entry in self.members():
             with contextlib.suppress(OSError, IndexError, ValueError):
@@ -162,15 +162,21 @@ class Process:
         return total / os.sysconf("SC_CLK_TCK")
 
     def members(self) -> list[Path]:
-        """/proc entries of the processes in the group we started (the worker's flow runs too)."""
-        found = []
+        """/proc entries of the process and all its descendants (a worker's flow runs run in
+        process groups of their own)."""
+        parents: dict[int, int] = {}
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit():
                 with contextlib.suppress(OSError, IndexError, ValueError):
                     fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                    if int(fields[2]) == self.popen.pid:
-                        found.append(entry)
-        return found
+                    parents[int(entry.name)] = int(fields[1])
+        found, frontier = {self.popen.pid}, [self.popen.pid]
+        while frontier:
+            pid = frontier.pop()
+            children = [c for c, parent in parents.items() if parent == pid and c not in found]
+            found.update(children)
+            frontier.extend(children)
+        return [Path(f"/proc/{pid}") for pid in found if pid in parents]
 
     def sample_memory(self) -> None:
         """Remember the largest peak resident size (VmHWM) of any process of the group."""
@@ -181,6 +187,7 @@ class Process:
                     self.peak_rss_kb = max(self.peak_rss_kb, int(match.group(1)))
 
     def stop(self) -> None:
+        leftovers = [int(p.name) for p in self.members() if int(p.name) != self.popen.pid]
         if self.popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGTERM)
@@ -189,8 +196,10 @@ class Process:
             except subprocess.TimeoutExpired:
                 os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError):  # flow runs the worker left behind
-            os.killpg(self.popen.pid, signal.SIGKILL)
+        # what the group signal did not reach: flow runs a failed test left running
+        for pid in leftovers:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def base_env(home: Path) -> dict[str, str]:

@@ -61,7 +61,8 @@ from serverkit import (
 
 from connectors.attachments import ParsedMessage, parse_message
 
-pytestmark = pytest.mark.mail
+# the module fixture plays the whole campaign inside the first test's time limit
+pytestmark = [pytest.mark.mail, pytest.mark.timeout(900)]
 
 YEAR = 2021
 ZONE = ZoneInfo("Asia/Shanghai")
