@@ -295,7 +295,8 @@ def consolidate(
                         f"{len(result.excluded)} 个。\n\n{excluded}\n\n表格：{path}\n\n"
                         "请核对后批准，或取消“批准”并填写退回原因。"
                     ),
-                    approve=True,
+                    # approve is True by default: passed here, Prefect's with_initial_data
+                    # would rebuild the field without its title and the form would say "Approve"
                 ),
                 timeout=7 * 24 * 3600,
                 poll_interval=2,

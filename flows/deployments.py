@@ -1,7 +1,10 @@
 """Deployments of the campaign flows with their schedules (cron in the campaign's time zone).
 
-``nianbao serve`` serves these; ``prefect.yaml`` declares the same for a Prefect worker, and a
-test keeps the two in step with ``config/campaign.yaml``.
+One office's deployments are named after the office (``dispatch/yichun``, ``collect/yichun`` …;
+``$NIANBAO_OFFICE``), so that any number of offices share one Prefect server, each with its own
+work pool. ``nianbao serve`` serves them itself; ``prefect.yaml`` declares the same for a
+Prefect worker and calls :func:`campaign_schedule` when it is deployed, so the schedules always
+come from the office's own ``campaign.yaml``.
 """
 
 from __future__ import annotations
@@ -10,9 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from annual_report.errors import ConfigError
 from annual_report.plan import CampaignPlan
 
-from .settings import load_app_config
+from .settings import CONFIG_ENV, OFFICE_ENV, check_office, load_app_config, office_id
+
+# The deployments' name without $NIANBAO_OFFICE (one office alone on its server, `nianbao serve`)
+SOLE_OFFICE = "nianbao"
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,49 @@ def schedules(plan: CampaignPlan) -> list[Schedule]:
     ]
 
 
+def office_name() -> str:
+    """The name of this office's deployments and work pool."""
+    return office_id() or SOLE_OFFICE
+
+
+def tags(plan: CampaignPlan, office: str) -> list[str]:
+    return ["nianbao", f"office-{office}", f"campaign-{plan.id}"]
+
+
+def campaign_schedule(
+    config_dir: str, data_dir: str | None = None, office: str | None = None
+) -> dict[str, str]:
+    """prefect.yaml's build step: the office's configuration, checked, and what its deployments
+    take from it (schedules, campaign id, absolute directories), for ``{{ campaign.… }}``.
+
+    ``prefect deploy`` passes ``$NIANBAO_CONFIG``, ``$NIANBAO_DATA`` and ``$NIANBAO_OFFICE``; an
+    unset one arrives as an empty string.
+    """
+    if not config_dir:
+        raise ConfigError(f"set {CONFIG_ENV} to the office's configuration directory")
+    if not office:
+        raise ConfigError(f"set {OFFICE_ENV} to the office's short name (its work pool)")
+    check_office(office)
+    config = load_app_config(config_dir, data_dir or None)
+    plan = config.plan
+    values = {
+        "office": office,
+        "id": plan.id,
+        "timezone": plan.timezone,
+        "config_dir": str(config.config_dir),
+        "data_dir": str(config.data_dir),
+    }
+    values.update({s.flow: s.cron for s in schedules(plan)})
+    return values
+
+
+def _parameters(config_dir: str, data_dir: str | None) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"config_dir": str(Path(config_dir).resolve())}
+    if data_dir:
+        parameters["data_dir"] = str(Path(data_dir).resolve())
+    return parameters
+
+
 def deployments(config_dir: str, data_dir: str | None = None) -> list[Any]:
     from prefect.schedules import Cron
 
@@ -67,16 +117,14 @@ def deployments(config_dir: str, data_dir: str | None = None) -> list[Any]:
 
     config = load_app_config(config_dir, data_dir)
     plan = config.plan
-    parameters: dict[str, Any] = {"config_dir": str(Path(config_dir).resolve())}
-    if data_dir:
-        parameters["data_dir"] = str(Path(data_dir).resolve())
+    office = office_name()
     return [
         FLOWS[s.flow].to_deployment(
-            name=f"{s.flow}-{plan.id}",
+            name=office,
             schedule=Cron(s.cron, timezone=plan.timezone),
-            parameters=parameters,
+            parameters=_parameters(config_dir, data_dir),
             description=s.description,
-            tags=["nianbao", f"campaign-{plan.id}"],
+            tags=tags(plan, office),
         )
         for s in schedules(plan)
     ]
@@ -94,15 +142,13 @@ def manual_deployments(config_dir: str, data_dir: str | None = None) -> list[Any
     from .campaign import MANUAL_FLOWS
 
     config = load_app_config(config_dir, data_dir)
-    parameters: dict[str, Any] = {"config_dir": str(Path(config_dir).resolve())}
-    if data_dir:
-        parameters["data_dir"] = str(Path(data_dir).resolve())
+    office = office_name()
     return [
         flow.to_deployment(
-            name=f"{name}-{config.plan.id}",
-            parameters=parameters,
+            name=office,
+            parameters=_parameters(config_dir, data_dir),
             description=MANUAL_DESCRIPTIONS[name],
-            tags=["nianbao", f"campaign-{config.plan.id}"],
+            tags=tags(config.plan, office),
         )
         for name, flow in MANUAL_FLOWS.items()
     ]

@@ -7,6 +7,7 @@ flows start and all problems of all files are reported together.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,12 @@ from annual_report.plan import CampaignPlan, load_plan
 from annual_report.registry import Registry, load_registry
 from connectors.settings import MailSettings, load_mail_settings
 
+CONFIG_ENV = "NIANBAO_CONFIG"  # read by the CLI (--config) and prefect.yaml
 DATA_ENV = "NIANBAO_DATA"
+# The office's short name when several offices share one Prefect server: its work pool, its
+# deployments' name and its artifact keys (``nianbao-<office>-<campaign>-…``) carry it.
+OFFICE_ENV = "NIANBAO_OFFICE"
+_OFFICE = re.compile(r"[a-z][a-z0-9-]{0,39}")
 
 
 @dataclass(frozen=True)
@@ -68,3 +74,20 @@ def load_app_config(config_dir: str | Path, data_dir: str | Path | None = None) 
             path=str(config_dir),
         )
     return AppConfig(config_dir, data.resolve(), registry, plan, loaded["mail.yaml"])
+
+
+def office_id() -> str | None:
+    """``$NIANBAO_OFFICE``, checked, or None when unset."""
+    office = os.environ.get(OFFICE_ENV, "").strip()
+    return check_office(office) if office else None
+
+
+def check_office(office: str) -> str:
+    """An office's short name: lower-case letters, digits and dashes (work pool names and
+    artifact keys allow no more)."""
+    if not _OFFICE.fullmatch(office):
+        raise ConfigError(
+            f"{OFFICE_ENV} must be 1-40 lower-case letters, digits or dashes, starting with a "
+            f"letter (it names the office's work pool and deployments), not {office!r}"
+        )
+    return office

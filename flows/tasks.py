@@ -27,6 +27,7 @@ from annual_report.history import progress_by_day
 
 from . import operations as ops
 from . import status
+from .settings import office_id
 
 READ = {"retries": 1, "retry_delay_seconds": 5, "retry_jitter_factor": 0.5}
 
@@ -221,6 +222,9 @@ def publish_final(rt: ops.Runtime, path: Path) -> None:
 
 
 def artifact_key(campaign_id: str) -> str:
-    """Artifact keys allow lower-case letters, digits and dashes only."""
-    safe = "".join(c if c.isalnum() else "-" for c in campaign_id.lower())
-    return f"nianbao-{safe}"
+    """Artifact keys allow lower-case letters, digits and dashes only. With several offices on
+    one server ($NIANBAO_OFFICE set) the office is part of the key, so that one office's
+    summary never hides another's as the latest of its key."""
+    safe = "".join(c if c.isascii() and c.isalnum() else "-" for c in campaign_id.lower())
+    office = office_id()
+    return f"nianbao-{office}-{safe}" if office else f"nianbao-{safe}"

@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 EXTRA=()
 [ "${1:-}" = "--screenshots" ] && EXTRA=(chromium fonts-wqy-zenhei)
 
-SYSTEM_PACKAGES=(dovecot-imapd libreoffice-calc-nogui libreoffice-writer-nogui poppler-utils fonts-noto-cjk)
+# postgresql: Prefect's database in production; tests/test_server.py runs a cluster of its own
+# (initdb/pg_ctl in a temp dir), so the packaged service is kept from starting, like dovecot's.
+SYSTEM_PACKAGES=(dovecot-imapd libreoffice-calc-nogui libreoffice-writer-nogui poppler-utils fonts-noto-cjk postgresql)
 
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}" "${EXTRA[@]}"; do
@@ -17,7 +19,8 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         echo "setup: installing ${missing[*]}"
-        # Keep the packaged services (dovecot on port 143) from starting: tests run their own.
+        # Keep the packaged services (dovecot on port 143, postgresql on 5432) from starting:
+        # tests run their own.
         if [ ! -e /usr/sbin/policy-rc.d ]; then
             printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
             chmod +x /usr/sbin/policy-rc.d

@@ -1,23 +1,20 @@
 """prefect.yaml and ``nianbao serve`` declare the same deployments, in step with the campaign.
 
-prefect.yaml is static text; its schedules must be what ``flows.deployments.schedules()`` computes
-from config/campaign.yaml. When someone moves the campaign's dates, the test says which lines of
-prefect.yaml to change. The last test deploys prefect.yaml for real with ``prefect deploy --all``
-against a Prefect server on loopback and reads the deployments back.
+prefect.yaml is a template for any number of offices: ``$NIANBAO_OFFICE`` names the work pool
+and the deployments, and its build step (``flows.deployments.campaign_schedule``) reads the
+office's campaign.yaml for the schedules and the directories. These tests render prefect.yaml the
+way ``prefect deploy`` does (Prefect's own templating, the build step really run) and hold the
+result against the flows and against what ``nianbao serve`` builds. tests/test_server.py deploys
+it for real, for two offices, on PostgreSQL.
 """
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
-import os
-import signal
-import socket
+import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,16 +22,23 @@ from typing import Any
 import pytest
 import yaml
 
+from annual_report.errors import ConfigError
 from annual_report.plan import CampaignPlan, load_plan
 from flows.campaign import FLOWS, MANUAL_FLOWS
-from flows.deployments import deployments, manual_deployments, schedules
+from flows.deployments import (
+    SOLE_OFFICE,
+    campaign_schedule,
+    deployments,
+    manual_deployments,
+    schedules,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFECT_YAML = ROOT / "prefect.yaml"
 CONFIG = ROOT / "config"
-PREFECT = Path(sys.executable).with_name("prefect")
 SCHEDULED = ("dispatch", "collect", "remind", "consolidate")
 ALL_FLOWS = {**FLOWS, **MANUAL_FLOWS}
+BUILD_STEP = "flows.deployments.campaign_schedule"
 
 
 @pytest.fixture(scope="module")
@@ -47,47 +51,38 @@ def plan() -> CampaignPlan:
     return load_plan(CONFIG)
 
 
-def by_name(project: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {d["name"]: d for d in project["deployments"]}
+def render(project: dict[str, Any], env: dict[str, str]) -> list[dict[str, Any]]:
+    """The deployments as ``prefect deploy --all`` registers them with ``env``: environment
+    placeholders, the build step run with its inputs, its outputs applied."""
+    from prefect.utilities.templating import apply_values
+
+    (step,) = project["build"]
+    (name, inputs), *_ = step.items()
+    assert name == BUILD_STEP
+    inputs = {k: v for k, v in inputs.items() if k not in ("id", "requires")}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        outputs = {step[name]["id"]: campaign_schedule(**apply_values(inputs, env))}
+        return [
+            apply_values(apply_values(d, env, remove_notset=False), outputs)
+            for d in project["deployments"]
+        ]
+
+
+@pytest.fixture(scope="module")
+def rendered(project, tmp_path_factory) -> list[dict[str, Any]]:
+    data = tmp_path_factory.mktemp("data")
+    env = {"NIANBAO_OFFICE": "yichun", "NIANBAO_CONFIG": str(CONFIG), "NIANBAO_DATA": str(data)}
+    return render(project, env)
+
+
+def flow_of(deployment: dict[str, Any]) -> str:
+    return deployment["entrypoint"].partition(":")[2]
 
 
 def flow_parameters(name: str) -> set[str]:
     return set(inspect.signature(ALL_FLOWS[name].fn).parameters)
-
-
-def schedule_mismatches(project: dict[str, Any], plan: CampaignPlan) -> list[str]:
-    """What to change in prefect.yaml so that it schedules what ``schedules(plan)`` computes."""
-    problems = []
-    declared = {d["name"]: (i, d) for i, d in enumerate(project["deployments"])}
-    for s in schedules(plan):
-        name = f"{s.flow}-{plan.id}"
-        index, deployment = declared.get(name, (None, None))
-        if deployment is None:
-            problems.append(
-                f"prefect.yaml has no deployment {name!r}: add one with entrypoint "
-                f"flows/campaign.py:{s.flow} (or rename the existing {s.flow}-… deployment to "
-                f"{name!r}, the campaign id in config/campaign.yaml is {plan.id!r})"
-            )
-            continue
-        where = f"prefect.yaml deployments[{index}] ({name})"
-        found = deployment.get("schedules") or []
-        if len(found) != 1:
-            problems.append(f"{where}: expected one schedule, found {len(found)}")
-            continue
-        cron, zone = found[0].get("cron"), found[0].get("timezone")
-        if cron != s.cron:
-            problems.append(
-                f"{where}: schedules[0].cron is {cron!r}, but config/campaign.yaml now gives "
-                f'{s.cron!r} ({s.description}): set `cron: "{s.cron}"`'
-            )
-        if zone != plan.timezone:
-            problems.append(
-                f"{where}: schedules[0].timezone is {zone!r}: set `timezone: {plan.timezone}` "
-                "(the campaign's zone; without it Prefect reads the cron as UTC)"
-            )
-        if found[0].get("active") is False:
-            problems.append(f"{where}: the schedule is inactive: set `active: true`")
-    return problems
 
 
 # -- prefect.yaml ------------------------------------------------------------------------------
@@ -98,32 +93,27 @@ def test_prefect_yaml_is_valid_for_prefect(project):
     parsed = models.PrefectYamlModel.model_validate(project)
     assert parsed.name == "nianbao"
     assert str(parsed.prefect_version).startswith("3.")
-    assert [d.name for d in parsed.deployments] == [d["name"] for d in project["deployments"]]
+    assert len(parsed.deployments) == len(project["deployments"])
 
 
-def test_pull_step_sets_the_working_directory(project):
-    steps = project["pull"]
-    assert len(steps) == 1
-    (name, args), *_ = steps[0].items()
-    assert name == "prefect.deployments.steps.set_working_directory"
-    assert Path(args["directory"]).is_absolute()
+def test_no_pull_step_so_deploy_records_its_own_directory(project):
+    """``prefect deploy`` then records the directory it runs in (/app in the image, the checkout
+    on a host): one prefect.yaml for both, nothing to edit."""
+    assert project.get("pull") is None
 
 
-def test_one_deployment_per_flow_with_pool_tags_and_parameters(project, plan):
-    declared = by_name(project)
-    assert set(declared) == {f"{flow}-{plan.id}" for flow in ALL_FLOWS}, (
-        f"prefect.yaml must declare exactly the deployments {{flow}}-{plan.id} for the flows "
-        f"{', '.join(ALL_FLOWS)} (campaign id from config/campaign.yaml)"
-    )
-    for name, d in declared.items():
-        flow = name.removesuffix(f"-{plan.id}")
-        assert d["entrypoint"] == f"flows/campaign.py:{flow}", name
-        assert d["work_pool"]["name"] == "nianbao", name
-        assert set(d["tags"]) == {"nianbao", f"campaign-{plan.id}"}, name
-        assert d["parameters"] == {"config_dir": "config"}, name
-        assert set(d["parameters"]) <= flow_parameters(flow), name
-        # relative to the pull step's directory, i.e. the project directory
-        assert (ROOT / d["parameters"]["config_dir"] / "campaign.yaml").is_file()
+def test_one_deployment_per_flow_named_after_the_office(project, rendered, plan):
+    assert sorted(flow_of(d) for d in project["deployments"]) == sorted(ALL_FLOWS)
+    for d in rendered:
+        flow = flow_of(d)
+        assert d["entrypoint"] == f"flows/campaign.py:{flow}"
+        assert d["name"] == "yichun"
+        assert d["work_pool"]["name"] == "yichun"
+        assert d["work_pool"]["job_variables"] == {"env": {"NIANBAO_OFFICE": "yichun"}}
+        assert d["tags"] == ["nianbao", "office-yichun", f"campaign-{plan.id}"]
+        assert d["parameters"]["config_dir"] == str(CONFIG)
+        assert Path(d["parameters"]["data_dir"]).is_absolute()
+        assert set(d["parameters"]) <= flow_parameters(flow)
 
 
 def test_entrypoints_load_to_the_flows_in_a_fresh_process(project):
@@ -149,7 +139,7 @@ def test_entrypoints_load_to_the_flows_in_a_fresh_process(project):
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": "WARNING"},
+        env={"PATH": "/usr/bin:/bin", "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": "WARNING"},
     )
     assert result.returncode == 0, result.stderr
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
@@ -160,82 +150,90 @@ def test_entrypoints_load_to_the_flows_in_a_fresh_process(project):
         assert set(flow["parameters"]) == flow_parameters(function)
 
 
-def test_schedules_are_what_the_campaign_plan_computes(project, plan):
-    problems = schedule_mismatches(project, plan)
-    assert not problems, "\n".join(
-        ["prefect.yaml is out of step with config/campaign.yaml:", *problems]
-    )
-    declared = by_name(project)
-    for name in MANUAL_FLOWS:
-        assert not declared[f"{name}-{plan.id}"].get("schedules"), (
-            f"the {name} deployment is for manual runs: `schedules: []`"
-        )
-
-
-def test_schedules_are_valid_prefect_cron_schedules(project):
+def test_schedules_are_what_the_campaign_plan_computes(rendered, plan):
     from prefect.client.schemas.schedules import CronSchedule
 
-    for d in project["deployments"]:
-        for item in d.get("schedules") or []:
-            schedule = CronSchedule(cron=item["cron"], timezone=item["timezone"])
-            assert schedule.timezone == "Asia/Shanghai"
+    crons = {s.flow: s.cron for s in schedules(plan)}
+    for d in rendered:
+        flow = flow_of(d)
+        if flow in MANUAL_FLOWS:
+            assert d["schedules"] == [], f"{flow} is for manual runs: `schedules: []`"
+            continue
+        (schedule,) = d["schedules"]
+        assert schedule == {"cron": crons[flow], "timezone": plan.timezone, "active": True}
+        assert CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])
+    assert crons["dispatch"] == f"0 9 {plan.start.day} {plan.start.month} *"
 
 
-def test_moving_the_campaign_dates_is_caught_with_what_to_change(project, plan):
-    moved = plan.model_copy(
-        update={
-            "start": plan.start + timedelta(days=1),
-            "send_at": plan.send_at.replace(hour=8, minute=30),
-        }
-    )
-    problems = schedule_mismatches(project, moved)
-    dispatch = next(p for p in problems if f"(dispatch-{plan.id})" in p)
-    assert f'set `cron: "30 8 {moved.start.day} {moved.start.month} *"`' in dispatch
-    assert any(f"(remind-{plan.id})" in p and '"30 8 * ' in p for p in problems)
+def test_a_moved_calendar_moves_the_deployed_schedules(project, tmp_path):
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config)
+    text = (config / "campaign.yaml").read_text(encoding="utf-8")
+    moved = load_plan(CONFIG).start + timedelta(days=1)
+    text = text.replace('send_at: "09:00"', 'send_at: "08:30"')
+    text = text.replace(f"start: {load_plan(CONFIG).start}", f"start: {moved}")
+    (config / "campaign.yaml").write_text(text, encoding="utf-8")
+    env = {"NIANBAO_OFFICE": "yuanzhou", "NIANBAO_CONFIG": str(config), "NIANBAO_DATA": ""}
+    by_flow = {flow_of(d): d for d in render(project, env)}
+    assert by_flow["dispatch"]["schedules"][0]["cron"] == f"30 8 {moved.day} {moved.month} *"
+    assert by_flow["remind"]["schedules"][0]["cron"].startswith("30 8 * ")
+    assert by_flow["dispatch"]["name"] == "yuanzhou"
+    # NIANBAO_DATA unset: beside the configuration, as nianbao itself does
+    assert by_flow["dispatch"]["parameters"]["data_dir"] == str(tmp_path / "nianbao-data")
 
-    renamed = plan.model_copy(update={"id": "2099"})
-    problems = schedule_mismatches(project, renamed)
-    assert any("no deployment 'dispatch-2099'" in p for p in problems)
+
+def test_the_build_step_stops_a_deploy_with_what_is_wrong(tmp_path):
+    with pytest.raises(ConfigError, match="NIANBAO_CONFIG"):
+        campaign_schedule(config_dir="", data_dir="", office="yichun")
+    with pytest.raises(ConfigError, match="NIANBAO_OFFICE"):
+        campaign_schedule(config_dir=str(CONFIG), data_dir="", office="")
+    with pytest.raises(ConfigError, match="lower-case"):
+        campaign_schedule(config_dir=str(CONFIG), data_dir="", office="Yichun_City")
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config)
+    (config / "campaign.yaml").write_text("id: '2021'\nstart: someday\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        campaign_schedule(config_dir=str(config), data_dir="", office="yichun")
+    assert any(p.startswith("campaign.yaml:") for p in caught.value.problems)
 
 
 # -- nianbao serve (flows.deployments.deployments) ---------------------------------------------
 
 
-def test_serve_builds_one_runner_deployment_per_scheduled_flow(project, plan, monkeypatch):
+def test_serve_builds_what_prefect_yaml_deploys(rendered, plan, monkeypatch):
     from prefect.client.schemas.schedules import CronSchedule
     from prefect.deployments.runner import RunnerDeployment
 
     monkeypatch.chdir(ROOT)
-    built = deployments("config")
-    declared = by_name(project)
-    assert sorted(d.name for d in built) == sorted(f"{f}-{plan.id}" for f in SCHEDULED)
+    monkeypatch.setenv("NIANBAO_OFFICE", "yichun")
+    declared = {flow_of(d): d for d in rendered}
+    built = deployments("config") + manual_deployments("config")
+    assert sorted(d.flow_name for d in built) == sorted(f.name for f in ALL_FLOWS.values())
     for d in built:
         assert isinstance(d, RunnerDeployment)
-        assert d.name in declared, f"{d.name}: served but not in prefect.yaml"
-        yaml_side = declared[d.name]
-        assert d.entrypoint == yaml_side["entrypoint"]
-        assert set(d.tags) == set(yaml_side["tags"])
-        assert d.parameters == {"config_dir": str(CONFIG)}
-        assert set(d.parameters) <= flow_parameters(d.flow_name)
-        assert len(d.schedules) == 1
-        schedule = d.schedules[0].schedule
-        assert isinstance(schedule, CronSchedule)
-        assert schedule.timezone == "Asia/Shanghai" == plan.timezone
-        assert schedule.cron == yaml_side["schedules"][0]["cron"]
-
-
-def test_serve_builds_the_manual_deployments_of_prefect_yaml(project, plan, monkeypatch):
-    monkeypatch.chdir(ROOT)
-    declared = by_name(project)
-    built = manual_deployments("config")
-    assert sorted(d.name for d in built) == sorted(f"{f}-{plan.id}" for f in MANUAL_FLOWS)
-    for d in built:
-        yaml_side = declared[d.name]
+        yaml_side = declared[d.entrypoint.partition(":")[2]]
+        assert d.name == yaml_side["name"] == "yichun"
         assert d.entrypoint == yaml_side["entrypoint"]
         assert d.description == yaml_side["description"]
-        assert set(d.tags) == set(yaml_side["tags"])
-        assert not d.schedules
+        assert d.tags == yaml_side["tags"]
+        assert d.parameters == {"config_dir": str(CONFIG)}
         assert set(d.parameters) <= flow_parameters(d.flow_name)
+        if yaml_side["schedules"]:
+            (schedule,) = d.schedules
+            assert isinstance(schedule.schedule, CronSchedule)
+            assert schedule.schedule.cron == yaml_side["schedules"][0]["cron"]
+            assert schedule.schedule.timezone == plan.timezone == "Asia/Shanghai"
+        else:
+            assert not d.schedules
+
+
+def test_serve_without_an_office_name_uses_one(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("NIANBAO_OFFICE", raising=False)
+    assert {d.name for d in deployments("config")} == {SOLE_OFFICE}
+    monkeypatch.setenv("NIANBAO_OFFICE", "Not An Office")
+    with pytest.raises(ConfigError, match="NIANBAO_OFFICE"):
+        deployments("config")
 
 
 def test_the_manual_flows_ask_the_coordinator_for_what_they_need():
@@ -252,103 +250,3 @@ def test_serve_passes_the_data_directory(tmp_path, monkeypatch):
     for d in deployments("config", str(tmp_path)):
         assert d.parameters == {"config_dir": str(CONFIG), "data_dir": str(tmp_path)}
         assert set(d.parameters) <= flow_parameters(d.flow_name)
-
-
-# -- prefect deploy --all against a real server ---------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _api(url: str, body: dict[str, Any] | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
-
-
-@contextlib.contextmanager
-def prefect_server(home: Path):
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home / "server"),
-        "DO_NOT_TRACK": "1",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    }
-    env.pop("PREFECT_API_URL", None)
-    log = home / "server.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [str(PREFECT), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    api = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, log.read_text(errors="replace")
-            try:
-                _api(f"{api}/health")
-                break
-            except OSError:
-                assert time.monotonic() < deadline, log.read_text(errors="replace")
-                time.sleep(0.5)
-        yield api
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
-def test_prefect_deploy_creates_the_deployments(tmp_path, project, plan):
-    with prefect_server(tmp_path) as api:
-        env = {
-            **os.environ,
-            "PREFECT_API_URL": api,
-            "PREFECT_HOME": str(tmp_path / "client"),
-            "DO_NOT_TRACK": "1",
-        }
-
-        def prefect(*args: str) -> None:
-            result = subprocess.run(
-                [str(PREFECT), "--no-prompt", *args],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=180,
-            )
-            assert result.returncode == 0, result.stdout + result.stderr
-
-        prefect("work-pool", "create", "nianbao", "--type", "process")
-        prefect("deploy", "--all")
-        stored = {d["name"]: d for d in _api(f"{api}/deployments/filter", {})}
-
-    declared = by_name(project)
-    assert set(stored) == set(declared)
-    directory = project["pull"][0]["prefect.deployments.steps.set_working_directory"]["directory"]
-    for name, d in stored.items():
-        assert d["entrypoint"] == declared[name]["entrypoint"]
-        assert d["work_pool_name"] == "nianbao"
-        assert d["parameters"] == {"config_dir": "config"}
-        assert d["pull_steps"] == [
-            {"prefect.deployments.steps.set_working_directory": {"directory": directory}}
-        ]
-        got = [
-            (s["schedule"]["cron"], s["schedule"]["timezone"], s["active"]) for s in d["schedules"]
-        ]
-        want = [(s["cron"], s["timezone"], True) for s in declared[name]["schedules"]]
-        assert got == want, name
-    for s in schedules(plan):
-        assert stored[f"{s.flow}-{plan.id}"]["schedules"][0]["schedule"]["cron"] == s.cron

@@ -32,9 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCKER = ROOT / "docker"
 COMPOSE = DOCKER / "compose.yaml"
 WORKER_COMPOSE = DOCKER / "compose.worker.yaml"
+COUNTY_COMPOSE = DOCKER / "compose.county.yaml"
 DOCKERFILE = DOCKER / "Dockerfile"
 DOCKERIGNORE = DOCKER / "Dockerfile.dockerignore"
 ENV_EXAMPLE = DOCKER / ".env.example"
+COUNTY_ENV_EXAMPLE = DOCKER / ".env.county.example"
 DEV_MAIL = DOCKER / "dev" / "mail.yaml"
 DEPLOY_DOC = ROOT / "docs" / "deploy.md"
 PREFECT_YAML = ROOT / "prefect.yaml"
@@ -239,9 +241,13 @@ def test_every_service_is_health_checked_and_dependencies_exist(services):
 
 def test_prefect_server_uses_postgres_with_asyncpg(services):
     server, postgres = services["prefect-server"], services["postgres"]
-    assert server["command"] == ["prefect", "server", "start", "--host", "0.0.0.0"]
+    assert server["command"] == ["prefect", "server", "start"]
     check_prefect_commands([server["command"]])
-    url = environment(server)["PREFECT_API_DATABASE_CONNECTION_URL"]
+    # the address in the environment, which tests/test_server.py translates to loopback
+    env = environment(server)
+    assert (env["PREFECT_SERVER_API_HOST"], env["PREFECT_SERVER_API_PORT"]) == ("0.0.0.0", "4200")
+    assert server["ports"] == ["127.0.0.1:4200:4200"]
+    url = env["PREFECT_API_DATABASE_CONNECTION_URL"]
     pg = environment(postgres)
     match = re.fullmatch(r"postgresql\+asyncpg://(\w+):(.+)@([\w-]+):5432/(\w+)", url)
     assert match, url
@@ -250,6 +256,20 @@ def test_prefect_server_uses_postgres_with_asyncpg(services):
     assert password.startswith("${POSTGRES_PASSWORD"), "the password comes from docker/.env"
     assert pg["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+
+
+def test_prefect_server_keeps_a_year_of_history(services, monkeypatch):
+    """The retention settings are ones Prefect reads, with the values docs/scale.md assumes."""
+    from datetime import timedelta
+
+    from prefect.settings import Settings
+
+    for name, value in environment(services["prefect-server"]).items():
+        if name.startswith("PREFECT_SERVER_SERVICES_DB_VACUUM_"):
+            monkeypatch.setenv(name, value)
+    vacuum = Settings().server.services.db_vacuum
+    assert vacuum.enabled == {"events", "flow_runs"}
+    assert vacuum.retention_period == timedelta(days=400)
 
 
 def test_no_telemetry(services):
@@ -267,11 +287,48 @@ def test_app_runs_a_real_nianbao_command(services):
     command = app["command"]
     check_nianbao_command(command)
     assert command == json.loads(instruction_args("CMD")[-1]), "compose and Dockerfile agree"
-    worker = load_yaml(WORKER_COMPOSE)["services"]["app"]["command"]
-    check_prefect_commands([worker])
-    assert "--pool" in worker and worker[worker.index("--pool") + 1] == "nianbao"
+
+
+def test_each_office_worker_polls_the_pool_prefect_yaml_deploys_to(services):
+    """compose.worker.yaml (the city) and compose.county.yaml (a county): a worker on the pool
+    named NIANBAO_OFFICE, which prefect.yaml's deployments use, each office with its own
+    configuration, data volume and env file."""
     pools = {d["work_pool"]["name"] for d in load_yaml(PREFECT_YAML)["deployments"]}
-    assert pools == {"nianbao"}
+    assert pools == {"{{ $NIANBAO_OFFICE }}"}
+    app = services["app"]
+    county = load_yaml(COUNTY_COMPOSE)["services"]["county"]
+    offices = {
+        "app": ({**app, **load_yaml(WORKER_COMPOSE)["services"]["app"]}, "nianbao-data"),
+        "county": (county, "county-data"),
+    }
+    seen = set()
+    for name, (service, volume) in offices.items():
+        worker = service["command"]
+        check_prefect_commands([worker])
+        assert worker[:3] == ["prefect", "worker", "start"]
+        assert "--with-healthcheck" in worker and worker[worker.index("--type") + 1] == "process"
+        env = environment(service)
+        pool = worker[worker.index("--pool") + 1]
+        assert pool == env["NIANBAO_OFFICE"], f"{name}: the worker polls its office's pool"
+        office = default_of(pool)
+        assert re.fullmatch(r"[a-z][a-z0-9-]*", office) and office not in seen
+        seen.add(office)
+        assert env["PREFECT_API_URL"] == "http://prefect-server:4200/api"
+        assert env["NIANBAO_CONFIG"] == "/app/config"
+        mounts = {
+            split_volume(default_of(v))[1]: split_volume(default_of(v)) for v in service["volumes"]
+        }
+        assert mounts["/app/config"][2] == "ro"
+        assert mounts[env[DATA_ENV]][0] == volume
+        assert len(service["env_file"]) == 1
+    # the county's own: data volume declared, passwords not the city's env file
+    assert set(load_yaml(COUNTY_COMPOSE)["volumes"]) == {"county-data"}
+    assert county["env_file"] != app["env_file"]
+    assert county["image"] == app["image"]
+    assert county["depends_on"] == {"prefect-server": {"condition": "service_healthy"}}
+    names = set(env_file_names(COUNTY_ENV_EXAMPLE))
+    assert names == {"NIANBAO_SMTP_PASSWORD", "NIANBAO_IMAP_PASSWORD"}
+    assert not any(env_file_names(COUNTY_ENV_EXAMPLE).values())
 
 
 def test_app_environment_names_what_the_code_reads(services):
@@ -307,22 +364,27 @@ def test_app_environment_names_what_the_code_reads(services):
 def test_dot_env_is_ignored_by_git():
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
-    result = subprocess.run(
-        ["git", "check-ignore", "-q", "docker/.env"], cwd=ROOT, capture_output=True
-    )
-    assert result.returncode == 0, "docker/.env must be ignored by git"
-    result = subprocess.run(
-        ["git", "check-ignore", "-q", "docker/.env.example"], cwd=ROOT, capture_output=True
-    )
-    assert result.returncode == 1, "docker/.env.example must not be ignored"
+    for secret in ("docker/.env", "docker/.env.county"):
+        result = subprocess.run(
+            ["git", "check-ignore", "-q", secret], cwd=ROOT, capture_output=True
+        )
+        assert result.returncode == 0, f"{secret} must be ignored by git"
+    for template in ("docker/.env.example", "docker/.env.county.example"):
+        result = subprocess.run(
+            ["git", "check-ignore", "-q", template], cwd=ROOT, capture_output=True
+        )
+        assert result.returncode == 1, f"{template} must not be ignored"
 
 
 def test_compose_variables_are_documented(compose):
-    """Every ${VAR} in compose.yaml is in .env.example or has a default."""
+    """Every ${VAR} of the compose files is in .env.example."""
     names = set(env_file_names(ENV_EXAMPLE))
-    for match in _INTERPOLATION.finditer(COMPOSE.read_text(encoding="utf-8")):
-        name, text = match.group(1), match.group(0)
-        assert name in names or match.group(2) == ":-", f"{text}: add {name} to docker/.env.example"
+    for path in (COMPOSE, WORKER_COMPOSE, COUNTY_COMPOSE):
+        for match in _INTERPOLATION.finditer(path.read_text(encoding="utf-8")):
+            name, text = match.group(1), match.group(0)
+            assert name in names or (match.group(2) == ":-" and name.startswith("NIANBAO_HOST_")), (
+                f"{path.name}: {text}: add {name} to docker/.env.example"
+            )
 
 
 def test_dev_mail_settings_use_mailpit_and_the_drop_folder(tmp_path, services):
@@ -355,10 +417,10 @@ def test_dockerfile_base_user_workdir():
     keywords = [kw for kw, _ in instructions]
     assert keywords.index("USER") < keywords.index("CMD")
     workdir = instruction_args("WORKDIR")[-1]
-    pull = load_yaml(PREFECT_YAML)["pull"][0]
-    assert pull["prefect.deployments.steps.set_working_directory"]["directory"] == workdir, (
-        "prefect.yaml's pull step must start flow runs in the image's WORKDIR"
-    )
+    # no pull step: `prefect deploy`, run in the image (docker compose run: its WORKDIR), records
+    # WORKDIR as the directory flow runs start in
+    assert load_yaml(PREFECT_YAML).get("pull") is None
+    assert "COPY prefect.yaml ./" in [f"COPY {a}" for a in instruction_args("COPY")]
     env = dockerfile_env()
     assert env["PYTHONPATH"] == workdir, "flows load from WORKDIR, as prefect.yaml's entrypoints"
 
@@ -547,7 +609,8 @@ def test_deploy_doc_commands_exist(services):
                 rest = argv[argv.index(verbs[0]) + 1 :]
                 rest = [w for w in rest if not w.startswith("-")]
                 target = rest[0] if verbs[0] != "cp" else next(w for w in rest if ":" in w)
-                assert target.split(":")[0] in services, f"{line}: no service {target}"
+                known = {n for file in files for n in load_yaml(ROOT / file).get("services", {})}
+                assert target.split(":")[0] in known, f"{line}: no service {target}"
                 inner = rest[1:] if verbs[0] in ("exec", "run") else []
                 if inner[:1] == ["nianbao"]:
                     check_nianbao_command(inner)
@@ -565,11 +628,20 @@ def test_deploy_doc_commands_exist(services):
 
 
 def test_deploy_doc_schedules_table_matches_prefect_yaml():
+    """The table shows what prefect.yaml deploys for the example configuration and office."""
+    from flows.deployments import campaign_schedule
+
     text = DEPLOY_DOC.read_text(encoding="utf-8")
+    computed = campaign_schedule(str(ROOT / "config"), office="yichun")
     for deployment in load_yaml(PREFECT_YAML)["deployments"]:
-        for schedule in deployment.get("schedules") or []:
-            row = f"| `{deployment['name']}` | `{schedule['cron']}` |"
-            assert row in text, f"docs/deploy.md: the schedules table needs {row}"
+        flow = deployment["entrypoint"].partition(":")[2]
+        schedule = deployment.get("schedules")
+        if schedule:
+            assert schedule[0]["cron"] == f"{{{{ campaign.{flow} }}}}"
+            row = f"| `{flow}/yichun` | `{computed[flow]}` |"
+        else:
+            row = f"| `{flow}/yichun` | none |"
+        assert row in text, f"docs/deploy.md: the schedules table needs {row}"
     from flows.campaign import SECRET_BLOCKS
 
     for block in SECRET_BLOCKS.values():
