@@ -156,18 +156,15 @@ def validate(
 ) -> None:
     """Check a returned workbook. Exit 0: no errors; 1: errors; 2: unreadable file.
 
-<<<<<<< HEAD
     With the office's configuration (--config, $NIANBAO_CONFIG or ./config) the unit's kind
     and power to make 规章 come from the registry, and last year's report from the database
     (--previous wins); a lone file is checked without them.
-    """
-=======
+
     Whatever the file holds, the answer is that exit code, with at most one line on stderr:
     library warnings are not printed, and an unforeseen failure is reported, not raised.
     """
     import logging
 
->>>>>>> issue8
     from annual_report.validation import validate as run_validation
 
     logging.getLogger().addHandler(logging.NullHandler())  # no stray warnings on stderr
@@ -179,31 +176,22 @@ def validate(
             file, exc.message, as_json=as_json, kind=exc.kind, reason_zh=exc.reason_zh
         ) from None
     except (NianbaoError, OSError) as exc:
-<<<<<<< HEAD
-        raise _fail(f"{file}: {exc}") from None
-    ctx = _validation_context(report, config, data, db, department=department, previous=prior)
-    result = run_validation(report, previous=ctx.previous, context=ctx.context)
-    if as_json:
-        _print_json({**result.to_dict(), "context": _context_json(ctx)})
-    else:
-        _print_issues(file, result)
-        _print_context(ctx, result)
-=======
         reason = getattr(exc, "strerror", None) or exc
         raise _refuse(file, reason, as_json=as_json) from None
     except Exception as exc:  # a reader bug on a strange file: an answer, not a traceback
         reason = f"cannot be read ({type(exc).__name__}: {exc})"
         raise _refuse(file, reason, as_json=as_json) from None
+    ctx = _validation_context(report, config, data, db, department=department, previous=prior)
     try:
-        result = run_validation(report, previous=prior)
+        result = run_validation(report, previous=ctx.previous, context=ctx.context)
         if as_json:
-            _print_json(result.to_dict())
+            _print_json({**result.to_dict(), "context": _context_json(ctx)})
         else:
             _print_issues(file, result)
+            _print_context(ctx, result)
     except Exception as exc:  # the same for the rules and the output
         reason = f"cannot be checked ({type(exc).__name__}: {exc})"
         raise _refuse(file, reason, as_json=as_json) from None
->>>>>>> issue8
     raise typer.Exit(0 if result.ok else 1)
 
 
