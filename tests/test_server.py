@@ -632,10 +632,10 @@ def test_the_workers_ran_each_office_on_its_own_pool(played):
         units, good = len(spec.units), len([u for u in spec.units if u.flavour == "good"])
         complete = "Completed" if good == units else "Incomplete"
         return {
-            "dispatch": ("Completed", f"{units} invitations sent"),
-            "collect": (complete, f"{units} new submissions, {units} answers sent"),
-            "collect-idle": (complete, "0 new submissions, 0 answers sent"),
-            "consolidate": (complete, f"consolidated {good} units"),
+            "dispatch": ("Completed", f"下发模板：本次发出{units}份"),
+            "collect": (complete, f"收集：新收到{units}份报表，发出回复{units}封"),
+            "collect-idle": (complete, "收集：新收到0份报表，发出回复0封"),
+            "consolidate": (complete, f"汇总：纳入{good}个单位"),
         }
 
     for office, office_run in played.offices.items():
