@@ -61,6 +61,8 @@ from .document_layout import (
     write_docx,
 )
 from .drafting import (
+    FEE_KEYS,
+    REQUEST_KEYS,
     Drafter,
     FeeStatement,
     Figure,
@@ -817,27 +819,77 @@ _PART_HEADING = re.compile(
 )
 
 
-def _department_paragraphs(doc: Document, text: str, section: Section) -> None:
-    """A unit's narrative as it wrote it: one paragraph a line, its part titles as headings."""
+def _department_paragraphs(
+    doc: Document, text: str, section: Section, added: Mapping[str, str] | None = None
+) -> None:
+    """A unit's narrative as it wrote it: one paragraph a line, its part titles as headings;
+    ``added`` paragraphs go at the end of their part (see :func:`narrative_lines`)."""
+    for kind, line in narrative_lines(text, section, added):
+        if kind == "missing":
+            paragraph(doc, [placeholder(line)])
+        else:
+            paragraph(doc, [line], HEADING2_STYLE if kind == "heading" else BODY_STYLE)
+
+
+def narrative_lines(
+    text: str, section: Section, added: Mapping[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """A unit's narrative section as ``(kind, text)``: ``heading`` (a part title),
+    ``text``, or ``missing`` (nothing written). ``added`` (part name → paragraph) are written
+    at the end of that part, or at the end of the section when the unit has no such part."""
     headings = set(section.headings)
     lines = [line.strip() for line in (text or "").splitlines()]
-    lines = [line for line in lines if line]
+    lines = [line for line in lines if line and line not in headings]  # the heading repeated
+    pending = {part: para for part, para in (added or {}).items() if para}
+    out: list[tuple[str, str]] = []
     if not lines:
-        paragraph(doc, [placeholder(f"{_heading_text(section)}（单位未填写）")])
-        return
+        out.append(("missing", f"{_heading_text(section)}（单位未填写）"))
+    current = None
     for line in lines:
-        if line in headings:
-            continue  # the unit repeated the section heading
-        paragraph(doc, [line], HEADING2_STYLE if part_heading(line, section) else BODY_STYLE)
+        name = part_name(line, section)
+        if name is not None:
+            if current in pending:
+                out.append(("text", pending.pop(current)))
+            current = name
+            out.append(("heading", line))
+        else:
+            out.append(("text", line))
+    if current in pending:
+        out.append(("text", pending.pop(current)))
+    out += [("text", para) for part, para in pending.items()]
+    return out
+
+
+def part_name(line: str, section: Section) -> str | None:
+    """The part of the section a line of a unit's narrative is the title of (``主动公开情况``,
+    ``（一）依申请公开`` → ``依申请公开``), or None."""
+    match = _PART_HEADING.match(line)
+    name = match.group("name") if match else None
+    if not name:
+        return None
+    for part in section.parts:
+        if name in (part, f"{part}情况") or name.removesuffix("情况") == part:
+            return part
+    return None
 
 
 def part_heading(line: str, section: Section) -> bool:
-    """Whether a line of a unit's narrative is one of the section's part titles
-    (``主动公开情况``, ``（一）依申请公开``)."""
-    parts = set(section.parts) | {f"{p}情况" for p in section.parts}
-    match = _PART_HEADING.match(line)
-    name = match.group("name") if match else None
-    return bool(name and (name in parts or name.removesuffix("情况") in parts))
+    """Whether a line of a unit's narrative is one of the section's part titles."""
+    return part_name(line, section) is not None
+
+
+def department_comparison(comparison: YearOverYear | None) -> dict[str, str]:
+    """A unit's own figures against its last year, by the part of section 一 they belong to:
+    ``依申请公开`` (applications, outcomes, reviews, lawsuits), ``主动公开`` (fees). Empty
+    without last year: nothing is said."""
+    if comparison is None or not comparison.has_last_year:
+        return {}
+    out = {}
+    for part, keys in (("主动公开", FEE_KEYS), ("依申请公开", REQUEST_KEYS)):
+        text = yoy.paragraph(comparison.changes, keys=keys)
+        if text:
+            out[part] = text
+    return out
 
 
 _DATE_LINE = re.compile(r"^(?P<y>\d{4})\s*年\s*(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})\s*日$")
@@ -877,9 +929,12 @@ def department_report(
     website: str | None = None,
     site_name: str | None = None,
     date: date | None = None,
+    comparison: YearOverYear | None = None,
 ) -> Draft:
     """A unit's own publishable report from its (accepted) submission: its narrative as written,
-    its tables with its values as written (plain numbers only: ``12件`` prints ``12``)."""
+    its tables with its values as written (plain numbers only: ``12件`` prints ``12``), and
+    (``comparison``: ``history.year_over_year`` of the unit) its headline figures against its
+    last year at the end of 一（一）and 一（二）."""
     form = report.form
     year = year or report.year
     if year is None:
@@ -915,7 +970,8 @@ def department_report(
         if section.number == last:
             text, signed = _split_signature(text)
             date = date or signed
-        _department_paragraphs(doc, text, section)
+        added = department_comparison(comparison) if section.number == 1 else None
+        _department_paragraphs(doc, text, section, added)
     _signature(doc, department_name, date)
     issues = _draft_issues(report.department, department_name, report)
     fee = parse_fee_statement(report.narrative.get("narrative.other_matters"))
@@ -931,6 +987,7 @@ class DepartmentSource:
     name: str
     year: int
     contact: ReportContact | ContactLike | None
+    comparison: YearOverYear | None = None  # the unit against its own last year
 
 
 def department_source(
@@ -958,12 +1015,17 @@ def department_source(
             department=code,
             submission=submission_id,
         )
+    from .history import year_over_year
+
     report = store.report_from_submission(submission_id)
     dept = store.registry(campaign_id).get(code)
     name = dept.name if dept else code
     if contact is None and dept is not None and dept.contact is not None:
         contact = ReportContact(phone=dept.contact.phone, name=dept.contact.name)
-    return DepartmentSource(report, name, store.campaign(campaign_id).report_year, contact)
+    year = store.campaign(campaign_id).report_year
+    values = {c: e.value for c, e in report.entries.items() if e.value is not None}
+    comparison = year_over_year(store, year, code, this=values, form=report.form, cells=False)
+    return DepartmentSource(report, name, year, contact, comparison)
 
 
 def department_report_from_store(
@@ -992,4 +1054,5 @@ def department_report_from_store(
         website=website,
         site_name=site_name,
         date=date,
+        comparison=source.comparison,
     )
