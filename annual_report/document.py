@@ -511,7 +511,7 @@ def _comparison_note(comparison: YearOverYear | None, year: int) -> str:
         return f"未与上年比较：没有读取{year - 1}年度的数据（报告不是从数据库生成的）"
     if not comparison.has_last_year:
         return "正文未与上年比较：" + "".join(comparison.notes)
-    said = "；".join(
+    said = "、".join(
         c.label for c in comparison.changes if c.comparable and c.key in yoy.PARAGRAPH_KEYS
     )
     missing = [
