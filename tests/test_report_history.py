@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shutil
 import sqlite3
 import subprocess
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import docx
@@ -378,3 +380,30 @@ def test_the_pages_with_the_figures(drafted, songjiang, tmp_path):
     sheet_pages = re.findall(r"与上年比较 第 (\d+) 页，共 (\d+) 页", text)
     assert 3 <= len(sheet_pages) <= 7  # 205 rows, a page wide
     assert "办理答复政府信息公开申请" in text and "较上年减少44件，下降3.3%" in text
+
+
+def test_import_text_backfill_city(tmp_path):
+    """`nianbao import-text FILE --backfill-city` keeps a published report as the city's own
+    figures of its year: the next year's report compares with it."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    config = tmp_path / "config"
+    shutil.copytree(Path(__file__).parents[1] / "config", config)
+    text = FIXTURES / "text" / "complete-2023-pipes.txt"
+    args = ["--config", str(config), "--data", str(tmp_path / "data")]
+    runner = CliRunner()
+    both = runner.invoke(
+        app, ["import-text", str(text), "--backfill", "RSJ", "--backfill-city", *args]
+    )
+    assert both.exit_code == 2 and "give one" in both.output
+    result = runner.invoke(app, ["import-text", str(text), "--backfill-city", *args])
+    assert result.exit_code == 0, result.output
+    assert "已保存为宜春市2023年度已发布报告的全市数据" in result.output.replace("\n", "")
+    with Store(tmp_path / "data" / "nianbao.db") as store:
+        city = history.city_values(store, 2023)
+        assert city.source == "published"
+        assert city.values["requests.new_received.total"] == 58
+        assert city.values["proactive.admin_fees.amount_wan_yuan"] == Decimal("3.56")
+        assert store.accepted_submissions("2023") == []  # nobody's submission
