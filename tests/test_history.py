@@ -463,3 +463,40 @@ def test_a_units_history_is_one_indexed_query(store):
     finally:
         store.db.conn.set_trace_callback(None)
     assert len(statements) == 1, statements
+
+
+def test_the_reports_compare_across_the_two_formats(store):
+    """2020 in the 2019 format, 2021 in the 2021 format: the city report and a department's
+    report and page compare what both formats have (not the fee: 2019 counts no amount)."""
+    from annual_report.document import city_report_from_store, department_report_from_store
+    from annual_report.webpage import department_page_from_store
+
+    draft = city_report_from_store(store, "2021", office="宜春市人民政府办公室")
+    said = [p.text for p in draft.document.paragraphs if p.text.startswith("与上年相比")]
+    assert said == [
+        "与上年相比，本年新收政府信息公开申请420件，较上年增加20件，增长5.0%；"
+        "办理答复政府信息公开申请420件，较上年增加20件，增长5.0%；"
+        "予以公开150件，较上年增加15件，增长11.1%；部分公开0件，与上年持平；"
+        "不予公开0件，与上年持平；无法提供270件，较上年增加5件，增长1.9%；"
+        "不予处理0件，与上年持平；其他处理0件，与上年持平；"
+        "政府信息公开行政复议0件，与上年持平；政府信息公开行政诉讼0件，与上年持平。"
+    ]
+    assert draft.provenance.comparison_note.startswith(
+        "上年数据：2020年度3个单位已接收的年度报告汇总。"
+    )
+    # 2020 summed three units, 2021 two: fewer units last year would be marked, more is not
+    assert not [t for t in draft.placeholders if "上年数据仅含" in t]
+    assert draft.charts == [
+        "图1　2020—2021年全市政府信息公开申请办理结果",
+        "图2　2021年新收政府信息公开申请最多的2个单位",
+    ]
+    dept = department_report_from_store(store, "2021", "RSJ")
+    texts = [p.text for p in dept.document.paragraphs]
+    assert any(
+        t.startswith("与上年相比，本年新收政府信息公开申请120件，较上年增加20件，增长20.0%；")
+        for t in texts
+    )
+    assert "行政事业性收费金额" not in "".join(texts)
+    assert "与上年相比，本年新收政府信息公开申请120件" in department_page_from_store(
+        store, "2021", "RSJ"
+    )
