@@ -556,11 +556,10 @@ def _request_charts(
         wanted.append(
             (
                 f"{years[0]}—{years[-1]}年{whole}政府信息公开申请办理结果",
-                "各年数据："
-                + "；".join(
-                    f"{y}年{'本报告汇总数据' if y == year else '数据库中的' + str(y) + '年度数据'}"
-                    for y in years
-                ),
+                f"{year}年为本报告的汇总数据；"
+                + "、".join(f"{y}年" for y in years if y != year)
+                + f"取自数据库中该年度的{whole}数据（导入的已发布报告，或各单位已接收报告的汇总，"
+                "与“与上年比较”所用相同）",
                 lambda: ch.outcomes_chart(kept, title=None, size=(_FIGURE_INCHES, 3.3)),
             )
         )

@@ -1,8 +1,13 @@
 """The store's history as pandas DataFrames: every campaign, unit, value, submission and event.
 
 One place that reads the whole state database for analysis (the flows read it one department at
-a time through :class:`~annual_report.store.Store`). It reads only; it imports nothing from
-Prefect.
+a time through :class:`~annual_report.store.Store`). It reads, except for one thing it keeps:
+the city's own published report of a past year (:func:`record_city_report`, ``import-text
+--backfill-city``), stored beside that year's campaign as the city-level figures of the year
+(:func:`city_values`), since it is no unit's submission. It imports nothing from Prefect.
+
+A unit's own years (:func:`unit_history`, :func:`unit_values`) are one indexed query, whatever
+the number of units: validation runs it for every received workbook (C9).
 
 Exactness: the ``value`` column holds :class:`decimal.Decimal` objects (object dtype), exactly as
 stored (the store keeps decimal text), so money such as 72701.2578 万元 never passes through a

@@ -156,7 +156,9 @@ def test_the_numbers_of_the_comparison_are_traced(drafted, songjiang):
     rows = {r[0]: r for r in wb["与上年比较"].iter_rows(min_row=3, values_only=True)}
     assert rows["予以公开"] == ("予以公开", "件", "376", "389", "13", "3.5", "写入正文")
     assert rows["结转下年度继续办理"][2:] == ("80", "58", "-22", "-27.5", "未写入正文")
-    assert about["图1"].startswith("2024—2025年全区政府信息公开申请办理结果。各年数据：2024年")
+    assert about["图1"].startswith(
+        "2024—2025年全区政府信息公开申请办理结果。2025年为本报告的汇总数据；2024年取自数据库"
+    )
 
 
 def test_the_workbook_sheet_to_the_digit(songjiang):
