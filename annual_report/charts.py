@@ -154,15 +154,20 @@ def markdown_image(png: bytes, alt: str) -> str:
 
 
 def outcomes_chart(
-    by_year: Mapping[int, Mapping[str, Decimal | None]], *, title: str = "政府信息公开申请办理结果"
+    by_year: Mapping[int, Mapping[str, Decimal | None]],
+    *,
+    title: str | None = "政府信息公开申请办理结果",
+    size: tuple[float, float] = (8, 4.8),
 ) -> bytes:
     """The city's applications by outcome over the years: stacked bars of the six outcomes per
-    year (their sum is （七）总计), with the year's new applications as a line."""
+    year (their sum is （七）总计), with the year's new applications as a line. ``title``
+    None: none in the picture (a document's caption says it); ``size`` in inches, drawn at
+    that size so that the text keeps its points."""
     years = sorted(by_year)
     if not years:
         raise ValueError("no year to draw")
     with _style():
-        fig = Figure(figsize=(8, 4.8), layout="constrained")
+        fig = Figure(figsize=size, layout="constrained")
         ax = fig.add_subplot()
         x = list(range(len(years)))
         bottom = [0.0] * len(years)
@@ -190,38 +195,53 @@ def outcomes_chart(
                     color="#212121",
                 )
         new = [by_year[y].get("new_received") for y in years]
-        if any(v is not None for v in new):
-            points = [_num(v) for v in new]
-            ax.plot(x, points, color="#212121", marker="o", linewidth=1.5, label="本年新收申请")
-            for xi, value in zip(x, points, strict=True):
+        if any(v is not None for v in new):  # a year without it (a cut text): no point there
+            shown = [(xi, _num(v)) for xi, v in zip(x, new, strict=True) if v is not None]
+            ax.plot(
+                [p[0] for p in shown],
+                [p[1] for p in shown],
+                color="#212121",
+                marker="o",
+                linewidth=1.5,
+                label="本年新收申请",
+            )
+            for xi, value in shown:  # beside the bar: clear of the bar's own 办理 label
                 ax.annotate(
                     f"新收{value:.0f}",
-                    (xi, value),
-                    xytext=(8, 4),
+                    (xi + 0.31, value),
+                    xytext=(2, 0),
                     textcoords="offset points",
                     ha="left",
-                    va="bottom",
+                    va="center",
                     fontsize=9,
                 )
         ax.set_xticks(x, [f"{y}年" for y in years])
-        ax.set_ylabel("件")
+        ax.set_xlim(-0.6, len(years) - 0.4)
+        ax.set_title("单位：件", loc="left", fontsize=9, fontweight="normal")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(0, max(max(bottom), max(_num(v) for v in new)) * 1.15 or 1)
-        ax.set_title(title)
+        if title:
+            ax.set_title(title)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4, frameon=False)
         ax.grid(axis="y", color="#eeeeee")
         ax.set_axisbelow(True)
         return _png(fig)
 
 
-def top_units_chart(rows: Sequence[tuple[str, Decimal]], *, title: str, unit: str = "件") -> bytes:
+def top_units_chart(
+    rows: Sequence[tuple[str, Decimal]],
+    *,
+    title: str | None,
+    unit: str = "件",
+    size: tuple[float, float] | None = None,
+) -> bytes:
     """Horizontal bars of ``(unit name, value)``, largest on top (the ten units with most
-    applications)."""
+    applications). ``title`` None: none in the picture; ``size`` in inches."""
     if not rows:
         raise ValueError("no unit to draw")
     rows = sorted(rows, key=lambda r: r[1], reverse=True)
     with _style():
-        fig = Figure(figsize=(8, 0.45 * len(rows) + 1.4), layout="constrained")
+        fig = Figure(figsize=size or (8, 0.45 * len(rows) + 1.4), layout="constrained")
         ax = fig.add_subplot()
         names = [name for name, _ in rows][::-1]
         values = [_num(v) for _, v in rows][::-1]
@@ -237,7 +257,8 @@ def top_units_chart(rows: Sequence[tuple[str, Decimal]], *, title: str, unit: st
             )
         ax.set_xlim(0, max(values) * 1.18 or 1)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(title)
+        if title:
+            ax.set_title(title)
         ax.grid(axis="x", color="#eeeeee")
         ax.set_axisbelow(True)
         return _png(fig)

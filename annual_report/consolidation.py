@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openpyxl.cell.cell import Cell as XlCell
 from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
@@ -35,10 +35,14 @@ from .store import Store, Submission
 from .template import build_workbook, set_number, set_text
 from .validation import Context, Issue, Validation, validate
 
+if TYPE_CHECKING:  # history imports this module
+    from .history import YearOverYear
+
 log = logging.getLogger(__name__)
 
 BREAKDOWN_SHEET = "分单位明细"
 UNITS_SHEET = "纳入与未纳入单位"
+COMPARISON_SHEET = "与上年比较"
 RULES_CHECK = "C3"  # the form's rule naming the 规章 cells
 CONSOLIDATION_RULE = "H"  # issue prefix for consolidation notices (H1…)
 
@@ -660,10 +664,12 @@ def write_consolidation(
     *,
     title: str,
     units_per_page: int = UNITS_PER_PAGE,
+    comparison: YearOverYear | None = None,
 ) -> Path:
     """The consolidated workbook: the national layout with the sums in the named input cells,
-    then 分单位明细 (the national rows × one column per unit, printed ``units_per_page`` units
-    to a page band) and 纳入与未纳入单位."""
+    then 与上年比较 (with ``comparison``, from ``history.year_over_year``: 上年, 本年, 增减 of
+    the headline figures and of every cell), 分单位明细 (the national rows × one column per
+    unit, printed ``units_per_page`` units to a page band) and 纳入与未纳入单位."""
     path = Path(path)
     workbook = build_workbook(consolidation.form, values=consolidation.values, title=title)
     workbook.properties.language = "zh-CN"
@@ -672,6 +678,9 @@ def write_consolidation(
         workbook.active = 0
     for style in _named_styles():
         workbook.add_named_style(style)
+    if comparison is not None:
+        sheet = workbook.create_sheet(COMPARISON_SHEET)
+        _comparison_sheet(sheet, comparison, title, consolidation.form)
     _breakdown_sheet(
         workbook.create_sheet(BREAKDOWN_SHEET), consolidation, title, max(1, units_per_page)
     )
@@ -852,3 +861,127 @@ def _units_sheet(ws: Any, c: Consolidation, title: str) -> None:
     ws.sheet_properties.pageSetUpPr.fitToPage = True  # one page wide, as long as it takes
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
+
+
+COMPARISON_FIXED = ("表", "项目", "栏目")
+_COMPARISON_WIDTHS = (5, 34, 13, 10, 10, 9, 9, 26, 12)  # the last: codes, hidden
+_SIGNED = {"count": "+0;-0;0", "money": "+0.0000;-0.0000;0"}
+
+
+def _comparison_place(form: Form, code: str) -> tuple[str, str, str]:
+    """``(表, 项目, 栏目)`` of a cell, as 分单位明细 names it; a table-four cell has no row
+    label: its column groups are its 项目 (``行政诉讼 未经复议直接起诉``)."""
+    spec = form.cells[code]
+    table = next(
+        (f"表{s.heading.split('、')[0]}" for s in form.sections if s.number == spec.section), ""
+    )
+    leaf = spec.column.label if spec.column is not None else ""
+    item = spec.row_label
+    if not item:
+        path = (spec.column_label or "").split(" ")
+        item = " ".join(path[:-1]) if len(path) > 1 else path[0]
+    return table, item, "" if leaf == item else leaf
+
+
+def _comparison_sheet(ws: Any, y: YearOverYear, title: str, form: Form) -> None:
+    """上年 / 本年 / 增减 of the headline figures, then of every cell of the form in the
+    layout of 分单位明细 (表, 项目 merged over its cells, 栏目): Chinese labels, one page wide
+    in landscape, the header row on every page, the codes in the hidden last column."""
+    from .yoy import HEADLINE_GROUP
+
+    headers = [
+        *COMPARISON_FIXED,
+        f"上年\n（{y.year - 1}年）",
+        f"本年\n（{y.year}年）",
+        "增减",
+        "增减幅度\n（%）",
+        "说明",
+        "代码",
+    ]
+    shown = len(headers) - 1
+    _text(ws.cell(1, 1), f"{title}——与上年比较")
+    ws.cell(1, 1).font = _TITLE
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=shown)
+    note = ""
+    if y.has_last_year:
+        note = (
+            f"上年（{y.year - 1}年）数据：{y.source}。增减＝本年－上年；增减幅度为增减占上年"
+            "的百分比，四舍五入保留一位小数，上年为0时不计算。"
+        )
+    note = "".join([note, *y.notes])
+    _text(ws.cell(2, 1), note)
+    ws.cell(2, 1).alignment = Alignment(vertical="top", wrap_text=True)
+    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=shown)
+    ws.row_dimensions[2].height = max(15.0, text_height(note, sum(_COMPARISON_WIDTHS[:-1])))
+    for col, label in enumerate(headers, 1):
+        _text(ws.cell(3, col), label)
+        ws.cell(3, col).style = "nbw_header"
+    ws.row_dimensions[3].height = 26
+    first = r = 4
+    places: list[tuple[str, str]] = []  # (表, 项目) of each row, to merge
+    for row in y.rows if y.has_last_year else []:
+        money = row.unit not in ("件", "")
+        kind: CellType = "money" if money else "count"
+        if row.group == HEADLINE_GROUP:
+            unit = f"（{row.unit}）" if money else ""
+            table, item, column = HEADLINE_GROUP, f"{row.label}{unit}", ""
+        elif row.code in form.cells:
+            table, item, column = _comparison_place(form, row.code)
+        else:
+            table, item, column = row.group, row.label, ""
+        places.append((table, item))
+        for col, text in ((1, table), (2, item), (3, column)):
+            _text(ws.cell(r, col), text)
+            ws.cell(r, col).style = "nbw_label" if col < 3 else "nbw_fit"
+        for col, value in ((4, row.last), (5, row.this), (6, row.change)):
+            cell = ws.cell(r, col)
+            cell.style = "nbw_money" if money else "nbw_count"
+            _put_number(cell, value, kind)
+        ws.cell(r, 6).number_format = _SIGNED[kind]
+        pct = ws.cell(r, 7)
+        pct.style = "nbw_count"
+        if row.percent is not None:
+            set_number(pct, row.percent, "money")
+        pct.number_format = "+0.0;-0.0;0.0"
+        _text(ws.cell(r, 8), row.note if row.this or row.last else "")  # 0 and 0: nothing to say
+        ws.cell(r, 8).style = "nbw_fit"
+        _text(ws.cell(r, 9), row.code)
+        ws.cell(r, 9).style = "nbw_code"
+        ws.row_dimensions[r].height = _ROW_PT
+        r += 1
+    _merge_runs(ws, first, places)
+    for col, width in enumerate(_COMPARISON_WIDTHS, 1):
+        ws.column_dimensions[get_column_letter(col)].width = width
+    ws.column_dimensions[get_column_letter(len(headers))].hidden = True
+    ws.freeze_panes = ws.cell(first, len(COMPARISON_FIXED) + 1)
+    ws.print_title_rows = "3:3"
+    ws.print_area = f"A1:{get_column_letter(shown)}{max(r - 1, 3)}"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.sheet_properties.pageSetUpPr.fitToPage = True  # one page wide, as long as it takes
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top = ws.page_margins.bottom = 0.5
+    ws.print_options.horizontalCentered = True
+    ws.oddFooter.center.text = "与上年比较 第 &P 页，共 &N 页"
+
+
+def _merge_runs(ws: Any, first: int, places: Sequence[tuple[str, str]]) -> None:
+    """Merge column A over the rows of one table and column B over the cells of one 项目;
+    rows grow where a long 项目 has too few cells to show it."""
+    for col, key in ((1, lambda p: p[0]), (2, lambda p: p)):
+        start = 0
+        for i in range(len(places) + 1):
+            if i < len(places) and key(places[i]) == key(places[start]):
+                continue
+            top, bottom = first + start, first + i - 1
+            if bottom > top:
+                ws.merge_cells(start_row=top, start_column=col, end_row=bottom, end_column=col)
+            if col == 2 and i > start:
+                need = text_height(places[start][1], _COMPARISON_WIDTHS[1] * 0.9) * 0.8
+                span = _ROW_PT * (i - start)
+                if need > span:
+                    for k in range(top, bottom + 1):
+                        ws.row_dimensions[k].height = need / (i - start)
+            start = i

@@ -1,12 +1,12 @@
 """What validation needs besides the report itself: the unit and its history.
 
 The registry says what kind of unit reports (a department, a township, the city government that
-may make 规章: C3, C7); the store holds last year's accepted report of that unit (C1, C2, C7),
-whether it came in by mail or was read from the published text (``import-text --backfill``),
-and this year's other units' fees (C7). The collection flows validate with all of this; the
-``validate`` and ``import-text`` commands do too when they find the office's configuration,
-and say in Chinese what they could not find, so a rule skipped for lack of context is never
-mistaken for a rule passed.
+may make 规章: C3, C7); the store holds last year's accepted report of that unit (C1, C2, C7)
+and its earlier years (C9), whether it came in by mail or was read from the published text
+(``import-text --backfill``), and this year's other units' fees (C7). The collection flows
+validate with all of this; the ``validate`` and ``import-text`` commands do too when they find
+the office's configuration, and say in Chinese what they could not find, so a rule skipped for
+lack of context is never mistaken for a rule passed.
 """
 
 from __future__ import annotations
@@ -69,14 +69,20 @@ def context_for(
     elif previous is None and store is None:
         notes.append("未找到数据库，没有上一年度的报告，跨年度核对未进行（可用 --previous 指定）")
     fees: tuple[Decimal, ...] = ()
+    history: dict[int, dict[str, Decimal]] = {}
     if store is not None and report.year is not None:
         fees = year_fees(store, report.form, report.year, exclude=code)
+        if code is not None:
+            from .history import unit_history  # pandas: only when a store is at hand
+
+            history = unit_history(store, code, before=report.year)
     if unit is not None:
         report.department = unit.code
     context = Context(
         organ_kind=unit.kind if unit else None,
         can_make_rules=unit.can_make_rules if unit else False,
         peer_fees=fees,
+        history=history,
     )
     return ValidationContext(previous, context, unit, tuple(notes))
 

@@ -23,18 +23,21 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from docx.document import Document
-from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
 from docx.oxml.ns import qn
+from docx.shared import Mm, Pt
 
-from . import checks
+from . import checks, yoy
 from . import provenance as prov
 from .consolidation import Consolidation, UnitOutcome, consolidate_campaign
 from .document_layout import (
+    _PPR_ORDER,
     BODY_STYLE,
     HEADING1_STYLE,
     HEADING2_STYLE,
@@ -46,6 +49,7 @@ from .document_layout import (
     TYPE_WIDTH_PT,
     DocumentError,
     Span,
+    _put,
     add_runs,
     form_table,
     official_document,
@@ -57,6 +61,8 @@ from .document_layout import (
     write_docx,
 )
 from .drafting import (
+    FEE_KEYS,
+    REQUEST_KEYS,
     Drafter,
     FeeStatement,
     Figure,
@@ -71,11 +77,15 @@ from .drafting import (
     value_text,
     written_text,
 )
+from .errors import NianbaoError
 from .form import Form, Section
 from .registry import Registry
 from .report import Report
 from .store import Store
 from .validation import Context, Issue
+
+if TYPE_CHECKING:
+    from .history import YearOverYear
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +170,8 @@ class Draft:
     fees: dict[str, FeeStatement] = field(default_factory=dict)
     placeholders: list[str] = field(default_factory=list)  # texts to fill in or check
     provenance: prov.Provenance | None = None  # the city report's sources (a separate file)
+    charts: list[str] = field(default_factory=list)  # the captions of the figures drawn
+    notes: list[str] = field(default_factory=list)  # Chinese, for the coordinator
 
     def save(self, path: str | Path) -> Path:
         return write_docx(self.document, path)
@@ -336,6 +348,9 @@ def city_report(
     date_rule: str | None = None,
     units: Sequence[prov.UnitRecord] | None = None,
     zone: tzinfo | None = None,
+    comparison: YearOverYear | None = None,
+    earlier: Mapping[int, Mapping[str, Decimal | None]] | None = None,
+    charts: bool = True,
 ) -> Draft:
     """The 本级人民政府 report drafted from ``consolidation``.
 
@@ -344,6 +359,13 @@ def city_report(
     those are placeholders. ``registry`` only supplies names for units the consolidation does
     not name. ``units`` (with submission times and lateness) and ``date_rule`` go into the
     provenance file (:attr:`Draft.provenance`); without ``date`` the 成文日期 is a placeholder.
+
+    ``comparison`` (``history.year_over_year``) adds the change against last year to 一（一）
+    and 一（二）; without last year nothing is said and the provenance file says why.
+    ``earlier`` (the city's headline figures of earlier years, ``history.
+    city_figures_by_year``) with this year's makes the over-the-years figure; with ``charts``
+    section 三 shows it and the ten units with most applications, each only when it has
+    something to show.
     """
     c = consolidation
     form = c.form
@@ -369,6 +391,16 @@ def city_report(
     parts = form.section(1).parts if any(s.number == 1 for s in form.sections) else ()
     gathered = gather(reports, c.included, city, parts) if reports is not None else None
     drafter = Drafter(c, city, year, book, fees, gathered)
+    if comparison is not None and comparison.has_last_year:
+        drafter.changes = comparison.changes
+        drafter.last_year = comparison.source
+        if comparison.units_this and 0 < comparison.units_last < comparison.units_this:
+            drafter.comparison_check = (
+                f"上年数据仅含{comparison.units_last}个单位（本年{comparison.units_this}个），"
+                "与上年的比较需核实后保留或删除"
+            )
+    drawn: list[prov.ChartRecord] = []
+    notes: list[str] = []
 
     doc = official_document(title=title, author=office)
     _title(doc, city, f"{year}{TITLE_REST}")
@@ -390,6 +422,8 @@ def city_report(
     for section in form.sections:
         if section.blocks:
             _tables(doc, form, section, texts)
+            if charts and section.number == 3:
+                drawn, notes = _request_charts(doc, c, drafter, earlier or {}, year)
             continue
         paragraph(doc, [section.heading], HEADING1_STYLE)
         if section.narrative == "narrative.overview" or section.number == 1:
@@ -429,6 +463,9 @@ def city_report(
         sentences=_sentence_records(gathered, names) if gathered else [],
         fees=prov.fee_records(fees or {}, names),
         zone=zone,
+        comparison=_comparison_records(comparison, drafter),
+        comparison_note=_comparison_note(comparison, year),
+        charts=drawn,
     )
     log.info("drafted %s: %d figures, %d issues", title, len(book.figures), len(issues))
     return Draft(
@@ -439,7 +476,139 @@ def city_report(
         dict(fees or {}),
         _placeholders(doc),
         provenance,
+        charts=[f"{chart.number}　{chart.caption}" for chart in drawn if chart.number],
+        notes=notes,
     )
+
+
+# -- this year against last, and the figures -----------------------------------------------
+
+
+def _comparison_records(
+    comparison: YearOverYear | None, drafter: Drafter
+) -> list[prov.ComparisonRecord]:
+    if comparison is None or not comparison.has_last_year:
+        return []
+    written = {c.key for c in drafter.changes if c.comparable}
+    keys = set(yoy.PARAGRAPH_KEYS)
+    return [
+        prov.ComparisonRecord(
+            label=c.label,
+            unit=c.unit,
+            last="" if c.last is None else yoy.fmt(c.last),
+            this="" if c.this is None else yoy.fmt(c.this),
+            change="" if c.diff is None else yoy.fmt(c.diff),
+            percent="" if c.percent is None else str(c.percent),
+            written="写入正文" if c.key in written and c.key in keys else "未写入正文",
+        )
+        for c in comparison.changes
+        if c.this is not None or c.last is not None
+    ]
+
+
+def _comparison_note(comparison: YearOverYear | None, year: int) -> str:
+    if comparison is None:
+        return f"未与上年比较：没有读取{year - 1}年度的数据（报告不是从数据库生成的）"
+    if not comparison.has_last_year:
+        return "正文未与上年比较：" + "".join(comparison.notes)
+    said = "、".join(
+        c.label for c in comparison.changes if c.comparable and c.key in yoy.PARAGRAPH_KEYS
+    )
+    missing = [
+        c.label
+        for c in comparison.changes
+        if c.key in yoy.PARAGRAPH_KEYS and not c.comparable and c.this is not None
+    ]
+    text = f"上年数据：{comparison.source}。正文与上年比较的项目：{said or '无'}"
+    if missing:
+        text += f"；上年数据中没有、未作比较的项目：{'、'.join(missing)}"
+    return text + "。" + "".join(comparison.notes)
+
+
+FIGURE_WIDTH_MM = 150  # within the type area's 156 mm
+_FIGURE_INCHES = FIGURE_WIDTH_MM / 25.4
+NEW_RECEIVED = "requests.new_received.total"
+
+
+def _request_charts(
+    doc: Document,
+    c: Consolidation,
+    drafter: Drafter,
+    earlier: Mapping[int, Mapping[str, Decimal | None]],
+    year: int,
+) -> tuple[list[prov.ChartRecord], list[str]]:
+    """Section 三's figures: the city's applications by outcome over the years (when there is
+    more than this year) and the ten units with most new applications (when at least two
+    units had any). Returns the figures drawn (and, numberless, those left out and why) and
+    what the coordinator must know: a figure that could not be drawn (no CJK font)."""
+    from . import charts as ch
+
+    whole = drafter.whole
+    by_year = {y: f for y, f in earlier.items() if y < year and f.get("handled_total") is not None}
+    by_year[year] = yoy.headline(c.values, c.form)
+    wanted: list[tuple[str, str, Any]] = []
+    drawn: list[prov.ChartRecord] = []
+    if len(by_year) == 1:
+        drawn.append(prov.ChartRecord("", "历年办理结果图", f"未画：只有{year}年度的数据"))
+    else:
+        years = sorted(by_year)[-5:]
+        kept = {y: by_year[y] for y in years}
+        wanted.append(
+            (
+                f"{years[0]}—{years[-1]}年{whole}政府信息公开申请办理结果",
+                f"{year}年为本报告的汇总数据；"
+                + "、".join(f"{y}年" for y in years if y != year)
+                + f"取自数据库中该年度的{whole}数据（导入的已发布报告，或各单位已接收报告的汇总，"
+                "与“与上年比较”所用相同）",
+                lambda: ch.outcomes_chart(kept, title=None, size=(_FIGURE_INCHES, 3.3)),
+            )
+        )
+    top = [
+        (drafter.short(code), value) for code, _, value in c.contributors(NEW_RECEIVED, 10) if value
+    ]
+    if len(top) < 2:
+        drawn.append(prov.ChartRecord("", "申请量最多的单位图", "未画：有新收申请的单位不足两个"))
+    else:
+        wanted.append(
+            (
+                f"{year}年新收政府信息公开申请最多的{len(top)}个单位",
+                f"各单位表三“本年新收政府信息公开申请数量”的“总计”列（共{len(c.included)}个单位）",
+                lambda: ch.top_units_chart(
+                    top, title=None, size=(_FIGURE_INCHES, 0.3 * len(top) + 0.6)
+                ),
+            )
+        )
+    notes: list[str] = []
+    for caption, source, draw in wanted:
+        try:
+            png = draw()
+        except NianbaoError as exc:
+            log.warning("figure not drawn (%s): %s", caption, exc)
+            notes.append(f"图“{caption}”未能生成：{exc}")
+            drawn.append(prov.ChartRecord("", caption, f"未能生成：{exc}"))
+            continue
+        number = sum(1 for d in drawn if d.number) + 1
+        _figure(doc, png, f"图{number}　{caption}")
+        drawn.append(prov.ChartRecord(f"图{number}", caption, source))
+    return drawn, notes
+
+
+def _figure(doc: Document, png: bytes, caption: str) -> None:
+    """A picture as wide as ``FIGURE_WIDTH_MM``, centred, on one page with its caption below.
+    The body's exact line pitch would clip an inline picture: its paragraph is single-spaced
+    and off the grid."""
+    para = doc.add_paragraph()
+    _put(para._p.get_or_add_pPr(), "snapToGrid", _PPR_ORDER).set(qn("w:val"), "0")
+    fmt = para.paragraph_format
+    fmt.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    fmt.first_line_indent = Pt(0)
+    fmt.line_spacing_rule = WD_LINE_SPACING.SINGLE
+    fmt.keep_with_next = True
+    para.add_run().add_picture(io.BytesIO(png), width=Mm(FIGURE_WIDTH_MM))
+    title = paragraph(doc, [caption])
+    title.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    title.paragraph_format.first_line_indent = Pt(0)
+    table_gap(doc)
 
 
 def _unit_record(
@@ -573,7 +742,10 @@ def city_report_from_store(
 ) -> Draft:
     """Consolidate a campaign from the store and draft the city report from it. ``deadlines``
     (unit code → its deadline, the plan's) date each unit's lateness; without them the
-    campaign's deadline does. Without ``date`` the rule of :func:`report_date` sets it."""
+    campaign's deadline does. Without ``date`` the rule of :func:`report_date` sets it. Last
+    year and the earlier years come from the store's history (``history``)."""
+    from . import history
+
     consolidation = consolidate_campaign(store, campaign_id)
     campaign = store.campaign(campaign_id)
     registry = store.registry(campaign_id)
@@ -601,6 +773,17 @@ def city_report_from_store(
         date_rule=rule,
         units=records,
         zone=zone,
+        comparison=history.year_over_year(
+            store,
+            campaign.report_year,
+            this=consolidation.values,
+            form=consolidation.form,
+            units=len(consolidation.included),
+            cells=False,
+        ),
+        earlier=history.city_figures_by_year(
+            store, years=range(campaign.report_year - 4, campaign.report_year)
+        ),
     )
 
 
@@ -635,27 +818,77 @@ _PART_HEADING = re.compile(
 )
 
 
-def _department_paragraphs(doc: Document, text: str, section: Section) -> None:
-    """A unit's narrative as it wrote it: one paragraph a line, its part titles as headings."""
+def _department_paragraphs(
+    doc: Document, text: str, section: Section, added: Mapping[str, str] | None = None
+) -> None:
+    """A unit's narrative as it wrote it: one paragraph a line, its part titles as headings;
+    ``added`` paragraphs go at the end of their part (see :func:`narrative_lines`)."""
+    for kind, line in narrative_lines(text, section, added):
+        if kind == "missing":
+            paragraph(doc, [placeholder(line)])
+        else:
+            paragraph(doc, [line], HEADING2_STYLE if kind == "heading" else BODY_STYLE)
+
+
+def narrative_lines(
+    text: str, section: Section, added: Mapping[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """A unit's narrative section as ``(kind, text)``: ``heading`` (a part title),
+    ``text``, or ``missing`` (nothing written). ``added`` (part name → paragraph) are written
+    at the end of that part, or at the end of the section when the unit has no such part."""
     headings = set(section.headings)
     lines = [line.strip() for line in (text or "").splitlines()]
-    lines = [line for line in lines if line]
+    lines = [line for line in lines if line and line not in headings]  # the heading repeated
+    pending = {part: para for part, para in (added or {}).items() if para}
+    out: list[tuple[str, str]] = []
     if not lines:
-        paragraph(doc, [placeholder(f"{_heading_text(section)}（单位未填写）")])
-        return
+        out.append(("missing", f"{_heading_text(section)}（单位未填写）"))
+    current = None
     for line in lines:
-        if line in headings:
-            continue  # the unit repeated the section heading
-        paragraph(doc, [line], HEADING2_STYLE if part_heading(line, section) else BODY_STYLE)
+        name = part_name(line, section)
+        if name is not None:
+            if current in pending:
+                out.append(("text", pending.pop(current)))
+            current = name
+            out.append(("heading", line))
+        else:
+            out.append(("text", line))
+    if current in pending:
+        out.append(("text", pending.pop(current)))
+    out += [("text", para) for part, para in pending.items()]
+    return out
+
+
+def part_name(line: str, section: Section) -> str | None:
+    """The part of the section a line of a unit's narrative is the title of (``主动公开情况``,
+    ``（一）依申请公开`` → ``依申请公开``), or None."""
+    match = _PART_HEADING.match(line)
+    name = match.group("name") if match else None
+    if not name:
+        return None
+    for part in section.parts:
+        if name in (part, f"{part}情况") or name.removesuffix("情况") == part:
+            return part
+    return None
 
 
 def part_heading(line: str, section: Section) -> bool:
-    """Whether a line of a unit's narrative is one of the section's part titles
-    (``主动公开情况``, ``（一）依申请公开``)."""
-    parts = set(section.parts) | {f"{p}情况" for p in section.parts}
-    match = _PART_HEADING.match(line)
-    name = match.group("name") if match else None
-    return bool(name and (name in parts or name.removesuffix("情况") in parts))
+    """Whether a line of a unit's narrative is one of the section's part titles."""
+    return part_name(line, section) is not None
+
+
+def department_comparison(comparison: YearOverYear | None) -> dict[str, str]:
+    """A unit's own figures against its last year, by the part of section 一 they belong to:
+    ``依申请公开`` (applications, outcomes, reviews, lawsuits), ``主动公开`` (fees). Empty
+    without last year: nothing is said."""
+    if comparison is None or not comparison.has_last_year:
+        return {}
+    out = {}
+    for part, keys in (("主动公开", FEE_KEYS), ("依申请公开", REQUEST_KEYS)):
+        text = yoy.paragraph(comparison.changes, keys=keys)
+        if text:
+            out[part] = text
+    return out
 
 
 _DATE_LINE = re.compile(r"^(?P<y>\d{4})\s*年\s*(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})\s*日$")
@@ -695,9 +928,12 @@ def department_report(
     website: str | None = None,
     site_name: str | None = None,
     date: date | None = None,
+    comparison: YearOverYear | None = None,
 ) -> Draft:
     """A unit's own publishable report from its (accepted) submission: its narrative as written,
-    its tables with its values as written (plain numbers only: ``12件`` prints ``12``)."""
+    its tables with its values as written (plain numbers only: ``12件`` prints ``12``), and
+    (``comparison``: ``history.year_over_year`` of the unit) its headline figures against its
+    last year at the end of 一（一）and 一（二）."""
     form = report.form
     year = year or report.year
     if year is None:
@@ -733,7 +969,8 @@ def department_report(
         if section.number == last:
             text, signed = _split_signature(text)
             date = date or signed
-        _department_paragraphs(doc, text, section)
+        added = department_comparison(comparison) if section.number == 1 else None
+        _department_paragraphs(doc, text, section, added)
     _signature(doc, department_name, date)
     issues = _draft_issues(report.department, department_name, report)
     fee = parse_fee_statement(report.narrative.get("narrative.other_matters"))
@@ -749,6 +986,7 @@ class DepartmentSource:
     name: str
     year: int
     contact: ReportContact | ContactLike | None
+    comparison: YearOverYear | None = None  # the unit against its own last year
 
 
 def department_source(
@@ -776,12 +1014,17 @@ def department_source(
             department=code,
             submission=submission_id,
         )
+    from .history import year_over_year
+
     report = store.report_from_submission(submission_id)
     dept = store.registry(campaign_id).get(code)
     name = dept.name if dept else code
     if contact is None and dept is not None and dept.contact is not None:
         contact = ReportContact(phone=dept.contact.phone, name=dept.contact.name)
-    return DepartmentSource(report, name, store.campaign(campaign_id).report_year, contact)
+    year = store.campaign(campaign_id).report_year
+    values = {c: e.value for c, e in report.entries.items() if e.value is not None}
+    comparison = year_over_year(store, year, code, this=values, form=report.form, cells=False)
+    return DepartmentSource(report, name, year, contact, comparison)
 
 
 def department_report_from_store(
@@ -810,4 +1053,5 @@ def department_report_from_store(
         website=website,
         site_name=site_name,
         date=date,
+        comparison=source.comparison,
     )

@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from . import narratives as nv
+from . import yoy
 from .consolidation import Consolidation, UnitOutcome
 from .document_layout import Span
 from .form import Cell, Form
@@ -151,6 +152,7 @@ class FigureBook:
         *,
         units: Collection[str] | None = None,
         where: str | None = None,
+        note: str | None = None,
     ) -> Figure:
         """The sum of ``codes`` over all included units (or over ``units``)."""
         cell_type = self.form.cell(codes[0]).type
@@ -162,7 +164,6 @@ class FigureBook:
             if v
         )
         value = self.value(codes, units)
-        note = None
         if any(c in self._rules for c in codes):
             note = f"规章只取{self.names.get(self.c.rules_from or '', self.c.rules_from)}的数据"
         return self._add(
@@ -232,11 +233,15 @@ def level_of(city: str) -> str:
 
 def short_name(name: str, kind: str, city: str) -> str:
     """How a city report names a unit: ``宜春市教育局`` → ``市教育局``, ``樟树市人民政府办公室``
-    → ``樟树市``, ``温汤镇人民政府`` → ``温汤镇``."""
+    → ``樟树市``, ``温汤镇人民政府`` → ``温汤镇``, ``上海市松江区泗泾镇人民政府`` in
+    ``上海市松江区`` → ``泗泾镇``."""
     if kind in ("county", "township"):
         for suffix in _GOV_SUFFIXES:
             if name.endswith(suffix) and len(name) > len(suffix) + 1:
-                return name[: -len(suffix)]
+                name = name[: -len(suffix)]
+                break
+        if city and name.startswith(city) and len(name) > len(city) + 1:
+            name = name[len(city) :]  # the city's own township: its name is enough
         return name
     if city and name.startswith(city) and len(name) > len(city):
         return level_of(city) + name[len(city) :]
@@ -448,6 +453,12 @@ def gather(
     return Gathered(writers, statements, points)
 
 
+# the headline figures section 一 compares with last year: the applications in 依申请公开, the
+# fees in 主动公开 (yoy.PARAGRAPH_KEYS split by part)
+FEE_KEYS: tuple[str, ...] = ("admin_fees",)
+REQUEST_KEYS: tuple[str, ...] = tuple(k for k in yoy.PARAGRAPH_KEYS if k not in FEE_KEYS)
+
+
 def placeholder(text: str) -> Span:
     return Span(f"待补充：{text}", placeholder=True)
 
@@ -486,6 +497,10 @@ class Drafter:
     gathered: Gathered | None = None  # the units' narratives; None: texts not given
     top: int = 3
     fee_figure: Figure | None = None  # set by other_matters when a fee was collected
+    # this year against last (``yoy.compare``); empty: no last year, nothing is said
+    changes: Sequence[yoy.Change] = ()
+    last_year: str = ""  # where last year's figures come from (for the provenance file)
+    comparison_check: str | None = None  # a doubt about last year's figures, to be checked
 
     @property
     def form(self) -> Form:
@@ -636,11 +651,11 @@ class Drafter:
         shares.sort(key=lambda s: (-s[1], s[0]))
         named = []
         for unit, _ in shares[: self.top]:
-            name = self._short(unit)
+            name = self.short(unit)
             named.append((name, book.cells(f"{name}{label}", codes, units=[unit])))
         return [Span(f"{what}较多的是{_listing(named)}。")]
 
-    def _short(self, unit: str) -> str:
+    def short(self, unit: str) -> str:
         """The unit as the "其中……" breakdown names it (the government: ``市政府``)."""
         for group in unit_groups(self.c.included, self.city):
             if group.units == (unit,):
@@ -695,6 +710,7 @@ class Drafter:
             paragraphs.append(self._generic_section(2))
         if self.gathered is not None:
             paragraphs += self._proactive_count()
+        paragraphs += self._against_last_year(FEE_KEYS)
         return paragraphs + self._gathered_part(
             "主动公开", "主动公开工作的重点领域信息公开、政策解读、回应关切等情况"
         )
@@ -757,7 +773,7 @@ class Drafter:
         book, whole = self.book, self.whole
         new_code = "requests.new_received.total"
         if not self.has(new_code, "requests.handled_total.total"):
-            return [self._generic_section(3)]
+            return [self._generic_section(3), *self._against_last_year(REQUEST_KEYS)]
         paragraphs: list[Paragraph] = []
         new = book.cells(f"{whole}收到政府信息公开申请", [new_code])
         if new.value:
@@ -791,7 +807,29 @@ class Drafter:
             paragraphs.append(self._by_applicant())
         paragraphs.append(self._outcomes())
         paragraphs.append(self._reviews())
+        paragraphs += self._against_last_year(REQUEST_KEYS)
         return paragraphs + self._points_paragraphs("依申请公开")
+
+    def _against_last_year(self, keys: Sequence[str]) -> list[Paragraph]:
+        """``与上年相比，本年新收政府信息公开申请1270件，较上年……`` for the headline figures
+        ``keys`` that both years have; nothing at all without last year. Each number is a
+        figure of the book (its cells and units this year, last year's value in its note)."""
+        by_key = {c.key: c for c in self.changes if c.comparable}
+        wanted = [by_key[k] for k in keys if k in by_key]
+        if not wanted:
+            return []
+        for change in wanted:
+            codes = yoy.FIGURE_BY_KEY[change.key].codes(self.form)
+            self.book.cells(
+                f"{change.label}（与上年比较）",
+                list(codes),
+                note=f"上年{yoy.fmt(change.last)}{change.unit}（{self.last_year}）；"  # type: ignore[arg-type]
+                f"{change.phrase()}",
+            )
+        spans = [Span(yoy.paragraph(wanted, keys=keys))]
+        if self.comparison_check:
+            spans.append(check_mark(self.comparison_check))
+        return [spans]
 
     def _top_in(self, group: Group, code: str) -> list[Span]:
         shares = [(u, self.book.unit_value(u, [code])) for u in group.units]
@@ -800,7 +838,7 @@ class Drafter:
             return []
         named = []
         for unit, _ in shares[: self.top]:
-            name = self._short(unit)
+            name = self.short(unit)
             named.append(
                 (name, self.book.cells(f"{name}收到政府信息公开申请", [code], units=[unit]))
             )

@@ -1,8 +1,13 @@
 """The store's history as pandas DataFrames: every campaign, unit, value, submission and event.
 
 One place that reads the whole state database for analysis (the flows read it one department at
-a time through :class:`~annual_report.store.Store`). It reads only; it imports nothing from
-Prefect.
+a time through :class:`~annual_report.store.Store`). It reads, except for one thing it keeps:
+the city's own published report of a past year (:func:`record_city_report`, ``import-text
+--backfill-city``), stored beside that year's campaign as the city-level figures of the year
+(:func:`city_values`), since it is no unit's submission. It imports nothing from Prefect.
+
+A unit's own years (:func:`unit_history`, :func:`unit_values`) are one indexed query, whatever
+the number of units: validation runs it for every received workbook (C9).
 
 Exactness: the ``value`` column holds :class:`decimal.Decimal` objects (object dtype), exactly as
 stored (the store keeps decimal text), so money such as 72701.2578 万元 never passes through a
@@ -27,10 +32,11 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from .consolidation import Consolidation, Unit, consolidate
-from .errors import NianbaoError, StoreError
+from .errors import ConfigError, NianbaoError, StoreError
 from .form import Form, load_form
 from .registry import Registry
-from .store import ACCEPTED, Store
+from .report import Report
+from .store import ACCEPTED, Store, content_hash, decimal_text
 from .template import set_number
 from .validation import Issue, Validation
 from .yoy import FIGURES, Change, ComparisonRow, cell_label, compare, comparison_rows, headline
@@ -38,17 +44,22 @@ from .yoy import FIGURES, Change, ComparisonRow, cell_label, compare, comparison
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "CITY_RECORD",
     "EXPORT_FORMATS",
+    "CityFigures",
     "CityYear",
     "YearOverYear",
     "campaigns_frame",
     "city_figures_by_year",
+    "city_record",
+    "city_values",
     "city_year",
     "events_frame",
     "export",
     "figures_frame",
     "frames",
     "progress_by_day",
+    "record_city_report",
     "submissions_frame",
     "top_units",
     "unit_history",
@@ -392,15 +403,41 @@ def frames(
 # -- one unit, the city, year over year ------------------------------------------------------
 
 
+# The few campaigns first (CROSS JOIN keeps that order), then each campaign's submissions of the
+# unit through the (campaign, department, version) index; ``+s.status`` keeps SQLite from
+# scanning every accepted submission of the campaign through the status index instead.
+_UNIT_SQL = """
+WITH ranked AS (
+    SELECT s.id, s.form_id, c.report_year,
+           ROW_NUMBER() OVER (
+               PARTITION BY c.report_year ORDER BY s.received_at DESC, s.id DESC
+           ) AS rank
+    FROM campaigns c CROSS JOIN submissions s
+    WHERE s.campaign = c.id AND s.department = ?
+      AND c.report_year BETWEEN ? AND ? AND +s.status IN ({marks})
+)
+SELECT r.report_year, r.form_id, v.code, v.value
+FROM ranked r JOIN submission_values v ON v.submission_id = r.id
+WHERE r.rank = 1 AND v.value IS NOT NULL AND v.code NOT LIKE 'narrative.%'
+ORDER BY r.report_year, v.rowid
+"""
+
+
+def _unit_years(store: Store, code: str, first: int, last: int) -> dict[int, tuple[str, Values]]:
+    """Department ``code``'s accepted values of the report years ``first``..``last``, by year,
+    with their form id: one query, whatever the number of units (the campaign × department
+    index finds the unit's few submissions; per-message validation calls this)."""
+    sql = _UNIT_SQL.format(marks=", ".join("?" * len(ACCEPTED)))
+    out: dict[int, tuple[str, Values]] = {}
+    for year, form_id, cell, value in store.db.execute(sql, [code, first, last, *ACCEPTED]):
+        out.setdefault(int(year), (form_id, {}))[1][cell] = Decimal(value)
+    return out
+
+
 def unit_values(store: Store, code: str, year: int) -> tuple[Form, Values] | None:
     """Department ``code``'s accepted values of report year ``year`` with their form, or None."""
-    accepted = _accepted(store, [year])
-    row = accepted[accepted["department"] == code]
-    if row.empty:
-        return None
-    sub_id = int(row.iloc[0]["id"])
-    values = {c: v for c, v in store.values(sub_id).items() if v is not None}
-    return load_form(row.iloc[0]["form_id"]), values
+    found = _unit_years(store, code, year, year).get(year)
+    return (load_form(found[0]), found[1]) if found else None
 
 
 def unit_history(
@@ -408,15 +445,9 @@ def unit_history(
 ) -> dict[int, dict[str, Decimal]]:
     """Department ``code``'s accepted values of the ``years`` report years before ``before``,
     by year (years without an accepted report are absent): the plausibility rule's history
-    (``Context(history=...)``)."""
-    wanted = range(before - years, before)
-    accepted = _accepted(store, wanted)
-    accepted = accepted[accepted["department"] == code]
-    out: dict[int, dict[str, Decimal]] = {}
-    for _, row in accepted.sort_values("report_year").iterrows():
-        values = store.values(int(row["id"]))
-        out[int(row["report_year"])] = {c: v for c, v in values.items() if v is not None}
-    return out
+    (``Context(history=...)``). One query, bounded by the unit's own reports."""
+    found = _unit_years(store, code, before - years, before - 1)
+    return {year: values for year, (_, values) in sorted(found.items())}
 
 
 @dataclass
@@ -488,12 +519,107 @@ def city_year(store: Store, year: int) -> CityYear | None:
     return CityYear(year, form, result, tuple(c.id for c in campaigns))
 
 
-def city_figures_by_year(store: Store) -> dict[int, dict[str, Decimal | None]]:
-    """The city's headline figures (``yoy.FIGURES``) for every report year in the store."""
+# -- the city's own published report of a past year -----------------------------------------
+
+CITY_RECORD = "city.published"  # campaign state: the city's own report of that year, as published
+
+
+@dataclass(frozen=True)
+class CityFigures:
+    """The city's values of one report year and where they come from."""
+
+    year: int
+    form: Form
+    values: Values
+    units: int  # units summed; 0 for the city's own published report
+    source: Literal["published", "units"]
+    detail: str  # Chinese, for the provenance file
+
+
+def record_city_report(
+    store: Store, registry: Registry, report: Report, *, text: bytes, source: str
+) -> str:
+    """Keep the city's own consolidated report of a past year, as published (read by the text
+    importer), as that year's city-level figures: the 上年 of the next report and a year of
+    the charts, for an office whose units' reports of that year are not in the store. Stored
+    beside the year's campaign (created if need be), not as a unit's report: it is nobody's
+    submission and no unit's history. Re-importing replaces it. Returns the campaign id."""
+    if report.year is None:
+        raise ConfigError("the text does not say its report year: give --year")
+    values = {c: decimal_text(e.value) for c, e in report.entries.items() if e.value is not None}
+    if not values:
+        raise ConfigError("no table value was read from the text: nothing to keep")
+    campaign_id = store.ensure_campaign(str(report.year), report.year, registry=registry)
+    store.set_state(
+        campaign_id,
+        CITY_RECORD,
+        {
+            "year": report.year,
+            "form_id": report.form.id,
+            "values": values,
+            "sha256": content_hash(text),
+            "source": source,
+            "city": registry.city,
+        },
+    )
+    log.info("kept the city's published report of %s (%d values)", report.year, len(values))
+    return campaign_id
+
+
+def city_record(store: Store, year: int) -> CityFigures | None:
+    """The city's own published report of ``year`` kept by :func:`record_city_report`."""
+    for campaign in store.campaigns():
+        if campaign.report_year != year:
+            continue
+        record = store.get_state(campaign.id, CITY_RECORD)
+        if isinstance(record, dict) and record.get("values"):
+            name = str(record.get("source") or "").rpartition(":")[2] or "原文"
+            return CityFigures(
+                year=year,
+                form=load_form(record["form_id"]),
+                values={c: Decimal(v) for c, v in record["values"].items()},
+                units=0,
+                source="published",
+                detail=f"{year}年度全{_level(record.get('city'))}已发布的年度报告（{name}）",
+            )
+    return None
+
+
+def _level(city: str | None) -> str:
+    return city[-1] if city and city[-1] in "市区县旗州盟" else "市"
+
+
+def city_values(store: Store, year: int) -> CityFigures | None:
+    """The city's figures of ``year``: its own published report when one was kept (what the
+    public read: a report compares with it), else the sum of the units' accepted reports."""
+    published = city_record(store, year)
+    if published is not None:
+        return published
+    city = city_year(store, year)
+    if city is None or not city.units:
+        return None
+    return CityFigures(
+        year=year,
+        form=city.form,
+        values=city.values,
+        units=city.units,
+        source="units",
+        detail=f"{year}年度{city.units}个单位已接收的年度报告汇总",
+    )
+
+
+def city_figures_by_year(
+    store: Store, years: Iterable[int] | None = None
+) -> dict[int, dict[str, Decimal | None]]:
+    """The city's headline figures (``yoy.FIGURES``) for every report year in the store (or
+    ``years``), from :func:`city_values`."""
+    wanted = sorted({c.report_year for c in store.campaigns()})
+    if years is not None:
+        wanted = [y for y in wanted if y in set(years)]
     out = {}
-    for year in sorted({c.report_year for c in store.campaigns()}):
-        city = city_year(store, year)
-        if city is not None and city.units:
+    for year in wanted:
+        city = city_values(store, year)
+        if city is not None:
             out[year] = headline(city.values, city.form)
     return out
 
@@ -507,15 +633,20 @@ class YearOverYear:
     changes: list[Change]
     rows: list[ComparisonRow]
     units_this: int = 0  # how many units this year's (city) figures cover
-    units_last: int = 0
+    units_last: int = 0  # 0 when last year's are the city's published report
     has_last_year: bool = False
     notes: list[str] = field(default_factory=list)  # Chinese, for the coordinator
+    source: str = ""  # Chinese: where last year's figures come from
 
     def change(self, key: str) -> Change:
         for c in self.changes:
             if c.key == key:
                 return c
         raise KeyError(key)
+
+    @property
+    def comparable(self) -> list[Change]:
+        return [c for c in self.changes if c.comparable]
 
 
 def year_over_year(
@@ -525,26 +656,32 @@ def year_over_year(
     *,
     this: Mapping[str, Decimal] | None = None,
     form: Form | None = None,
+    units: int | None = None,
     cells: bool = True,
 ) -> YearOverYear:
-    """Report year ``year`` against ``year - 1`` from the store's history (collected campaigns
-    and ``import-text --backfill`` alike): the city's consolidated sums, or ``department``'s
-    own report. Pass ``this``/``form`` when this year's values are at hand (the consolidation
-    the report is drafted from) so they are not computed twice."""
+    """Report year ``year`` against ``year - 1`` from the store's history (collected campaigns,
+    ``import-text --backfill`` of units and ``--backfill-city`` of the city's own report
+    alike): the city's figures (:func:`city_values`), or ``department``'s own report. Pass
+    ``this``/``form`` (and ``units``, how many units they sum) when this year's values are at
+    hand (the consolidation the report is drafted from) so they are not computed twice."""
     notes: list[str] = []
-    units_this = units_last = 0
+    units_this, units_last, source = units or 0, 0, ""
     if department is None:
         if this is None:
-            current = city_year(store, year)
+            current = city_values(store, year)
             if current is not None:
                 this, form, units_this = current.values, current.form, current.units
-        previous = city_year(store, year - 1)
+        previous = city_values(store, year - 1)
         last, last_form = (previous.values, previous.form) if previous else (None, None)
-        units_last = previous.units if previous else 0
-        if previous is not None and units_this and units_last < units_this:
-            notes.append(
-                f"上年数据仅含{units_last}个单位（本年{units_this}个），同比数字只供参考。"
-            )
+        if previous is not None:
+            units_last, source = previous.units, previous.detail
+            if previous.source == "units" and units_this and units_last < units_this:
+                notes.append(
+                    f"上年数据仅含{units_last}个单位（本年{units_this}个），同比数字只供参考。"
+                )
+        how = (
+            "import-text --backfill-city 导入上年已发布的全市报告，或 --backfill 导入各单位上年报告"
+        )
     else:
         if this is None:
             found = unit_values(store, department, year)
@@ -552,10 +689,13 @@ def year_over_year(
                 form, this = found
         found_last = unit_values(store, department, year - 1)
         last_form, last = found_last if found_last else (None, None)
+        if last is not None:
+            source = f"本单位{year - 1}年度已接收的年度报告"
+        how = "import-text --backfill 导入本单位上年报告"
     if this is None or form is None:
         raise StoreError("no accepted report for that year", year=year, department=department)
     if last is None:
-        notes.append(f"没有{year - 1}年度的数据（可用 import-text --backfill 导入上年报告）。")
+        notes.append(f"没有{year - 1}年度的数据，未与上年比较（可用 {how}）。")
     return YearOverYear(
         year=year,
         department=department,
@@ -565,6 +705,7 @@ def year_over_year(
         units_last=units_last,
         has_last_year=last is not None,
         notes=notes,
+        source=source,
     )
 
 

@@ -95,6 +95,28 @@ class FeeRecord:
     excerpt: str
 
 
+@dataclass(frozen=True)
+class ComparisonRecord:
+    """A headline figure this year against last year."""
+
+    label: str
+    unit: str
+    last: str
+    this: str
+    change: str
+    percent: str
+    written: str  # 写入正文 / 未写入正文
+
+
+@dataclass(frozen=True)
+class ChartRecord:
+    """A figure of the report, or (no number) one left out, with its source or the reason."""
+
+    number: str  # 图1; "" when not drawn
+    caption: str
+    source: str
+
+
 @dataclass
 class Provenance:
     title: str
@@ -104,6 +126,9 @@ class Provenance:
     sentences: list[SentenceRecord] = field(default_factory=list)
     fees: list[FeeRecord] = field(default_factory=list)
     zone: tzinfo | None = None
+    comparison: list[ComparisonRecord] = field(default_factory=list)
+    comparison_note: str = ""  # where last year's figures come from, or why none is compared
+    charts: list[ChartRecord] = field(default_factory=list)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -126,6 +151,8 @@ class Provenance:
         _shares(wb.create_sheet("正文数字的分单位来源"), self)
         _sentences(wb.create_sheet("正文文字的来源"), self)
         _fees(wb.create_sheet("信息处理费"), self)
+        if self.comparison:
+            _comparison(wb.create_sheet("与上年比较"), self)
         return wb
 
 
@@ -199,6 +226,10 @@ def _about(ws: Worksheet, p: Provenance) -> None:
         ),
         ("表格数字", "表格各单元格的分单位数值见汇总工作簿的“分单位明细”工作表"),
     ]
+    if p.comparison_note:
+        rows.append(("与上年比较", p.comparison_note))
+    for chart in p.charts:  # numberless: left out, and why
+        rows.append((chart.number or "图（未画）", f"{chart.caption}。{chart.source}"))
     _table(ws, f"{p.title}——数据来源", ["项目", "内容"], [18, 90], rows)
 
 
@@ -292,6 +323,12 @@ def _fees(ws: Worksheet, p: Provenance) -> None:
     ]
     headers = ["单位", "情况", "金额（元）", "笔数", "单位第六部分原文"]
     _table(ws, "各单位的信息处理费", headers, [30, 16, 12, 8, 80], rows)
+
+
+def _comparison(ws: Worksheet, p: Provenance) -> None:
+    rows = [[c.label, c.unit, c.last, c.this, c.change, c.percent, c.written] for c in p.comparison]
+    headers = ["项目", "计量", "上年", "本年", "增减", "增减幅度（%）", "正文"]
+    _table(ws, "主要指标与上年比较", headers, [30, 6, 12, 12, 12, 12, 12], rows)
 
 
 def fee_records(fees: Mapping[str, object], names: Mapping[str, str]) -> list[FeeRecord]:

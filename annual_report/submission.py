@@ -160,9 +160,13 @@ def receive_workbook(
 def validate_for_department(
     store: Store, campaign_id: str, report: Report, department: Department
 ) -> Validation:
-    """Validate ``report`` as ``department``'s: last year's figures (C1), its kind and
+    """Validate ``report`` as ``department``'s: last year's figures (C1), its stored earlier
+    years (C9: one query for the unit, however many units there are), its kind and
     rule-making power, the other units' fees. Sets ``report.department``."""
+    from .history import unit_history
+
     report.department = department.code
+    year = store.campaign(campaign_id).report_year
     return validate(
         report,
         previous=store.previous_year_report(campaign_id, department.code),
@@ -170,6 +174,7 @@ def validate_for_department(
             organ_kind=department.kind,
             can_make_rules=department.can_make_rules,
             peer_fees=peer_fees(store, campaign_id, report.form, department.code),
+            history=unit_history(store, department.code, before=year),
         ),
     )
 

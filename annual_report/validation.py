@@ -90,6 +90,8 @@ SKIP_REASONS_ZH = {
     "no narrative": "没有正文",
     "report year unknown": "报告年度不明",
     "no binding has all its cells": "相关单元格都没有数据",
+    "no earlier year of this unit": "数据库中没有本单位往年已接收的报告",
+    "the earlier years have none of the cells": "本单位往年的报告中没有相应数据",
 }
 
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jinja2 import Environment, select_autoescape
 
@@ -26,11 +27,11 @@ from .document import (
     TITLE_REST,
     ContactLike,
     ReportContact,
-    _heading_text,
     _preamble,
     _split_signature,
+    department_comparison,
     department_source,
-    part_heading,
+    narrative_lines,
 )
 from .document_layout import Span, full_width, section_grid
 from .drafting import written_text
@@ -38,6 +39,9 @@ from .errors import DocumentError
 from .form import Form, Section
 from .report import Report
 from .store import Store
+
+if TYPE_CHECKING:
+    from .history import YearOverYear
 
 
 @dataclass(frozen=True)
@@ -191,8 +195,10 @@ def department_page(
     website: str | None = None,
     site_name: str | None = None,
     date: date | None = None,
+    comparison: YearOverYear | None = None,
 ) -> str:
-    """The department's report as one HTML page (see the module docstring)."""
+    """The department's report as one HTML page (see the module docstring); ``comparison``
+    adds the unit's figures against its last year, as in the .docx."""
     form = report.form
     year = year or report.year
     if year is None:
@@ -232,7 +238,8 @@ def department_page(
         if section.number == last:
             text, signed = _split_signature(text)
             date = date or signed
-        blocks += _narrative_blocks(_plain(text), section)
+        added = department_comparison(comparison) if section.number == 1 else None
+        blocks += _narrative_blocks(_plain(text), section, added)
     blocks.append(Block("gap"))
     blocks.append(Block("signature", _plain(department_name)))
     if date is not None:
@@ -242,16 +249,14 @@ def department_page(
     return _PAGE.render(title=title, blocks=blocks)
 
 
-def _narrative_blocks(text: str, section: Section) -> list[Block]:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines:
-        return [Block("todo", f"【待补充：{_heading_text(section)}（单位未填写）】")]
-    out = []
-    for line in lines:
-        if line in section.headings:
-            continue
-        out.append(Block("h3" if part_heading(line, section) else "p", line))
-    return out
+def _narrative_blocks(
+    text: str, section: Section, added: Mapping[str, str] | None = None
+) -> list[Block]:
+    kinds = {"heading": "h3", "text": "p", "missing": "todo"}
+    return [
+        Block(kinds[kind], f"【待补充：{line}】" if kind == "missing" else line)
+        for kind, line in narrative_lines(text, section, added)
+    ]
 
 
 def department_page_from_store(
@@ -279,6 +284,7 @@ def department_page_from_store(
         website=website,
         site_name=site_name,
         date=date,
+        comparison=source.comparison,
     )
 
 

@@ -339,6 +339,14 @@ def import_text_command(
             "cross-year checks and the pre-filled 上年结转).",
         ),
     ] = None,
+    backfill_city: Annotated[
+        bool,
+        typer.Option(
+            "--backfill-city",
+            help="Keep it as the city's own published report of its year (the city-level "
+            "figures next year's report compares with, and a year of its charts).",
+        ),
+    ] = False,
     department: DepartmentOption = None,
     config: OfficeConfigOption = None,
     data: DataOption = None,
@@ -350,6 +358,8 @@ def import_text_command(
     report when the office's configuration is found. Exit 0: read; 1: a table the text has
     was not read (nothing stored); 2: no report in the text.
     """
+    if backfill and backfill_city:
+        raise _fail("--backfill CODE is a unit's report, --backfill-city the city's: give one")
     from annual_report.textimport import decode_text, import_result, import_text, tables_lost
     from annual_report.validation import validate as run_validation
 
@@ -363,6 +373,8 @@ def import_text_command(
     lost = tables_lost(report)
     if backfill and not lost:
         _backfill(report, backfill, raw_bytes, file, config, data, db)
+    if backfill_city and not lost:
+        _backfill_city(report, raw_bytes, file, config, data, db)
     unit = backfill or department
     ctx = _validation_context(report, config, data, db, department=unit)
     result = run_validation(report, previous=ctx.previous, context=ctx.context)
@@ -385,7 +397,7 @@ def import_text_command(
             console.print(f"[yellow]missing:[/yellow] {item}")
     if lost:
         why = "；".join(lost)
-        stored = "，未存储" if backfill else ""
+        stored = "，未存储" if backfill or backfill_city else ""
         err_console.print(f"[red]未能读取原文中的表格{stored}：[/red]{why}", highlight=False)
         raise typer.Exit(1)
 
@@ -407,6 +419,28 @@ def _backfill(report, code: str, raw_bytes: bytes, file: Path, config, data, db)
     err_console.print(
         f"stored as submission {stored.id} of campaign {stored.campaign} "
         f"({stored.department} v{stored.version})"
+    )
+
+
+def _backfill_city(report, raw_bytes: bytes, file: Path, config, data, db) -> None:
+    from annual_report.history import record_city_report
+    from annual_report.registry import load_registry
+    from annual_report.store import Store
+
+    config_dir, db_file = _office_paths(config, data, db)
+    try:
+        registry = load_registry(config_dir)
+        with Store(db_file) as store:
+            campaign = record_city_report(
+                store, registry, report, text=raw_bytes, source=f"text:{file.name}"
+            )
+    except NianbaoError as exc:
+        raise _fail(f"{file}: {exc}") from None
+    read = sum(1 for e in report.entries.values() if e.value is not None)
+    err_console.print(
+        f"已保存为{registry.city}{report.year}年度已发布报告的全市数据（{read}个数值，"
+        f"{campaign}）：{report.year + 1}年度报告与上年比较、历年图表将使用它",
+        highlight=False,
     )
 
 
@@ -915,6 +949,8 @@ def report(
         return
     for issue in draft.issues:
         console.print(f"[yellow]{issue.rule}[/yellow] {issue.text}")
+    for note in draft.notes:  # e.g. a figure that could not be drawn
+        console.print(f"[yellow]注意：[/yellow]{note}", highlight=False)
     if check:
         raise typer.Exit(_print_placeholders(draft.placeholders, "新生成的草稿"))
     for text in draft.placeholders:

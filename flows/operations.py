@@ -754,6 +754,7 @@ def department_documents(
         "contact": rt.config.mail.contact,
         "website": plan.website,
         "site_name": plan.site_name,
+        "comparison": source.comparison,  # the unit against its own last year
     }
     draft = department_report(source.report, **common)
     page = department_page(source.report, **common)
@@ -1131,13 +1132,24 @@ def due_ladder(rt: Runtime, as_of: datetime) -> list[Outbound]:
 
 
 def consolidate(rt: Runtime) -> tuple[Consolidation, Path]:
-    """Merge the accepted submissions and write the city-level workbook."""
+    """Merge the accepted submissions and write the city-level workbook (with its 与上年比较
+    sheet from the stored history)."""
+    from annual_report.history import year_over_year
+
     result = consolidate_campaign(rt.store, rt.campaign_id)
     plan = rt.config.plan
     city = rt.config.registry.city
     path = rt.config.output_dir / f"{city}{plan.report_year}年政府信息公开工作年度报告（汇总）.xlsx"
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_consolidation(result, path, title=f"{city}{plan.report_year}年政府信息公开工作年度报告")
+    comparison = year_over_year(
+        rt.store,
+        plan.report_year,
+        this=result.values,
+        form=result.form,
+        units=len(result.included),
+    )
+    title = f"{city}{plan.report_year}年政府信息公开工作年度报告"
+    write_consolidation(result, path, title=title, comparison=comparison)
     return result, path
 
 

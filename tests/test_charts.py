@@ -114,3 +114,31 @@ def test_markdown_image_is_a_data_uri():
     text = markdown_image(png, "报送进度")
     assert text.startswith("![报送进度](data:image/png;base64,iVBORw0KGgo")
     assert text.endswith(")") and " " not in text
+
+
+def test_charts_for_the_document_are_drawn_at_their_printed_size():
+    """In the .docx the caption is the title and the picture is printed 150 mm wide: drawn at
+    that size (no title) so its text keeps its point size; a year whose 新收 is not known (a
+    published text that does not give it) has bars but no point."""
+    by_year = {
+        2024: {"granted": Decimal(376), "unavailable": Decimal(603), "new_received": None},
+        2025: {"granted": Decimal(389), "unavailable": Decimal(540), "new_received": Decimal(1270)},
+    }
+    inches = 150 / 25.4
+    img = image(outcomes_chart(by_year, title=None, size=(inches, 3.3)))
+    assert img.size == (int(inches * 150), round(3.3 * 150))
+    top = image(
+        top_units_chart(
+            [("区政府", Decimal(280)), ("区房管局", Decimal(202))], title=None, size=(inches, 1.2)
+        )
+    )
+    assert top.size == (int(inches * 150), 180)
+
+
+def test_the_image_has_the_fonts_the_charts_need():
+    """docker/Dockerfile installs fontconfig (fc-match finds the face) and fonts-noto-cjk."""
+    dockerfile = (Path(__file__).parents[1] / "docker" / "Dockerfile").read_text("utf-8")
+    joined = dockerfile.replace("\\\n", " ")
+    install = next(line for line in joined.splitlines() if "apt-get install" in line)
+    packages = install.split("apt-get install", 1)[1].split("&&")[0].split()
+    assert {"fontconfig", "fonts-noto-cjk"} <= set(packages)

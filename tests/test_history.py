@@ -386,3 +386,117 @@ def test_progress_markdown_for_the_coordinator(store, monkeypatch):
     text = charts.progress_markdown(store, "2021", as_of=utc(28))
     assert "进度图未能生成（请系统管理员查看运行日志）：the font Noto Sans CJK SC" in text
     assert "data:image" not in text
+
+
+# -- the city's own published report; C9 in the pipeline; the cost per unit --------------------
+
+
+def test_the_citys_published_report_is_last_year_and_wins(store):
+    """Kept with record_city_report (import-text --backfill-city): the city's figures of 2020
+    are the published ones, not the sum of the three units stored for 2020."""
+    from annual_report.errors import ConfigError
+    from annual_report.history import city_record, city_values, record_city_report
+
+    published = report(F2019, 2020, None, 500, 210)
+    campaign = record_city_report(
+        store, registry(), published, text=b"2020 city", source="text:宜春市2020.txt"
+    )
+    assert campaign == "2020"
+    city = city_values(store, 2020)
+    assert (city.source, city.units) == ("published", 0)
+    assert city.detail == "2020年度全市已发布的年度报告（宜春市2020.txt）"
+    assert city.values["requests.new_received.total"] == 500
+    yoy = year_over_year(store, 2021)
+    assert yoy.source == city.detail and yoy.units_last == 0 and not yoy.notes
+    assert yoy.change("new_received").phrase() == "较上年减少80件，下降16.0%"
+    assert city_figures_by_year(store)[2020]["granted"] == 210
+    # re-importing replaces it; an empty text keeps nothing
+    record_city_report(
+        store, registry(), report(F2019, 2020, None, 450, 200), text=b"v2", source="x"
+    )
+    assert city_record(store, 2020).values["requests.new_received.total"] == 450
+    empty = Report(form=F2019, year=2020)
+    with pytest.raises(ConfigError, match="nothing to keep"):
+        record_city_report(store, registry(), empty, text=b"", source="x")
+    assert city_record(store, 2019) is None
+
+
+def test_c9_in_the_pipeline_sees_every_stored_year(store):
+    """validate_for_department (what the collect flow and assign run) gives C9 the unit's
+    stored years: 1000 applications after 100 (2020) and 120 (2021)."""
+    from annual_report.submission import validate_for_department
+
+    store.create_campaign("2022", 2022, registry=registry())
+    rep = report(F2021, 2022, "RSJ", 1000, 50)
+    found = validate_for_department(store, "2022", rep, registry()["RSJ"])
+    c9 = [i for i in found.issues if i.rule == "C9"]
+    assert c9 and "（2020年100、2021年120）" in c9[0].message
+    first = validate_for_department(
+        store, "2022", report(F2021, 2022, "SZF", 9, 1), registry()["SZF"]
+    )
+    assert first.skipped["C9"] == "no earlier year of this unit"
+
+
+def test_the_validate_commands_context_has_the_history(store):
+    from annual_report.context import context_for
+
+    ctx = context_for(report(F2021, 2022, "RSJ", 1000, 50), registry=registry(), store=store)
+    assert sorted(ctx.context.history) == [2020, 2021]
+
+
+def test_a_units_history_is_one_indexed_query(store):
+    """C9's history costs one query that finds the unit's submissions through the (campaign,
+    department) index: per-message work does not grow with the number of units."""
+    from annual_report.history import _UNIT_SQL
+    from annual_report.store import ACCEPTED
+
+    sql = _UNIT_SQL.format(marks=", ".join("?" * len(ACCEPTED)))
+    plan = " | ".join(
+        row[3]
+        for row in store.db.execute(f"EXPLAIN QUERY PLAN {sql}", ["RSJ", 2017, 2021, *ACCEPTED])
+    )
+    assert "(campaign=? AND department=?)" in plan and "SCAN s" not in plan, plan
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    try:
+        unit_history(store, "RSJ", before=2022)
+    finally:
+        store.db.conn.set_trace_callback(None)
+    assert len(statements) == 1, statements
+
+
+def test_the_reports_compare_across_the_two_formats(store):
+    """2020 in the 2019 format, 2021 in the 2021 format: the city report and a department's
+    report and page compare what both formats have (not the fee: 2019 counts no amount)."""
+    from annual_report.document import city_report_from_store, department_report_from_store
+    from annual_report.webpage import department_page_from_store
+
+    draft = city_report_from_store(store, "2021", office="宜春市人民政府办公室")
+    said = [p.text for p in draft.document.paragraphs if p.text.startswith("与上年相比")]
+    assert said == [
+        "与上年相比，本年新收政府信息公开申请420件，较上年增加20件，增长5.0%；"
+        "办理答复政府信息公开申请420件，较上年增加20件，增长5.0%；"
+        "予以公开150件，较上年增加15件，增长11.1%；部分公开0件，与上年持平；"
+        "不予公开0件，与上年持平；无法提供270件，较上年增加5件，增长1.9%；"
+        "不予处理0件，与上年持平；其他处理0件，与上年持平；"
+        "政府信息公开行政复议0件，与上年持平；政府信息公开行政诉讼0件，与上年持平。"
+    ]
+    assert draft.provenance.comparison_note.startswith(
+        "上年数据：2020年度3个单位已接收的年度报告汇总。"
+    )
+    # 2020 summed three units, 2021 two: fewer units last year would be marked, more is not
+    assert not [t for t in draft.placeholders if "上年数据仅含" in t]
+    assert draft.charts == [
+        "图1　2020—2021年全市政府信息公开申请办理结果",
+        "图2　2021年新收政府信息公开申请最多的2个单位",
+    ]
+    dept = department_report_from_store(store, "2021", "RSJ")
+    texts = [p.text for p in dept.document.paragraphs]
+    assert any(
+        t.startswith("与上年相比，本年新收政府信息公开申请120件，较上年增加20件，增长20.0%；")
+        for t in texts
+    )
+    assert "行政事业性收费金额" not in "".join(texts)
+    assert "与上年相比，本年新收政府信息公开申请120件" in department_page_from_store(
+        store, "2021", "RSJ"
+    )
