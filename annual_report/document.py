@@ -79,6 +79,7 @@ from .drafting import (
 )
 from .errors import NianbaoError
 from .form import Form, Section
+from .lateness import days_late
 from .registry import Registry
 from .report import Report
 from .store import Store
@@ -621,7 +622,7 @@ def _unit_record(
     reason = "已纳入汇总" if u.included else u.reason
     late = None
     if received_at is not None and deadline is not None:
-        late = prov.days_late(received_at, deadline, zone or ZoneInfo(DEFAULT_ZONE))
+        late = days_late(received_at, deadline, zone or ZoneInfo(DEFAULT_ZONE))
     return prov.UnitRecord(
         name=u.name,
         kind=u.kind,

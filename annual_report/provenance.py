@@ -22,6 +22,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from .errors import DocumentError
+from .lateness import late_label
 from .registry import KIND_LABELS
 from .template import set_text
 
@@ -35,18 +36,12 @@ FEE_LABELS = {
 }
 
 
-def days_late(received_at: datetime, deadline: date, zone: tzinfo) -> int:
-    """Whole days a submission came after its deadline (0: on time), by the campaign's
-    calendar: received at 00:30 on the day after the deadline is one day late."""
-    return max(0, (received_at.astimezone(zone).date() - deadline).days)
-
-
 def lateness_text(days: int | None, received: bool) -> str:
     if not received:
         return "未报送"
     if days is None:
         return ""
-    return f"逾期报送（{days}天）" if days else "按时报送"
+    return late_label(days) or "按时报送"
 
 
 @dataclass(frozen=True)

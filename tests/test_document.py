@@ -377,7 +377,8 @@ def test_the_provenance_file_traces_units_figures_and_sentences(city, consolidat
 def test_lateness_in_days():
     from zoneinfo import ZoneInfo
 
-    from annual_report.provenance import days_late, lateness_text
+    from annual_report.lateness import days_late
+    from annual_report.provenance import lateness_text
 
     at = datetime.datetime
     zone, utc = ZoneInfo("Asia/Shanghai"), ZoneInfo("UTC")
