@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .form import Form
-from .numbers import Parsed, parse_number
+from annual_report.form.model import Form
+from annual_report.form.numbers import Parsed, parse_number
 
 
 @dataclass

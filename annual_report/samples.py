@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
-from .form import Form
+from annual_report.form.model import Form
 
 NARRATIVE = {
     "narrative.overview": (

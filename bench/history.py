@@ -15,13 +15,14 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from annual_report import charts, history
-from annual_report.form import form_for_year
-from annual_report.registry import Department, Registry
+from annual_report.campaign.registry import Department, Registry
+from annual_report.documents import charts
+from annual_report.form.model import form_for_year
+from annual_report.history import frames as history
 from annual_report.report import Report
 from annual_report.samples import consistent_values
-from annual_report.store import Store, content_hash
-from annual_report.validation import Issue, Validation
+from annual_report.store.sqlite import Store, content_hash
+from annual_report.validation.core import Issue, Validation
 
 COUNT = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 YEARS = (2021, 2022, 2023)

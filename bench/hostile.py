@@ -70,7 +70,7 @@ def smtp_server():
 
 
 def write_config(root: Path, port: int) -> Path:
-    from flows.demo.city import packaged_mail_texts
+    from demo.city import packaged_mail_texts
 
     config = root / "config"
     config.mkdir()
@@ -208,7 +208,7 @@ def main() -> None:
         seconds = time.perf_counter() - start
         peaks.stop.set()
         peaks.join()
-        from annual_report.store import Store
+        from annual_report.store.sqlite import Store
 
         with Store(data / "nianbao.db") as store:
             sent = {
@@ -240,8 +240,8 @@ def build_batch(root: Path, data: Path, kept: list[bytes]) -> tuple[list[bytes],
     """The corpus (and the extra cases) built from the invitations the dispatch sent."""
     from email import message_from_bytes
 
-    from annual_report.campaign import write_department_template
-    from annual_report.store import Store
+    from annual_report.campaign.templates import write_department_template
+    from annual_report.store.sqlite import Store
     from connectors.attachments import parse_message
 
     invitations = {}

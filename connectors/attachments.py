@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 
-from annual_report.intake import zip_directory
+from annual_report.workbook.intake import zip_directory
 
 log = logging.getLogger(__name__)
 

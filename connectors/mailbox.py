@@ -41,11 +41,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from annual_report.errors import MailFetchError
-
-from .archive import ArchivedMessage, MessageArchive, sha256_hex
-from .attachments import ParsedMessage, Problem, parse_message
-from .outgoing import OutgoingMail, render_message
-from .settings import ImapSettings, MailSettings
+from connectors.archive import ArchivedMessage, MessageArchive, sha256_hex
+from connectors.attachments import ParsedMessage, Problem, parse_message
+from connectors.outgoing import OutgoingMail, render_message
+from connectors.settings import ImapSettings, MailSettings
 
 log = logging.getLogger(__name__)
 

@@ -34,13 +34,13 @@ from typing import Any
 
 import jinja2
 
-from annual_report.kinds import MAIL_KINDS
+from annual_report.campaign.kinds import MAIL_KINDS
 
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "config" / "mail"
 _WEEKDAYS = "一二三四五六日"
 
 
-# The mail kinds are declared once, in annual_report/kinds.py; this enum is made from them.
+# The mail kinds are declared once, in annual_report/campaign/kinds.py; this enum is made from them.
 MailKind = StrEnum("MailKind", {name.upper(): name for name in MAIL_KINDS})
 
 

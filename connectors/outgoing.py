@@ -49,9 +49,8 @@ from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 from annual_report.errors import ConfigError, MailSendError
-
-from .archive import MessageArchive
-from .settings import SmtpSettings
+from connectors.archive import MessageArchive
+from connectors.settings import SmtpSettings
 
 log = logging.getLogger(__name__)
 

@@ -259,7 +259,7 @@ def load_mail_settings(path: str | Path) -> MailSettings:
 def check_templates(settings: MailSettings, *, source: str | None = None) -> None:
     """Every mail kind has its template in ``templates_dir`` and each compiles: a city that
     copied ``config/mail`` from an older version learns it here, before anything is sent."""
-    from .mailtext import MailTexts
+    from connectors.mailtext import MailTexts
 
     assert settings.templates_dir is not None
     if not settings.templates_dir.is_dir():

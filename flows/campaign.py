@@ -1,7 +1,7 @@
 """The January campaign as Prefect flows: dispatch, collect, remind, consolidate, and the whole.
 
 Flows orchestrate only: every step is a task in ``flows/tasks.py`` wrapping a function of
-``flows/operations.py``. Every time-dependent flow takes ``as_of`` so the calendar can be
+``office/operations.py``. Every time-dependent flow takes ``as_of`` so the calendar can be
 tested and replayed (``nianbao run remind --as-of 2022-01-25T09:00+08:00``).
 """
 
@@ -22,12 +22,11 @@ from prefect.states import Completed, Failed, State
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
+from annual_report.campaign.kinds import STATE_LABELS
 from annual_report.errors import ConfigError, MailFetchError, NianbaoError, StoreError
-from annual_report.kinds import STATE_LABELS
-
-from . import operations as ops
-from . import status, tasks
-from .settings import load_app_config
+from flows import status, tasks
+from office import operations as ops
+from office.settings import load_app_config
 
 Approval = Literal["ui", "auto"]
 SECRET_BLOCKS = {"smtp": "nianbao-smtp-password", "imap": "nianbao-imap-password"}
@@ -310,7 +309,8 @@ def consolidate(
         final = path.with_name(path.stem.replace("（汇总）", "（定稿）") + path.suffix)
         shutil.copyfile(path, final)
         rt.store.set_campaign_status(rt.campaign_id, "consolidated")
-        # the approval's date is the city report's 成文日期 (annual_report.document.report_date)
+        # the approval's date is the city report's 成文日期
+        # (annual_report.documents.report.report_date)
         rt.store.set_state(
             rt.campaign_id, "consolidation.approved", {"at": now.isoformat(), "file": final.name}
         )

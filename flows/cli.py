@@ -76,9 +76,9 @@ def template(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Write a department's personalised template (defined names, checks, metadata)."""
-    from annual_report.campaign import write_department_template
-    from annual_report.registry import load_registry
-    from annual_report.store import Store
+    from annual_report.campaign.registry import load_registry
+    from annual_report.campaign.templates import write_department_template
+    from annual_report.store.sqlite import Store
 
     try:
         registry = load_registry(config)
@@ -100,7 +100,7 @@ MAX_TEXT_BYTES = 20 * 1024 * 1024  # a published report as text is a few hundred
 def _read_any(path: Path, year: int | None):
     """A report from a workbook (isolated reader) or from a published text."""
     if path.suffix.lower() in (".txt", ".text", ".md"):
-        from annual_report.textimport import import_text
+        from annual_report.text.importer import import_text
 
         size = path.stat().st_size
         if size > MAX_TEXT_BYTES:
@@ -112,7 +112,7 @@ def _read_any(path: Path, year: int | None):
         return import_text(
             path.read_text(encoding="utf-8", errors="replace"), year=year, source=str(path)
         )
-    from annual_report.sandbox import read_untrusted
+    from annual_report.workbook.sandbox import read_untrusted
 
     return read_untrusted(path, year=year)
 
@@ -165,7 +165,7 @@ def validate(
     """
     import logging
 
-    from annual_report.validation import validate as run_validation
+    from annual_report.validation.core import validate as run_validation
 
     logging.getLogger().addHandler(logging.NullHandler())  # no stray warnings on stderr
     try:
@@ -224,7 +224,7 @@ OfficeDbOption = Annotated[
 
 def _office_paths(config: Path | None, data: Path | None, db: Path | None) -> tuple[Path, Path]:
     """The configuration directory and the database file, found as the other commands do."""
-    from flows.settings import DATA_ENV
+    from office.settings import DATA_ENV
 
     config_dir = config if config is not None else DEFAULT_CONFIG
     if db is None:
@@ -235,7 +235,7 @@ def _office_paths(config: Path | None, data: Path | None, db: Path | None) -> tu
 
 def _office_registry(config: Path | None, config_dir: Path):
     """The registry, or ``None`` for a lone file (no configuration given nor in ./config)."""
-    from annual_report.registry import load_registry
+    from annual_report.campaign.registry import load_registry
 
     if config is None and not (config_dir / "departments.yaml").is_file():
         return None
@@ -248,8 +248,8 @@ def _office_registry(config: Path | None, config_dir: Path):
 def _validation_context(report, config, data, db, *, department=None, previous=None):
     """What the registry and the stored history say about ``report``'s unit (none found: the
     rules that need them are skipped or run as for an unknown unit, as the notes say)."""
-    from annual_report.context import context_for
-    from annual_report.store import Store
+    from annual_report.campaign.context import context_for
+    from annual_report.store.sqlite import Store
 
     config_dir, db_file = _office_paths(config, data, db)
     registry = _office_registry(config, config_dir)
@@ -360,8 +360,8 @@ def import_text_command(
     """
     if backfill and backfill_city:
         raise _fail("--backfill CODE is a unit's report, --backfill-city the city's: give one")
-    from annual_report.textimport import decode_text, import_result, import_text, tables_lost
-    from annual_report.validation import validate as run_validation
+    from annual_report.text.importer import decode_text, import_result, import_text, tables_lost
+    from annual_report.validation.core import validate as run_validation
 
     try:
         raw_bytes = file.read_bytes()
@@ -403,9 +403,9 @@ def import_text_command(
 
 
 def _backfill(report, code: str, raw_bytes: bytes, file: Path, config, data, db) -> None:
-    from annual_report.campaign import backfill_published
-    from annual_report.registry import load_registry
-    from annual_report.store import Store
+    from annual_report.campaign.registry import load_registry
+    from annual_report.campaign.templates import backfill_published
+    from annual_report.store.sqlite import Store
 
     config_dir, db_file = _office_paths(config, data, db)
     try:
@@ -423,9 +423,9 @@ def _backfill(report, code: str, raw_bytes: bytes, file: Path, config, data, db)
 
 
 def _backfill_city(report, raw_bytes: bytes, file: Path, config, data, db) -> None:
-    from annual_report.history import record_city_report
-    from annual_report.registry import load_registry
-    from annual_report.store import Store
+    from annual_report.campaign.registry import load_registry
+    from annual_report.history.frames import record_city_report
+    from annual_report.store.sqlite import Store
 
     config_dir, db_file = _office_paths(config, data, db)
     try:
@@ -457,8 +457,8 @@ def merge(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Consolidate workbooks into the city-level report (exact sums, inclusion sheet)."""
-    from annual_report.consolidation import consolidate_files, write_consolidation
-    from annual_report.registry import load_registry
+    from annual_report.campaign.registry import load_registry
+    from annual_report.consolidation.merge import consolidate_files, write_consolidation
 
     registry = None
     if config.exists():
@@ -572,7 +572,7 @@ def run(
     when = _as_of(as_of)
     if not verbose:  # before Prefect is imported: its console handler reads this once
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-    from flows.settings import load_app_config
+    from office.settings import load_app_config
 
     try:
         app_config = load_app_config(config, data)
@@ -627,7 +627,7 @@ def status(
     """Every department's state in the campaign of the configuration, and what needs you."""
     from datetime import datetime, time
 
-    from flows import operations
+    from office import operations
 
     try:
         with _runtime(config, data) as rt:
@@ -661,7 +661,7 @@ def status(
 
 def _status_json(plan, now, states, attention, unassigned, commands) -> dict[str, Any]:
     """Stable machine codes (``state``, ``last_action``, ``problem``) beside Chinese labels."""
-    from annual_report.kinds import EVENT_KINDS, MAIL_PROBLEMS
+    from annual_report.campaign.kinds import EVENT_KINDS, MAIL_PROBLEMS
     from flows.status import action_label
 
     return {
@@ -804,8 +804,8 @@ def _print_status(city, plan, now, states, attention, unassigned, commands) -> N
 @contextmanager
 def _runtime(config: Path, data: Path | None) -> Iterator[Any]:
     """The office runtime for one command (no passwords: these commands send nothing)."""
-    from flows import operations
-    from flows.settings import load_app_config
+    from office import operations
+    from office.settings import load_app_config
 
     rt = operations.Runtime.open(load_app_config(config, data))
     try:
@@ -822,8 +822,8 @@ def assign(
     data: DataOption = None,
 ) -> None:
     """Give a quarantined or unmatched file its department; the next collect answers it."""
-    from flows import operations
     from flows.campaign import assigned_zh
+    from office import operations
 
     try:
         with _runtime(config, data) as rt:
@@ -846,7 +846,7 @@ def resend(
 ) -> None:
     """A mail held back by a crash, or refused: let the next run send it (check first that it
     did not arrive), or with --delivered record that it did."""
-    from flows import operations
+    from office import operations
 
     try:
         with _runtime(config, data) as rt:
@@ -877,8 +877,12 @@ def demo(
 
         server = start_server(directory.resolve() / "prefect")
         console.print(f"Prefect UI: {server.url}")
-    from flows.demo.run import run_demo
-
+    try:
+        from demo.run import run_demo
+    except ImportError as exc:  # installed without the demo's extra
+        raise _fail(
+            f"演示需要额外的软件包（{exc.name}）：请运行 pip install 'nianbao[demo]' 后再试"
+        ) from None
     try:
         run_demo(directory, report_year=year, console=console)
     except NianbaoError as exc:
@@ -929,7 +933,7 @@ def report(
 ) -> None:
     """The report as a document: the city-level draft (with its provenance workbook beside it),
     or one department's publishable report (.docx and/or a web page)."""
-    from annual_report.document import placeholders_in
+    from annual_report.documents.report import placeholders_in
 
     if check and docx is not None and docx.exists():
         try:
@@ -978,14 +982,14 @@ def _report_outputs(
     pdf: bool,
 ):
     """Write what ``report`` was asked for; the draft (None: only a page was written)."""
-    from annual_report.document import (
+    from annual_report.documents.report import (
         city_report_from_store,
         department_report_from_store,
         provenance_path,
     )
-    from annual_report.store import Store
-    from annual_report.webpage import department_page_from_store, write_page
-    from flows.settings import load_app_config
+    from annual_report.documents.webpage import department_page_from_store, write_page
+    from annual_report.store.sqlite import Store
+    from office.settings import load_app_config
 
     app_config = load_app_config(config, data)
     plan, mail = app_config.plan, app_config.mail
@@ -1030,8 +1034,8 @@ def _report_outputs(
 
 
 def _write_pdf(path: Path) -> None:
-    from annual_report.document import to_pdf
-    from annual_report.document_layout import font_substitutions
+    from annual_report.documents.layout import font_substitutions
+    from annual_report.documents.report import to_pdf
 
     console.print(f"已写入 {to_pdf(path, path.parent)}")
     for name, fallback in font_substitutions().items():
@@ -1058,9 +1062,9 @@ def export_command(
     ] = None,
 ) -> None:
     """Export the whole history (campaigns, units, submissions, events, values, figures)."""
-    from annual_report.history import EXPORT_FORMATS, export
-    from annual_report.store import Store
-    from flows.settings import load_app_config
+    from annual_report.history.frames import EXPORT_FORMATS, export
+    from annual_report.store.sqlite import Store
+    from office.settings import load_app_config
 
     if fmt not in EXPORT_FORMATS:
         raise _fail(f"--format {fmt!r}：应为 {' | '.join(EXPORT_FORMATS)}")

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from annual_report.campaign.plan import CampaignPlan
 from annual_report.errors import ConfigError
-from annual_report.plan import CampaignPlan
-
-from .settings import CONFIG_ENV, OFFICE_ENV, check_office, load_app_config, office_id
+from office.settings import CONFIG_ENV, OFFICE_ENV, check_office, load_app_config, office_id
 
 # The deployments' name without $NIANBAO_OFFICE (one office alone on its server, `nianbao serve`)
 SOLE_OFFICE = "nianbao"
@@ -113,7 +112,7 @@ def _parameters(config_dir: str, data_dir: str | None) -> dict[str, Any]:
 def deployments(config_dir: str, data_dir: str | None = None) -> list[Any]:
     from prefect.schedules import Cron
 
-    from .campaign import FLOWS
+    from flows.campaign import FLOWS
 
     config = load_app_config(config_dir, data_dir)
     plan = config.plan
@@ -139,7 +138,7 @@ MANUAL_DESCRIPTIONS = {
 
 def manual_deployments(config_dir: str, data_dir: str | None = None) -> list[Any]:
     """Deployments without a schedule, for the coordinator's "Custom run" in the UI."""
-    from .campaign import MANUAL_FLOWS
+    from flows.campaign import MANUAL_FLOWS
 
     config = load_app_config(config_dir, data_dir)
     office = office_name()

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from annual_report.kinds import EVENT_KINDS, STATE_LABELS, event_label
-from annual_report.registry import Registry
-from annual_report.store import DepartmentState, Submission
+from annual_report.campaign.kinds import EVENT_KINDS, STATE_LABELS, event_label
+from annual_report.campaign.registry import Registry
+from annual_report.store.sqlite import DepartmentState, Submission
 
 ORDER = (
     "not_sent",
@@ -37,7 +37,7 @@ _SUBMISSION = re.compile(r"^submission v(\d+) (\w+)$")
 
 
 def action_label(action: str | None) -> str:
-    """``answer.rejected`` → ``已回复：退回修改`` (the labels of annual_report/kinds.py);
+    """``answer.rejected`` → ``已回复：退回修改`` (the labels of annual_report/campaign/kinds.py);
     ``submission v2 received`` → ``收到第2版``."""
     if not action:
         return ""

@@ -1,4 +1,4 @@
-"""Prefect tasks: thin wrappers of ``flows.operations``, one per department per stage at most.
+"""Prefect tasks: thin wrappers of ``office.operations``, one per department per stage at most.
 
 Sending is not retried by Prefect: the SMTP sender retries transient errors itself within the
 ``retry_budget_seconds`` of mail.yaml, so an unreachable server ends the run in seconds (what
@@ -21,13 +21,12 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
-from annual_report import charts
-from annual_report.consolidation import Consolidation
-from annual_report.history import progress_by_day
-
-from . import operations as ops
-from . import status
-from .settings import office_id
+from annual_report.consolidation.merge import Consolidation
+from annual_report.documents import charts
+from annual_report.history.frames import progress_by_day
+from flows import status
+from office import operations as ops
+from office.settings import office_id
 
 READ = {"retries": 1, "retry_delay_seconds": 5, "retry_jitter_factor": 0.5}
 

@@ -9,7 +9,7 @@ venv=$(mktemp -d)
 trap 'rm -rf "$venv"' EXIT
 "$PYTHON" -m venv "$venv"
 "$venv/bin/pip" install -q --upgrade pip
-"$venv/bin/pip" install -q -e '.[test]'
+"$venv/bin/pip" install -q -e '.[test,demo]'
 {
     sed -n '/^#/p' constraints.txt
     "$venv/bin/pip" freeze --exclude-editable | grep -v '^#'

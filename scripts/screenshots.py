@@ -3,7 +3,7 @@
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 
 Starts ``prefect server`` on a free loopback port with its own PREFECT_HOME in a temporary
-directory, plays the demo campaign against it (``flows/demo/run.py``), then runs one more
+directory, plays the demo campaign against it (``demo/run.py``), then runs one more
 consolidation with approval in the UI, and photographs the flow runs, the artifacts and the
 approval forms in headless Chromium (``/v2/`` UI). The approval forms are submitted by clicking
 Resume in the browser, so the screenshots also prove that the forms work. Everything is checked
@@ -256,10 +256,10 @@ class Played:
 def play_demo(work: Path, year: int) -> tuple[Played, str]:
     from rich.console import Console
 
-    from flows.demo import city
-    from flows.demo.run import run_demo
-    from flows.settings import load_app_config
+    from demo import city
+    from demo.run import run_demo
     from flows.tasks import artifact_key
+    from office.settings import load_app_config
 
     log("playing the demo campaign (about 2.5 minutes)")
     demo_log = work / "demo.log"
@@ -275,7 +275,7 @@ def play_demo(work: Path, year: int) -> tuple[Played, str]:
 
 
 def static_views(browser: Browser, api: Api, out: Path, ui: str, campaign: Played) -> None:
-    from annual_report.store import STATE_LABELS
+    from annual_report.store.sqlite import STATE_LABELS
 
     key = campaign.key
     names = {
@@ -457,14 +457,14 @@ def failure_views(browser: Browser, api: Api, out: Path, ui: str, work: Path, ye
     from datetime import time as clock
     from email.message import EmailMessage
 
-    from annual_report.form import form_for_year
+    from annual_report.form.model import form_for_year
     from annual_report.samples import consistent_values, fill_template, sample_narrative
     from connectors.attachments import parse_message
+    from demo import city
+    from demo.postoffice import PostOffice, maildir_path
     from flows import campaign as flows
-    from flows.demo import city
-    from flows.demo.postoffice import PostOffice, maildir_path
-    from flows.settings import load_app_config
     from flows.tasks import artifact_key
+    from office.settings import load_app_config
 
     root = work / "outage"
     port = free_port()  # nothing listens here yet: the mail server is down

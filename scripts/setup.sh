@@ -42,6 +42,6 @@ digest=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
     .venv/bin/pip install -q --upgrade pip
     # constraints.txt: the versions the suite last passed with (`make lock` refreshes them).
-    .venv/bin/pip install -q -c constraints.txt -e '.[test]'
+    .venv/bin/pip install -q -c constraints.txt -e '.[test,demo]'
     echo "$digest" > "$stamp"
 fi

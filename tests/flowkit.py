@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from annual_report.form import form_for_year
+from annual_report.form.model import form_for_year
 from annual_report.samples import consistent_values, fill_template, sample_narrative
 from connectors.attachments import ParsedMessage, parse_message
 
@@ -151,7 +151,7 @@ def mail_data(smtp: Any, dovecot: Any, folder: str, archive: Path) -> dict[str, 
 
 def write_config(target: Path, smtp: Any, dovecot: Any, folder: str, archive: Path) -> Path:
     """A complete configuration directory for the test city (mail texts copied along)."""
-    from flows.demo.city import packaged_mail_texts
+    from demo.city import packaged_mail_texts
 
     target.mkdir(parents=True, exist_ok=True)
     files = {

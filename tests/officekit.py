@@ -4,9 +4,9 @@ archive, and an in-memory sender (the real SMTP path is in the mail and flow tes
 from pathlib import Path
 
 from connectors.outgoing import RecordingSender
-from flows import operations as ops
-from flows.demo import city
-from flows.settings import load_app_config
+from demo import city
+from office import operations as ops
+from office.settings import load_app_config
 
 
 class RecordingRuntime(ops.Runtime):

@@ -20,12 +20,12 @@ import pytest
 from docx import Document
 from msoffcrypto.format.ooxml import OOXMLFile
 
-from annual_report import intake
 from annual_report.errors import WorkbookError
-from annual_report.form import load_form
-from annual_report.intake import inspect
-from annual_report.sandbox import Sandbox, read_untrusted
-from annual_report.template import TemplateMeta, write_template
+from annual_report.form.model import load_form
+from annual_report.workbook import intake
+from annual_report.workbook.intake import inspect
+from annual_report.workbook.sandbox import Sandbox, read_untrusted
+from annual_report.workbook.template import TemplateMeta, write_template
 
 FIXTURES = Path(__file__).parent / "fixtures" / "workbooks"
 F2021 = "gov-disclosure-2021"
@@ -377,7 +377,7 @@ def test_wrong_form_version_is_readable_and_says_so(sandbox, tmp_path):
     path = template(tmp_path / "old.xlsx", F2019, year=2022)
     report = sandbox.read(path, year=2022)
     assert (report.year, report.form.id, report.declared_form) == (2022, F2019, F2019)
-    from annual_report.validation import validate
+    from annual_report.validation.core import validate
 
     flat = validate(report).flat()
     assert any(rule == "R6" and severity == "error" for rule, severity, _ in flat)

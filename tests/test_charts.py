@@ -13,7 +13,7 @@ from matplotlib import font_manager
 from matplotlib.figure import Figure
 from PIL import Image
 
-from annual_report.charts import (
+from annual_report.documents.charts import (
     OUTCOME_COLOURS,
     PROGRESS_COLOURS,
     cjk_font,

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from annual_report import checks
 from annual_report.errors import FormError
-from annual_report.form import Form, RuleDef, form_ids, load_form
+from annual_report.form.model import Form, RuleDef, form_ids, load_form
 from annual_report.report import Entry, LabelNote, Report
-from annual_report.validation import Context, Validation, validate
+from annual_report.validation import checks
+from annual_report.validation.core import Context, Validation, validate
 
 F2019 = "gov-disclosure-2019"
 F2021 = "gov-disclosure-2021"

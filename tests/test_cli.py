@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from annual_report.form import form_for_year
+from annual_report.form.model import form_for_year
 from annual_report.samples import consistent_values, fill_template, sample_narrative
 from flows.cli import app
 
@@ -159,15 +159,15 @@ def test_backfill_a_published_report_feeds_next_years_template(env):
     out = env / "rsj-2022.xlsx"
     result = runner.invoke(app, ["template", "-d", "RSJ", "-y", "2022", "-o", str(out)])
     assert result.exit_code == 0, result.output
-    from annual_report.reader import read_workbook
+    from annual_report.workbook.reader import read_workbook
 
     report = read_workbook(out)
     assert report.entries["requests.carried_from_last_year.total"].raw == "0"
 
 
 def test_assign_gives_a_quarantined_file_its_department(env, monkeypatch):
-    from annual_report.store import Store
-    from annual_report.submission import Origin, receive_workbook
+    from annual_report.campaign.submission import Origin, receive_workbook
+    from annual_report.store.sqlite import Store
 
     # the campaign commands keep their database in the data directory
     monkeypatch.setenv("NIANBAO_DATA", str(env))

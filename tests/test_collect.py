@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from officekit import recording_runtime
 
-from annual_report.form import form_for_year
+from annual_report.form.model import form_for_year
 from annual_report.samples import consistent_values, fill_template, sample_narrative
 from connectors.attachments import parse_message
 from connectors.mailbox import MaildirMailbox
-from flows import operations as ops
-from flows.demo import city
+from demo import city
+from office import operations as ops
 
 ZONE = ZoneInfo("Asia/Shanghai")
 START = datetime(2022, 1, 4, 9, tzinfo=ZONE)

@@ -8,17 +8,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from annual_report.consolidation import (
+from annual_report.campaign.registry import Department, Registry
+from annual_report.consolidation.merge import (
     BREAKDOWN_SHEET,
     UNITS_SHEET,
     Unit,
     consolidate,
     write_consolidation,
 )
-from annual_report.form import Form, load_form
-from annual_report.registry import Department, Registry
+from annual_report.form.model import Form, load_form
 from annual_report.report import Report
-from annual_report.validation import Issue, Validation
+from annual_report.validation.core import Issue, Validation
 
 FORM = load_form("gov-disclosure-2021")
 FEE = "proactive.admin_fees.amount_wan_yuan"
@@ -389,8 +389,8 @@ def test_the_written_workbook(tmp_path):
 
 
 def test_consolidating_returned_workbooks(tmp_path):
-    from annual_report.consolidation import consolidate_files
-    from annual_report.template import TemplateMeta, write_template
+    from annual_report.consolidation.merge import consolidate_files
+    from annual_report.workbook.template import TemplateMeta, write_template
 
     sent = {}
     paths = []
@@ -414,8 +414,8 @@ def test_consolidating_returned_workbooks(tmp_path):
 
 
 def test_consolidating_a_campaign_from_the_store(tmp_path):
-    from annual_report.consolidation import consolidate_campaign
-    from annual_report.store import Store, content_hash
+    from annual_report.consolidation.merge import consolidate_campaign
+    from annual_report.store.sqlite import Store, content_hash
 
     store = Store(tmp_path / "state.db")
     store.create_campaign("2021", 2021, registry=registry())
@@ -526,7 +526,7 @@ def test_forty_units_print_in_about_fifteen_pages(tmp_path):
     import re
     import subprocess
 
-    from annual_report.document_layout import to_pdf
+    from annual_report.documents.layout import to_pdf
     from annual_report.errors import DocumentError
 
     path = write_consolidation(_city(40), tmp_path / "city.xlsx", title="宜春市2021年")

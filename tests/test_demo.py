@@ -16,14 +16,14 @@ import pytest
 from rich.console import Console
 
 from connectors.attachments import parse_message
-from flows.demo import city
-from flows.demo.clerks import CAST
-from flows.demo.postoffice import maildir_path
+from demo import city
+from demo.clerks import CAST
+from demo.postoffice import maildir_path
 
 
 @pytest.fixture(scope="module")
 def demo(prefect_harness, tmp_path_factory):
-    from flows.demo.run import run_demo
+    from demo.run import run_demo
 
     out = io.StringIO()
     workspace = tmp_path_factory.mktemp("demo") / "nianbao-demo"

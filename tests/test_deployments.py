@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
+from annual_report.campaign.plan import CampaignPlan, load_plan
 from annual_report.errors import ConfigError
-from annual_report.plan import CampaignPlan, load_plan
 from flows.campaign import FLOWS, MANUAL_FLOWS
 from flows.deployments import (
     SOLE_OFFICE,

@@ -26,7 +26,7 @@ import yaml
 
 from connectors.settings import ImapSettings, SmtpSettings, load_mail_settings
 from flows.cli import app as cli_app
-from flows.settings import DATA_ENV, load_app_config
+from office.settings import DATA_ENV, load_app_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER = ROOT / "docker"
@@ -337,7 +337,7 @@ def test_app_environment_names_what_the_code_reads(services):
     assert env["PREFECT_API_URL"] == "http://prefect-server:4200/api"
     assert "prefect-server" in services
     assert "4200" in services["prefect-server"]["ports"][0]
-    # the data directory (flows.settings reads NIANBAO_DATA) is the data volume
+    # the data directory (office.settings reads NIANBAO_DATA) is the data volume
     targets = {split_volume(default_of(v))[1]: default_of(v) for v in app["volumes"]}
     assert env[DATA_ENV] in targets
     assert not split_volume(targets[env[DATA_ENV]])[0].startswith((".", "/"))

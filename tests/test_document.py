@@ -20,9 +20,22 @@ from docx.enum.text import WD_COLOR_INDEX
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt
 
-from annual_report import document_layout as layout_mod
-from annual_report.consolidation import consolidate, consolidate_campaign
-from annual_report.document import (
+from annual_report.consolidation.merge import consolidate, consolidate_campaign
+from annual_report.documents import layout as layout_mod
+from annual_report.documents.drafting import short_name, value_text
+from annual_report.documents.layout import (
+    BODY_FONT,
+    HEADING1_FONT,
+    HEADING1_STYLE,
+    HEADING2_FONT,
+    HEADING2_STYLE,
+    PLACEHOLDER_STYLE,
+    TITLE_FONT,
+    TITLE_STYLE,
+    TYPE_WIDTH_MM,
+    section_grid,
+)
+from annual_report.documents.report import (
     Draft,
     ReportContact,
     city_report,
@@ -35,23 +48,10 @@ from annual_report.document import (
     to_pdf,
     unit_reports,
 )
-from annual_report.document_layout import (
-    BODY_FONT,
-    HEADING1_FONT,
-    HEADING1_STYLE,
-    HEADING2_FONT,
-    HEADING2_STYLE,
-    PLACEHOLDER_STYLE,
-    TITLE_FONT,
-    TITLE_STYLE,
-    TYPE_WIDTH_MM,
-    section_grid,
-)
-from annual_report.drafting import short_name, value_text
 from annual_report.errors import DocumentError
-from annual_report.form import load_form
-from annual_report.store import Store, content_hash
-from annual_report.textimport import import_text
+from annual_report.form.model import load_form
+from annual_report.store.sqlite import Store, content_hash
+from annual_report.text.importer import import_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 _spec = importlib.util.spec_from_file_location("democity", FIXTURES / "document" / "democity.py")
@@ -377,8 +377,8 @@ def test_the_provenance_file_traces_units_figures_and_sentences(city, consolidat
 def test_lateness_in_days():
     from zoneinfo import ZoneInfo
 
-    from annual_report.lateness import days_late
-    from annual_report.provenance import lateness_text
+    from annual_report.campaign.lateness import days_late
+    from annual_report.documents.provenance import lateness_text
 
     at = datetime.datetime
     zone, utc = ZoneInfo("Asia/Shanghai"), ZoneInfo("UTC")
@@ -740,7 +740,7 @@ def test_the_pdf_draws_simplified_glyphs_even_under_a_japanese_locale(
     JP glyphs; the conversion profile's zh-CN default and the runs' tags keep them SC."""
     if not glyphs.NOTO.joinpath("NotoSerifCJK-Regular.ttc").exists():
         pytest.skip("Debian's fonts-noto-cjk is not installed")
-    from annual_report.consolidation import write_consolidation
+    from annual_report.consolidation.merge import write_consolidation
 
     monkeypatch.setenv("LANG", "ja_JP.UTF-8")
     monkeypatch.setenv("LC_ALL", "ja_JP.UTF-8")
@@ -778,10 +778,10 @@ def office(tmp_path):
     from datetime import datetime as dt
     from zoneinfo import ZoneInfo
 
-    from annual_report.registry import load_registry
+    from annual_report.campaign.registry import load_registry
     from annual_report.report import Report
     from annual_report.samples import consistent_values
-    from annual_report.validation import Validation
+    from annual_report.validation.core import Validation
 
     config = tmp_path / "config"
     shutil.copytree(Path(__file__).parents[1] / "config", config)
@@ -878,7 +878,7 @@ def test_the_report_command_writes_the_draft_its_provenance_and_checks(office, t
 
 
 def _seed_page() -> str:
-    from annual_report.webpage import department_page
+    from annual_report.documents.webpage import department_page
 
     seed = import_text((FIXTURES / "seed-zhangshu-rsj-2021.txt").read_text(encoding="utf-8"))
     return department_page(
@@ -945,7 +945,7 @@ def test_the_web_page_has_the_national_tables_and_nothing_active():
 
 
 def test_the_web_page_escapes_department_text():
-    from annual_report.webpage import department_page
+    from annual_report.documents.webpage import department_page
 
     values = democity.unit_values(FORM, "GAJ", 13, "0")
     rep = democity.report(FORM, values, "GAJ")

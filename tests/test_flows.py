@@ -435,7 +435,7 @@ def test_the_coordinator_sees_the_campaign_day_by_day_as_a_picture(played):
 
     from PIL import Image
 
-    from annual_report.store import ACCEPTED, Store
+    from annual_report.store.sqlite import ACCEPTED, Store
 
     text = latest_summary("progress-chart")
     words, _, data = text.partition("](data:image/png;base64,")
@@ -490,7 +490,7 @@ def stop_here(what):
     time.sleep(600)  # until the test kills this process
 
 if mode == "read":  # stop once the 3rd message is recorded, before it is marked processed
-    from flows import operations
+    from office import operations
     take_message, taken = operations.take_message, []
     def take(*args, **kwargs):
         intake = take_message(*args, **kwargs)
@@ -500,7 +500,7 @@ if mode == "read":  # stop once the 3rd message is recorded, before it is marked
         return intake
     operations.take_message = take
 elif mode == "send":  # stop once the 2nd answer is with the SMTP server, before it is recorded
-    from annual_report.store import Store
+    from annual_report.store.sqlite import Store
     finish_event, finished = Store.finish_event, []
     def finish(self, campaign, key, **kwargs):
         if key.startswith("answer:"):

@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 
 from annual_report.errors import FormError
-from annual_report.form import form_for_year, load_form, parse_form
+from annual_report.form.model import form_for_year, load_form, parse_form
 
 
 @pytest.mark.parametrize(
@@ -120,9 +120,9 @@ def test_set_raw_parses_by_cell_type():
 def test_docs_codes_md_is_in_sync_with_the_forms():
     from pathlib import Path
 
-    from annual_report.docs import codes_markdown
+    from annual_report.form.docs import codes_markdown
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "codes.md"
     assert doc.read_text(encoding="utf-8") == codes_markdown(), (
-        "regenerate: python -m annual_report.docs > docs/codes.md"
+        "regenerate: python -m annual_report.form.docs > docs/codes.md"
     )

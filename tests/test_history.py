@@ -12,9 +12,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from annual_report.campaign import backfill_published
-from annual_report.form import load_form
-from annual_report.history import (
+from annual_report.campaign.registry import Department, Registry
+from annual_report.campaign.templates import backfill_published
+from annual_report.form.model import load_form
+from annual_report.history.frames import (
     city_figures_by_year,
     city_year,
     events_frame,
@@ -29,11 +30,10 @@ from annual_report.history import (
     values_frame,
     year_over_year,
 )
-from annual_report.registry import Department, Registry
 from annual_report.report import Report
-from annual_report.store import Store, content_hash
-from annual_report.textimport import decode_text, import_text
-from annual_report.validation import Issue, Validation
+from annual_report.store.sqlite import Store, content_hash
+from annual_report.text.importer import decode_text, import_text
+from annual_report.validation.core import Issue, Validation
 
 F2021 = load_form("gov-disclosure-2021")
 F2019 = load_form("gov-disclosure-2019")
@@ -340,7 +340,7 @@ def test_figures_frame(store):
 
 def test_stored_history_feeds_the_plausibility_rule(store):
     """C9 with the unit's stored years: 1000 applications after 100 (2020) and 120 (2021)."""
-    from annual_report.validation import Context, validate
+    from annual_report.validation.core import Context, validate
 
     rep = report(F2021, 2022, "RSJ", 1000, 50)
     context = Context(history=unit_history(store, "RSJ", before=2022))
@@ -355,7 +355,7 @@ def test_stored_history_feeds_the_plausibility_rule(store):
 def test_pictures_from_the_store(store, tmp_path):
     from PIL import Image
 
-    from annual_report.charts import campaign_progress_png, outcomes_png, top_units_png
+    from annual_report.documents.charts import campaign_progress_png, outcomes_png, top_units_png
 
     pictures = {
         "outcomes": outcomes_png(store, city="宜春市"),
@@ -369,7 +369,7 @@ def test_pictures_from_the_store(store, tmp_path):
 
 
 def test_progress_markdown_for_the_coordinator(store, monkeypatch):
-    from annual_report import charts
+    from annual_report.documents import charts
 
     text = charts.progress_markdown(store, "2021", as_of=utc(28))
     assert text.startswith(
@@ -395,7 +395,7 @@ def test_the_citys_published_report_is_last_year_and_wins(store):
     """Kept with record_city_report (import-text --backfill-city): the city's figures of 2020
     are the published ones, not the sum of the three units stored for 2020."""
     from annual_report.errors import ConfigError
-    from annual_report.history import city_record, city_values, record_city_report
+    from annual_report.history.frames import city_record, city_values, record_city_report
 
     published = report(F2019, 2020, None, 500, 210)
     campaign = record_city_report(
@@ -424,7 +424,7 @@ def test_the_citys_published_report_is_last_year_and_wins(store):
 def test_c9_in_the_pipeline_sees_every_stored_year(store):
     """validate_for_department (what the collect flow and assign run) gives C9 the unit's
     stored years: 1000 applications after 100 (2020) and 120 (2021)."""
-    from annual_report.submission import validate_for_department
+    from annual_report.campaign.submission import validate_for_department
 
     store.create_campaign("2022", 2022, registry=registry())
     rep = report(F2021, 2022, "RSJ", 1000, 50)
@@ -438,7 +438,7 @@ def test_c9_in_the_pipeline_sees_every_stored_year(store):
 
 
 def test_the_validate_commands_context_has_the_history(store):
-    from annual_report.context import context_for
+    from annual_report.campaign.context import context_for
 
     ctx = context_for(report(F2021, 2022, "RSJ", 1000, 50), registry=registry(), store=store)
     assert sorted(ctx.context.history) == [2020, 2021]
@@ -447,8 +447,8 @@ def test_the_validate_commands_context_has_the_history(store):
 def test_a_units_history_is_one_indexed_query(store):
     """C9's history costs one query that finds the unit's submissions through the (campaign,
     department) index: per-message work does not grow with the number of units."""
-    from annual_report.history import _UNIT_SQL
-    from annual_report.store import ACCEPTED
+    from annual_report.history.frames import _UNIT_SQL
+    from annual_report.store.sqlite import ACCEPTED
 
     sql = _UNIT_SQL.format(marks=", ".join("?" * len(ACCEPTED)))
     plan = " | ".join(
@@ -468,8 +468,8 @@ def test_a_units_history_is_one_indexed_query(store):
 def test_the_reports_compare_across_the_two_formats(store):
     """2020 in the 2019 format, 2021 in the 2021 format: the city report and a department's
     report and page compare what both formats have (not the fee: 2019 counts no amount)."""
-    from annual_report.document import city_report_from_store, department_report_from_store
-    from annual_report.webpage import department_page_from_store
+    from annual_report.documents.report import city_report_from_store, department_report_from_store
+    from annual_report.documents.webpage import department_page_from_store
 
     draft = city_report_from_store(store, "2021", office="宜春市人民政府办公室")
     said = [p.text for p in draft.document.paragraphs if p.text.startswith("与上年相比")]

@@ -1,4 +1,4 @@
-"""One table of kinds (annual_report/kinds.py): every event kind and mail kind the code can
+"""One table of kinds (annual_report/campaign/kinds.py): every event kind and mail kind the code can
 produce has its Chinese label, every mail kind its template, and nothing reads as a raw code."""
 
 import re
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from annual_report.kinds import (
+from annual_report.campaign.kinds import (
     EVENT_KINDS,
     MAIL_KINDS,
     MAIL_PROBLEMS,
@@ -17,7 +17,7 @@ from annual_report.kinds import (
     event_label,
     templates,
 )
-from annual_report.plan import ladder_steps, parse_plan
+from annual_report.campaign.plan import ladder_steps, parse_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 KIND = re.compile(r"""["']((?:sent|answer|reminder|escalation|notice)\.[a-z_]+)["']""")
@@ -27,7 +27,7 @@ CHINESE = re.compile(r"[\u4e00-\u9fff]")
 def kinds_in_source() -> set[str]:
     """Every event kind written as a literal in the flows and the domain."""
     found = set()
-    for package in ("flows", "annual_report", "connectors"):
+    for package in ("flows", "office", "annual_report", "connectors"):
         for path in (ROOT / package).rglob("*.py"):
             if path.name == "kinds.py":
                 continue
@@ -37,7 +37,7 @@ def kinds_in_source() -> set[str]:
 
 def kinds_the_code_makes() -> set[str]:
     """Kinds built from data: answers per submission status and message outcome, ladder steps."""
-    from flows.operations import ANSWERED
+    from office.operations import ANSWERED
 
     made = {f"answer.{status}" for status in ANSWERED if status != "quarantined"}
     made |= {"answer.no_workbook", "answer.several_workbooks"}
@@ -57,7 +57,7 @@ def kinds_the_code_makes() -> set[str]:
 
 @pytest.mark.parametrize("kind", sorted(kinds_in_source() | kinds_the_code_makes()))
 def test_every_kind_the_code_records_is_declared_with_a_chinese_label(kind):
-    assert kind in EVENT_KINDS, f"{kind} is not declared in annual_report/kinds.py"
+    assert kind in EVENT_KINDS, f"{kind} is not declared in annual_report/campaign/kinds.py"
     assert CHINESE.search(event_label(kind))
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from annual_report.form import load_form
-from annual_report.intake import inspect
-from annual_report.layout import layout
-from annual_report.sandbox import Sandbox
-from annual_report.template import TemplateMeta, write_template
+from annual_report.form.layout import layout
+from annual_report.form.model import load_form
+from annual_report.workbook.intake import inspect
+from annual_report.workbook.sandbox import Sandbox
+from annual_report.workbook.template import TemplateMeta, write_template
 
 pytestmark = [
     pytest.mark.libreoffice,

@@ -3,8 +3,8 @@ from datetime import date, datetime
 import jinja2
 import pytest
 
-from annual_report.form import form_for_year
-from annual_report.validation import Issue
+from annual_report.form.model import form_for_year
+from annual_report.validation.core import Issue
 from connectors.mailtext import (
     MailKind,
     MailTexts,
@@ -212,7 +212,7 @@ def test_an_escalation_says_what_the_unit_has_not_done_never_its_table_state(tex
 
 def test_many_issues_read_as_a_few_lines_with_the_full_list_attached(texts):
     """199 cells typed as 12件 are one line with the cells as ranges; the mail stays short."""
-    from annual_report.digest import digest
+    from annual_report.validation.digest import digest
 
     sheet = "'三、收到和处理政府信息公开申请情况'"
     issues = [
@@ -248,7 +248,7 @@ def test_many_issues_read_as_a_few_lines_with_the_full_list_attached(texts):
 
 
 def test_a_long_list_is_capped_and_the_rest_counted(texts):
-    from annual_report.digest import LIST_LIMIT, digest
+    from annual_report.validation.digest import LIST_LIMIT, digest
 
     issues = [
         Issue(
@@ -269,8 +269,8 @@ def test_a_long_list_is_capped_and_the_rest_counted(texts):
 def test_every_mail_kind_has_its_template_and_a_copy_missing_one_is_refused_at_load(tmp_path):
     import shutil
 
+    from annual_report.campaign.kinds import MAIL_KINDS
     from annual_report.errors import ConfigError
-    from annual_report.kinds import MAIL_KINDS
     from connectors.mailtext import DEFAULT_TEMPLATES
     from connectors.settings import load_mail_settings
 
@@ -301,7 +301,7 @@ def test_a_missing_variable_is_an_error_not_a_hole(texts):
 
 
 def test_registry_objects_work_as_context(texts):
-    from annual_report.registry import Department
+    from annual_report.campaign.registry import Department
 
     dept = Department.model_validate(
         {

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from annual_report.matching import Evidence, match_department, token_malformed
-from annual_report.registry import load_registry
+from annual_report.campaign.matching import Evidence, match_department, token_malformed
+from annual_report.campaign.registry import load_registry
 
 REGISTRY = load_registry("config")
 X, Y = "RSJ", "FGW"

@@ -11,8 +11,8 @@ from officekit import recording_runtime
 
 from annual_report.errors import StoreError
 from connectors.outgoing import RecordingSender
-from flows import operations as ops
-from flows.demo import city
+from demo import city
+from office import operations as ops
 
 AS_OF = datetime(2022, 1, 4, 9, tzinfo=ZoneInfo("Asia/Shanghai"))
 
@@ -132,7 +132,7 @@ def test_a_server_that_cannot_be_reached_leaves_nothing_uncertain(rt):
 
 def test_an_undeclared_event_kind_is_refused_at_once(rt):
     (item,) = invitations(rt, "RSJ")
-    with pytest.raises(KeyError, match=r"annual_report/kinds\.py"):
+    with pytest.raises(KeyError, match=r"annual_report/campaign/kinds\.py"):
         ops.Outbound("x:RSJ", "sent.thank_you", "RSJ", item.mail)
 
 

@@ -2,8 +2,8 @@ from datetime import date, datetime
 
 import pytest
 
+from annual_report.campaign.plan import CampaignPlan, due_steps, ladder_steps, load_plan, parse_plan
 from annual_report.errors import ConfigError
-from annual_report.plan import CampaignPlan, due_steps, ladder_steps, load_plan, parse_plan
 
 CST = "+08:00"
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from annual_report.form import Form, load_form
-from annual_report.intake import inspect
-from annual_report.layout import layout
-from annual_report.numbers import BLANK, DASH, FULL_WIDTH, PLUS_SIGN, UNIT_SUFFIX
-from annual_report.reader import cell_text, read_workbook
-from annual_report.template import TemplateMeta, write_template
+from annual_report.form.layout import layout
+from annual_report.form.model import Form, load_form
+from annual_report.form.numbers import BLANK, DASH, FULL_WIDTH, PLUS_SIGN, UNIT_SUFFIX
+from annual_report.workbook.intake import inspect
+from annual_report.workbook.reader import cell_text, read_workbook
+from annual_report.workbook.template import TemplateMeta, write_template
 
 F2021 = "gov-disclosure-2021"
 F2019 = "gov-disclosure-2019"

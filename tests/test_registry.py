@@ -6,8 +6,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from annual_report.campaign.registry import Department, Registry, load_registry, parse_registry
 from annual_report.errors import ConfigError
-from annual_report.registry import Department, Registry, load_registry, parse_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 

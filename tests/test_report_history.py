@@ -20,20 +20,24 @@ import openpyxl
 import pytest
 from docx.shared import Mm
 
-from annual_report import history
-from annual_report.campaign import write_department_template
-from annual_report.consolidation import COMPARISON_SHEET, consolidate_campaign, write_consolidation
-from annual_report.document import (
+from annual_report.campaign.submission import Origin, receive_workbook
+from annual_report.campaign.templates import write_department_template
+from annual_report.consolidation.merge import (
+    COMPARISON_SHEET,
+    consolidate_campaign,
+    write_consolidation,
+)
+from annual_report.documents.layout import TYPE_WIDTH_MM, soffice
+from annual_report.documents.report import (
     city_report,
     city_report_from_store,
     department_report_from_store,
     to_pdf,
 )
-from annual_report.document_layout import TYPE_WIDTH_MM, soffice
+from annual_report.documents.webpage import department_page_from_store
+from annual_report.history import frames as history
 from annual_report.samples import fill_template
-from annual_report.store import Store
-from annual_report.submission import Origin, receive_workbook
-from annual_report.webpage import department_page_from_store
+from annual_report.store.sqlite import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"
 _spec = importlib.util.spec_from_file_location("songjiang", FIXTURES / "history" / "songjiang.py")
@@ -268,7 +272,7 @@ DEPARTMENT_SENTENCE = (
 def test_a_department_compares_with_its_own_last_year(songjiang, tmp_path):
     """A unit whose 2024 report is stored (backfilled from its published text): its .docx and
     its page say the change at the end of its own 依申请公开 part; the others say nothing."""
-    from annual_report.campaign import backfill_published
+    from annual_report.campaign.templates import backfill_published
 
     store = _copy(songjiang[0], tmp_path / "nianbao.db")
     last = sj.unit_reports(2025)["GHZY"]  # 2024: ten applications fewer, all of them granted

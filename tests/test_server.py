@@ -167,7 +167,7 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 
 
 def write_config(spec: OfficeSpec, config: Path, smtp: Any, dovecot: Any, folder: str) -> None:
-    from flows.demo.city import packaged_mail_texts
+    from demo.city import packaged_mail_texts
 
     departments = []
     for i, unit in enumerate(spec.units):
@@ -591,7 +591,7 @@ def test_the_server_keeps_its_state_in_postgresql(played):
 def test_each_office_has_its_deployments_on_its_own_work_pool(played):
     from flows.campaign import FLOWS, MANUAL_FLOWS
     from flows.deployments import schedules
-    from flows.settings import load_app_config
+    from office.settings import load_app_config
 
     stored = api(played.api_url, "/deployments/filter", {})
     flows = {f["id"]: f["name"] for f in api(played.api_url, "/flows/filter", {})}

@@ -1,8 +1,8 @@
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from annual_report.registry import load_registry
-from annual_report.store import DepartmentState
+from annual_report.campaign.registry import load_registry
+from annual_report.store.sqlite import DepartmentState
 from flows.status import (
     action_label,
     changes,
@@ -82,7 +82,7 @@ def test_summary_names_whom_to_call_after_the_deadline():
 
 
 def test_files_waiting_for_the_coordinator_stay_in_the_summary_until_assigned():
-    from annual_report.store import Submission
+    from annual_report.store.sqlite import Submission
 
     stray = Submission(
         id=17,
@@ -134,7 +134,7 @@ def test_files_waiting_for_the_coordinator_stay_in_the_summary_until_assigned():
 
 
 def test_every_recorded_action_reads_in_chinese():
-    from annual_report.kinds import EVENT_KINDS
+    from annual_report.campaign.kinds import EVENT_KINDS
 
     for kind in EVENT_KINDS:
         assert action_label(kind) != kind

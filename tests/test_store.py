@@ -9,12 +9,12 @@ from decimal import Decimal
 import pytest
 from sqlite_utils import Database
 
+from annual_report.campaign.registry import Department, Registry
 from annual_report.errors import StoreError, WorkbookError
-from annual_report.form import load_form
-from annual_report.registry import Department, Registry
+from annual_report.form.model import load_form
 from annual_report.report import Report
-from annual_report.store import Store, content_hash, migrations
-from annual_report.validation import Issue, Validation
+from annual_report.store.sqlite import Store, content_hash, migrations
+from annual_report.validation.core import Issue, Validation
 
 FORM = load_form("gov-disclosure-2021")
 FEE = "proactive.admin_fees.amount_wan_yuan"

@@ -1,4 +1,4 @@
-from annual_report.store import Store
+from annual_report.store.sqlite import Store
 
 
 def test_messages_are_recorded_once_and_state_round_trips(tmp_path):

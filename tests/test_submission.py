@@ -6,13 +6,13 @@ from decimal import Decimal
 
 import pytest
 
-from annual_report.campaign import write_department_template
+from annual_report.campaign.registry import load_registry
+from annual_report.campaign.submission import Origin, assign_submission, receive_workbook
+from annual_report.campaign.templates import write_department_template
 from annual_report.errors import StoreError
-from annual_report.form import form_for_year
-from annual_report.registry import load_registry
+from annual_report.form.model import form_for_year
 from annual_report.samples import consistent_values, fill_template, sample_narrative
-from annual_report.store import Store
-from annual_report.submission import Origin, assign_submission, receive_workbook
+from annual_report.store.sqlite import Store
 
 
 @pytest.fixture
@@ -257,7 +257,7 @@ def test_a_quarantined_file_is_taken_out_of_its_archived_message_to_be_assigned(
     from email.message import EmailMessage
 
     from connectors.attachments import parse_message
-    from flows.operations import archived_file
+    from office.operations import archived_file
 
     data = returned(store, tmp_path, "SZF").read_bytes()
     packed = io.BytesIO()

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from annual_report.errors import FormError
-from annual_report.form import Form, load_form, parse_form
-from annual_report.layout import META_KEYS, excel_name_problem, layout
-from annual_report.template import (
+from annual_report.form.layout import META_KEYS, excel_name_problem, layout
+from annual_report.form.model import Form, load_form, parse_form
+from annual_report.workbook.template import (
     TemplateMeta,
     build_workbook,
     check_formula,
@@ -576,7 +576,7 @@ def test_values_round_trip_through_the_defined_names(form_id, rnd):
 @pytest.mark.parametrize("form_id", FORM_IDS)
 def test_values_round_trip_through_the_reader(form_id, rnd):
     """Every cell filled (the reader counts a blank as 0 with a note, by design)."""
-    from annual_report.reader import read_workbook
+    from annual_report.workbook.reader import read_workbook
 
     form = load_form(form_id)
     values = _fill(form, rnd, blanks=False)
@@ -732,7 +732,7 @@ def test_check_cells_evaluate_in_libreoffice(form_id, tmp_path):
     assert _value_at(wb, "requests.new_received.total").protection.locked is False
 
     # ... and the reader still finds the metadata and every value.
-    from annual_report.reader import read_workbook
+    from annual_report.workbook.reader import read_workbook
 
     report = read_workbook(out / "good.xlsx")
     # LibreOffice writes <definedName function="false" ... name="...">; whichever road the reader

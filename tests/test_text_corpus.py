@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from annual_report.form import Form, load_form
+from annual_report.form.model import Form, load_form
 from annual_report.report import Report
-from annual_report.textimport import import_text
+from annual_report.text.importer import import_text
 
 TEXTS = Path(__file__).parent / "fixtures" / "text"
 EXPECTED = yaml.safe_load((TEXTS / "expected.yaml").read_text(encoding="utf-8"))

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from annual_report.form import load_form
-from annual_report.numbers import BLANK, DASH, YUAN_TO_WAN
-from annual_report.textimport import TextImportError, decode_text, import_result, import_text
-from annual_report.texttokens import detect_layout, is_value, tokenize
-from annual_report.validation import validate
+from annual_report.form.model import load_form
+from annual_report.form.numbers import BLANK, DASH, YUAN_TO_WAN
+from annual_report.text.importer import TextImportError, decode_text, import_result, import_text
+from annual_report.text.tokens import detect_layout, is_value, tokenize
+from annual_report.validation.core import validate
 
 TEXTS = Path(__file__).parent / "fixtures" / "text"
 REQUEST_COLUMNS = (

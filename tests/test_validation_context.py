@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from annual_report.form import form_for_year
+from annual_report.form.model import form_for_year
 from annual_report.samples import consistent_values, fill_template, sample_narrative
-from annual_report.store import Store
+from annual_report.store.sqlite import Store
 from flows.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]

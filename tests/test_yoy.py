@@ -6,10 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from annual_report.form import load_form
-from annual_report.report import Report
-from annual_report.textimport import decode_text, import_text
-from annual_report.yoy import (
+from annual_report.form.model import load_form
+from annual_report.history.yoy import (
     FIGURES,
     OUTCOMES,
     Change,
@@ -22,6 +20,8 @@ from annual_report.yoy import (
     phrase,
     share,
 )
+from annual_report.report import Report
+from annual_report.text.importer import decode_text, import_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SONGJIANG = yaml.safe_load((FIXTURES / "history" / "songjiang-2024-2025.yaml").read_text("utf-8"))

@@ -87,7 +87,7 @@ class Batch:
 
 
 def fill(template: bytes, unit: str, seed: int, changes: dict[str, Any]) -> bytes:
-    from annual_report.form import form_for_year
+    from annual_report.form.model import form_for_year
     from annual_report.samples import consistent_values, fill_template, sample_narrative
 
     form = form_for_year(2021)

@@ -55,8 +55,8 @@ class Ran:
 
 @pytest.fixture(scope="module")
 def ran(prefect_harness, smtp_server, dovecot, tmp_path_factory) -> Ran:
-    from annual_report.campaign import write_department_template
-    from annual_report.store import Store
+    from annual_report.campaign.templates import write_department_template
+    from annual_report.store.sqlite import Store
 
     root = tmp_path_factory.mktemp("hostile")
     folder = f"hostile-{os.getpid()}"

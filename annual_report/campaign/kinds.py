@@ -1,0 +1,168 @@
+"""Every kind of mail, every kind of event and every department state, named once.
+
+One table per thing, and everything else looks them up: the Chinese label a coordinator reads
+(department table, ``nianbao status``, summaries), the mail template a kind of mail is written
+with (``config/mail/<template>.txt.j2``) and what an event does to a department's state.
+
+Adding a kind is one entry here (and, for a new mail kind, its template file): a flow that
+records an event kind not in :data:`EVENT_KINDS` fails at once (``Outbound`` checks it), a
+configuration whose ``mail/`` directory lacks a template of :data:`MAIL_KINDS` is refused when
+it is loaded, and ``tests/test_kinds.py`` keeps the tables complete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Effect(StrEnum):
+    """What a sent mail changes in its department's state (see ``Store.department_states``)."""
+
+    INVITES = "invites"  # the department has its template: 未发送 → 已发送
+    ANSWERS = "answers"  # a reply to what the department sent (its submission sets the state)
+    REMINDS = "reminds"  # a reminder; no change
+    ESCALATES = "escalates"  # counted as an escalation: 已督办 until accepted
+    NOTIFIES = "notifies"  # to the coordinator; the department's state does not change
+
+
+@dataclass(frozen=True)
+class MailKind:
+    name: str  # also the template's stem and the X-Nianbao-Kind header
+    label: str  # what the mail is, for the coordinator
+    to: str  # who reads it: 单位 / 分管领导 / 协调人
+
+    @property
+    def template(self) -> str:
+        return f"{self.name}.txt.j2"
+
+
+@dataclass(frozen=True)
+class EventKind:
+    name: str  # "answer.rejected"
+    label: str  # the department table's 最近动作
+    mail: str | None  # the MailKind it sends (None: an event that sends nothing)
+    effect: Effect
+
+
+def _table(*items):
+    return {item.name: item for item in items}
+
+
+MAIL_KINDS: dict[str, MailKind] = _table(
+    MailKind("invitation", "填报通知（附模板）", "单位"),
+    MailKind("receipt", "接收回执", "单位"),
+    MailKind("accepted_with_warnings", "核实提示（暂予接收）", "单位"),
+    MailKind("rejected", "退回修改通知", "单位"),
+    MailKind("unreadable", "附件无法读取通知", "单位"),
+    MailKind("no_workbook", "未附表格提示", "单位"),
+    MailKind("several_workbooks", "多个表格提示", "单位"),
+    MailKind("reminder", "催报提醒", "单位"),
+    MailKind("escalation", "督办函", "分管领导"),
+    MailKind("coordinator_notice", "给协调人的通知", "协调人"),
+    MailKind("held", "文件待确认通知", "单位"),
+    MailKind("duplicate", "重复报送提示", "单位"),
+    MailKind("message_problem", "来信无法处理通知", "单位"),
+)
+
+EVENT_KINDS: dict[str, EventKind] = _table(
+    EventKind("sent.invitation", "已发送模板", "invitation", Effect.INVITES),
+    EventKind("answer.accepted", "已回复：接收", "receipt", Effect.ANSWERS),
+    EventKind(
+        "answer.accepted_with_warnings",
+        "已回复：请核实警告",
+        "accepted_with_warnings",
+        Effect.ANSWERS,
+    ),
+    EventKind("answer.rejected", "已回复：退回修改", "rejected", Effect.ANSWERS),
+    EventKind("answer.returned", "已回复：协调人退回", "rejected", Effect.ANSWERS),
+    EventKind("answer.unreadable", "已回复：附件无法读取", "unreadable", Effect.ANSWERS),
+    EventKind("answer.no_workbook", "已回复：未附表格", "no_workbook", Effect.ANSWERS),
+    EventKind("answer.several_workbooks", "已回复：多个表格", "several_workbooks", Effect.ANSWERS),
+    EventKind("answer.held", "已回复：文件待协调人确认", "held", Effect.ANSWERS),
+    EventKind("answer.duplicate", "已回复：重复报送", "duplicate", Effect.ANSWERS),
+    EventKind("answer.message_refused", "已回复：来信无法处理", "message_problem", Effect.ANSWERS),
+    EventKind("reminder.before", "已提醒（截止前）", "reminder", Effect.REMINDS),
+    EventKind("reminder.deadline", "已提醒（截止日）", "reminder", Effect.REMINDS),
+    EventKind("escalation.overdue", "已督办（逾期）", "escalation", Effect.ESCALATES),
+    EventKind("escalation.rejections", "已督办（多次退回）", "escalation", Effect.ESCALATES),
+    EventKind(
+        "notice.quarantine", "已通知协调人（待确认文件）", "coordinator_notice", Effect.NOTIFIES
+    ),
+    EventKind(
+        "notice.message", "已通知协调人（无法处理的来信）", "coordinator_notice", Effect.NOTIFIES
+    ),
+    EventKind(
+        "notice.duplicate", "已通知协调人（重复报送的文件）", "coordinator_notice", Effect.NOTIFIES
+    ),
+    EventKind(
+        "notice.message_refused",
+        "已通知协调人（来信过大或嵌套过深）",
+        "coordinator_notice",
+        Effect.NOTIFIES,
+    ),
+    EventKind(
+        "notice.held_back", "已通知协调人（邮件待核实）", "coordinator_notice", Effect.NOTIFIES
+    ),
+    EventKind(
+        "notice.refused", "已通知协调人（邮件被拒收）", "coordinator_notice", Effect.NOTIFIES
+    ),
+)
+
+# A department's state as the coordinator reads it, most urgent first.
+STATE_LABELS: dict[str, str] = {
+    "escalated": "已督办",
+    "rejected": "已退回",
+    "sent": "已发送",
+    "not_sent": "未发送",
+    "received": "已收到",
+    "accepted_with_warnings": "已接收（有警告）",
+    "accepted": "已接收",
+}
+
+# What can be wrong with a mail, for the coordinator (``office.operations.attention``).
+MAIL_PROBLEMS: dict[str, str] = {
+    "held_back": "不确定是否已发出",
+    "refused": "被拒收",
+    "failed": "未能发出，将自动重试",
+}
+
+
+def event_kind(name: str) -> EventKind:
+    """The kind ``name``; a ``KeyError`` naming the table when it is not declared."""
+    try:
+        return EVENT_KINDS[name]
+    except KeyError:
+        raise KeyError(
+            f"event kind {name!r} is not declared in annual_report/campaign/kinds.py"
+        ) from None
+
+
+def event_label(name: str | None) -> str:
+    """The Chinese label of an event kind (an undeclared one shows as it is, never as nothing)."""
+    if not name:
+        return ""
+    kind = EVENT_KINDS.get(name)
+    return kind.label if kind else name
+
+
+def mail_label(name: str | None) -> str:
+    kind = MAIL_KINDS.get(name or "")
+    return kind.label if kind else (name or "")
+
+
+_PREFIX_EFFECTS = {"sent.": Effect.INVITES, "escalation.": Effect.ESCALATES}
+
+
+def effect_of(name: str) -> Effect | None:
+    """What an event kind does to a department. A kind not declared (written by an older
+    version) is judged by its prefix, so an old database reads as it did."""
+    kind = EVENT_KINDS.get(name)
+    if kind is not None:
+        return kind.effect
+    return next((e for p, e in _PREFIX_EFFECTS.items() if name.startswith(p)), None)
+
+
+def templates() -> list[str]:
+    """The template files every ``config/mail`` directory must hold."""
+    return [kind.template for kind in MAIL_KINDS.values()]

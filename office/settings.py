@@ -1,0 +1,93 @@
+"""The whole configuration directory, validated once: registry, campaign plan, mail settings.
+
+A city office sets up by copying ``config/`` and editing it. Every file is checked when the
+flows start and all problems of all files are reported together.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from annual_report.campaign.plan import CampaignPlan, load_plan
+from annual_report.campaign.registry import Registry, load_registry
+from annual_report.errors import ConfigError
+from connectors.settings import MailSettings, load_mail_settings
+
+CONFIG_ENV = "NIANBAO_CONFIG"  # read by the CLI (--config) and prefect.yaml
+DATA_ENV = "NIANBAO_DATA"
+# The office's short name when several offices share one Prefect server: its work pool, its
+# deployments' name and its artifact keys (``nianbao-<office>-<campaign>-…``) carry it.
+OFFICE_ENV = "NIANBAO_OFFICE"
+_OFFICE = re.compile(r"[a-z][a-z0-9-]{0,39}")
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    config_dir: Path
+    data_dir: Path  # database, generated files (mail archive: see mail.archive_dir)
+    registry: Registry
+    plan: CampaignPlan
+    mail: MailSettings
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "nianbao.db"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.data_dir / "out" / self.plan.id
+
+
+def load_app_config(config_dir: str | Path, data_dir: str | Path | None = None) -> AppConfig:
+    """Load and validate every file of ``config_dir``; one ConfigError lists all problems.
+
+    ``data_dir`` defaults to ``$NIANBAO_DATA``, else ``nianbao-data`` beside ``config_dir``.
+    """
+    config_dir = Path(config_dir).resolve()
+    if not config_dir.is_dir():
+        raise ConfigError("configuration directory not found", path=str(config_dir))
+    problems: list[str] = []
+    loaded = {}
+    for name, loader in (
+        ("departments.yaml", load_registry),
+        ("campaign.yaml", load_plan),
+        ("mail.yaml", load_mail_settings),
+    ):
+        try:
+            loaded[name] = loader(config_dir)
+        except ConfigError as exc:
+            problems.append(f"{name}: {exc.message}")
+            problems.extend(f"{name}: {p}" for p in exc.problems)
+    if problems:
+        raise ConfigError("the configuration has problems", problems=problems, path=str(config_dir))
+    data = Path(data_dir or os.environ.get(DATA_ENV) or config_dir.parent / "nianbao-data")
+    registry: Registry = loaded["departments.yaml"]
+    plan: CampaignPlan = loaded["campaign.yaml"]
+    unknown = sorted(set(plan.overrides) - set(registry.codes))
+    if unknown:
+        raise ConfigError(
+            "the configuration has problems",
+            problems=[f"campaign.yaml: overrides name unknown departments: {', '.join(unknown)}"],
+            path=str(config_dir),
+        )
+    return AppConfig(config_dir, data.resolve(), registry, plan, loaded["mail.yaml"])
+
+
+def office_id() -> str | None:
+    """``$NIANBAO_OFFICE``, checked, or None when unset."""
+    office = os.environ.get(OFFICE_ENV, "").strip()
+    return check_office(office) if office else None
+
+
+def check_office(office: str) -> str:
+    """An office's short name: lower-case letters, digits and dashes (work pool names and
+    artifact keys allow no more)."""
+    if not _OFFICE.fullmatch(office):
+        raise ConfigError(
+            f"{OFFICE_ENV} must be 1-40 lower-case letters, digits or dashes, starting with a "
+            f"letter (it names the office's work pool and deployments), not {office!r}"
+        )
+    return office
