@@ -447,10 +447,9 @@ def test_the_validate_commands_context_has_the_history(store):
 def test_a_units_history_is_one_indexed_query(store):
     """C9's history costs one query that finds the unit's submissions through the (campaign,
     department) index: per-message work does not grow with the number of units."""
-    from annual_report.history.frames import _UNIT_SQL
-    from annual_report.store.sqlite import ACCEPTED
+    from annual_report.store.sqlite import ACCEPTED, UNIT_SQL
 
-    sql = _UNIT_SQL.format(marks=", ".join("?" * len(ACCEPTED)))
+    sql = UNIT_SQL.format(marks=", ".join("?" * len(ACCEPTED)))
     plan = " | ".join(
         row[3]
         for row in store.db.execute(f"EXPLAIN QUERY PLAN {sql}", ["RSJ", 2017, 2021, *ACCEPTED])

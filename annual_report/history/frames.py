@@ -1,7 +1,7 @@
 """The store's history as pandas DataFrames: every campaign, unit, value, submission and event.
 
 One place that reads the whole state database for analysis (the flows read it one department at
-a time through :class:`~annual_report.store.sqlite.Store`). It reads, except for one thing it keeps:
+a time through :class:`~annual_report.store.base.Store`). It reads, except for one thing it keeps:
 the city's own published report of a past year (:func:`record_city_report`, ``import-text
 --backfill-city``), stored beside that year's campaign as the city-level figures of the year
 (:func:`city_values`), since it is no unit's submission. It imports nothing from Prefect.
@@ -21,7 +21,7 @@ means received on or before the deadline *day* there.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -31,7 +31,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from annual_report.campaign.registry import Registry
+from annual_report.campaign.registry import Department, Registry
+from annual_report.campaign.states import department_states
 from annual_report.consolidation.merge import Consolidation, Unit, consolidate
 from annual_report.errors import ConfigError, NianbaoError, StoreError
 from annual_report.form.model import Form, load_form
@@ -45,7 +46,9 @@ from annual_report.history.yoy import (
     headline,
 )
 from annual_report.report import Report
-from annual_report.store.sqlite import ACCEPTED, Store, content_hash, decimal_text
+from annual_report.store.base import Store, content_hash
+from annual_report.store.records import ACCEPTED, Campaign
+from annual_report.store.rows import decimal_text, to_row
 from annual_report.validation.core import Issue, Validation
 from annual_report.workbook.template import set_number
 
@@ -88,10 +91,6 @@ def _zone(zone: ZoneInfo | str | None) -> ZoneInfo:
     return zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone or DEFAULT_ZONE)
 
 
-def _query(store: Store, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-    return pd.read_sql_query(sql, store.db.conn, params=list(params))
-
-
 def _times(series: pd.Series, zone: ZoneInfo) -> pd.Series:
     """Stored UTC ISO text → tz-aware timestamps in the campaign's zone (NaT when empty)."""
     return pd.to_datetime(series, utc=True, format="ISO8601").dt.tz_convert(zone)
@@ -104,41 +103,40 @@ def _decimal(text: Any) -> Decimal | None:
 # -- the frames ------------------------------------------------------------------------------
 
 
+def _campaigns(store: Store) -> list[Campaign]:
+    return sorted(store.campaigns(), key=lambda c: (c.report_year, c.id))
+
+
+def _unit_names(store: Store, campaigns: Iterable[Campaign]) -> dict[tuple[str, str], Department]:
+    """(campaign, code) → the unit as the campaign's snapshot has it (inactive units too)."""
+    return {
+        (c.id, d.code): d for c in campaigns for d in store.departments(c.id, active_only=False)
+    }
+
+
 def campaigns_frame(store: Store, zone: ZoneInfo | str | None = None) -> pd.DataFrame:
     """One row per campaign: id, report year, form, deadline, city, created, status."""
-    df = _query(
-        store,
-        "SELECT id AS campaign, report_year, form_id, deadline, city, created_at, status "
-        "FROM campaigns ORDER BY report_year, id",
-    )
+    columns = ["id", "report_year", "form_id", "deadline", "city", "created_at", "status"]
+    df = pd.DataFrame([to_row(c) for c in _campaigns(store)], columns=columns)
+    df = df.rename(columns={"id": "campaign"})
     df["deadline"] = pd.to_datetime(df["deadline"]).dt.date
     df["created_at"] = _times(df["created_at"], _zone(zone))
     return df
 
 
-_ACCEPTED_SQL = """
-WITH ranked AS (
-    SELECT s.id, s.campaign, c.report_year, s.department, s.version, s.status, s.form_id,
-           s.method, s.received_at,
-           ROW_NUMBER() OVER (
-               PARTITION BY c.report_year, s.department
-               ORDER BY s.received_at DESC, s.id DESC
-           ) AS rank
-    FROM submissions s JOIN campaigns c ON c.id = s.campaign
-    WHERE s.department IS NOT NULL AND s.status IN ({marks})
-)
-SELECT * FROM ranked WHERE rank = 1
-"""
+_ACCEPTED_COLUMNS = ["id", "campaign", "report_year", "department", "version", "status"]
+_ACCEPTED_COLUMNS += ["form_id", "method", "received_at"]
 
 
 def _accepted(store: Store, years: Iterable[int] | None = None) -> pd.DataFrame:
     """Each department's accepted submission per report year (the latest one, across the
     campaigns of that year: a backfilled published report and a collected one alike)."""
-    sql = _ACCEPTED_SQL.format(marks=", ".join("?" * len(ACCEPTED)))
-    df = _query(store, sql, ACCEPTED)
-    if years is not None:
-        df = df[df["report_year"].isin(list(years))]
-    return df.drop(columns="rank").reset_index(drop=True)
+    rows = [
+        {**to_row(sub), "report_year": year}
+        for year, subs in sorted(store.accepted_by_year(years).items())
+        for sub in subs
+    ]
+    return pd.DataFrame(rows, columns=_ACCEPTED_COLUMNS)
 
 
 def values_frame(
@@ -175,25 +173,20 @@ def values_frame(
     ]
     if accepted.empty:
         return pd.DataFrame(columns=columns)
-    ids = accepted["id"].tolist()
-    parts = []
-    for start in range(0, len(ids), 500):  # SQLite's parameter limit
-        chunk = ids[start : start + 500]
-        parts.append(
-            _query(
-                store,
-                "SELECT v.submission_id, v.code, v.value, v.raw, v.cell, d.name AS "
-                "department_name, d.kind FROM submission_values v "
-                "JOIN submissions s ON s.id = v.submission_id "
-                "LEFT JOIN departments d ON d.campaign = s.campaign AND d.code = s.department "
-                f"WHERE v.submission_id IN ({', '.join('?' * len(chunk))}) "
-                "AND v.code NOT LIKE 'narrative.%' ORDER BY v.submission_id, v.rowid",
-                chunk,
-            )
-        )
-    cells = pd.concat(parts, ignore_index=True)
+    cells = pd.DataFrame(
+        [
+            (v.submission_id, v.code, v.value, v.raw, v.cell)
+            for v in store.stored_values(accepted["id"].tolist())
+            if not v.code.startswith("narrative.")
+        ],
+        columns=["submission_id", "code", "value", "raw", "cell"],
+    )
     df = cells.merge(accepted, left_on="submission_id", right_on="id", how="inner")
-    df["value"] = df["value"].map(_decimal).astype(object)
+    df["value"] = df["value"].astype(object)
+    units = _unit_names(store, [c for c in store.campaigns() if c.id in set(df["campaign"])])
+    found = [units.get(k) for k in zip(df["campaign"], df["department"], strict=True)]
+    df["department_name"] = [d.name if d else None for d in found]
+    df["kind"] = [d.kind if d else None for d in found]
     labels: dict[tuple[str, str], tuple[int | None, str]] = {}
     for form_id in df["form_id"].dropna().unique():
         form = load_form(form_id)
@@ -205,6 +198,36 @@ def values_frame(
     df = df[[c for c in columns if c in df.columns]]
     df = df.sort_values(["report_year", "department", "submission_id"], kind="stable")
     return df.reset_index(drop=True)
+
+
+_SUBMISSION_COLUMNS = [
+    "campaign",
+    "report_year",
+    "department",
+    "department_name",
+    "kind",
+    "submission_id",
+    "version",
+    "status",
+    "received_at",
+    "campaign_deadline",
+    "errors",
+    "warnings",
+    "form_id",
+    "method",
+    "source",
+    "sender",
+    "file_name",
+    "message_id",
+    "failure_kind",
+    "failure_reason",
+    "explanation",
+    "decided_by",
+    "decided_at",
+    "decision_note",
+    "suggested_department",
+    "sha256",
+]
 
 
 def submissions_frame(
@@ -221,18 +244,25 @@ def submissions_frame(
     (source, sender, file) and the coordinator's decision.
     """
     tz = _zone(zone)
-    df = _query(
-        store,
-        "SELECT s.campaign, c.report_year, s.department, d.name AS department_name, d.kind, "
-        "s.id AS submission_id, s.version, s.status, s.received_at, c.deadline AS "
-        "campaign_deadline, s.error_count AS errors, s.warning_count AS warnings, s.form_id, "
-        "s.method, s.source, s.sender, s.file_name, s.message_id, s.failure_kind, "
-        "s.failure_reason, s.explanation, s.decided_by, s.decided_at, s.decision_note, "
-        "s.suggested_department, s.sha256 FROM submissions s "
-        "JOIN campaigns c ON c.id = s.campaign "
-        "LEFT JOIN departments d ON d.campaign = s.campaign AND d.code = s.department "
-        "ORDER BY c.report_year, s.campaign, s.id",
-    )
+    campaigns = _campaigns(store)
+    units = _unit_names(store, campaigns)
+    rows = []
+    for campaign in campaigns:
+        for sub in store.submissions(campaign.id):
+            unit = units.get((campaign.id, sub.department or ""))
+            rows.append(
+                {
+                    **to_row(sub),
+                    "report_year": campaign.report_year,
+                    "department_name": unit.name if unit else None,
+                    "kind": unit.kind if unit else None,
+                    "submission_id": sub.id,
+                    "campaign_deadline": to_row(campaign)["deadline"],
+                    "errors": sub.error_count,
+                    "warnings": sub.warning_count,
+                }
+            )
+    df = pd.DataFrame(rows, columns=_SUBMISSION_COLUMNS)
     df["received_at"] = _times(df["received_at"], tz)
     df["decided_at"] = _times(df["decided_at"], tz)
     df["deadline"] = [
@@ -267,12 +297,14 @@ def events_frame(store: Store, *, zone: ZoneInfo | str | None = None) -> pd.Data
     """Every step the flows took (mails sent, reminders, escalations, answers): kind, unit,
     status, attempts, when begun and done, and its detail as JSON text."""
     tz = _zone(zone)
-    df = _query(
-        store,
-        "SELECT e.campaign, c.report_year, e.key, e.kind, e.department, e.status, e.attempts, "
-        "e.created_at, e.done_at, e.detail FROM events e JOIN campaigns c ON c.id = e.campaign "
-        "ORDER BY c.report_year, e.campaign, e.created_at, e.rowid",
-    )
+    columns = ["campaign", "report_year", "key", "kind", "department", "status", "attempts"]
+    columns += ["created_at", "done_at", "detail"]
+    rows = [
+        {**to_row(event), "report_year": campaign.report_year}
+        for campaign in _campaigns(store)
+        for event in store.events(campaign.id)
+    ]
+    df = pd.DataFrame(rows, columns=columns)
     df["created_at"] = _times(df["created_at"], tz)
     df["done_at"] = _times(df["done_at"], tz)
     return df
@@ -301,7 +333,7 @@ def units_frame(
     rows = []
     for campaign in store.campaigns():
         due = (deadlines or {}).get(campaign.id)
-        for st in store.department_states(campaign.id, due=due):
+        for st in department_states(store, campaign.id, due=due):
             mine = subs_by.get((campaign.id, st.code), no_subs)
             evs = events_by.get((campaign.id, st.code), no_events)
             invited = evs.loc[evs["kind"] == "sent.invitation", "done_at"]
@@ -411,35 +443,11 @@ def frames(
 # -- one unit, the city, year over year ------------------------------------------------------
 
 
-# The few campaigns first (CROSS JOIN keeps that order), then each campaign's submissions of the
-# unit through the (campaign, department, version) index; ``+s.status`` keeps SQLite from
-# scanning every accepted submission of the campaign through the status index instead.
-_UNIT_SQL = """
-WITH ranked AS (
-    SELECT s.id, s.form_id, c.report_year,
-           ROW_NUMBER() OVER (
-               PARTITION BY c.report_year ORDER BY s.received_at DESC, s.id DESC
-           ) AS rank
-    FROM campaigns c CROSS JOIN submissions s
-    WHERE s.campaign = c.id AND s.department = ?
-      AND c.report_year BETWEEN ? AND ? AND +s.status IN ({marks})
-)
-SELECT r.report_year, r.form_id, v.code, v.value
-FROM ranked r JOIN submission_values v ON v.submission_id = r.id
-WHERE r.rank = 1 AND v.value IS NOT NULL AND v.code NOT LIKE 'narrative.%'
-ORDER BY r.report_year, v.rowid
-"""
-
-
 def _unit_years(store: Store, code: str, first: int, last: int) -> dict[int, tuple[str, Values]]:
     """Department ``code``'s accepted values of the report years ``first``..``last``, by year,
-    with their form id: one query, whatever the number of units (the campaign × department
-    index finds the unit's few submissions; per-message validation calls this)."""
-    sql = _UNIT_SQL.format(marks=", ".join("?" * len(ACCEPTED)))
-    out: dict[int, tuple[str, Values]] = {}
-    for year, form_id, cell, value in store.db.execute(sql, [code, first, last, *ACCEPTED]):
-        out.setdefault(int(year), (form_id, {}))[1][cell] = Decimal(value)
-    return out
+    with their form id: one query, whatever the number of units (``Store.unit_years``;
+    per-message validation calls this)."""
+    return store.unit_years(code, first, last)
 
 
 def unit_values(store: Store, code: str, year: int) -> tuple[Form, Values] | None:
@@ -484,8 +492,8 @@ def city_year(store: Store, year: int) -> CityYear | None:
     campaigns = [c for c in store.campaigns() if c.report_year == year]
     if not campaigns:
         return None
-    accepted = _accepted(store, [year])
-    if accepted.empty:
+    accepted = store.accepted_by_year([year]).get(year, [])
+    if not accepted:
         return None
     # the registry of the year's latest campaign, completed by the units of the others
     latest = max(campaigns, key=lambda c: (c.created_at, c.id))
@@ -500,23 +508,23 @@ def city_year(store: Store, year: int) -> CityYear | None:
     if extra:
         registry = Registry(city=registry.city, departments=(*registry.departments, *extra))
     units = []
-    for _, row in accepted.iterrows():
-        sub_id = int(row["id"])
-        report = store.report_from_submission(sub_id)
+    for sub in accepted:
+        code = sub.department or ""
+        report = store.report_from_submission(sub.id)
         issues = [
             Issue(i.rule, i.severity, i.codes, i.cells, i.message)  # type: ignore[arg-type]
-            for i in store.issues(sub_id)
+            for i in store.issues(sub.id)
         ]
-        dept = registry.get(row["department"])
+        dept = registry.get(code)
         units.append(
             Unit(
-                row["department"],
-                dept.name if dept else row["department"],
+                code,
+                dept.name if dept else code,
                 report,
                 Validation(report, issues),
                 dept.kind if dept else "department",
-                submission_id=sub_id,
-                version=int(row["version"]) if pd.notna(row["version"]) else None,
+                submission_id=sub.id,
+                version=sub.version,
             )
         )
     form = load_form(latest.form_id)
