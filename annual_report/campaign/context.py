@@ -18,7 +18,7 @@ from annual_report.campaign.registry import Department, Registry
 from annual_report.errors import ConfigError
 from annual_report.form.model import Form
 from annual_report.report import Report
-from annual_report.store.sqlite import Store, Submission
+from annual_report.store.base import Store
 from annual_report.validation.core import Context
 
 __all__ = ["ValidationContext", "context_for", "previous_report", "year_fees"]
@@ -91,18 +91,8 @@ def context_for(
 
 def previous_report(store: Store, code: str, year: int) -> Report | None:
     """Unit ``code``'s accepted report of ``year`` (the latest, whichever campaign holds it)."""
-    latest = None
-    for campaign in store.campaigns():
-        if campaign.report_year != year:
-            continue
-        for sub in store.accepted_submissions(campaign.id):
-            if sub.department == code and (latest is None or _newer(sub, latest)):
-                latest = sub
+    latest = store.accepted_in_year(code, year)
     return store.report_from_submission(latest.id) if latest is not None else None
-
-
-def _newer(a: Submission, b: Submission) -> bool:
-    return (a.received_at, a.id) > (b.received_at, b.id)
 
 
 def year_fees(
@@ -117,9 +107,6 @@ def year_fees(
     for campaign in store.campaigns():
         if campaign.report_year != year:
             continue
-        for sub in store.accepted_submissions(campaign.id):
-            if sub.department == exclude:
-                continue
-            values = store.values(sub.id)
-            fees.extend(v for c in cells if (v := values.get(c)) is not None)
+        found = store.accepted_values(campaign.id, cells)
+        fees.extend(v for dept, values in found.items() if dept != exclude for v in values.values())
     return tuple(fees)

@@ -38,7 +38,7 @@ from annual_report.documents.report import (
 from annual_report.errors import DocumentError
 from annual_report.form.model import Form, Section
 from annual_report.report import Report
-from annual_report.store.sqlite import Store
+from annual_report.store.base import Store
 
 if TYPE_CHECKING:
     from annual_report.history.frames import YearOverYear

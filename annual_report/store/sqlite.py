@@ -34,13 +34,12 @@ from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError, Table
 
 from annual_report.campaign.kinds import STATE_LABELS
-from annual_report.campaign.matching import Match
 from annual_report.campaign.registry import Department, Registry
 from annual_report.campaign.states import DepartmentState
 from annual_report.errors import StoreError, WorkbookError
@@ -71,7 +70,10 @@ from annual_report.store.records import (
     SubmissionStatus,
 )
 from annual_report.store.rows import decimal_text, from_row, json_text, timestamp_text, to_row
-from annual_report.validation.core import Validation
+
+if TYPE_CHECKING:
+    from annual_report.campaign.matching import Match
+    from annual_report.validation.core import Validation
 
 log = logging.getLogger(__name__)
 
