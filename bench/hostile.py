@@ -208,9 +208,9 @@ def main() -> None:
         seconds = time.perf_counter() - start
         peaks.stop.set()
         peaks.join()
-        from annual_report.store.sqlite import Store
+        from annual_report.store import open_store
 
-        with Store(data / "nianbao.db") as store:
+        with open_store(data / "nianbao.db") as store:
             sent = {
                 Path(e.detail["archived"]).name
                 for e in store.events("2021")
@@ -241,7 +241,7 @@ def build_batch(root: Path, data: Path, kept: list[bytes]) -> tuple[list[bytes],
     from email import message_from_bytes
 
     from annual_report.campaign.templates import write_department_template
-    from annual_report.store.sqlite import Store
+    from annual_report.store import open_store
     from connectors.attachments import parse_message
 
     invitations = {}
@@ -251,7 +251,7 @@ def build_batch(root: Path, data: Path, kept: list[bytes]) -> tuple[list[bytes],
         invitations[code] = SimpleNamespace(
             subject=parsed.subject, message_id=parsed.message_id, parsed=parsed
         )
-    with Store(data / "nianbao.db") as store:
+    with open_store(data / "nianbao.db") as store:
         registry = store.registry("2021")
         store.create_campaign("2020", 2020, registry=registry)
         stale = write_department_template(store, registry, "2020", "TJJ", root / "t.xlsx")

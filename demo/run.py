@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from annual_report.store.sqlite import STATE_LABELS
+from annual_report.campaign.kinds import STATE_LABELS
 from demo import city
 from demo.clerks import Clerks
 from demo.coordinator import Coordinator
@@ -103,13 +103,12 @@ def run_demo(
 
 
 def _states(config_dir: Path, data_dir: str) -> dict[str, str]:
-    from annual_report.store.sqlite import Store
+    from annual_report.campaign.states import department_states
+    from annual_report.store import open_store
     from office.settings import load_app_config
 
     config = load_app_config(config_dir, data_dir)
-    with Store(config.database) as store:
+    with open_store(config.database) as store:
         codes = list(config.registry.codes)
-        return {
-            s.code: s.state
-            for s in store.department_states(config.plan.id, due=config.plan.deadlines(codes))
-        }
+        due = config.plan.deadlines(codes)
+        return {s.code: s.state for s in department_states(store, config.plan.id, due=due)}

@@ -78,11 +78,11 @@ def template(
     """Write a department's personalised template (defined names, checks, metadata)."""
     from annual_report.campaign.registry import load_registry
     from annual_report.campaign.templates import write_department_template
-    from annual_report.store.sqlite import Store
+    from annual_report.store import open_store
 
     try:
         registry = load_registry(config)
-        store = Store(db)
+        store = open_store(db)
         # with the registry snapshot, so the returned file's token identifies the department
         campaign_id = store.ensure_campaign(campaign or str(year), year, registry=registry)
         path = write_department_template(store, registry, campaign_id, department, output)
@@ -249,14 +249,14 @@ def _validation_context(report, config, data, db, *, department=None, previous=N
     """What the registry and the stored history say about ``report``'s unit (none found: the
     rules that need them are skipped or run as for an unknown unit, as the notes say)."""
     from annual_report.campaign.context import context_for
-    from annual_report.store.sqlite import Store
+    from annual_report.store import open_store
 
     config_dir, db_file = _office_paths(config, data, db)
     registry = _office_registry(config, config_dir)
     try:
         if not db_file.is_file():  # reading never creates an office's database
             return context_for(report, registry=registry, department=department, previous=previous)
-        with Store(db_file) as store:
+        with open_store(db_file) as store:
             return context_for(
                 report, registry=registry, store=store, department=department, previous=previous
             )
@@ -405,12 +405,12 @@ def import_text_command(
 def _backfill(report, code: str, raw_bytes: bytes, file: Path, config, data, db) -> None:
     from annual_report.campaign.registry import load_registry
     from annual_report.campaign.templates import backfill_published
-    from annual_report.store.sqlite import Store
+    from annual_report.store import open_store
 
     config_dir, db_file = _office_paths(config, data, db)
     try:
         registry = load_registry(config_dir)
-        with Store(db_file) as store:
+        with open_store(db_file) as store:
             stored = backfill_published(
                 store, registry, report, code, text=raw_bytes, source=f"text:{file.name}"
             )
@@ -425,12 +425,12 @@ def _backfill(report, code: str, raw_bytes: bytes, file: Path, config, data, db)
 def _backfill_city(report, raw_bytes: bytes, file: Path, config, data, db) -> None:
     from annual_report.campaign.registry import load_registry
     from annual_report.history.frames import record_city_report
-    from annual_report.store.sqlite import Store
+    from annual_report.store import open_store
 
     config_dir, db_file = _office_paths(config, data, db)
     try:
         registry = load_registry(config_dir)
-        with Store(db_file) as store:
+        with open_store(db_file) as store:
             campaign = record_city_report(
                 store, registry, report, text=raw_bytes, source=f"text:{file.name}"
             )
@@ -988,7 +988,7 @@ def _report_outputs(
         provenance_path,
     )
     from annual_report.documents.webpage import department_page_from_store, write_page
-    from annual_report.store.sqlite import Store
+    from annual_report.store import open_store
     from office.settings import load_app_config
 
     app_config = load_app_config(config, data)
@@ -1000,7 +1000,7 @@ def _report_outputs(
         "website": plan.website,
         "site_name": plan.site_name,
     }
-    with Store(app_config.database) as store:
+    with open_store(app_config.database) as store:
         if department:
             code = department.upper()
             if html is not None:
@@ -1063,7 +1063,7 @@ def export_command(
 ) -> None:
     """Export the whole history (campaigns, units, submissions, events, values, figures)."""
     from annual_report.history.frames import EXPORT_FORMATS, export
-    from annual_report.store.sqlite import Store
+    from annual_report.store import open_store
     from office.settings import load_app_config
 
     if fmt not in EXPORT_FORMATS:
@@ -1082,7 +1082,7 @@ def export_command(
     if not Path(database).is_file():
         raise _fail(f"数据库不存在：{database}")
     try:
-        with Store(database) as store:
+        with open_store(database) as store:
             paths = export(store, output, fmt, zone=zone, deadlines=deadlines)  # type: ignore[arg-type]
     except (NianbaoError, OSError) as exc:
         raise _fail(f"导出失败：{exc}") from None

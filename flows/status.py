@@ -15,7 +15,8 @@ from typing import Any
 
 from annual_report.campaign.kinds import EVENT_KINDS, STATE_LABELS, event_label
 from annual_report.campaign.registry import Registry
-from annual_report.store.sqlite import DepartmentState, Submission
+from annual_report.campaign.states import DepartmentState
+from annual_report.store.records import Submission
 
 ORDER = (
     "not_sent",

@@ -275,7 +275,7 @@ def play_demo(work: Path, year: int) -> tuple[Played, str]:
 
 
 def static_views(browser: Browser, api: Api, out: Path, ui: str, campaign: Played) -> None:
-    from annual_report.store.sqlite import STATE_LABELS
+    from annual_report.campaign.kinds import STATE_LABELS
 
     key = campaign.key
     names = {

@@ -167,13 +167,13 @@ def test_backfill_a_published_report_feeds_next_years_template(env):
 
 def test_assign_gives_a_quarantined_file_its_department(env, monkeypatch):
     from annual_report.campaign.submission import Origin, receive_workbook
-    from annual_report.store.sqlite import Store
+    from annual_report.store import open_store
 
     # the campaign commands keep their database in the data directory
     monkeypatch.setenv("NIANBAO_DATA", str(env))
     monkeypatch.setenv("NIANBAO_DB", str(env / "nianbao.db"))
     path = filled(env, "SZF", changes={"proactive.rules.issued": Decimal(1)})
-    store = Store(env / "nianbao.db")
+    store = open_store(env / "nianbao.db")
     try:
         origin = Origin("cli", sender="x@qq.example", file_name=path.name)
         stray = receive_workbook(store, "2021", path, origin)

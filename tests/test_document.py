@@ -50,7 +50,8 @@ from annual_report.documents.report import (
 )
 from annual_report.errors import DocumentError
 from annual_report.form.model import load_form
-from annual_report.store.sqlite import Store, content_hash
+from annual_report.store import open_store
+from annual_report.store.base import Store, content_hash
 from annual_report.text.importer import import_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -469,7 +470,7 @@ def test_a_2019_format_city_report(tmp_path):
 
 
 def _store(tmp_path) -> Store:
-    store = Store(tmp_path / "state.db")
+    store = open_store(tmp_path / "state.db")
     store.create_campaign("2021", 2021, registry=democity.registry())
     for unit in democity.units():
         store.record_submission(
@@ -786,7 +787,7 @@ def office(tmp_path):
     config = tmp_path / "config"
     shutil.copytree(Path(__file__).parents[1] / "config", config)
     registry = load_registry(config)
-    store = Store(tmp_path / "data" / "nianbao.db")
+    store = open_store(tmp_path / "data" / "nianbao.db")
     store.create_campaign("2021", 2021, registry=registry, deadline=datetime.date(2022, 1, 26))
     texts = list(democity.OVERVIEWS.values())
     zone = ZoneInfo("Asia/Shanghai")
@@ -858,7 +859,7 @@ def test_the_report_command_writes_the_draft_its_provenance_and_checks(office, t
     result = runner.invoke(app, ["report", "--check", "--docx", str(out), *args])
     assert result.exit_code == 1 and "【待补充：成文日期】" in result.output
     # approved: the approval's day is the 成文日期
-    store = Store(data / "nianbao.db")
+    store = open_store(data / "nianbao.db")
     store.set_state("2021", "consolidation.approved", {"at": "2022-02-05T10:00:00+08:00"})
     store.close()
     result = runner.invoke(app, ["report", "--docx", str(out), *args])

@@ -435,13 +435,14 @@ def test_the_coordinator_sees_the_campaign_day_by_day_as_a_picture(played):
 
     from PIL import Image
 
-    from annual_report.store.sqlite import ACCEPTED, Store
+    from annual_report.store import open_store
+    from annual_report.store.records import ACCEPTED
 
     text = latest_summary("progress-chart")
     words, _, data = text.partition("](data:image/png;base64,")
     image = Image.open(io.BytesIO(base64.b64decode(data.strip().removesuffix(")"))))
     assert image.format == "PNG" and image.size == (1350, 690)
-    with Store(played.office.database) as store:
+    with open_store(played.office.database) as store:
         states = store.department_states(str(YEAR))
     accepted = sum(s.state in ACCEPTED for s in states)
     assert f"已接收{accepted}个" in words and f"（共{len(CODES)}个单位）" in words

@@ -31,7 +31,8 @@ from annual_report.history.frames import (
     year_over_year,
 )
 from annual_report.report import Report
-from annual_report.store.sqlite import Store, content_hash
+from annual_report.store import open_store
+from annual_report.store.base import content_hash
 from annual_report.text.importer import decode_text, import_text
 from annual_report.validation.core import Issue, Validation
 
@@ -106,7 +107,7 @@ def event(store, key, kind, code, at):
 
 @pytest.fixture
 def store(tmp_path):
-    s = Store(tmp_path / "nianbao.db", clock=lambda: utc(4, 1))
+    s = open_store(tmp_path / "nianbao.db", clock=lambda: utc(4, 1))
     reg = registry()
     # last year, backfilled from published reports (2019 format for 2020)
     s.create_campaign("2020", 2020, registry=reg, at=utc(3, 1))
@@ -247,7 +248,7 @@ def test_backfilled_published_report_is_last_year(tmp_path):
             Department(code="RSJ", name="樟树市人社局", kind="department", email="r@x.cn"),
         ),
     )
-    with Store(tmp_path / "db.sqlite") as s:
+    with open_store(tmp_path / "db.sqlite") as s:
         text = (FIXTURES / "text" / "seed-zhangshu-rsj-2021.txt").read_bytes()
         published = import_text(decode_text(text), source="seed")
         backfill_published(s, reg, published, "RSJ", text=text, source="text:seed")
@@ -447,7 +448,8 @@ def test_the_validate_commands_context_has_the_history(store):
 def test_a_units_history_is_one_indexed_query(store):
     """C9's history costs one query that finds the unit's submissions through the (campaign,
     department) index: per-message work does not grow with the number of units."""
-    from annual_report.store.sqlite import ACCEPTED, UNIT_SQL
+    from annual_report.store.records import ACCEPTED
+    from annual_report.store.sqlite import UNIT_SQL
 
     sql = UNIT_SQL.format(marks=", ".join("?" * len(ACCEPTED)))
     plan = " | ".join(

@@ -37,7 +37,9 @@ from annual_report.documents.report import (
 from annual_report.documents.webpage import department_page_from_store
 from annual_report.history import frames as history
 from annual_report.samples import fill_template
-from annual_report.store.sqlite import Store
+from annual_report.store import open_store
+from annual_report.store.base import Store
+from annual_report.store.sqlite import SQLiteStore
 
 FIXTURES = Path(__file__).parent / "fixtures"
 _spec = importlib.util.spec_from_file_location("songjiang", FIXTURES / "history" / "songjiang.py")
@@ -95,7 +97,7 @@ def _receive_2025(store: Store, tmp_path: Path) -> None:
 def songjiang(tmp_path_factory):
     """The store: 2024 as the district's own published report, 2025 as received."""
     tmp = tmp_path_factory.mktemp("songjiang")
-    store = Store(tmp / "nianbao.db")
+    store = open_store(tmp / "nianbao.db")
     history.record_city_report(
         store,
         sj.registry(),
@@ -227,7 +229,7 @@ def test_section_three_has_the_figures_sized_for_the_type_area(drafted):
 
 
 def test_no_last_year_says_nothing_and_the_provenance_says_why(tmp_path):
-    with Store(tmp_path / "nianbao.db") as store:
+    with open_store(tmp_path / "nianbao.db") as store:
         _receive_2025(store, tmp_path)
         draft = city_report_from_store(
             store, "2025", office=sj.OFFICE, city=sj.CITY, date=date(2026, 2, 12)
@@ -253,11 +255,11 @@ def test_no_last_year_says_nothing_and_the_provenance_says_why(tmp_path):
     assert "较上年" not in "".join(_paragraphs(dept))
 
 
-def _copy(store: Store, path: Path) -> Store:
+def _copy(store: SQLiteStore, path: Path) -> Store:
     """A test's own copy of the module's store (SQLite's backup: WAL content included)."""
     with sqlite3.connect(path) as target:
         store.db.conn.backup(target)
-    return Store(path)
+    return open_store(path)
 
 
 DEPARTMENT_SENTENCE = (
@@ -407,7 +409,7 @@ def test_import_text_backfill_city(tmp_path):
     result = runner.invoke(app, ["import-text", str(text), "--backfill-city", *args])
     assert result.exit_code == 0, result.output
     assert "已保存为宜春市2023年度已发布报告的全市数据" in result.output.replace("\n", "")
-    with Store(tmp_path / "data" / "nianbao.db") as store:
+    with open_store(tmp_path / "data" / "nianbao.db") as store:
         city = history.city_values(store, 2023)
         assert city.source == "published"
         assert city.values["requests.new_received.total"] == 58

@@ -12,12 +12,12 @@ from annual_report.campaign.templates import write_department_template
 from annual_report.errors import StoreError
 from annual_report.form.model import form_for_year
 from annual_report.samples import consistent_values, fill_template, sample_narrative
-from annual_report.store.sqlite import Store
+from annual_report.store import open_store
 
 
 @pytest.fixture
 def store(tmp_path):
-    store = Store(tmp_path / "state.db")
+    store = open_store(tmp_path / "state.db")
     store.create_campaign("2021", 2021, registry=load_registry("config"))
     yield store
     store.close()

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from annual_report.form.model import form_for_year
 from annual_report.samples import consistent_values, fill_template, sample_narrative
-from annual_report.store.sqlite import Store
+from annual_report.store import open_store
 from flows.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,7 +155,7 @@ def test_backfill_stores_the_report_checked_as_its_unit(office):
     data = json.loads(result.stdout)
     assert "C3" not in rules(data)
     assert data["context"]["department"] == "SZF"
-    with Store(office / "nianbao-data" / "nianbao.db") as store:
+    with open_store(office / "nianbao-data" / "nianbao.db") as store:
         (sub,) = store.accepted_submissions("2022")
         assert sub.department == "SZF"
         assert "C3" not in {i.rule for i in store.issues(sub.id)}

@@ -56,7 +56,7 @@ class Ran:
 @pytest.fixture(scope="module")
 def ran(prefect_harness, smtp_server, dovecot, tmp_path_factory) -> Ran:
     from annual_report.campaign.templates import write_department_template
-    from annual_report.store.sqlite import Store
+    from annual_report.store import open_store
 
     root = tmp_path_factory.mktemp("hostile")
     folder = f"hostile-{os.getpid()}"
@@ -71,7 +71,7 @@ def ran(prefect_harness, smtp_server, dovecot, tmp_path_factory) -> Ran:
         invitations = {m.department: m for m in office.outbox.of("invitation")}
         assert sorted(invitations) == sorted(code for code, *_ in UNITS)
         # last year's campaign in the same store, for a stale token
-        with Store(office.database) as store:
+        with open_store(office.database) as store:
             registry = store.registry(str(START.year - 1))
             store.create_campaign("2020", 2020, registry=registry)
             stale = write_department_template(store, registry, "2020", "TJJ", root / "tjj.xlsx")
