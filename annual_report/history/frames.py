@@ -173,6 +173,11 @@ def values_frame(
     ]
     if accepted.empty:
         return pd.DataFrame(columns=columns)
+    accepted = accepted.copy()  # the unit's name and kind: per submission, not per value
+    units = _unit_names(store, [c for c in store.campaigns() if c.id in set(accepted["campaign"])])
+    found = [units.get(k) for k in zip(accepted["campaign"], accepted["department"], strict=True)]
+    accepted["department_name"] = [d.name if d else None for d in found]
+    accepted["kind"] = [d.kind if d else None for d in found]
     cells = pd.DataFrame(
         [
             (v.submission_id, v.code, v.value, v.raw, v.cell)
@@ -183,10 +188,6 @@ def values_frame(
     )
     df = cells.merge(accepted, left_on="submission_id", right_on="id", how="inner")
     df["value"] = df["value"].astype(object)
-    units = _unit_names(store, [c for c in store.campaigns() if c.id in set(df["campaign"])])
-    found = [units.get(k) for k in zip(df["campaign"], df["department"], strict=True)]
-    df["department_name"] = [d.name if d else None for d in found]
-    df["kind"] = [d.kind if d else None for d in found]
     labels: dict[tuple[str, str], tuple[int | None, str]] = {}
     for form_id in df["form_id"].dropna().unique():
         form = load_form(form_id)

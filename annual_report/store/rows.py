@@ -74,7 +74,10 @@ CONVERTERS: dict[type, Converter] = {
     bool: (int, bool),
     dict: (json_text, json.loads),
     list: (json_text, json.loads),
-    tuple: (lambda v: json_text(list(v)), lambda text: tuple(json.loads(text))),
+    tuple: (
+        lambda v: json_text(list(v)),
+        lambda text: tuple(json.loads(text)) if text != "[]" else (),
+    ),
 }
 
 
@@ -147,24 +150,36 @@ def to_row(record: Any) -> dict[str, Any]:
     return row
 
 
-def _fields_of(cls: type, row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for col in _plan(cls):
-        key = prefix + col.name
-        if col.nested is not None:
-            inner = _fields_of(col.nested, row, key + "_")
-            out[col.name] = (
-                col.nested(**inner) if any(v is not None for v in inner.values()) else None
-            )
-        elif key in row:
-            value = row[key]
-            out[col.name] = value if value is None or col.decode is None else col.decode(value)
-    return out
+@functools.cache
+def _reader(cls: type, prefix: str = "") -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """A function from a row to ``cls``'s keyword arguments, its keys and converters worked
+    out once per class (stores read records by the hundred thousand)."""
+    flat = tuple(
+        (col.name, prefix + col.name, col.decode) for col in _plan(cls) if col.nested is None
+    )
+    nested = tuple(
+        (col.name, col.nested, _reader(col.nested, f"{prefix}{col.name}_"))
+        for col in _plan(cls)
+        if col.nested is not None
+    )
+
+    def read(row: Mapping[str, Any]) -> dict[str, Any]:
+        out = {}
+        for name, key, decode in flat:
+            if key in row:
+                value = row[key]
+                out[name] = value if value is None or decode is None else decode(value)
+        for name, kind, inner in nested:
+            fields = inner(row)
+            out[name] = kind(**fields) if any(v is not None for v in fields.values()) else None
+        return out
+
+    return read
 
 
 def from_row(cls: type[R], row: Mapping[str, Any], **extra: Any) -> R:
     """A record of type ``cls`` from a row (``extra``: its transient fields)."""
-    return cls(**_fields_of(cls, row), **extra)
+    return cls(**_reader(cls)(row), **extra)
 
 
 __all__ = [
