@@ -24,6 +24,7 @@ bench: setup
 	.venv/bin/python bench/read_validate.py
 	.venv/bin/python bench/consolidate.py
 	.venv/bin/python bench/hostile.py
+	.venv/bin/python bench/store.py
 
 screenshots: setup
 	@scripts/setup.sh --screenshots
