@@ -516,14 +516,14 @@ def city_year(store: Store, year: int) -> CityYear | None:
             Issue(i.rule, i.severity, i.codes, i.cells, i.message)  # type: ignore[arg-type]
             for i in store.issues(sub.id)
         ]
-        dept = registry.get(code)
+        unit = registry.get(code)
         units.append(
             Unit(
                 code,
-                dept.name if dept else code,
+                unit.name if unit else code,
                 report,
                 Validation(report, issues),
-                dept.kind if dept else "department",
+                unit.kind if unit else "department",
                 submission_id=sub.id,
                 version=sub.version,
             )

@@ -21,7 +21,6 @@ store with the same schema on another database would store.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import types
 import typing
@@ -104,14 +103,24 @@ def _is_record(cls: Any) -> bool:
     return isinstance(cls, type) and (dataclasses.is_dataclass(cls) or hasattr(cls, "model_fields"))
 
 
-@functools.cache
+_PLANS: dict[type, tuple[_Column, ...]] = {}
+_READERS: dict[tuple[type, str], Callable[[Mapping[str, Any]], dict[str, Any]]] = {}
+
+
 def _plan(cls: type) -> tuple[_Column, ...]:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _PLANS[cls] = _make_plan(cls)
+    return plan
+
+
+def _make_plan(cls: type) -> tuple[_Column, ...]:
     hints = typing.get_type_hints(cls)
     if dataclasses.is_dataclass(cls):
         names = [f.name for f in dataclasses.fields(cls) if f.metadata.get(_COLUMN, True)]
     else:
         names = list(cls.model_fields)  # type: ignore[attr-defined]
-    plan = []
+    plan: list[_Column] = []
     for name in names:
         base = _base_type(hints[name])
         if _is_record(base):
@@ -150,10 +159,16 @@ def to_row(record: Any) -> dict[str, Any]:
     return row
 
 
-@functools.cache
 def _reader(cls: type, prefix: str = "") -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     """A function from a row to ``cls``'s keyword arguments, its keys and converters worked
     out once per class (stores read records by the hundred thousand)."""
+    read = _READERS.get((cls, prefix))
+    if read is None:
+        read = _READERS[(cls, prefix)] = _make_reader(cls, prefix)
+    return read
+
+
+def _make_reader(cls: type, prefix: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     flat = tuple(
         (col.name, prefix + col.name, col.decode) for col in _plan(cls) if col.nested is None
     )
