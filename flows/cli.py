@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -262,7 +261,7 @@ def _validation_context(report, config, data, db, *, department=None, previous=N
             )
     except NianbaoError as exc:
         raise _fail(str(exc)) from None
-    except (OSError, sqlite3.Error) as exc:  # a database that is not nianbao's, or unreadable
+    except OSError as exc:  # unreadable (a database that is not nianbao's: a StoreError)
         raise _fail(f"{db_file}: {exc}") from None
 
 

@@ -169,6 +169,26 @@ def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path):
     assert caught.value.context["path"] == str(path)
 
 
+def test_a_database_that_is_not_nianbaos_is_a_store_error(tmp_path):
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE campaigns (name TEXT)")
+    with pytest.raises(StoreError, match="cannot open the state database"):
+        open_store(path)
+
+
+def test_a_failed_read_is_a_store_error_not_the_drivers(store):
+    record(store, b"rsj")
+    with sqlite3.connect(store.path) as conn:  # someone else damages the file
+        conn.execute("DROP TABLE submission_issues")
+        conn.execute("DROP TABLE submission_values")
+    with pytest.raises(StoreError, match="database read failed") as caught:
+        store.accepted_values("2021", [FEE])
+    assert caught.value.context["path"] == str(store.path)
+    with pytest.raises(StoreError, match="database read failed"):
+        store.unit_years("RSJ", 2020, 2021)
+
+
 def test_submissions_of_a_0003_database_gain_the_match_columns(tmp_path):
     path = tmp_path / "old.db"
     db = Database(path)

@@ -152,7 +152,11 @@ class SQLiteStore(base.Store):
             raise StoreError("the state database is closed", path=str(self.path))
         db = getattr(self._local, "db", None)
         if db is None:
-            db = self._connect()
+            try:
+                db = self._connect()
+            except sqlite3.Error as exc:
+                msg = f"cannot open the state database: {exc}"
+                raise StoreError(msg, path=str(self.path)) from exc
             self._local.db = db
         return db
 
@@ -220,6 +224,15 @@ class SQLiteStore(base.Store):
     def _table(self, name: str) -> Table:
         return self.db.table(name)
 
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """SQLite's errors leave the store as :class:`StoreError` (a read of a file that is not
+        nianbao's, a disk error): callers never see the driver."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"database read failed: {exc}", path=str(self.path)) from exc
+
     def _rows(
         self,
         table: str,
@@ -230,17 +243,19 @@ class SQLiteStore(base.Store):
         select: str = "*",
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        rows = self._table(table).rows_where(
-            where, list(args), order_by=order_by, select=select, limit=limit
-        )
-        return list(rows)
+        with self._reading():
+            rows = self._table(table).rows_where(
+                where, list(args), order_by=order_by, select=select, limit=limit
+            )
+            return list(rows)
 
     def _one(self, table: str, where: str, args: Sequence[Any] = (), **kw: Any) -> dict | None:
         rows = self._rows(table, where, args, limit=1, **kw)
         return rows[0] if rows else None
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return list(self.db.query(sql, list(args)))
+        with self._reading():
+            return list(self.db.query(sql, list(args)))
 
     def _at(self, at: datetime | None) -> datetime:
         return at if at is not None else self._clock()
@@ -269,7 +284,8 @@ class SQLiteStore(base.Store):
             log.info("migrated %s: %s", self.path, ", ".join(pending))
 
     def applied_migrations(self) -> list[str]:
-        return [m.name for m in migrations.applied(self.db)]
+        with self._reading():
+            return [m.name for m in migrations.applied(self.db)]
 
     # -- campaigns ------------------------------------------------------------------------
 
@@ -640,7 +656,9 @@ class SQLiteStore(base.Store):
     ) -> dict[int, tuple[str, dict[str, Decimal]]]:
         sql = UNIT_SQL.format(marks=_marks(ACCEPTED))
         out: dict[int, tuple[str, dict[str, Decimal]]] = {}
-        for year, form_id, cell, value in self.db.execute(sql, [code, first, last, *ACCEPTED]):
+        with self._reading():
+            rows = self.db.execute(sql, [code, first, last, *ACCEPTED]).fetchall()
+        for year, form_id, cell, value in rows:
             out.setdefault(int(year), (form_id, {}))[1][cell] = Decimal(value)
         return out
 
