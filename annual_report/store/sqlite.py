@@ -11,7 +11,7 @@ exactly what a store needs: rows as dicts (what the record mapping of :mod:`~ann
 store.rows` reads and writes), inserts and upserts on natural keys, ``last_pk`` instead of
 ``lastrowid``, registered migrations (:mod:`~annual_report.store.migrations`). So every row
 goes in and out through it: ``Table.insert``/``insert_all``/``upsert``/``upsert_all``/
-``update``/``delete_where`` for writes, ``rows_where``/``get`` for reads of one table, and
+``update``/``delete_where`` for writes, ``rows_where`` for reads of one table, and
 ``Database.query`` only for the reads a table call cannot say (joins, windows, aggregates).
 Below it stay two things it does not offer: the connection's PRAGMAs and ``BEGIN IMMEDIATE``
 (its ``atomic()`` begins a deferred transaction, which under WAL lets two writers deadlock on
@@ -236,7 +236,7 @@ class SQLiteStore(base.Store):
     def _rows(
         self,
         table: str,
-        where: str,
+        where: str | None,
         args: Sequence[Any] = (),
         *,
         order_by: str | None = None,
@@ -348,7 +348,7 @@ class SQLiteStore(base.Store):
         return from_row(Campaign, row)
 
     def campaigns(self) -> list[Campaign]:
-        return [from_row(Campaign, r) for r in self._table("campaigns").rows_where(order_by="id")]
+        return [from_row(Campaign, r) for r in self._rows("campaigns", None, order_by="id")]
 
     def set_campaign_status(self, campaign_id: str, status: str) -> None:
         with self._write() as db:
