@@ -15,8 +15,7 @@ from typing import Any
 
 from annual_report.campaign.kinds import EVENT_KINDS, STATE_LABELS, event_label
 from annual_report.campaign.registry import Registry
-from annual_report.campaign.states import DepartmentState
-from annual_report.store.records import Submission
+from annual_report.store.sqlite import DepartmentState, Submission
 
 ORDER = (
     "not_sent",

@@ -27,7 +27,6 @@ from types import SimpleNamespace
 from annual_report.campaign.kinds import (
     EVENT_KINDS,
     MAIL_PROBLEMS,
-    STATE_LABELS,
     Effect,
     effect_of,
     event_kind,
@@ -36,7 +35,6 @@ from annual_report.campaign.kinds import (
 from annual_report.campaign.lateness import days_late
 from annual_report.campaign.plan import Step, due_steps
 from annual_report.campaign.registry import Department
-from annual_report.campaign.states import DepartmentState, department_states
 from annual_report.campaign.submission import Origin, assign_submission, receive_workbook
 from annual_report.campaign.templates import write_department_template
 from annual_report.consolidation.merge import (
@@ -48,9 +46,14 @@ from annual_report.documents.report import department_report, department_source
 from annual_report.documents.webpage import department_page
 from annual_report.errors import MailSendError, StoreError, WorkbookError
 from annual_report.form.model import Form, load_form
-from annual_report.store import open_store
-from annual_report.store.base import Store
-from annual_report.store.records import Campaign, Message, Submission
+from annual_report.store.sqlite import (
+    STATE_LABELS,
+    Campaign,
+    DepartmentState,
+    Message,
+    Store,
+    Submission,
+)
 from annual_report.validation.digest import digest, issues_workbook
 from connectors.archive import MessageArchive
 from connectors.attachments import Attachment, ParsedMessage, find_attachment
@@ -113,7 +116,7 @@ class Runtime:
         stamped with the moment it stands for."""
         return cls(
             config=config,
-            store=open_store(config.database, clock=(lambda: as_of) if as_of else None),
+            store=Store(config.database, clock=(lambda: as_of) if as_of else None),
             archive=MessageArchive(config.mail.archive_dir),
             texts=MailTexts.from_settings(config.mail),
             smtp_password=smtp_password,
@@ -1042,8 +1045,7 @@ def states(rt: Runtime, as_of: datetime | None = None) -> list[DepartmentState]:
     """Every department's state; with ``as_of``, days overdue and its mail that did not go."""
     plan = rt.config.plan
     codes = list(rt.store.registry(rt.campaign_id).codes)
-    found = department_states(
-        rt.store,
+    found = rt.store.department_states(
         rt.campaign_id,
         due=plan.deadlines(codes),
         zone=plan.zone,

@@ -222,5 +222,10 @@ def peer_fees(store: Store, campaign_id: str, form: Form, code: str) -> tuple[De
     """The other accepted units' fees this year, for the magnitude check (the cells its rule
     names; none when the form has no such rule)."""
     cells = [c for r in form.rules if r.check == "fee_magnitude" for c in r.params.get("codes", [])]
-    found = store.accepted_values(campaign_id, cells)  # one query, not one per unit
-    return tuple(v for dept, values in found.items() if dept != code for v in values.values())
+    fees = []
+    for sub in store.accepted_submissions(campaign_id):
+        if sub.department == code:
+            continue
+        values = store.values(sub.id)
+        fees.extend(values[c] for c in cells if values.get(c) is not None)
+    return tuple(fees)  # type: ignore[arg-type]

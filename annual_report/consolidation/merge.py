@@ -31,8 +31,7 @@ from annual_report.errors import FormError, WorkbookError
 from annual_report.form.layout import INSTRUCTIONS_SHEET, text_height
 from annual_report.form.model import CellType, Form, form_for_year, load_form
 from annual_report.report import Report, json_number
-from annual_report.store.base import Store
-from annual_report.store.records import Submission
+from annual_report.store.sqlite import Store, Submission
 from annual_report.validation.core import Context, Issue, Validation, validate
 from annual_report.workbook.template import build_workbook, set_number, set_text
 
