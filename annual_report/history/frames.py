@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from annual_report.campaign.registry import Department, Registry
-from annual_report.campaign.states import department_states
+from annual_report.campaign import states
+from annual_report.campaign.registry import Registry
 from annual_report.consolidation.merge import Consolidation, Unit, consolidate
 from annual_report.errors import ConfigError, NianbaoError, StoreError
 from annual_report.form.model import Form, load_form
@@ -51,6 +51,9 @@ from annual_report.store.records import ACCEPTED, Campaign
 from annual_report.store.rows import decimal_text, to_row
 from annual_report.validation.core import Issue, Validation
 from annual_report.workbook.template import set_number
+
+if TYPE_CHECKING:
+    from annual_report.campaign.registry import Department
 
 log = logging.getLogger(__name__)
 
@@ -334,7 +337,7 @@ def units_frame(
     rows = []
     for campaign in store.campaigns():
         due = (deadlines or {}).get(campaign.id)
-        for st in department_states(store, campaign.id, due=due):
+        for st in states.department_states(store, campaign.id, due=due):
             mine = subs_by.get((campaign.id, st.code), no_subs)
             evs = events_by.get((campaign.id, st.code), no_events)
             invited = evs.loc[evs["kind"] == "sent.invitation", "done_at"]
