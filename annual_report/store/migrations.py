@@ -182,6 +182,9 @@ def _snapshot_and_threads(db: Database) -> None:
     # The registry is served from memory per department snapshot: the snapshot's content hash,
     # written with it, tells every process when its copy is stale.
     db.execute("ALTER TABLE campaigns ADD COLUMN snapshot TEXT")
+    # A unit's contact may give an e-mail address besides the name and phone (one Contact for
+    # departments.yaml and mail.yaml): the snapshot keeps every field of the registry's record.
+    db.execute("ALTER TABLE departments ADD COLUMN contact_email TEXT")
     # A reply is traced to the mail it answers by Message-ID: an index, not a scan of every
     # event of the campaign per message.
     db.execute(
