@@ -250,7 +250,7 @@ def test_connections_of_finished_threads_are_closed(store):
         t.start()
         t.join()
     # each new connection closes and forgets those of threads that are gone
-    assert len(store._connections) <= 2
+    assert len(store._pool) <= 2
 
 
 def test_the_store_travels_as_its_path(tmp_path):

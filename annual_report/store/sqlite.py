@@ -1,10 +1,8 @@
 """The store in one SQLite file: the implementation of :class:`~annual_report.store.base.Store`.
 
-WAL mode; one connection per thread, since Prefect runs tasks in worker threads and a sqlite3
-connection must not be shared mid-transaction (connections of finished threads are closed as
-new ones open). Writes that must not be split (a submission with its values, issues and version
-number) run in one ``BEGIN IMMEDIATE`` transaction, which takes the write lock at its start and
-so serialises writers across threads and processes without upgrade deadlocks.
+WAL mode; one connection per thread (:mod:`~annual_report.store.connections`). Writes that
+must not be split (a submission with its values, issues and version number) run in one
+``BEGIN IMMEDIATE`` transaction, which also serialises writers across threads and processes.
 
 **sqlite-utils, not plain DB-API.** The stack names sqlite-utils for state, and it is good at
 exactly what a store needs: rows as dicts (what the record mapping of :mod:`~annual_report.
@@ -27,9 +25,7 @@ import contextlib
 import json
 import logging
 import sqlite3
-import threading
-import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -54,6 +50,7 @@ from annual_report.store.base import (
     status_of,
     utc_now,
 )
+from annual_report.store.connections import Connections
 from annual_report.store.migrations import migrations
 from annual_report.store.records import (
     ACCEPTED,
@@ -117,6 +114,10 @@ def _marks(items: Sequence[Any]) -> str:
     return ", ".join("?" * len(items))
 
 
+def _open(path: Path, timeout: float, clock: Callable[[], datetime] | None) -> SQLiteStore:
+    return SQLiteStore(path, timeout=timeout, clock=clock)
+
+
 class SQLiteStore(base.Store):
     """The state database at ``path`` (created and migrated on open)."""
 
@@ -129,11 +130,7 @@ class SQLiteStore(base.Store):
     ) -> None:
         super().__init__(clock=clock)
         self.path = Path(path)
-        self._timeout = timeout
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[tuple[weakref.ref[threading.Thread], Database]] = []
-        self._closed = False
+        self._pool = Connections(self.path, timeout)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = self.db
@@ -143,95 +140,24 @@ class SQLiteStore(base.Store):
             self.close()
             raise StoreError(f"cannot open the state database: {exc}", path=str(self.path)) from exc
 
-    # -- connections ----------------------------------------------------------------------
-
     @property
     def db(self) -> Database:
         """This thread's sqlite-utils ``Database`` (opened on first use)."""
-        if self._closed:
-            raise StoreError("the state database is closed", path=str(self.path))
-        db = getattr(self._local, "db", None)
-        if db is None:
-            try:
-                db = self._connect()
-            except sqlite3.Error as exc:
-                msg = f"cannot open the state database: {exc}"
-                raise StoreError(msg, path=str(self.path)) from exc
-            self._local.db = db
-        return db
-
-    def _connect(self) -> Database:
-        conn = sqlite3.connect(self.path, timeout=self._timeout, check_same_thread=False)
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL, much faster commits
-        db = Database(conn, execute_plugins=False)
-        with self._lock:
-            # close connections of threads that are gone (Prefect's pool threads come and go)
-            alive = []
-            for ref, other in self._connections:
-                thread = ref()
-                if thread is None or not thread.is_alive():
-                    other.close()
-                else:
-                    alive.append((ref, other))
-            alive.append((weakref.ref(threading.current_thread()), db))
-            self._connections = alive
-        return db
+        return self._pool.database()
 
     def close(self) -> None:
         """Close every connection this store opened (from any thread)."""
-        with self._lock:
-            self._closed = True
-            for _, db in self._connections:
-                with contextlib.suppress(sqlite3.Error):
-                    db.close()
-            self._connections = []
+        self._pool.close()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Prefect hashes and may pickle task arguments: a store travels as its path.
-        return (SQLiteStore, (self.path,), {"_timeout": self._timeout, "_clock": self._clock})
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self._timeout = state["_timeout"]
-        self._clock = state["_clock"]
+        # Prefect hashes and may pickle task arguments: a store travels as what reopens it.
+        return (_open, (self.path, self._pool.timeout, self._clock))
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[Database]:
-        """One write transaction, taking the write lock at its start (no upgrade deadlocks)."""
-        db = self.db
-        if db.conn.in_transaction:
-            with db.atomic():
-                yield db
-            return
-        try:
-            db.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(f"database is busy: {exc}", path=str(self.path)) from exc
-        try:
-            yield db
-        except sqlite3.Error as exc:
-            db.conn.execute("ROLLBACK")
-            raise StoreError(f"database write failed: {exc}", path=str(self.path)) from exc
-        except BaseException:
-            db.conn.execute("ROLLBACK")
-            raise
-        else:
-            db.conn.execute("COMMIT")
-
-    def _table(self, name: str) -> Table:
-        return self.db.table(name)
-
-    @contextlib.contextmanager
-    def _reading(self) -> Iterator[None]:
-        """SQLite's errors leave the store as :class:`StoreError` (a read of a file that is not
-        nianbao's, a disk error): callers never see the driver."""
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise StoreError(f"database read failed: {exc}", path=str(self.path)) from exc
+    def _write(self) -> contextlib.AbstractContextManager[Database]:
+        return self._pool.write()
 
     def _rows(
         self,
@@ -243,8 +169,8 @@ class SQLiteStore(base.Store):
         select: str = "*",
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        with self._reading():
-            rows = self._table(table).rows_where(
+        with self._pool.reading() as db:
+            rows = db.table(table).rows_where(
                 where, list(args), order_by=order_by, select=select, limit=limit
             )
             return list(rows)
@@ -254,8 +180,8 @@ class SQLiteStore(base.Store):
         return rows[0] if rows else None
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        with self._reading():
-            return list(self.db.query(sql, list(args)))
+        with self._pool.reading() as db:
+            return list(db.query(sql, list(args)))
 
     def _at(self, at: datetime | None) -> datetime:
         return at if at is not None else self._clock()
@@ -284,8 +210,8 @@ class SQLiteStore(base.Store):
             log.info("migrated %s: %s", self.path, ", ".join(pending))
 
     def applied_migrations(self) -> list[str]:
-        with self._reading():
-            return [m.name for m in migrations.applied(self.db)]
+        with self._pool.reading() as db:
+            return [m.name for m in migrations.applied(db)]
 
     # -- campaigns ------------------------------------------------------------------------
 
@@ -656,8 +582,8 @@ class SQLiteStore(base.Store):
     ) -> dict[int, tuple[str, dict[str, Decimal]]]:
         sql = UNIT_SQL.format(marks=_marks(ACCEPTED))
         out: dict[int, tuple[str, dict[str, Decimal]]] = {}
-        with self._reading():
-            rows = self.db.execute(sql, [code, first, last, *ACCEPTED]).fetchall()
+        with self._pool.reading() as db:
+            rows = db.execute(sql, [code, first, last, *ACCEPTED]).fetchall()
         for year, form_id, cell, value in rows:
             out.setdefault(int(year), (form_id, {}))[1][cell] = Decimal(value)
         return out
