@@ -289,7 +289,7 @@ SUM_CELLS = {
             if rule.check == "sum_equal"
             for b in load_form(form_id).bindings(rule)
             for key in ("left", "right")
-            for code in load_form(form_id).expand_all(rule.params[key], b)
+            for code in load_form(form_id).expand_all(getattr(rule.params, key), b)
         }
     )
     for form_id in BOTH
@@ -327,8 +327,8 @@ def test_one_perturbed_cell_fires_exactly_its_bindings(form_id, numbers, pick, d
         if rule.check != "sum_equal":
             continue
         for binding in form.bindings(rule):
-            left = form.expand_all(rule.params["left"], binding)
-            right = form.expand_all(rule.params["right"], binding)
+            left = form.expand_all(rule.params.left, binding)
+            right = form.expand_all(rule.params.right, binding)
             if code in left or code in right:
                 expected.add((rule.id, rule.severity, left[0]))
     validation = validate(report(form_id, values))

@@ -30,6 +30,7 @@ from annual_report.campaign.registry import KIND_LABELS, Registry
 from annual_report.errors import FormError, WorkbookError
 from annual_report.form.layout import INSTRUCTIONS_SHEET, text_height
 from annual_report.form.model import CellType, Form, form_for_year, load_form
+from annual_report.form.rules import Sides
 from annual_report.report import Report, json_number
 from annual_report.store.sqlite import Store, Submission
 from annual_report.validation.core import Context, Issue, Validation, validate
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 BREAKDOWN_SHEET = "分单位明细"
 UNITS_SHEET = "纳入与未纳入单位"
 COMPARISON_SHEET = "与上年比较"
-RULES_CHECK = "C3"  # the form's rule naming the 规章 cells
+RULES_CHECK = "rule_making_organ"  # the check (C3) whose rule names the 规章 cells
 CONSOLIDATION_RULE = "H"  # issue prefix for consolidation notices (H1…)
 
 
@@ -162,10 +163,10 @@ class Consolidation:
 
 
 def _rules_codes(form: Form) -> tuple[str, ...]:
-    try:
-        return tuple(form.rule(RULES_CHECK).params.get("codes") or ())
-    except FormError:  # a form without C3: fall back on the code naming
-        return tuple(c for c in form.cells if c.startswith("proactive.rules."))
+    # a form without C3: fall back on the code naming
+    return form.codes_of(RULES_CHECK) or tuple(
+        c for c in form.cells if c.startswith("proactive.rules.")
+    )
 
 
 def _digest(unit: Unit, validation: Validation) -> str:
@@ -421,9 +422,10 @@ def _total_issues(form: Form, values: dict[str, Decimal]) -> list[Issue]:
     for rule in form.rules:
         if rule.check != "sum_equal" or rule.severity != "error":
             continue
+        sides = rule.params_as(Sides)
         for binding in form.bindings(rule):
-            left = form.expand_all(rule.params["left"], binding)
-            right = form.expand_all(rule.params["right"], binding)
+            left = form.expand_all(sides.left, binding)
+            right = form.expand_all(sides.right, binding)
             a = sum((values[c] for c in left), Decimal(0))
             b = sum((values[c] for c in right), Decimal(0))
             if a == b:

@@ -247,9 +247,10 @@ def _side(terms: Sequence[tuple[str, Decimal]]) -> tuple[str, bool]:
 
 
 def _param_codes(form: Form, rule: RuleDef, key: str, binding: dict[str, str]) -> list[str]:
-    if key not in rule.params:
+    templates = rule.params.code_templates().get(key)
+    if templates is None:
         raise FormError(f"rule {rule.id} ({rule.check}) needs {key!r}", form=form.id)
-    return form.expand_all(rule.params[key], binding)
+    return form.expand_all(templates, binding)
 
 
 def _dedupe(codes: Iterable[str]) -> tuple[str, ...]:
@@ -510,10 +511,10 @@ def _decimal(value: Any) -> Decimal | None:
 def fee_magnitude(rule: RuleDef, inputs: Inputs) -> Iterator[Finding]:
     """A fee in 万元 that looks typed in 元 (C7): against last year, peers, or a ceiling."""
     form, report, context = inputs.form, inputs.report, inputs.context
-    jump = Decimal(str(rule.params.get("jump", 10000)))
-    peer_factor = Decimal(str(rule.params.get("peer_factor", 100)))
-    min_peers = int(rule.params.get("min_peers", 5))
-    ceiling = Decimal(str(rule.params.get("department_ceiling", 100000)))
+    jump = Decimal(str(rule.params.jump))
+    peer_factor = Decimal(str(rule.params.peer_factor))
+    min_peers = int(rule.params.min_peers)
+    ceiling = Decimal(str(rule.params.department_ceiling))
     for code in _param_codes(form, rule, "codes", {}):
         fee = _value(report, code)
         if not fee:
@@ -579,8 +580,8 @@ def history_jump(rule: RuleDef, inputs: Inputs) -> Iterator[Finding]:
     if not history:
         raise Skip("no earlier year of this unit")
     form, report = inputs.form, inputs.report
-    factor = Decimal(str(rule.params.get("factor", 5)))
-    min_change = Decimal(str(rule.params.get("min_change", 30)))
+    factor = Decimal(str(rule.params.factor))
+    min_change = Decimal(str(rule.params.min_change))
     evaluated = 0
     for code in _param_codes(form, rule, "codes", {}):
         now = _value(report, code)
@@ -755,7 +756,7 @@ def narrative_numbers(rule: RuleDef, inputs: Inputs) -> Iterator[Finding]:
 @check("narrative_present")
 def narrative_present(rule: RuleDef, inputs: Inputs) -> Iterator[Finding]:
     """Each narrative section is there and says something; section 6 states the fee (C8)."""
-    min_chars = int(rule.params.get("min_chars", 20))
+    min_chars = int(rule.params.min_chars)
     for code, heading, text in _narratives(inputs):
         body = re.sub(r"\s+", "", text)
         fee_section = code == "narrative.other_matters"
@@ -777,7 +778,7 @@ def text_length(rule: RuleDef, inputs: Inputs) -> Iterator[Finding]:
     """A narrative section longer than one Excel cell holds (T1). The text is kept whole (the
     store keeps it as read); the department is asked to shorten it, because neither its
     workbook nor the city-level one can hold it."""
-    limit = int(rule.params.get("max_chars", 32767))
+    limit = int(rule.params.max_chars)
     for code, heading, text in _narratives(inputs):
         if len(text) > limit:
             yield Finding(
