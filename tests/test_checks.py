@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import re
+import typing
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,9 +15,10 @@ from hypothesis import strategies as st
 
 from annual_report.errors import FormError
 from annual_report.form.model import Form, RuleDef, form_ids, load_form
+from annual_report.form.rules import CHECK_PARAMS
 from annual_report.report import Entry, LabelNote, Report
-from annual_report.validation import checks
-from annual_report.validation.core import Context, Validation, validate
+from annual_report.validation import CHECKS, Context, Validation, validate
+from annual_report.validation.narrative import chinese_int
 
 F2019 = "gov-disclosure-2019"
 F2021 = "gov-disclosure-2021"
@@ -62,12 +64,41 @@ def request_row(row: str, **by_column: int) -> dict[str, int]:
 def test_every_check_named_in_the_forms_exists():
     for form_id in form_ids():
         for rule in load_form(form_id).rules:
-            assert rule.check in checks.CHECKS, f"{form_id} {rule.id}: {rule.check}"
+            assert rule.check in CHECKS, f"{form_id} {rule.id}: {rule.check}"
 
 
 def test_every_registered_check_is_used():
     used = {rule.check for form_id in form_ids() for rule in load_form(form_id).rules}
-    assert set(checks.CHECKS) == used
+    assert set(CHECKS) == used
+
+
+def test_every_check_takes_the_parameters_the_form_declares_for_it():
+    assert set(CHECKS) == set(CHECK_PARAMS)
+    for name, check in CHECKS.items():
+        hints = typing.get_type_hints(check)
+        assert hints["params"] is CHECK_PARAMS[name], name
+
+
+def test_the_package_has_no_import_cycle():
+    """Each module of annual_report.validation imports only modules listed before it."""
+    import ast
+
+    package = Path(__file__).parent.parent / "annual_report" / "validation"
+    order = [
+        "model", "values", "wording", "sums", "reading", "history", "rule_making", "narrative",
+        "registry", "runner", "digest", "core", "__init__",
+    ]  # fmt: skip
+    assert sorted(order) == sorted(p.stem for p in package.glob("*.py"))
+    for index, name in enumerate(order):
+        tree = ast.parse((package / f"{name}.py").read_text(encoding="utf-8"))
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module == "annual_report.validation":
+                    imported |= {alias.name for alias in node.names}
+                elif node.module.startswith("annual_report.validation."):
+                    imported.add(node.module.rsplit(".", 1)[1])
+        assert imported <= set(order[:index]), f"{name} imports {imported - set(order[:index])}"
 
 
 def test_every_rule_is_documented_with_its_severity_and_title():
@@ -90,7 +121,7 @@ def test_unknown_check_is_a_form_error():
         form, rules=(*form.rules, RuleDef("X1", "no_such_check", "error", "不存在"))
     )
     with pytest.raises(FormError, match="unknown checks"):
-        checks.run(Report(broken, year=2021))
+        validate(Report(broken, year=2021))
 
 
 def test_rule_ids_and_severities_come_from_the_yaml():
@@ -105,6 +136,40 @@ def test_rule_ids_and_severities_come_from_the_yaml():
     rep = report(F2021, {"review.upheld": 1})
     rep.form = renamed
     assert validate(rep).flat() == [("ZR4", "warning", "review.total")]
+
+
+def test_selected_rules_run_alone():
+    values = {"review.upheld": 1, "proactive.rules.issued": 2, "proactive.rules.in_force": 2}
+    rep = report(F2021, values)  # R4 (an error) and C3 (a warning) fire; C8 and C5 skip
+    everything = validate(rep)
+    assert {"R4", "C3"} <= {i.rule for i in everything.issues}
+    assert everything.rules is None
+    chosen = validate(rep, rules={"C3", "R1"})
+    assert {i.rule for i in chosen.issues} == {"C3"}
+    assert chosen.rules == ("R1", "C3")  # in the form's order
+    assert chosen.ok  # R4's error was not looked for
+    only_c5 = validate(rep, rules=["C5"])
+    assert (only_c5.issues, only_c5.skipped) == ([], {"C5": "no narrative"})
+    assert validate(rep, rules=()).issues == []
+
+
+def test_selecting_a_rule_the_form_does_not_have_is_a_form_error():
+    with pytest.raises(FormError, match="form gov-disclosure-2019 has no rule C7") as raised:
+        validate(report(F2019), rules={"R1", "C7"})
+    assert "R1" in str(raised.value)  # the rules it has
+
+
+def test_a_rule_built_with_another_checks_parameters_is_a_form_error():
+    form = load_form(F2021)
+    broken: Form = dataclasses.replace(
+        form,
+        rules=tuple(
+            dataclasses.replace(r, params=form.rule("C3").params) if r.id == "R1" else r
+            for r in form.rules
+        ),
+    )
+    with pytest.raises(FormError, match="R1: CellList"):
+        validate(Report(broken, year=2021))
 
 
 @pytest.mark.parametrize("form_id", BOTH)
@@ -643,9 +708,7 @@ def test_c5_and_c8_skipped_without_narrative():
 
 
 def test_chinese_numerals():
-    assert [
-        checks.chinese_int(t) for t in ("0", "１２", "两", "十", "十三", "二十", "一百零五")
-    ] == [
+    assert [chinese_int(t) for t in ("0", "１２", "两", "十", "十三", "二十", "一百零五")] == [
         0,
         12,
         2,
@@ -654,7 +717,7 @@ def test_chinese_numerals():
         20,
         105,
     ]
-    assert checks.chinese_int("三五") is None
+    assert chinese_int("三五") is None
 
 
 # -- C6, C7, C8 ------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from annual_report.consolidation.merge import (
 )
 from annual_report.form.model import Form, load_form
 from annual_report.report import Report
-from annual_report.validation.core import Issue, Validation
+from annual_report.validation import Issue, Validation
 
 FORM = load_form("gov-disclosure-2021")
 FEE = "proactive.admin_fees.amount_wan_yuan"

@@ -781,7 +781,7 @@ def office(tmp_path):
     from annual_report.campaign.registry import load_registry
     from annual_report.report import Report
     from annual_report.samples import consistent_values
-    from annual_report.validation.core import Validation
+    from annual_report.validation import Validation
 
     config = tmp_path / "config"
     shutil.copytree(Path(__file__).parents[1] / "config", config)

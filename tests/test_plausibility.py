@@ -9,7 +9,7 @@ import pytest
 
 from annual_report.form.model import load_form
 from annual_report.report import Report
-from annual_report.validation.core import Context, Validation, validate
+from annual_report.validation import Context, Validation, validate
 
 BOTH = ["gov-disclosure-2019", "gov-disclosure-2021"]
 NEW = "requests.new_received.total"

@@ -33,7 +33,7 @@ from annual_report.form.model import CellType, Form, form_for_year, load_form
 from annual_report.form.rules import Sides
 from annual_report.report import Report, json_number
 from annual_report.store.sqlite import Store, Submission
-from annual_report.validation.core import Context, Issue, Validation, validate
+from annual_report.validation import Context, Issue, Validation, validate
 from annual_report.workbook.template import build_workbook, set_number, set_text
 
 if TYPE_CHECKING:  # history imports this module
