@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from annual_report.campaign.registry import Department, Registry
-from annual_report.consolidation.merge import (
+from annual_report.consolidation import (
     BREAKDOWN_SHEET,
     UNITS_SHEET,
     Unit,
@@ -389,7 +389,7 @@ def test_the_written_workbook(tmp_path):
 
 
 def test_consolidating_returned_workbooks(tmp_path):
-    from annual_report.consolidation.merge import consolidate_files
+    from annual_report.consolidation import consolidate_files
     from annual_report.workbook.template import TemplateMeta, write_template
 
     sent = {}
@@ -414,7 +414,7 @@ def test_consolidating_returned_workbooks(tmp_path):
 
 
 def test_consolidating_a_campaign_from_the_store(tmp_path):
-    from annual_report.consolidation.merge import consolidate_campaign
+    from annual_report.consolidation import consolidate_campaign
     from annual_report.store.sqlite import Store, content_hash
 
     store = Store(tmp_path / "state.db")

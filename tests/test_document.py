@@ -20,7 +20,7 @@ from docx.enum.text import WD_COLOR_INDEX
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt
 
-from annual_report.consolidation.merge import consolidate, consolidate_campaign
+from annual_report.consolidation import consolidate, consolidate_campaign
 from annual_report.documents import layout as layout_mod
 from annual_report.documents.drafting import short_name, value_text
 from annual_report.documents.layout import (
@@ -740,7 +740,7 @@ def test_the_pdf_draws_simplified_glyphs_even_under_a_japanese_locale(
     JP glyphs; the conversion profile's zh-CN default and the runs' tags keep them SC."""
     if not glyphs.NOTO.joinpath("NotoSerifCJK-Regular.ttc").exists():
         pytest.skip("Debian's fonts-noto-cjk is not installed")
-    from annual_report.consolidation.merge import write_consolidation
+    from annual_report.consolidation import write_consolidation
 
     monkeypatch.setenv("LANG", "ja_JP.UTF-8")
     monkeypatch.setenv("LC_ALL", "ja_JP.UTF-8")

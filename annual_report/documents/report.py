@@ -35,7 +35,7 @@ from docx.shared import Mm, Pt
 
 from annual_report.campaign.lateness import days_late
 from annual_report.campaign.registry import Registry
-from annual_report.consolidation.merge import Consolidation, UnitOutcome, consolidate_campaign
+from annual_report.consolidation import Consolidation, UnitOutcome, consolidate_campaign
 from annual_report.documents import provenance as prov
 from annual_report.documents.drafting import (
     FEE_KEYS,
