@@ -151,15 +151,25 @@ def _unit_label(unit: UnitOutcome, city: str | None) -> str:
     return unit.name
 
 
+_FIRST_ROW = 5  # 分单位明细: the title, a note, the unit names and the (hidden) unit codes above
+
+
 def _breakdown_sheet(ws: Any, c: Consolidation, title: str, per_page: int) -> None:
     """The national format's rows with their Chinese labels (a row per cell, the row label
     merged over its cells), one column per included unit. Codes only where machines look:
     the hidden column A (cell codes) and the hidden row 4 (unit codes)."""
-    form = c.form
+    city = _city_of(c.included)
+    _breakdown_head(ws, c, title, city)
+    _breakdown_rows(ws, c)
+    _merge_row_labels(ws, c.form)
+    _breakdown_columns(ws, c.included, city)
+    _breakdown_print(ws, len(c.form.cells), len(c.included), per_page)
+
+
+def _breakdown_head(ws: Any, c: Consolidation, title: str, city: str | None) -> None:
+    """Rows 1–4: the title, what the sums are, the fixed headers and one column per unit."""
     units = c.included
     fixed = len(BREAKDOWN_FIXED)
-    last_col = fixed + len(units)
-    city = _city_of(units)
     _text(ws.cell(1, 2), f"{title}——分单位明细")
     ws.cell(1, 2).font = _TITLE
     note = f"纳入汇总的单位{len(units)}个；“汇总”列为各单位之和"
@@ -173,13 +183,17 @@ def _breakdown_sheet(ws: Any, c: Consolidation, title: str, per_page: int) -> No
     for i, unit in enumerate(units, fixed + 1):
         _text(ws.cell(3, i), _unit_label(unit, city))
         _text(ws.cell(4, i), unit.code)
-    for row in ws.iter_rows(min_row=3, max_row=4, max_col=last_col):
+    for row in ws.iter_rows(min_row=3, max_row=4, max_col=fixed + len(units)):
         for cell in row:
             cell.style = "nbw_header"
+
+
+def _breakdown_rows(ws: Any, c: Consolidation) -> None:
+    """A row per cell of the form: its code, table, 项目, 栏目, the sum and each unit's value."""
+    form, units = c.form, c.included
+    fixed = len(BREAKDOWN_FIXED)
     sections = {s.number: f"表{s.heading.split('、')[0]}" for s in form.sections}  # 表二
-    codes = list(form.cells)
-    first_row = 5
-    for r, code in enumerate(codes, first_row):
+    for r, code in enumerate(form.cells, _FIRST_ROW):
         spec = form.cells[code]
         money = spec.type == "money"
         _text(ws.cell(r, 1), code)
@@ -200,7 +214,13 @@ def _breakdown_sheet(ws: Any, c: Consolidation, title: str, per_page: int) -> No
             _put_number(cell, column[unit.code], spec.type)  # 规章 as reported
             cell.style = style
         ws.row_dimensions[r].height = _ROW_PT
-    # a national row's label (and its table's) once, over all its cells
+
+
+def _merge_row_labels(ws: Any, form: Form) -> None:
+    """A national row's label (and its table's) once, over all its cells; a long label over
+    few cells makes its rows taller."""
+    codes = list(form.cells)
+    first_row = _FIRST_ROW
     for col, key in ((2, lambda s: s.section), (3, lambda s: (s.section, s.row_label))):
         start = first_row
         for r in range(first_row, first_row + len(codes) + 1):
@@ -221,6 +241,11 @@ def _breakdown_sheet(ws: Any, c: Consolidation, title: str, per_page: int) -> No
                     label = form.cells[codes[start - first_row]].row_label
                     ws.row_dimensions[start].height = max(_ROW_PT, text_height(label, 13) * 0.8)
                 start = r
+
+
+def _breakdown_columns(ws: Any, units: Sequence[UnitOutcome], city: str | None) -> None:
+    """Column widths, the hidden code column and row, a header row tall enough for the names."""
+    fixed = len(BREAKDOWN_FIXED)
     for col, width in enumerate(_FIXED_WIDTHS, 1):
         ws.column_dimensions[get_column_letter(col)].width = width
     for i in range(len(units)):
@@ -231,17 +256,23 @@ def _breakdown_sheet(ws: Any, c: Consolidation, title: str, per_page: int) -> No
         [24.0, *(min(text_height(_unit_label(u, city), _UNIT_WIDTH + 1), 60.0) for u in units)],
         default=24.0,
     )
-    ws.freeze_panes = ws.cell(first_row, fixed + 1)
+
+
+def _breakdown_print(ws: Any, n_cells: int, n_units: int, per_page: int) -> None:
+    """Landscape A4, the headers on every page, ``per_page`` units to a band of pages."""
+    fixed = len(BREAKDOWN_FIXED)
+    ws.freeze_panes = ws.cell(_FIRST_ROW, fixed + 1)
     ws.print_title_rows = "3:4"
     ws.print_title_cols = "B:E"
-    ws.print_area = f"B1:{get_column_letter(max(last_col, fixed))}{first_row + len(codes) - 1}"
+    last_col = get_column_letter(max(fixed + n_units, fixed))
+    ws.print_area = f"B1:{last_col}{_FIRST_ROW + n_cells - 1}"
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     # as many pages wide as bands of units, as long as it takes: Excel and LibreOffice both
     # scale to that (their column-width units differ, a fixed scale would not fit in both)
     ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_setup.fitToWidth = max(1, math.ceil(len(units) / per_page))
-    rows_pt = sum(ws.row_dimensions[r].height or _ROW_PT for r in range(first_row, ws.max_row + 1))
+    ws.page_setup.fitToWidth = max(1, math.ceil(n_units / per_page))
+    rows_pt = sum(ws.row_dimensions[r].height or _ROW_PT for r in range(_FIRST_ROW, ws.max_row + 1))
     ws.page_setup.fitToHeight = max(1, math.ceil(rows_pt * _PRINT_SCALE / _PAGE_HEIGHT_PT))
     ws.page_margins.left = ws.page_margins.right = 0.3
     ws.page_margins.top = ws.page_margins.bottom = 0.4
@@ -249,7 +280,7 @@ def _breakdown_sheet(ws: Any, c: Consolidation, title: str, per_page: int) -> No
     ws.print_options.horizontalCentered = True
     ws.oddFooter.center.text = "分单位明细 第 &P 页，共 &N 页"
     ws.page_setup.pageOrder = "downThenOver"  # a band of units, all its rows, then the next
-    for i in range(per_page, len(units), per_page):
+    for i in range(per_page, n_units, per_page):
         ws.col_breaks.append(Break(id=fixed + i))  # after the i-th unit's column
 
 
@@ -336,12 +367,22 @@ def _comparison_place(form: Form, code: str) -> tuple[str, str, str]:
     return table, item, "" if leaf == item else leaf
 
 
+_COMPARISON_FIRST_ROW = 4  # 与上年比较: the title, the note and the headers above
+
+
 def _comparison_sheet(ws: Any, y: YearOverYear, title: str, form: Form) -> None:
     """上年 / 本年 / 增减 of the headline figures, then of every cell of the form in the
     layout of 分单位明细 (表, 项目 merged over its cells, 栏目): Chinese labels, one page wide
     in landscape, the header row on every page, the codes in the hidden last column."""
-    from annual_report.history.yoy import HEADLINE_GROUP
+    columns = _comparison_head(ws, y, title)
+    places = _comparison_rows(ws, y, form)
+    _merge_runs(ws, _COMPARISON_FIRST_ROW, places)
+    _comparison_print(ws, columns, _COMPARISON_FIRST_ROW + len(places) - 1)
 
+
+def _comparison_head(ws: Any, y: YearOverYear, title: str) -> int:
+    """Rows 1–3: the title, where last year's figures come from, the headers; the number of
+    columns (the last one, the codes, hidden)."""
     headers = [
         *COMPARISON_FIXED,
         f"上年\n（{y.year - 1}年）",
@@ -370,9 +411,15 @@ def _comparison_sheet(ws: Any, y: YearOverYear, title: str, form: Form) -> None:
         _text(ws.cell(3, col), label)
         ws.cell(3, col).style = "nbw_header"
     ws.row_dimensions[3].height = 26
-    first = r = 4
-    places: list[tuple[str, str]] = []  # (表, 项目) of each row, to merge
-    for row in y.rows if y.has_last_year else []:
+    return len(headers)
+
+
+def _comparison_rows(ws: Any, y: YearOverYear, form: Form) -> list[tuple[str, str]]:
+    """A row per compared figure; the ``(表, 项目)`` of each row, to merge."""
+    from annual_report.history.yoy import HEADLINE_GROUP  # history imports this package
+
+    places: list[tuple[str, str]] = []
+    for r, row in enumerate(y.rows if y.has_last_year else [], _COMPARISON_FIRST_ROW):
         money = row.unit not in ("件", "")
         kind: CellType = "money" if money else "count"
         if row.group == HEADLINE_GROUP:
@@ -401,14 +448,17 @@ def _comparison_sheet(ws: Any, y: YearOverYear, title: str, form: Form) -> None:
         _text(ws.cell(r, 9), row.code)
         ws.cell(r, 9).style = "nbw_code"
         ws.row_dimensions[r].height = _ROW_PT
-        r += 1
-    _merge_runs(ws, first, places)
+    return places
+
+
+def _comparison_print(ws: Any, columns: int, last_row: int) -> None:
+    """Widths, the hidden code column, one page wide in landscape with the headers repeated."""
     for col, width in enumerate(_COMPARISON_WIDTHS, 1):
         ws.column_dimensions[get_column_letter(col)].width = width
-    ws.column_dimensions[get_column_letter(len(headers))].hidden = True
-    ws.freeze_panes = ws.cell(first, len(COMPARISON_FIXED) + 1)
+    ws.column_dimensions[get_column_letter(columns)].hidden = True
+    ws.freeze_panes = ws.cell(_COMPARISON_FIRST_ROW, len(COMPARISON_FIXED) + 1)
     ws.print_title_rows = "3:3"
-    ws.print_area = f"A1:{get_column_letter(shown)}{max(r - 1, 3)}"
+    ws.print_area = f"A1:{get_column_letter(columns - 1)}{max(last_row, 3)}"
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.sheet_properties.pageSetUpPr.fitToPage = True  # one page wide, as long as it takes
