@@ -76,6 +76,17 @@ def test_every_rule_is_documented_with_its_severity_and_title():
             assert rule.title in rows[rule.id]
 
 
+def test_every_checks_parameters_are_documented():
+    documented = {}
+    for line in DOCS.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0].startswith("`"):
+            for check in re.findall(r"`(\w+)`", cells[0]):
+                documented[check] = set(re.findall(r"`(\w+)`", cells[1]))
+    for check, kind in CHECK_PARAMS.items():
+        assert documented.get(check) == {f.name for f in dataclasses.fields(kind)}, check
+
+
 def test_unknown_check_is_a_form_error():
     form = load_form(F2021)
     broken: Form = dataclasses.replace(
