@@ -335,8 +335,8 @@ def _units_sheet(ws: Any, c: Consolidation, title: str) -> None:
             ws.merge_cells(start_row=i, start_column=2, end_row=i, end_column=len(headers) - 1)
             ws.cell(i, 2).alignment = Alignment(vertical="top", wrap_text=True)
             ws.row_dimensions[i].height = text_height(issue.message, sum(widths[1:-1]))
-    for col, w in zip("ABCDEFGHIJ", widths, strict=True):
-        ws.column_dimensions[col].width = w
+    for letter, w in zip("ABCDEFGHIJ", widths, strict=True):
+        ws.column_dimensions[letter].width = w
     ws.column_dimensions["J"].hidden = True
     ws.print_area = f"A1:I{ws.max_row}"
     ws.freeze_panes = "A4"
