@@ -123,6 +123,7 @@ def test_selected_rules_run_alone():
     only_c5 = validate(rep, rules=["C5"])
     assert (only_c5.issues, only_c5.skipped) == ([], {"C5": "no narrative"})
     assert validate(rep, rules=()).issues == []
+    assert validate(rep, rules="C3").flat() == chosen.flat()  # one id, not its letters
 
 
 def test_selecting_a_rule_the_form_does_not_have_is_a_form_error():

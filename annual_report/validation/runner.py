@@ -33,6 +33,8 @@ def validate(
     :class:`~annual_report.errors.FormError`. A broken form (a check that does not exist) is a
     FormError too: it is the code's fault, not the department's.
     """
+    if isinstance(rules, str):  # "R1" is one rule, not the rules "R" and "1"
+        rules = (rules,)
     selected = _selected(report.form, rules)
     inputs = Inputs(report, previous, context or Context())
     validation = Validation(report, rules=None if rules is None else tuple(r.id for r in selected))
