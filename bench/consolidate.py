@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from annual_report.consolidation.merge import consolidate, consolidate_files, write_consolidation
+from annual_report.consolidation import consolidate, consolidate_files, write_consolidation
 from annual_report.form.model import form_for_year
 from annual_report.samples import consistent_values
 from annual_report.workbook.template import TemplateMeta, write_template
@@ -54,7 +54,7 @@ def main() -> None:
         write = time.perf_counter() - start
 
     # The merge alone, on reports already read (what the consolidate flow does from the store).
-    from annual_report.consolidation.merge import Unit
+    from annual_report.consolidation import Unit
     from annual_report.workbook.sandbox import read_untrusted
 
     reports = [Unit(code=p.stem, name=p.stem, report=read_untrusted(p)) for p in paths[:200]]

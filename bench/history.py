@@ -22,7 +22,7 @@ from annual_report.history import frames as history
 from annual_report.report import Report
 from annual_report.samples import consistent_values
 from annual_report.store.sqlite import Store, content_hash
-from annual_report.validation.core import Issue, Validation
+from annual_report.validation import Issue, Validation
 
 COUNT = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 YEARS = (2021, 2022, 2023)

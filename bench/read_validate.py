@@ -17,7 +17,7 @@ import openpyxl
 
 from annual_report.form.model import form_for_year
 from annual_report.samples import consistent_values, sample_narrative
-from annual_report.validation.core import validate
+from annual_report.validation import validate
 from annual_report.workbook.reader import read_workbook
 from annual_report.workbook.sandbox import read_untrusted
 from annual_report.workbook.template import TemplateMeta, write_template

@@ -377,7 +377,7 @@ def test_wrong_form_version_is_readable_and_says_so(sandbox, tmp_path):
     path = template(tmp_path / "old.xlsx", F2019, year=2022)
     report = sandbox.read(path, year=2022)
     assert (report.year, report.form.id, report.declared_form) == (2022, F2019, F2019)
-    from annual_report.validation.core import validate
+    from annual_report.validation import validate
 
     flat = validate(report).flat()
     assert any(rule == "R6" and severity == "error" for rule, severity, _ in flat)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from annual_report.campaign.registry import Department, Registry
-from annual_report.consolidation.merge import (
+from annual_report.consolidation import (
     BREAKDOWN_SHEET,
     UNITS_SHEET,
     Unit,
@@ -18,7 +18,7 @@ from annual_report.consolidation.merge import (
 )
 from annual_report.form.model import Form, load_form
 from annual_report.report import Report
-from annual_report.validation.core import Issue, Validation
+from annual_report.validation import Issue, Validation
 
 FORM = load_form("gov-disclosure-2021")
 FEE = "proactive.admin_fees.amount_wan_yuan"
@@ -389,7 +389,7 @@ def test_the_written_workbook(tmp_path):
 
 
 def test_consolidating_returned_workbooks(tmp_path):
-    from annual_report.consolidation.merge import consolidate_files
+    from annual_report.consolidation import consolidate_files
     from annual_report.workbook.template import TemplateMeta, write_template
 
     sent = {}
@@ -414,7 +414,7 @@ def test_consolidating_returned_workbooks(tmp_path):
 
 
 def test_consolidating_a_campaign_from_the_store(tmp_path):
-    from annual_report.consolidation.merge import consolidate_campaign
+    from annual_report.consolidation import consolidate_campaign
     from annual_report.store.sqlite import Store, content_hash
 
     store = Store(tmp_path / "state.db")

@@ -20,7 +20,7 @@ from docx.enum.text import WD_COLOR_INDEX
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt
 
-from annual_report.consolidation.merge import consolidate, consolidate_campaign
+from annual_report.consolidation import consolidate, consolidate_campaign
 from annual_report.documents import layout as layout_mod
 from annual_report.documents.drafting import short_name, value_text
 from annual_report.documents.layout import (
@@ -741,7 +741,7 @@ def test_the_pdf_draws_simplified_glyphs_even_under_a_japanese_locale(
     JP glyphs; the conversion profile's zh-CN default and the runs' tags keep them SC."""
     if not glyphs.NOTO.joinpath("NotoSerifCJK-Regular.ttc").exists():
         pytest.skip("Debian's fonts-noto-cjk is not installed")
-    from annual_report.consolidation.merge import write_consolidation
+    from annual_report.consolidation import write_consolidation
 
     monkeypatch.setenv("LANG", "ja_JP.UTF-8")
     monkeypatch.setenv("LC_ALL", "ja_JP.UTF-8")
@@ -782,7 +782,7 @@ def office(tmp_path):
     from annual_report.campaign.registry import load_registry
     from annual_report.report import Report
     from annual_report.samples import consistent_values
-    from annual_report.validation.core import Validation
+    from annual_report.validation import Validation
 
     config = tmp_path / "config"
     shutil.copytree(Path(__file__).parents[1] / "config", config)

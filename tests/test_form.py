@@ -73,7 +73,7 @@ def test_rules_expand_over_codes():
     r3 = form.rule("R3")
     binding = form.bindings(r3)[0]
     assert binding == {"col": "natural_person"}
-    right = form.expand_all(r3.params["right"], binding)
+    right = form.expand_all(r3.params.right, binding)
     assert len(right) == 21
     assert right[0] == "requests.granted.natural_person"
     assert len(form.bindings(form.rule("R2"))) == 25
@@ -126,3 +126,99 @@ def test_docs_codes_md_is_in_sync_with_the_forms():
     assert doc.read_text(encoding="utf-8") == codes_markdown(), (
         "regenerate: python -m annual_report.form.docs > docs/codes.md"
     )
+
+
+# -- typed rule parameters: a typo in the YAML fails when the form loads ---------------------
+
+
+def packaged_yaml(form_id: str = "gov-disclosure-2021") -> dict:
+    """The packaged YAML of ``form_id`` as data, to break one rule and parse it again."""
+    from importlib import resources
+
+    import yaml
+
+    folder = resources.files("annual_report.form").joinpath("definitions")
+    return yaml.safe_load(folder.joinpath(f"{form_id}.yaml").read_text(encoding="utf-8"))
+
+
+def with_rule(data: dict, rule_id: str, **changes: object) -> dict:
+    for rule in data["rules"]:
+        if rule["id"] == rule_id:
+            for key, value in changes.items():
+                if value is None:
+                    del rule[key]
+                else:
+                    rule[key] = value
+    return data
+
+
+def test_rule_parameters_are_typed():
+    from annual_report.form.rules import FeeMagnitude, HistoryJump, Sides
+
+    form = load_form("gov-disclosure-2021")
+    c9 = form.rule("C9").params_as(HistoryJump)
+    assert (c9.factor, c9.min_change) == (Decimal(5), Decimal(30))
+    assert c9.codes[0] == "requests.new_received.total"
+    c7 = form.rule("C7").params_as(FeeMagnitude)  # defaults where the YAML says nothing
+    assert (c7.jump, c7.min_peers, c7.department_ceiling) == (10000, 5, 100000)
+    assert form.rule("R1").params_as(Sides).for_each == {"col": "request_columns"}
+    with pytest.raises(FormError, match="no Sides parameters"):
+        form.rule("C9").params_as(Sides)
+    assert form.codes_of("fee_magnitude") == ("proactive.admin_fees.amount_wan_yuan",)
+
+
+def test_an_unknown_rule_parameter_is_a_form_error_naming_form_rule_and_key():
+    data = with_rule(packaged_yaml(), "C9", factr=3)  # a typo of factor
+    with pytest.raises(FormError) as raised:
+        parse_form(data)
+    message = str(raised.value)
+    assert "gov-disclosure-2021" in message
+    assert "rule C9 (history_jump)" in message
+    assert "'factr' is not a parameter of history_jump" in message
+    assert "factor" in message  # the parameters it has
+
+
+def test_a_rule_parameter_of_the_wrong_type_is_a_form_error():
+    cases = {
+        "factor": ("five", "'factor': must be a number"),
+        "min_change": ("30", "'min_change': must be a number"),  # quoted: a typo to show
+        "codes": ({"a": 1}, "'codes'"),
+    }
+    for key, (value, expected) in cases.items():
+        data = with_rule(packaged_yaml(), "C9", **{key: value})
+        with pytest.raises(FormError, match="rule C9 \\(history_jump\\)") as raised:
+            parse_form(data)
+        assert expected in str(raised.value), key
+    data = with_rule(packaged_yaml(), "C8", min_chars=True)
+    with pytest.raises(FormError, match="rule C8 \\(narrative_present\\): 'min_chars'"):
+        parse_form(data)
+    data = with_rule(packaged_yaml("gov-disclosure-2019"), "T1", max_chars=-1)
+    with pytest.raises(FormError, match="gov-disclosure-2019: rule T1 \\(text_length\\)"):
+        parse_form(data)
+
+
+def test_a_missing_parameter_or_an_unknown_check_is_a_form_error_at_load():
+    data = with_rule(packaged_yaml(), "R1", right=None)
+    with pytest.raises(FormError, match="rule R1 \\(sum_equal\\): 'right' is missing"):
+        parse_form(data)
+    data = with_rule(packaged_yaml(), "C3", check="rule_making")
+    with pytest.raises(FormError, match="rule C3 \\(rule_making\\): unknown check 'rule_making'"):
+        parse_form(data)
+    data = with_rule(packaged_yaml(), "N1", severity="fatal")
+    with pytest.raises(FormError, match="rule N1 \\(blank_as_zero\\): 'severity' is 'fatal'"):
+        parse_form(data)
+
+
+def test_every_broken_rule_is_listed_at_once():
+    data = with_rule(packaged_yaml(), "C9", factr=3)
+    data = with_rule(data, "R2", lefft=["requests.{row}.total"])
+    with pytest.raises(FormError) as raised:
+        parse_form(data)
+    assert "rule R2 (sum_equal): 'lefft'" in str(raised.value)
+    assert "rule C9 (history_jump): 'factr'" in str(raised.value)
+
+
+def test_a_check_without_parameters_refuses_any():
+    data = with_rule(packaged_yaml(), "C5", codes=["review.total"])
+    with pytest.raises(FormError, match="'codes' is not a parameter of narrative_numbers"):
+        parse_form(data)

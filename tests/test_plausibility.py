@@ -9,7 +9,7 @@ import pytest
 
 from annual_report.form.model import load_form
 from annual_report.report import Report
-from annual_report.validation.core import Context, Validation, validate
+from annual_report.validation import Context, Validation, validate
 
 BOTH = ["gov-disclosure-2019", "gov-disclosure-2021"]
 NEW = "requests.new_received.total"
@@ -104,11 +104,13 @@ def test_no_history_is_skipped_with_a_reason():
 def test_thresholds_come_from_the_form():
     form = load_form(BOTH[1])
     rule = form.rule("C9")
-    assert (rule.params["factor"], rule.params["min_change"]) == (5, 30)
+    assert (rule.params.factor, rule.params.min_change) == (5, 30)
     stricter = dataclasses.replace(
         form,
         rules=tuple(
-            dataclasses.replace(r, params={**r.params, "factor": 3}) if r.id == "C9" else r
+            dataclasses.replace(r, params=dataclasses.replace(r.params, factor=3))
+            if r.id == "C9"
+            else r
             for r in form.rules
         ),
     )

@@ -22,7 +22,7 @@ from docx.shared import Mm
 
 from annual_report.campaign.submission import Origin, receive_workbook
 from annual_report.campaign.templates import write_department_template
-from annual_report.consolidation.merge import (
+from annual_report.consolidation import (
     COMPARISON_SHEET,
     consolidate_campaign,
     write_consolidation,

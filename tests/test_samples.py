@@ -5,7 +5,7 @@ import pytest
 from annual_report.form.model import load_form
 from annual_report.report import Report
 from annual_report.samples import consistent_values, sample_narrative
-from annual_report.validation.core import validate
+from annual_report.validation import validate
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from annual_report.form.model import load_form
 from annual_report.form.numbers import BLANK, DASH, YUAN_TO_WAN
 from annual_report.text.importer import TextImportError, decode_text, import_result, import_text
 from annual_report.text.tokens import detect_layout, is_value, tokenize
-from annual_report.validation.core import validate
+from annual_report.validation import validate
 
 TEXTS = Path(__file__).parent / "fixtures" / "text"
 REQUEST_COLUMNS = (

@@ -100,7 +100,7 @@ def year_fees(
 ) -> tuple[Decimal, ...]:
     """The other units' accepted fees of ``year``, for the magnitude check (C7): the cells its
     rule names, none when the form has no such rule."""
-    cells = [c for r in form.rules if r.check == "fee_magnitude" for c in r.params.get("codes", [])]
+    cells = form.codes_of("fee_magnitude")
     if not cells:
         return ()
     fees: list[Decimal] = []

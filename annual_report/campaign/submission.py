@@ -221,7 +221,7 @@ def assign_submission(
 def peer_fees(store: Store, campaign_id: str, form: Form, code: str) -> tuple[Decimal, ...]:
     """The other accepted units' fees this year, for the magnitude check (the cells its rule
     names; none when the form has no such rule)."""
-    cells = [c for r in form.rules if r.check == "fee_magnitude" for c in r.params.get("codes", [])]
+    cells = form.codes_of("fee_magnitude")
     fees = []
     for sub in store.accepted_submissions(campaign_id):
         if sub.department == code:

@@ -13,159 +13,139 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, localcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from openpyxl.cell.cell import Cell as XlCell
-from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.pagebreak import Break
-
-from annual_report.campaign.registry import KIND_LABELS, Registry
+from annual_report.campaign.registry import Registry
+from annual_report.consolidation.model import (
+    RULES_CHECK,
+    Consolidation,
+    Unit,
+    UnitOutcome,
+    rules_codes,
+)
+from annual_report.consolidation.workbook import (  # importable from here as before
+    BREAKDOWN_SHEET,
+    COMPARISON_SHEET,
+    UNITS_SHEET,
+    write_consolidation,
+)
 from annual_report.errors import FormError, WorkbookError
-from annual_report.form.layout import INSTRUCTIONS_SHEET, text_height
-from annual_report.form.model import CellType, Form, form_for_year, load_form
-from annual_report.report import Report, json_number
+from annual_report.form.model import Form, form_for_year, load_form
+from annual_report.form.rules import Sides
 from annual_report.store.sqlite import Store, Submission
-from annual_report.validation.core import Context, Issue, Validation, validate
-from annual_report.workbook.template import build_workbook, set_number, set_text
+from annual_report.validation import Context, Issue, Validation, validate
 
-if TYPE_CHECKING:  # history imports this module
-    from annual_report.history.frames import YearOverYear
+__all__ = [
+    "BREAKDOWN_SHEET",
+    "COMPARISON_SHEET",
+    "CONSOLIDATION_RULE",
+    "RULES_CHECK",
+    "UNITS_SHEET",
+    "Consolidation",
+    "Unit",
+    "UnitOutcome",
+    "consolidate",
+    "consolidate_campaign",
+    "consolidate_files",
+    "write_consolidation",
+]
 
 log = logging.getLogger(__name__)
 
-BREAKDOWN_SHEET = "分单位明细"
-UNITS_SHEET = "纳入与未纳入单位"
-COMPARISON_SHEET = "与上年比较"
-RULES_CHECK = "C3"  # the form's rule naming the 规章 cells
 CONSOLIDATION_RULE = "H"  # issue prefix for consolidation notices (H1…)
 
-
-@dataclass(frozen=True)
-class Unit:
-    """One unit's submission offered to the merger."""
-
-    code: str
-    name: str
-    report: Report
-    validation: Validation | None = None  # None: validated here
-    kind: str = "department"
-    submission_id: int | None = None
-    version: int | None = None
+Checked = tuple[Unit, Validation]  # a unit's submission and its validation
 
 
-@dataclass(frozen=True)
-class UnitOutcome:
-    """Whether a unit's submission is in the sums, and why (Chinese, for the coordinator)."""
-
-    code: str
-    name: str
-    kind: str
-    included: bool
-    reason: str
-    # included | duplicate | wrong_form | errors | covered | unreadable | missing | returned |
-    # pending
-    status: str = "included"
-    submission_id: int | None = None
-    version: int | None = None
-    source: str | None = None
-    errors: int = 0
-    warnings: int = 0
-    covered_by: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "name": self.name,
-            "kind": self.kind,
-            "included": self.included,
-            "reason": self.reason,
-            "status": self.status,
-            "submission_id": self.submission_id,
-            "version": self.version,
-            "source": self.source,
-            "errors": self.errors,
-            "warnings": self.warnings,
-            "covered_by": self.covered_by,
-        }
+def consolidate(
+    units: Sequence[Unit],
+    registry: Registry | None,
+    form: Form,
+    *,
+    year: int | None = None,
+) -> Consolidation:
+    """Sum the units' reports cell by cell (see the module docstring for the rules)."""
+    eligible, refused = _one_submission_per_unit(units, registry, form)
+    covered, coverage_notices = _covered_by_counties(eligible, registry)
+    included, placed = _include(eligible, covered, registry)
+    values, breakdown = _sum_cells(form, included)
+    rules_from, rules_values, rules_notices = _rules_of_the_government(
+        form, included, breakdown, registry
+    )
+    values.update(rules_values)
+    issues = [*coverage_notices, *rules_notices, *_total_issues(form, values)]
+    outcomes = sorted([*refused, *placed], key=_outcome_key)
+    log.info("consolidated %d of %d units (form %s)", len(included), len(outcomes), form.id)
+    return Consolidation(
+        form=form,
+        year=year if year is not None else _most_common_year(included),
+        values=values,
+        breakdown=breakdown,
+        units=outcomes,
+        issues=sorted(issues, key=lambda i: (i.rule, i.codes, i.message)),
+        rules_from=rules_from,
+    )
 
 
-@dataclass
-class Consolidation:
-    form: Form
-    year: int | None
-    values: dict[str, Decimal]  # every cell of the form
-    breakdown: dict[str, dict[str, Decimal | None]]  # code → included unit code → value
-    units: list[UnitOutcome]  # every unit offered, sorted by code
-    issues: list[Issue] = field(default_factory=list)
-    rules_from: str | None = None  # the unit whose 规章 were taken
-
-    @property
-    def included(self) -> list[UnitOutcome]:
-        return [u for u in self.units if u.included]
-
-    @property
-    def excluded(self) -> list[UnitOutcome]:
-        return [u for u in self.units if not u.included]
-
-    @property
-    def missing(self) -> list[UnitOutcome]:
-        """Departments that sent nothing (only known when consolidating from the store)."""
-        return [u for u in self.units if u.status == "missing"]
-
-    @property
-    def rules_codes(self) -> tuple[str, ...]:
-        return _rules_codes(self.form)
-
-    def contributors(self, code: str, n: int = 5) -> list[tuple[str, str, Decimal]]:
-        """The biggest contributors to a cell: ``(unit code, name, value)``, largest first."""
-        names = {u.code: u.name for u in self.included}
-        values = [(v, c) for c, v in self.breakdown.get(code, {}).items() if v]
-        values.sort(key=lambda vc: (-vc[0], vc[1]))
-        return [(c, names.get(c, c), v) for v, c in values[:n]]
-
-    def report(self) -> Report:
-        """The sums as a :class:`Report` (e.g. to validate the city's own report)."""
-        report = Report(form=self.form, year=self.year, method="consolidation")
-        for code, value in self.values.items():
-            report.set_raw(code, format(value, "f"))
-        return report
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "form": self.form.id,
-            "year": self.year,
-            "values": {
-                code: json_number(value, self.form.cells[code].type)
-                for code, value in self.values.items()
-            },
-            "breakdown": {
-                code: {
-                    unit: json_number(value, self.form.cells[code].type)
-                    for unit, value in units.items()
-                }
-                for code, units in self.breakdown.items()
-            },
-            "units": [u.to_dict() for u in self.units],
-            "rules_from": self.rules_from,
-            "issues": [i.to_dict() for i in self.issues],
-        }
+# -- 1. one submission per unit ---------------------------------------------------------------
 
 
-# -- merging ----------------------------------------------------------------------------------
+def _one_submission_per_unit(
+    units: Sequence[Unit], registry: Registry | None, form: Form
+) -> tuple[dict[str, Checked], list[UnitOutcome]]:
+    """Validate every submission and keep the best of each unit (the consolidation's form and
+    no errors, newest, then content); the others, and a best one that cannot be summed (another
+    form, errors), become outcomes with their reason."""
+    groups: dict[str, list[Checked]] = defaultdict(list)
+    for unit in units:
+        groups[unit.code].append((unit, _validated(unit, registry)))
+    eligible: dict[str, Checked] = {}
+    refused: list[UnitOutcome] = []
+    for code, group in groups.items():
+        (best, best_v), *others = _best_first(group, form)
+        which = f"第{best.version}版" if best.version else "另一份"
+        for other, other_v in others:
+            reason = f"重复报送：已采用同一单位的{which}报告"
+            refused.append(_outcome(other, other_v, registry, "duplicate", reason))
+        if best.report.form.id != form.id:
+            reason = f"表格格式（{best.report.form.name}）与汇总格式（{form.name}）不一致"
+            refused.append(_outcome(best, best_v, registry, "wrong_form", reason))
+        elif best_v.errors:
+            reason = f"有{len(best_v.errors)}处错误，未纳入汇总"
+            refused.append(_outcome(best, best_v, registry, "errors", reason))
+        else:
+            eligible[code] = (best, best_v)
+    return eligible, refused
 
 
-def _rules_codes(form: Form) -> tuple[str, ...]:
-    try:
-        return tuple(form.rule(RULES_CHECK).params.get("codes") or ())
-    except FormError:  # a form without C3: fall back on the code naming
-        return tuple(c for c in form.cells if c.startswith("proactive.rules."))
+def _validated(unit: Unit, registry: Registry | None) -> Validation:
+    if unit.validation is not None:
+        return unit.validation
+    dept = registry.get(unit.code) if registry else None
+    context = Context(
+        organ_kind=dept.kind if dept else unit.kind,
+        can_make_rules=dept.can_make_rules if dept else False,
+    )
+    return validate(unit.report, context=context)
+
+
+def _best_first(group: list[Checked], form: Form) -> list[Checked]:
+    if len(group) == 1:  # the content digest is only needed to break ties
+        return group
+    return sorted(
+        group,
+        key=lambda uv: (
+            uv[0].report.form.id == form.id and not uv[1].errors,
+            uv[0].version or 0,
+            uv[0].submission_id or 0,
+            _digest(uv[0], uv[1]),
+        ),
+        reverse=True,
+    )
 
 
 def _digest(unit: Unit, validation: Validation) -> str:
@@ -182,149 +162,106 @@ def _digest(unit: Unit, validation: Validation) -> str:
     return h.hexdigest()
 
 
-def _validated(unit: Unit, registry: Registry | None) -> Validation:
-    if unit.validation is not None:
-        return unit.validation
+def _outcome(
+    unit: Unit, v: Validation, registry: Registry | None, status: str, reason: str, **kw: Any
+) -> UnitOutcome:
+    """What became of ``unit``, under its registry name and kind where the registry knows it."""
     dept = registry.get(unit.code) if registry else None
-    context = Context(
-        organ_kind=dept.kind if dept else unit.kind,
-        can_make_rules=dept.can_make_rules if dept else False,
+    return UnitOutcome(
+        code=unit.code,
+        name=dept.name if dept else unit.name,
+        kind=dept.kind if dept else unit.kind,
+        included=status == "included",
+        reason=reason,
+        status=status,
+        submission_id=unit.submission_id,
+        version=unit.version,
+        source=unit.report.source,
+        errors=len(v.errors),
+        warnings=len(v.warnings),
+        **kw,
     )
-    return validate(unit.report, context=context)
+
+
+# -- 2. counties and the units they cover -----------------------------------------------------
+
+
+def _covered_by_counties(
+    eligible: Mapping[str, Checked], registry: Registry | None
+) -> tuple[dict[str, str], list[Issue]]:
+    """The units a summed county report already contains (unit code → county code), with the
+    notices: a unit not in the registry (H1), units left out for their county (H2), a county
+    missing so its units count on their own (H3)."""
+    covered: dict[str, str] = {}
+    notices: list[Issue] = []
+    if registry is None:
+        return covered, notices
+    for code in sorted(eligible):
+        dept = registry.get(code)
+        if dept is None:
+            unit = eligible[code][0]
+            notices.append(_issue(1, f"“{unit.name}”（{code}）不在单位名录中，已按报送纳入汇总"))
+            continue
+        if dept.kind != "county" or not dept.covers:
+            continue
+        inside = [c for c in dept.covers if c in eligible]
+        for c in inside:
+            covered[c] = code
+        if inside:
+            names = "、".join(registry[c].name for c in inside)
+            notices.append(
+                _issue(
+                    2,
+                    f"{dept.name}的汇总报告已包含{names}，为避免重复计算，"
+                    "这些单位单独报送的数据未再计入",
+                )
+            )
+    for code in sorted(eligible):
+        county = registry.covered_by(code)
+        if county is not None and county.code not in eligible:
+            notices.append(
+                _issue(
+                    3,
+                    f"{county.name}的汇总报告未纳入，其所属的{registry[code].name}单独计入；"
+                    f"{county.name}的数据不完整",
+                )
+            )
+    return covered, notices
+
+
+def _include(
+    eligible: Mapping[str, Checked], covered: Mapping[str, str], registry: Registry | None
+) -> tuple[dict[str, Checked], list[UnitOutcome]]:
+    """The units summed, and an outcome for each eligible unit (included, or covered)."""
+    included: dict[str, Checked] = {}
+    placed: list[UnitOutcome] = []
+    for code, (unit, v) in eligible.items():
+        if code in covered:
+            county = registry[covered[code]] if registry else None
+            county_name = county.name if county else covered[code]
+            reason = f"已包含在{county_name}的汇总报告中，不重复计算"
+            placed.append(_outcome(unit, v, registry, "covered", reason, covered_by=covered[code]))
+        else:
+            reason = f"已纳入（有{len(v.warnings)}条警告）" if v.warnings else "已纳入"
+            placed.append(_outcome(unit, v, registry, "included", reason))
+            included[code] = (unit, v)
+    return included, placed
 
 
 def _issue(number: int, message: str, codes: Iterable[str] = ()) -> Issue:
     return Issue(f"{CONSOLIDATION_RULE}{number}", "warning", tuple(codes), (), message)
 
 
-def _number(value: Decimal) -> str:
-    return format(value, "f")
+# -- 3. exact sums ----------------------------------------------------------------------------
 
 
-def consolidate(
-    units: Sequence[Unit],
-    registry: Registry | None,
-    form: Form,
-    *,
-    year: int | None = None,
-) -> Consolidation:
-    """Sum the units' reports cell by cell (see the module docstring for the rules)."""
-    outcomes: list[UnitOutcome] = []
-    issues: list[Issue] = []
-
-    def outcome(unit: Unit, v: Validation, status: str, reason: str, **kw: Any) -> UnitOutcome:
-        dept = registry.get(unit.code) if registry else None
-        return UnitOutcome(
-            code=unit.code,
-            name=dept.name if dept else unit.name,
-            kind=dept.kind if dept else unit.kind,
-            included=status == "included",
-            reason=reason,
-            status=status,
-            submission_id=unit.submission_id,
-            version=unit.version,
-            source=unit.report.source,
-            errors=len(v.errors),
-            warnings=len(v.warnings),
-            **kw,
-        )
-
-    # 1. validation, and one submission per unit: the best (no errors, newest, then content)
-    checked = [(unit, _validated(unit, registry)) for unit in units]
-    groups: dict[str, list[tuple[Unit, Validation]]] = defaultdict(list)
-    for unit, v in checked:
-        groups[unit.code].append((unit, v))
-    eligible: dict[str, tuple[Unit, Validation]] = {}
-    for code, group in groups.items():
-        if len(group) > 1:  # the content digest is only needed to break ties
-            group.sort(
-                key=lambda uv: (
-                    uv[0].report.form.id == form.id and not uv[1].errors,
-                    uv[0].version or 0,
-                    uv[0].submission_id or 0,
-                    _digest(uv[0], uv[1]),
-                ),
-                reverse=True,
-            )
-        best, best_v = group[0]
-        for other, other_v in group[1:]:
-            which = f"第{best.version}版" if best.version else "另一份"
-            outcomes.append(
-                outcome(other, other_v, "duplicate", f"重复报送：已采用同一单位的{which}报告")
-            )
-        if best.report.form.id != form.id:
-            outcomes.append(
-                outcome(
-                    best,
-                    best_v,
-                    "wrong_form",
-                    f"表格格式（{best.report.form.name}）与汇总格式（{form.name}）不一致",
-                )
-            )
-        elif best_v.errors:
-            outcomes.append(
-                outcome(best, best_v, "errors", f"有{len(best_v.errors)}处错误，未纳入汇总")
-            )
-        else:
-            eligible[code] = (best, best_v)
-
-    # 2. a county's consolidated report already contains the units it covers
-    covered: dict[str, str] = {}  # unit code → county code
-    if registry is not None:
-        for code in sorted(eligible):
-            dept = registry.get(code)
-            if dept is None:
-                unit = eligible[code][0]
-                issues.append(_issue(1, f"“{unit.name}”（{code}）不在单位名录中，已按报送纳入汇总"))
-                continue
-            if dept.kind != "county" or not dept.covers:
-                continue
-            inside = [c for c in dept.covers if c in eligible]
-            for c in inside:
-                covered[c] = code
-            if inside:
-                names = "、".join(registry[c].name for c in inside)
-                issues.append(
-                    _issue(
-                        2,
-                        f"{dept.name}的汇总报告已包含{names}，为避免重复计算，"
-                        "这些单位单独报送的数据未再计入",
-                    )
-                )
-        for code in sorted(eligible):
-            county = registry.covered_by(code)
-            if county is not None and county.code not in eligible:
-                issues.append(
-                    _issue(
-                        3,
-                        f"{county.name}的汇总报告未纳入，其所属的{registry[code].name}单独计入；"
-                        f"{county.name}的数据不完整",
-                    )
-                )
-    included: dict[str, tuple[Unit, Validation]] = {}
-    for code, (unit, v) in eligible.items():
-        if code in covered:
-            county = registry[covered[code]] if registry else None
-            county_name = county.name if county else covered[code]
-            outcomes.append(
-                outcome(
-                    unit,
-                    v,
-                    "covered",
-                    f"已包含在{county_name}的汇总报告中，不重复计算",
-                    covered_by=covered[code],
-                )
-            )
-        else:
-            reason = f"已纳入（有{len(v.warnings)}条警告）" if v.warnings else "已纳入"
-            outcomes.append(outcome(unit, v, "included", reason))
-            included[code] = (unit, v)
-
-    # 3. exact sums
-    order = sorted(included)
+def _sum_cells(
+    form: Form, included: Mapping[str, Checked]
+) -> tuple[dict[str, Decimal], dict[str, dict[str, Decimal | None]]]:
+    """Every cell's exact sum over the included units, and each unit's value (by unit code)."""
+    reports = [(code, included[code][0].report) for code in sorted(included)]
     breakdown: dict[str, dict[str, Decimal | None]] = {}
     values: dict[str, Decimal] = {}
-    reports = [(code, included[code][0].report) for code in order]
     with localcontext() as ctx:
         ctx.prec = 60  # far beyond any report: sums stay exact
         for code in form.cells:
@@ -338,56 +275,87 @@ def consolidate(
                     total += value
             breakdown[code] = column
             values[code] = total
+    return values, breakdown
 
-    # 4. 规章 are the government's own
-    rules_codes = [c for c in _rules_codes(form) if c in form.cells]
-    reporting = [c for c in order if any(breakdown[r][c] for r in rules_codes)]
+
+# -- 4. 规章 are the government's own ---------------------------------------------------------
+
+
+def _rules_of_the_government(
+    form: Form,
+    included: Mapping[str, Checked],
+    breakdown: Mapping[str, Mapping[str, Decimal | None]],
+    registry: Registry | None,
+) -> tuple[str | None, dict[str, Decimal], list[Issue]]:
+    """``(the unit whose 规章 are taken, the 规章 values to use instead of the sums, notices)``:
+    规章 are made in the government's name, so only its unit's count when it is included (H4
+    names the other units that reported some); without it the sums stand (H5)."""
+    codes = [c for c in rules_codes(form) if c in form.cells]
+    reporting = [c for c in sorted(included) if any(breakdown[r][c] for r in codes)]
     government = registry.government if registry else None
-    rules_from = None
     if government is not None and government.code in included:
-        rules_from = government.code
-        for r in rules_codes:
-            values[r] = breakdown[r][government.code] or Decimal(0)
+        own = {r: breakdown[r][government.code] or Decimal(0) for r in codes}
         others = [c for c in reporting if c != government.code]
-        if others:
-            names = "、".join(_unit_name(c, included, registry) for c in others)
-            issues.append(
-                _issue(
-                    4,
-                    f"{names}填报了规章；规章以人民政府名义制定，汇总只取{government.name}的数据，"
-                    "请核实是否重复填报",
-                    rules_codes,
-                )
-            )
-    elif reporting:
-        names = "、".join(_unit_name(c, included, registry) for c in reporting)
-        missing = f"未纳入{government.name}的报告，" if government is not None else ""
-        issues.append(
-            _issue(
-                5,
-                f"{missing}规章按{names}填报数相加；规章以人民政府名义制定，请核实是否重复",
-                rules_codes,
-            )
+        if not others:
+            return government.code, own, []
+        names = "、".join(_unit_name(c, included, registry) for c in others)
+        message = (
+            f"{names}填报了规章；规章以人民政府名义制定，汇总只取{government.name}的数据，"
+            "请核实是否重复填报"
         )
+        return government.code, own, [_issue(4, message, codes)]
+    if not reporting:
+        return None, {}, []
+    names = "、".join(_unit_name(c, included, registry) for c in reporting)
+    missing = f"未纳入{government.name}的报告，" if government is not None else ""
+    message = f"{missing}规章按{names}填报数相加；规章以人民政府名义制定，请核实是否重复"
+    return None, {}, [_issue(5, message, codes)]
 
-    # 5. the sums against the form's totals
-    issues.extend(_total_issues(form, values))
 
-    outcomes.sort(key=_outcome_key)
-    issues.sort(key=lambda i: (i.rule, i.codes, i.message))
-    if year is None:
-        years = Counter(included[c][0].report.year for c in order if included[c][0].report.year)
-        year = max(years, key=lambda y: (years[y], y)) if years else None
-    log.info("consolidated %d of %d units (form %s)", len(included), len(outcomes), form.id)
-    return Consolidation(
-        form=form,
-        year=year,
-        values=values,
-        breakdown=breakdown,
-        units=outcomes,
-        issues=issues,
-        rules_from=rules_from,
-    )
+def _unit_name(code: str, included: Mapping[str, Checked], registry: Registry | None) -> str:
+    dept = registry.get(code) if registry else None
+    return dept.name if dept else included[code][0].name
+
+
+# -- 5. the sums against the form's totals ----------------------------------------------------
+
+
+def _total_issues(form: Form, values: dict[str, Decimal]) -> list[Issue]:
+    """The form's error-level sum rules (R1–R4) over the sums: recomputed totals vs summed ones."""
+    issues = []
+    for rule in form.rules:
+        if rule.check != "sum_equal" or rule.severity != "error":
+            continue
+        sides = rule.params_as(Sides)
+        for binding in form.bindings(rule):
+            left = form.expand_all(sides.left, binding)
+            right = form.expand_all(sides.right, binding)
+            a = sum((values[c] for c in left), Decimal(0))
+            b = sum((values[c] for c in right), Decimal(0))
+            if a == b:
+                continue
+            if len(left) == 1:
+                message = (
+                    f"汇总后{form.cell(left[0]).label}为{_number(a)}，"
+                    f"由各项相加为{_number(b)}，相差{_number(a - b)}（{rule.title}）"
+                )
+            else:
+                message = f"汇总后“{rule.title}”不成立：{_number(a)}≠{_number(b)}"
+            issues.append(Issue(rule.id, "error", (*left, *right), (), message))
+    return issues
+
+
+def _number(value: Decimal) -> str:
+    return format(value, "f")
+
+
+# -- the result -------------------------------------------------------------------------------
+
+
+def _most_common_year(included: Mapping[str, Checked]) -> int | None:
+    """The report year most included units give (the later on a tie)."""
+    years = Counter(unit.report.year for unit, _ in included.values() if unit.report.year)
+    return max(years, key=lambda y: (years[y], y)) if years else None
 
 
 def _outcome_key(u: UnitOutcome) -> tuple[Any, ...]:
@@ -406,37 +374,6 @@ def _outcome_key(u: UnitOutcome) -> tuple[Any, ...]:
         u.name,
         u.kind,
     )
-
-
-def _unit_name(
-    code: str, included: dict[str, tuple[Unit, Validation]], registry: Registry | None
-) -> str:
-    dept = registry.get(code) if registry else None
-    return dept.name if dept else included[code][0].name
-
-
-def _total_issues(form: Form, values: dict[str, Decimal]) -> list[Issue]:
-    """The form's error-level sum rules (R1–R4) over the sums: recomputed totals vs summed ones."""
-    issues = []
-    for rule in form.rules:
-        if rule.check != "sum_equal" or rule.severity != "error":
-            continue
-        for binding in form.bindings(rule):
-            left = form.expand_all(rule.params["left"], binding)
-            right = form.expand_all(rule.params["right"], binding)
-            a = sum((values[c] for c in left), Decimal(0))
-            b = sum((values[c] for c in right), Decimal(0))
-            if a == b:
-                continue
-            if len(left) == 1:
-                message = (
-                    f"汇总后{form.cell(left[0]).label}为{_number(a)}，"
-                    f"由各项相加为{_number(b)}，相差{_number(a - b)}（{rule.title}）"
-                )
-            else:
-                message = f"汇总后“{rule.title}”不成立：{_number(a)}≠{_number(b)}"
-            issues.append(Issue(rule.id, "error", (*left, *right), (), message))
-    return issues
 
 
 # -- files ----------------------------------------------------------------------------------
@@ -576,412 +513,3 @@ def _choose_form(units: Sequence[Unit], year: int | None) -> Form:
         raise FormError("no readable report says its year: give the report year")
     best = max(forms, key=lambda f: (forms[f], f))
     return next(u.report.form for u in units if u.report.form.id == best)
-
-
-# -- the workbook -----------------------------------------------------------------------------
-
-_THIN = Side(style="thin", color="000000")
-_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
-_TITLE = Font(name="宋体", size=14, bold=True)
-
-
-def _named_styles() -> list[NamedStyle]:
-    """Named styles: assigning one per cell is ~50× faster than setting font/border/fill."""
-
-    def style(name, *, bold=False, fill=None, align="left", number_format="General", wrap=True):
-        return NamedStyle(
-            name=name,
-            font=Font(name="宋体", size=11, bold=bold),
-            fill=PatternFill("solid", fgColor=fill) if fill else PatternFill(),
-            border=_BORDER,
-            alignment=Alignment(horizontal=align, vertical="center", wrap_text=wrap),
-            number_format=number_format,
-        )
-
-    return [
-        style("nb_header", bold=True, fill="DDEBF7", align="center"),
-        style("nb_text"),
-        style("nb_code", number_format="@", wrap=False),
-        style("nb_count", align="right", number_format="0"),
-        style("nb_money", align="right", number_format="0.0000"),
-        style("nb_sum", fill="FFF2CC", align="right", number_format="0"),
-        style("nb_sum_money", fill="FFF2CC", align="right", number_format="0.0000"),
-        style("nb_excluded", fill="F2F2F2"),
-        *_wide_styles(),
-    ]
-
-
-def _wide_styles() -> list[NamedStyle]:
-    """分单位明细's: 9 pt (printed at 80 %), numbers shrink to fit a narrow unit column."""
-
-    def style(name, *, bold=False, fill=None, align="left", number_format="General", wrap=True):
-        return NamedStyle(
-            name=name,
-            font=Font(name="宋体", size=8.5, bold=bold),
-            fill=PatternFill("solid", fgColor=fill) if fill else PatternFill(),
-            border=_BORDER,
-            alignment=Alignment(
-                horizontal=align, vertical="center", wrap_text=wrap, shrink_to_fit=not wrap
-            ),
-            number_format=number_format,
-        )
-
-    return [
-        style("nbw_header", bold=True, fill="DDEBF7", align="center"),
-        style("nbw_label"),
-        style("nbw_fit", wrap=False),  # one line, shrunk to the column
-        style("nbw_code", number_format="@", wrap=False),
-        style("nbw_count", align="right", number_format="0", wrap=False),
-        style("nbw_money", align="right", number_format="0.0000", wrap=False),
-        style("nbw_sum", fill="FFF2CC", align="right", number_format="0", wrap=False),
-        style("nbw_sum_money", fill="FFF2CC", align="right", number_format="0.0000", wrap=False),
-    ]
-
-
-def _text(cell: XlCell, text: str | None) -> None:
-    """Text as a string, never a formula: names and reasons come from departments."""
-    if text is not None:
-        set_text(cell, text)
-
-
-def _put_number(cell: XlCell, value: Decimal | None, cell_type: CellType) -> None:
-    if value is not None:
-        set_number(cell, value, cell_type)  # exact decimal text, as in the template
-
-
-UNITS_PER_PAGE = 20  # unit columns on one printed page (landscape A4 at 80 %)
-BREAKDOWN_FIXED = ("代码", "表", "项目", "栏目", "汇总")  # 代码: hidden, for machines
-_FIXED_WIDTHS = (14, 2.5, 13, 7, 7)
-_UNIT_WIDTH = 4.6
-_ROW_PT = 10.5
-_PRINT_SCALE = 0.8  # about how small 分单位明细 prints (8.5 pt text at about 7 pt)
-_PAGE_HEIGHT_PT = 595 - 2 * 0.4 * 72 - 50  # landscape A4, less margins and the header row
-
-
-def write_consolidation(
-    consolidation: Consolidation,
-    path: str | Path,
-    *,
-    title: str,
-    units_per_page: int = UNITS_PER_PAGE,
-    comparison: YearOverYear | None = None,
-) -> Path:
-    """The consolidated workbook: the national layout with the sums in the named input cells,
-    then 与上年比较 (with ``comparison``, from ``history.year_over_year``: 上年, 本年, 增减 of
-    the headline figures and of every cell), 分单位明细 (the national rows × one column per
-    unit, printed ``units_per_page`` units to a page band) and 纳入与未纳入单位."""
-    path = Path(path)
-    workbook = build_workbook(consolidation.form, values=consolidation.values, title=title)
-    workbook.properties.language = "zh-CN"
-    if INSTRUCTIONS_SHEET in workbook.sheetnames:  # the clerks' instructions: not the city's
-        del workbook[INSTRUCTIONS_SHEET]
-        workbook.active = 0
-    for style in _named_styles():
-        workbook.add_named_style(style)
-    if comparison is not None:
-        sheet = workbook.create_sheet(COMPARISON_SHEET)
-        _comparison_sheet(sheet, comparison, title, consolidation.form)
-    _breakdown_sheet(
-        workbook.create_sheet(BREAKDOWN_SHEET), consolidation, title, max(1, units_per_page)
-    )
-    _units_sheet(workbook.create_sheet(UNITS_SHEET), consolidation, title)
-    workbook.save(path)
-    log.info("wrote consolidation %s (%d units)", path, len(consolidation.included))
-    return path
-
-
-def _unit_label(unit: UnitOutcome, city: str | None) -> str:
-    """The name printed over a unit's column: its name without the city in front
-    (``宜春市教育局`` → ``市教育局``), so four short lines hold it."""
-    if city and unit.name.startswith(city) and len(unit.name) > len(city) + 1:
-        return city[-1] + unit.name[len(city) :]
-    return unit.name
-
-
-def _breakdown_sheet(ws: Any, c: Consolidation, title: str, per_page: int) -> None:
-    """The national format's rows with their Chinese labels (a row per cell, the row label
-    merged over its cells), one column per included unit. Codes only where machines look:
-    the hidden column A (cell codes) and the hidden row 4 (unit codes)."""
-    form = c.form
-    units = c.included
-    fixed = len(BREAKDOWN_FIXED)
-    last_col = fixed + len(units)
-    city = _city_of(units)
-    _text(ws.cell(1, 2), f"{title}——分单位明细")
-    ws.cell(1, 2).font = _TITLE
-    note = f"纳入汇总的单位{len(units)}个；“汇总”列为各单位之和"
-    if c.rules_from:
-        government = next((u.name for u in units if u.code == c.rules_from), c.rules_from)
-        note += f"（规章只取{government}的数据）"
-    _text(ws.cell(2, 2), note + "。")
-    for col, label in enumerate(BREAKDOWN_FIXED, 1):
-        _text(ws.cell(3, col), label)
-        _text(ws.cell(4, col), label if col == 1 else None)
-    for i, unit in enumerate(units, fixed + 1):
-        _text(ws.cell(3, i), _unit_label(unit, city))
-        _text(ws.cell(4, i), unit.code)
-    for row in ws.iter_rows(min_row=3, max_row=4, max_col=last_col):
-        for cell in row:
-            cell.style = "nbw_header"
-    sections = {s.number: f"表{s.heading.split('、')[0]}" for s in form.sections}  # 表二
-    codes = list(form.cells)
-    first_row = 5
-    for r, code in enumerate(codes, first_row):
-        spec = form.cells[code]
-        money = spec.type == "money"
-        _text(ws.cell(r, 1), code)
-        ws.cell(r, 1).style = "nbw_code"
-        for col, text in ((2, sections.get(spec.section, "")), (3, spec.row_label)):
-            _text(ws.cell(r, col), text)
-            ws.cell(r, col).style = "nbw_label"
-        leaf = spec.column.label if spec.column is not None else ""  # 商业企业, not its group
-        _text(ws.cell(r, 4), leaf or spec.column_label or spec.row_label)
-        ws.cell(r, 4).style = "nbw_fit"
-        cell = ws.cell(r, 5)
-        _put_number(cell, c.values[code], spec.type)
-        cell.style = "nbw_sum_money" if money else "nbw_sum"
-        column = c.breakdown[code]
-        style = "nbw_money" if money else "nbw_count"
-        for i, unit in enumerate(units, fixed + 1):
-            cell = ws.cell(r, i)
-            _put_number(cell, column[unit.code], spec.type)  # 规章 as reported
-            cell.style = style
-        ws.row_dimensions[r].height = _ROW_PT
-    # a national row's label (and its table's) once, over all its cells
-    for col, key in ((2, lambda s: s.section), (3, lambda s: (s.section, s.row_label))):
-        start = first_row
-        for r in range(first_row, first_row + len(codes) + 1):
-            done = r == first_row + len(codes)
-            same = not done and key(form.cells[codes[r - first_row]]) == key(
-                form.cells[codes[start - first_row]]
-            )
-            if done or not same:
-                if r - 1 > start:
-                    ws.merge_cells(start_row=start, start_column=col, end_row=r - 1, end_column=col)
-                    if col == 3:
-                        span = _ROW_PT * (r - start)
-                        need = text_height(form.cells[codes[start - first_row]].row_label, 13)
-                        if need > span:  # a long label over few cells: taller rows
-                            for k in range(start, r):
-                                ws.row_dimensions[k].height = need / (r - start)
-                elif col == 3:
-                    label = form.cells[codes[start - first_row]].row_label
-                    ws.row_dimensions[start].height = max(_ROW_PT, text_height(label, 13) * 0.8)
-                start = r
-    for col, width in enumerate(_FIXED_WIDTHS, 1):
-        ws.column_dimensions[get_column_letter(col)].width = width
-    for i in range(len(units)):
-        ws.column_dimensions[get_column_letter(fixed + 1 + i)].width = _UNIT_WIDTH
-    ws.column_dimensions["A"].hidden = True
-    ws.row_dimensions[4].hidden = True
-    ws.row_dimensions[3].height = max(
-        [24.0, *(min(text_height(_unit_label(u, city), _UNIT_WIDTH + 1), 60.0) for u in units)],
-        default=24.0,
-    )
-    ws.freeze_panes = ws.cell(first_row, fixed + 1)
-    ws.print_title_rows = "3:4"
-    ws.print_title_cols = "B:E"
-    ws.print_area = f"B1:{get_column_letter(max(last_col, fixed))}{first_row + len(codes) - 1}"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    # as many pages wide as bands of units, as long as it takes: Excel and LibreOffice both
-    # scale to that (their column-width units differ, a fixed scale would not fit in both)
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_setup.fitToWidth = max(1, math.ceil(len(units) / per_page))
-    rows_pt = sum(ws.row_dimensions[r].height or _ROW_PT for r in range(first_row, ws.max_row + 1))
-    ws.page_setup.fitToHeight = max(1, math.ceil(rows_pt * _PRINT_SCALE / _PAGE_HEIGHT_PT))
-    ws.page_margins.left = ws.page_margins.right = 0.3
-    ws.page_margins.top = ws.page_margins.bottom = 0.4
-    ws.page_margins.header = ws.page_margins.footer = 0.2
-    ws.print_options.horizontalCentered = True
-    ws.oddFooter.center.text = "分单位明细 第 &P 页，共 &N 页"
-    ws.page_setup.pageOrder = "downThenOver"  # a band of units, all its rows, then the next
-    for i in range(per_page, len(units), per_page):
-        ws.col_breaks.append(Break(id=fixed + i))  # after the i-th unit's column
-
-
-def _city_of(units: Sequence[UnitOutcome]) -> str | None:
-    """The city the units' names start with (``宜春市``), if the government's name says it."""
-    for unit in units:
-        if unit.kind == "government":
-            for cut in ("人民政府办公室", "人民政府办公厅", "人民政府", "政府办公室"):
-                if cut in unit.name:
-                    return unit.name.split(cut)[0] or None
-    return None
-
-
-def _units_sheet(ws: Any, c: Consolidation, title: str) -> None:
-    headers = ["序号", "单位名称", "类别", "状态", "原因", "版本", "错误", "警告", "来源", "代码"]
-    widths = (6, 34, 12, 8, 44, 6, 6, 6, 24, 10)  # 代码: hidden, for machines
-    _text(ws.cell(1, 1), f"{title}——纳入与未纳入单位")
-    ws.cell(1, 1).font = _TITLE
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(headers) - 1)
-    _text(
-        ws.cell(2, 1),
-        f"纳入{len(c.included)}个，未纳入{len(c.excluded)}个。",
-    )
-    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=len(headers) - 1)
-    for col, label in enumerate(headers, 1):
-        cell = ws.cell(3, col)
-        _text(cell, label)
-        cell.style = "nb_header"
-    rows = [*c.included, *c.excluded]
-    for r, unit in enumerate(rows, 4):
-        ws.cell(r, 1).value = r - 3
-        _text(ws.cell(r, 10), unit.code)
-        _text(ws.cell(r, 2), unit.name)
-        _text(ws.cell(r, 3), KIND_LABELS.get(unit.kind, unit.kind))
-        _text(ws.cell(r, 4), "纳入" if unit.included else "未纳入")
-        _text(ws.cell(r, 5), unit.reason)
-        if unit.version is not None:
-            ws.cell(r, 6).value = unit.version
-        ws.cell(r, 7).value = unit.errors
-        ws.cell(r, 8).value = unit.warnings
-        _text(ws.cell(r, 9), Path(unit.source).name if unit.source else None)
-        for col in range(1, len(headers) + 1):
-            ws.cell(r, col).style = "nb_text" if unit.included else "nb_excluded"
-    if c.issues:
-        r = len(rows) + 5
-        _text(ws.cell(r, 1), "汇总提示")
-        ws.cell(r, 1).font = Font(name="宋体", size=11, bold=True)
-        for i, issue in enumerate(c.issues, r + 1):
-            _text(ws.cell(i, 1), issue.rule)
-            ws.cell(i, 1).alignment = Alignment(vertical="top")
-            _text(ws.cell(i, 2), issue.message)
-            ws.merge_cells(start_row=i, start_column=2, end_row=i, end_column=len(headers) - 1)
-            ws.cell(i, 2).alignment = Alignment(vertical="top", wrap_text=True)
-            ws.row_dimensions[i].height = text_height(issue.message, sum(widths[1:-1]))
-    for col, w in zip("ABCDEFGHIJ", widths, strict=True):
-        ws.column_dimensions[col].width = w
-    ws.column_dimensions["J"].hidden = True
-    ws.print_area = f"A1:I{ws.max_row}"
-    ws.freeze_panes = "A4"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.sheet_properties.pageSetUpPr.fitToPage = True  # one page wide, as long as it takes
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-
-
-COMPARISON_FIXED = ("表", "项目", "栏目")
-_COMPARISON_WIDTHS = (5, 34, 13, 10, 10, 9, 9, 26, 12)  # the last: codes, hidden
-_SIGNED = {"count": "+0;-0;0", "money": "+0.0000;-0.0000;0"}
-
-
-def _comparison_place(form: Form, code: str) -> tuple[str, str, str]:
-    """``(表, 项目, 栏目)`` of a cell, as 分单位明细 names it; a table-four cell has no row
-    label: its column groups are its 项目 (``行政诉讼 未经复议直接起诉``)."""
-    spec = form.cells[code]
-    table = next(
-        (f"表{s.heading.split('、')[0]}" for s in form.sections if s.number == spec.section), ""
-    )
-    leaf = spec.column.label if spec.column is not None else ""
-    item = spec.row_label
-    if not item:
-        path = (spec.column_label or "").split(" ")
-        item = " ".join(path[:-1]) if len(path) > 1 else path[0]
-    return table, item, "" if leaf == item else leaf
-
-
-def _comparison_sheet(ws: Any, y: YearOverYear, title: str, form: Form) -> None:
-    """上年 / 本年 / 增减 of the headline figures, then of every cell of the form in the
-    layout of 分单位明细 (表, 项目 merged over its cells, 栏目): Chinese labels, one page wide
-    in landscape, the header row on every page, the codes in the hidden last column."""
-    from annual_report.history.yoy import HEADLINE_GROUP
-
-    headers = [
-        *COMPARISON_FIXED,
-        f"上年\n（{y.year - 1}年）",
-        f"本年\n（{y.year}年）",
-        "增减",
-        "增减幅度\n（%）",
-        "说明",
-        "代码",
-    ]
-    shown = len(headers) - 1
-    _text(ws.cell(1, 1), f"{title}——与上年比较")
-    ws.cell(1, 1).font = _TITLE
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=shown)
-    note = ""
-    if y.has_last_year:
-        note = (
-            f"上年（{y.year - 1}年）数据：{y.source}。增减＝本年－上年；增减幅度为增减占上年"
-            "的百分比，四舍五入保留一位小数，上年为0时不计算。"
-        )
-    note = "".join([note, *y.notes])
-    _text(ws.cell(2, 1), note)
-    ws.cell(2, 1).alignment = Alignment(vertical="top", wrap_text=True)
-    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=shown)
-    ws.row_dimensions[2].height = max(15.0, text_height(note, sum(_COMPARISON_WIDTHS[:-1])))
-    for col, label in enumerate(headers, 1):
-        _text(ws.cell(3, col), label)
-        ws.cell(3, col).style = "nbw_header"
-    ws.row_dimensions[3].height = 26
-    first = r = 4
-    places: list[tuple[str, str]] = []  # (表, 项目) of each row, to merge
-    for row in y.rows if y.has_last_year else []:
-        money = row.unit not in ("件", "")
-        kind: CellType = "money" if money else "count"
-        if row.group == HEADLINE_GROUP:
-            unit = f"（{row.unit}）" if money else ""
-            table, item, column = HEADLINE_GROUP, f"{row.label}{unit}", ""
-        elif row.code in form.cells:
-            table, item, column = _comparison_place(form, row.code)
-        else:
-            table, item, column = row.group, row.label, ""
-        places.append((table, item))
-        for col, text in ((1, table), (2, item), (3, column)):
-            _text(ws.cell(r, col), text)
-            ws.cell(r, col).style = "nbw_label" if col < 3 else "nbw_fit"
-        for col, value in ((4, row.last), (5, row.this), (6, row.change)):
-            cell = ws.cell(r, col)
-            cell.style = "nbw_money" if money else "nbw_count"
-            _put_number(cell, value, kind)
-        ws.cell(r, 6).number_format = _SIGNED[kind]
-        pct = ws.cell(r, 7)
-        pct.style = "nbw_count"
-        if row.percent is not None:
-            set_number(pct, row.percent, "money")
-        pct.number_format = "+0.0;-0.0;0.0"
-        _text(ws.cell(r, 8), row.note if row.this or row.last else "")  # 0 and 0: nothing to say
-        ws.cell(r, 8).style = "nbw_fit"
-        _text(ws.cell(r, 9), row.code)
-        ws.cell(r, 9).style = "nbw_code"
-        ws.row_dimensions[r].height = _ROW_PT
-        r += 1
-    _merge_runs(ws, first, places)
-    for col, width in enumerate(_COMPARISON_WIDTHS, 1):
-        ws.column_dimensions[get_column_letter(col)].width = width
-    ws.column_dimensions[get_column_letter(len(headers))].hidden = True
-    ws.freeze_panes = ws.cell(first, len(COMPARISON_FIXED) + 1)
-    ws.print_title_rows = "3:3"
-    ws.print_area = f"A1:{get_column_letter(shown)}{max(r - 1, 3)}"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.sheet_properties.pageSetUpPr.fitToPage = True  # one page wide, as long as it takes
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.page_margins.left = ws.page_margins.right = 0.4
-    ws.page_margins.top = ws.page_margins.bottom = 0.5
-    ws.print_options.horizontalCentered = True
-    ws.oddFooter.center.text = "与上年比较 第 &P 页，共 &N 页"
-
-
-def _merge_runs(ws: Any, first: int, places: Sequence[tuple[str, str]]) -> None:
-    """Merge column A over the rows of one table and column B over the cells of one 项目;
-    rows grow where a long 项目 has too few cells to show it."""
-    for col, key in ((1, lambda p: p[0]), (2, lambda p: p)):
-        start = 0
-        for i in range(len(places) + 1):
-            if i < len(places) and key(places[i]) == key(places[start]):
-                continue
-            top, bottom = first + start, first + i - 1
-            if bottom > top:
-                ws.merge_cells(start_row=top, start_column=col, end_row=bottom, end_column=col)
-            if col == 2 and i > start:
-                need = text_height(places[start][1], _COMPARISON_WIDTHS[1] * 0.9) * 0.8
-                span = _ROW_PT * (i - start)
-                if need > span:
-                    for k in range(top, bottom + 1):
-                        ws.row_dimensions[k].height = need / (i - start)
-            start = i

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
-from annual_report.consolidation.merge import Consolidation, UnitOutcome
+from annual_report.consolidation import Consolidation, UnitOutcome
 from annual_report.documents import narratives as nv
 from annual_report.documents.layout import Span
 from annual_report.form.model import Cell, Form

@@ -35,7 +35,7 @@ from docx.shared import Mm, Pt
 
 from annual_report.campaign.lateness import days_late
 from annual_report.campaign.registry import Registry
-from annual_report.consolidation.merge import Consolidation, UnitOutcome, consolidate_campaign
+from annual_report.consolidation import Consolidation, UnitOutcome, consolidate_campaign
 from annual_report.documents import provenance as prov
 from annual_report.documents.drafting import (
     FEE_KEYS,
@@ -83,8 +83,7 @@ from annual_report.form.model import Form, Section
 from annual_report.history import yoy
 from annual_report.report import Report
 from annual_report.store.sqlite import Store
-from annual_report.validation import checks
-from annual_report.validation.core import Context, Issue
+from annual_report.validation import Issue, validate
 
 if TYPE_CHECKING:
     from annual_report.history.frames import YearOverYear
@@ -195,17 +194,8 @@ class Draft:
 
 def narrative_issues(report: Report) -> list[Issue]:
     """The form's narrative ↔ table rule (C5, ``narrative_numbers``) on ``report`` alone."""
-    issues: list[Issue] = []
-    for rule in report.form.rules:
-        if rule.check != "narrative_numbers":
-            continue
-        try:
-            findings = list(checks.CHECKS[rule.check](rule, checks.Inputs(report, None, Context())))
-        except checks.Skip:
-            continue
-        for f in findings:
-            issues.append(Issue(rule.id, rule.severity, f.codes, f.cells or (), f.message))
-    return issues
+    rules = [r.id for r in report.form.rules if r.check == "narrative_numbers"]
+    return validate(report, rules=rules).issues
 
 
 def _draft_issues(unit: str | None, name: str, report: Report) -> list[DraftIssue]:

@@ -34,6 +34,7 @@ from openpyxl.utils import get_column_letter
 from annual_report.errors import FormError
 from annual_report.form.cellref import quote_sheet
 from annual_report.form.model import Block, Form, RuleDef, Section
+from annual_report.form.rules import Sides
 
 SheetKind = Literal["instructions", "narrative", "table", "meta"]
 LabelRole = Literal["heading", "caption", "corner", "column", "row", "check"]
@@ -467,9 +468,10 @@ def _sum_equal_rules(form: Form) -> list[RuleDef]:
 
 def _rule_bindings(form: Form, rule: RuleDef) -> list[tuple[dict[str, str], list[str], list[str]]]:
     out = []
+    sides = rule.params_as(Sides)
     for binding in form.bindings(rule):
-        left = form.expand_all(rule.params["left"], binding)
-        right = form.expand_all(rule.params["right"], binding)
+        left = form.expand_all(sides.left, binding)
+        right = form.expand_all(sides.right, binding)
         out.append((binding, left, right))
     return out
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
@@ -19,10 +19,28 @@ from typing import Any, Literal
 import yaml
 
 from annual_report.errors import FormError
+from annual_report.form.rules import ForEach, RuleDef, Severity, parse_rules
+
+__all__ = [  # RuleDef and Severity live in form.rules; importable from here as before
+    "Alias",
+    "Block",
+    "Cell",
+    "CellType",
+    "Form",
+    "Header",
+    "RuleDef",
+    "Section",
+    "Severity",
+    "common_prefix",
+    "form_for_year",
+    "form_ids",
+    "forms",
+    "load_form",
+    "parse_form",
+]
 
 CellType = Literal["count", "signed", "money"]
 CELL_TYPES: tuple[str, ...] = ("count", "signed", "money")
-Severity = Literal["error", "warning"]
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -113,17 +131,6 @@ class Section:
 
 
 @dataclass(frozen=True)
-class RuleDef:
-    """A consistency rule: a check (code in ``checks.py``) bound to cells (data)."""
-
-    id: str
-    check: str
-    severity: Severity
-    title: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class Form:
     id: str
     name: str
@@ -158,6 +165,17 @@ class Form:
     def narrative_codes(self) -> tuple[str, ...]:
         return tuple(s.narrative for s in self.sections if s.narrative)
 
+    def codes_of(self, check: str) -> tuple[str, ...]:
+        """Every cell the rules running ``check`` name (e.g. C7's fee cells), in order."""
+        codes: dict[str, None] = {}
+        for rule in self.rules:
+            if rule.check != check:
+                continue
+            for binding in self.bindings(rule):
+                for templates in rule.params.code_templates().values():
+                    codes.update(dict.fromkeys(self.expand_all(templates, binding)))
+        return tuple(codes)
+
     def rule(self, rule_id: str) -> RuleDef:
         for rule in self.rules:
             if rule.id == rule_id:
@@ -167,7 +185,7 @@ class Form:
     # -- rule expansion -------------------------------------------------------------------
     def bindings(self, rule: RuleDef) -> list[dict[str, str]]:
         """Every assignment of the rule's ``for_each`` variables (one when there are none)."""
-        for_each: dict[str, str] = rule.params.get("for_each") or {}
+        for_each = rule.params.for_each if isinstance(rule.params, ForEach) else {}
         names = list(for_each)
         values = [self.sets[for_each[n]] for n in names]
         return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
@@ -188,15 +206,13 @@ class Form:
             codes.append("".join(filled))
         return codes
 
-    def expand_all(self, templates: list[str] | str, binding: dict[str, str]) -> list[str]:
+    def expand_all(self, templates: Sequence[str] | str, binding: dict[str, str]) -> list[str]:
         if isinstance(templates, str):
             templates = [templates]
         return [code for t in templates for code in self.expand(t, binding)]
 
 
 # -- loading ------------------------------------------------------------------------------
-
-_CODE_KEYS = ("left", "right", "current", "previous", "plus", "minus", "codes")
 
 
 def _aliases(raw: list[Any] | None) -> tuple[Alias, ...]:
@@ -295,18 +311,7 @@ def parse_form(data: dict[str, Any]) -> Form:
             )
         )
     sets = {name: tuple(values) for name, values in (data.get("sets") or {}).items()}
-    rules = []
-    for raw in data.get("rules") or ():
-        params = {k: v for k, v in raw.items() if k not in ("id", "check", "severity", "title")}
-        rules.append(
-            RuleDef(
-                id=raw["id"],
-                check=raw["check"],
-                severity=raw["severity"],
-                title=raw["title"],
-                params=params,
-            )
-        )
+    rules = parse_rules(data.get("rules"), str(data["id"]))
     form = Form(
         id=data["id"],
         name=data["name"],
@@ -315,7 +320,7 @@ def parse_form(data: dict[str, Any]) -> Form:
         last_year=data.get("last_year"),
         sections=tuple(sections),
         sets=sets,
-        rules=tuple(rules),
+        rules=rules,
         cells=cells,
     )
     _check_rules(form)
@@ -323,20 +328,18 @@ def parse_form(data: dict[str, Any]) -> Form:
 
 
 def _check_rules(form: Form) -> None:
+    """Every set a ``for_each`` names and every cell a rule's templates expand to exist."""
     problems = []
     for rule in form.rules:
-        if rule.severity not in ("error", "warning"):
-            problems.append(f"{rule.id}: severity {rule.severity!r}")
-        for var, set_name in (rule.params.get("for_each") or {}).items():
-            if set_name not in form.sets:
-                problems.append(f"{rule.id}: for_each {var} names unknown set {set_name!r}")
-        if problems:
+        for_each = rule.params.for_each if isinstance(rule.params, ForEach) else {}
+        unknown = {var: name for var, name in for_each.items() if name not in form.sets}
+        for var, set_name in unknown.items():
+            problems.append(f"{rule.id}: for_each {var} names unknown set {set_name!r}")
+        if unknown:
             continue
         for binding in form.bindings(rule):
-            for key in _CODE_KEYS:
-                if key not in rule.params:
-                    continue
-                for code in form.expand_all(rule.params[key], binding):
+            for key, templates in rule.params.code_templates().items():
+                for code in form.expand_all(templates, binding):
                     if code not in form.cells:
                         problems.append(f"{rule.id}.{key}: unknown cell {code}")
     if problems:

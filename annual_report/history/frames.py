@@ -33,7 +33,7 @@ import pandas as pd
 
 from annual_report.campaign import states
 from annual_report.campaign.registry import Registry
-from annual_report.consolidation.merge import Consolidation, Unit, consolidate
+from annual_report.consolidation import Consolidation, Unit, consolidate
 from annual_report.errors import ConfigError, NianbaoError, StoreError
 from annual_report.form.model import Form, load_form
 from annual_report.history.yoy import (

@@ -24,7 +24,7 @@ LIST_LIMIT = 15  # lines in a mail; the rest are in the attached list
 MESSAGE_LIMIT = 300  # characters of one line (a message can quote a whole cell)
 ATTACH_FROM = 16  # issues from which the full list is attached
 
-# N2's message says how the text was read (checks.text_as_number); each reads as a phrase.
+# N2's message says how the text was read (reading.text_as_number); each reads as a phrase.
 _TEXT_AS_NUMBER = re.compile(r"“(?P<raw>[^“”]*)”已按(?P<value>.+?)计算（(?P<how>[^）]*)）")
 _HOW = {
     "去掉了单位": "数字后带有单位",

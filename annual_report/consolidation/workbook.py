@@ -1,0 +1,490 @@
+"""The consolidated workbook: the national layout with the sums, then 与上年比较, 分单位明细 and
+纳入与未纳入单位, each printable (landscape A4, titles repeated, page bands of units).
+
+Names and reasons come from departments: they are written as text, never as formulas.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from openpyxl.cell.cell import Cell as XlCell
+from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.pagebreak import Break
+
+from annual_report.campaign.registry import KIND_LABELS
+from annual_report.consolidation.model import Consolidation, UnitOutcome
+from annual_report.form.layout import INSTRUCTIONS_SHEET, text_height
+from annual_report.form.model import CellType, Form
+from annual_report.workbook.template import build_workbook, set_number, set_text
+
+if TYPE_CHECKING:  # history imports the consolidation package
+    from annual_report.history.frames import YearOverYear
+
+log = logging.getLogger(__name__)
+
+BREAKDOWN_SHEET = "分单位明细"
+UNITS_SHEET = "纳入与未纳入单位"
+COMPARISON_SHEET = "与上年比较"
+
+_THIN = Side(style="thin", color="000000")
+_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+_TITLE = Font(name="宋体", size=14, bold=True)
+
+
+def _named_styles() -> list[NamedStyle]:
+    """Named styles: assigning one per cell is ~50× faster than setting font/border/fill."""
+
+    def style(name, *, bold=False, fill=None, align="left", number_format="General", wrap=True):
+        return NamedStyle(
+            name=name,
+            font=Font(name="宋体", size=11, bold=bold),
+            fill=PatternFill("solid", fgColor=fill) if fill else PatternFill(),
+            border=_BORDER,
+            alignment=Alignment(horizontal=align, vertical="center", wrap_text=wrap),
+            number_format=number_format,
+        )
+
+    return [
+        style("nb_header", bold=True, fill="DDEBF7", align="center"),
+        style("nb_text"),
+        style("nb_code", number_format="@", wrap=False),
+        style("nb_count", align="right", number_format="0"),
+        style("nb_money", align="right", number_format="0.0000"),
+        style("nb_sum", fill="FFF2CC", align="right", number_format="0"),
+        style("nb_sum_money", fill="FFF2CC", align="right", number_format="0.0000"),
+        style("nb_excluded", fill="F2F2F2"),
+        *_wide_styles(),
+    ]
+
+
+def _wide_styles() -> list[NamedStyle]:
+    """分单位明细's: 9 pt (printed at 80 %), numbers shrink to fit a narrow unit column."""
+
+    def style(name, *, bold=False, fill=None, align="left", number_format="General", wrap=True):
+        return NamedStyle(
+            name=name,
+            font=Font(name="宋体", size=8.5, bold=bold),
+            fill=PatternFill("solid", fgColor=fill) if fill else PatternFill(),
+            border=_BORDER,
+            alignment=Alignment(
+                horizontal=align, vertical="center", wrap_text=wrap, shrink_to_fit=not wrap
+            ),
+            number_format=number_format,
+        )
+
+    return [
+        style("nbw_header", bold=True, fill="DDEBF7", align="center"),
+        style("nbw_label"),
+        style("nbw_fit", wrap=False),  # one line, shrunk to the column
+        style("nbw_code", number_format="@", wrap=False),
+        style("nbw_count", align="right", number_format="0", wrap=False),
+        style("nbw_money", align="right", number_format="0.0000", wrap=False),
+        style("nbw_sum", fill="FFF2CC", align="right", number_format="0", wrap=False),
+        style("nbw_sum_money", fill="FFF2CC", align="right", number_format="0.0000", wrap=False),
+    ]
+
+
+def _text(cell: XlCell, text: str | None) -> None:
+    """Text as a string, never a formula: names and reasons come from departments."""
+    if text is not None:
+        set_text(cell, text)
+
+
+def _put_number(cell: XlCell, value: Decimal | None, cell_type: CellType) -> None:
+    if value is not None:
+        set_number(cell, value, cell_type)  # exact decimal text, as in the template
+
+
+UNITS_PER_PAGE = 20  # unit columns on one printed page (landscape A4 at 80 %)
+BREAKDOWN_FIXED = ("代码", "表", "项目", "栏目", "汇总")  # 代码: hidden, for machines
+_FIXED_WIDTHS = (14, 2.5, 13, 7, 7)
+_UNIT_WIDTH = 4.6
+_ROW_PT = 10.5
+_PRINT_SCALE = 0.8  # about how small 分单位明细 prints (8.5 pt text at about 7 pt)
+_PAGE_HEIGHT_PT = 595 - 2 * 0.4 * 72 - 50  # landscape A4, less margins and the header row
+
+
+def write_consolidation(
+    consolidation: Consolidation,
+    path: str | Path,
+    *,
+    title: str,
+    units_per_page: int = UNITS_PER_PAGE,
+    comparison: YearOverYear | None = None,
+) -> Path:
+    """The consolidated workbook: the national layout with the sums in the named input cells,
+    then 与上年比较 (with ``comparison``, from ``history.year_over_year``: 上年, 本年, 增减 of
+    the headline figures and of every cell), 分单位明细 (the national rows × one column per
+    unit, printed ``units_per_page`` units to a page band) and 纳入与未纳入单位."""
+    path = Path(path)
+    workbook = build_workbook(consolidation.form, values=consolidation.values, title=title)
+    workbook.properties.language = "zh-CN"
+    if INSTRUCTIONS_SHEET in workbook.sheetnames:  # the clerks' instructions: not the city's
+        del workbook[INSTRUCTIONS_SHEET]
+        workbook.active = 0
+    for style in _named_styles():
+        workbook.add_named_style(style)
+    if comparison is not None:
+        sheet = workbook.create_sheet(COMPARISON_SHEET)
+        _comparison_sheet(sheet, comparison, title, consolidation.form)
+    _breakdown_sheet(
+        workbook.create_sheet(BREAKDOWN_SHEET), consolidation, title, max(1, units_per_page)
+    )
+    _units_sheet(workbook.create_sheet(UNITS_SHEET), consolidation, title)
+    workbook.save(path)
+    log.info("wrote consolidation %s (%d units)", path, len(consolidation.included))
+    return path
+
+
+def _unit_label(unit: UnitOutcome, city: str | None) -> str:
+    """The name printed over a unit's column: its name without the city in front
+    (``宜春市教育局`` → ``市教育局``), so four short lines hold it."""
+    if city and unit.name.startswith(city) and len(unit.name) > len(city) + 1:
+        return city[-1] + unit.name[len(city) :]
+    return unit.name
+
+
+_FIRST_ROW = 5  # 分单位明细: the title, a note, the unit names and the (hidden) unit codes above
+
+
+def _breakdown_sheet(ws: Any, c: Consolidation, title: str, per_page: int) -> None:
+    """The national format's rows with their Chinese labels (a row per cell, the row label
+    merged over its cells), one column per included unit. Codes only where machines look:
+    the hidden column A (cell codes) and the hidden row 4 (unit codes)."""
+    city = _city_of(c.included)
+    _breakdown_head(ws, c, title, city)
+    _breakdown_rows(ws, c)
+    _merge_row_labels(ws, c.form)
+    _breakdown_columns(ws, c.included, city)
+    _breakdown_print(ws, len(c.form.cells), len(c.included), per_page)
+
+
+def _breakdown_head(ws: Any, c: Consolidation, title: str, city: str | None) -> None:
+    """Rows 1–4: the title, what the sums are, the fixed headers and one column per unit."""
+    units = c.included
+    fixed = len(BREAKDOWN_FIXED)
+    _text(ws.cell(1, 2), f"{title}——分单位明细")
+    ws.cell(1, 2).font = _TITLE
+    note = f"纳入汇总的单位{len(units)}个；“汇总”列为各单位之和"
+    if c.rules_from:
+        government = next((u.name for u in units if u.code == c.rules_from), c.rules_from)
+        note += f"（规章只取{government}的数据）"
+    _text(ws.cell(2, 2), note + "。")
+    for col, label in enumerate(BREAKDOWN_FIXED, 1):
+        _text(ws.cell(3, col), label)
+        _text(ws.cell(4, col), label if col == 1 else None)
+    for i, unit in enumerate(units, fixed + 1):
+        _text(ws.cell(3, i), _unit_label(unit, city))
+        _text(ws.cell(4, i), unit.code)
+    for row in ws.iter_rows(min_row=3, max_row=4, max_col=fixed + len(units)):
+        for cell in row:
+            cell.style = "nbw_header"
+
+
+def _breakdown_rows(ws: Any, c: Consolidation) -> None:
+    """A row per cell of the form: its code, table, 项目, 栏目, the sum and each unit's value."""
+    form, units = c.form, c.included
+    fixed = len(BREAKDOWN_FIXED)
+    sections = {s.number: f"表{s.heading.split('、')[0]}" for s in form.sections}  # 表二
+    for r, code in enumerate(form.cells, _FIRST_ROW):
+        spec = form.cells[code]
+        money = spec.type == "money"
+        _text(ws.cell(r, 1), code)
+        ws.cell(r, 1).style = "nbw_code"
+        for col, text in ((2, sections.get(spec.section, "")), (3, spec.row_label)):
+            _text(ws.cell(r, col), text)
+            ws.cell(r, col).style = "nbw_label"
+        leaf = spec.column.label if spec.column is not None else ""  # 商业企业, not its group
+        _text(ws.cell(r, 4), leaf or spec.column_label or spec.row_label)
+        ws.cell(r, 4).style = "nbw_fit"
+        cell = ws.cell(r, 5)
+        _put_number(cell, c.values[code], spec.type)
+        cell.style = "nbw_sum_money" if money else "nbw_sum"
+        column = c.breakdown[code]
+        style = "nbw_money" if money else "nbw_count"
+        for i, unit in enumerate(units, fixed + 1):
+            cell = ws.cell(r, i)
+            _put_number(cell, column[unit.code], spec.type)  # 规章 as reported
+            cell.style = style
+        ws.row_dimensions[r].height = _ROW_PT
+
+
+def _merge_row_labels(ws: Any, form: Form) -> None:
+    """A national row's label (and its table's) once, over all its cells; a long label over
+    few cells makes its rows taller."""
+    codes = list(form.cells)
+    first_row = _FIRST_ROW
+    for col, key in ((2, lambda s: s.section), (3, lambda s: (s.section, s.row_label))):
+        start = first_row
+        for r in range(first_row, first_row + len(codes) + 1):
+            done = r == first_row + len(codes)
+            same = not done and key(form.cells[codes[r - first_row]]) == key(
+                form.cells[codes[start - first_row]]
+            )
+            if done or not same:
+                if r - 1 > start:
+                    ws.merge_cells(start_row=start, start_column=col, end_row=r - 1, end_column=col)
+                    if col == 3:
+                        span = _ROW_PT * (r - start)
+                        need = text_height(form.cells[codes[start - first_row]].row_label, 13)
+                        if need > span:  # a long label over few cells: taller rows
+                            for k in range(start, r):
+                                ws.row_dimensions[k].height = need / (r - start)
+                elif col == 3:
+                    label = form.cells[codes[start - first_row]].row_label
+                    ws.row_dimensions[start].height = max(_ROW_PT, text_height(label, 13) * 0.8)
+                start = r
+
+
+def _breakdown_columns(ws: Any, units: Sequence[UnitOutcome], city: str | None) -> None:
+    """Column widths, the hidden code column and row, a header row tall enough for the names."""
+    fixed = len(BREAKDOWN_FIXED)
+    for col, width in enumerate(_FIXED_WIDTHS, 1):
+        ws.column_dimensions[get_column_letter(col)].width = width
+    for i in range(len(units)):
+        ws.column_dimensions[get_column_letter(fixed + 1 + i)].width = _UNIT_WIDTH
+    ws.column_dimensions["A"].hidden = True
+    ws.row_dimensions[4].hidden = True
+    ws.row_dimensions[3].height = max(
+        [24.0, *(min(text_height(_unit_label(u, city), _UNIT_WIDTH + 1), 60.0) for u in units)],
+        default=24.0,
+    )
+
+
+def _breakdown_print(ws: Any, n_cells: int, n_units: int, per_page: int) -> None:
+    """Landscape A4, the headers on every page, ``per_page`` units to a band of pages."""
+    fixed = len(BREAKDOWN_FIXED)
+    ws.freeze_panes = ws.cell(_FIRST_ROW, fixed + 1)
+    ws.print_title_rows = "3:4"
+    ws.print_title_cols = "B:E"
+    last_col = get_column_letter(max(fixed + n_units, fixed))
+    ws.print_area = f"B1:{last_col}{_FIRST_ROW + n_cells - 1}"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    # as many pages wide as bands of units, as long as it takes: Excel and LibreOffice both
+    # scale to that (their column-width units differ, a fixed scale would not fit in both)
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.fitToWidth = max(1, math.ceil(n_units / per_page))
+    rows_pt = sum(ws.row_dimensions[r].height or _ROW_PT for r in range(_FIRST_ROW, ws.max_row + 1))
+    ws.page_setup.fitToHeight = max(1, math.ceil(rows_pt * _PRINT_SCALE / _PAGE_HEIGHT_PT))
+    ws.page_margins.left = ws.page_margins.right = 0.3
+    ws.page_margins.top = ws.page_margins.bottom = 0.4
+    ws.page_margins.header = ws.page_margins.footer = 0.2
+    ws.print_options.horizontalCentered = True
+    ws.oddFooter.center.text = "分单位明细 第 &P 页，共 &N 页"
+    ws.page_setup.pageOrder = "downThenOver"  # a band of units, all its rows, then the next
+    for i in range(per_page, n_units, per_page):
+        ws.col_breaks.append(Break(id=fixed + i))  # after the i-th unit's column
+
+
+def _city_of(units: Sequence[UnitOutcome]) -> str | None:
+    """The city the units' names start with (``宜春市``), if the government's name says it."""
+    for unit in units:
+        if unit.kind == "government":
+            for cut in ("人民政府办公室", "人民政府办公厅", "人民政府", "政府办公室"):
+                if cut in unit.name:
+                    return unit.name.split(cut)[0] or None
+    return None
+
+
+def _units_sheet(ws: Any, c: Consolidation, title: str) -> None:
+    headers = ["序号", "单位名称", "类别", "状态", "原因", "版本", "错误", "警告", "来源", "代码"]
+    widths = (6, 34, 12, 8, 44, 6, 6, 6, 24, 10)  # 代码: hidden, for machines
+    _text(ws.cell(1, 1), f"{title}——纳入与未纳入单位")
+    ws.cell(1, 1).font = _TITLE
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(headers) - 1)
+    _text(
+        ws.cell(2, 1),
+        f"纳入{len(c.included)}个，未纳入{len(c.excluded)}个。",
+    )
+    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=len(headers) - 1)
+    for col, label in enumerate(headers, 1):
+        cell = ws.cell(3, col)
+        _text(cell, label)
+        cell.style = "nb_header"
+    rows = [*c.included, *c.excluded]
+    for r, unit in enumerate(rows, 4):
+        ws.cell(r, 1).value = r - 3
+        _text(ws.cell(r, 10), unit.code)
+        _text(ws.cell(r, 2), unit.name)
+        _text(ws.cell(r, 3), KIND_LABELS.get(unit.kind, unit.kind))
+        _text(ws.cell(r, 4), "纳入" if unit.included else "未纳入")
+        _text(ws.cell(r, 5), unit.reason)
+        if unit.version is not None:
+            ws.cell(r, 6).value = unit.version
+        ws.cell(r, 7).value = unit.errors
+        ws.cell(r, 8).value = unit.warnings
+        _text(ws.cell(r, 9), Path(unit.source).name if unit.source else None)
+        for col in range(1, len(headers) + 1):
+            ws.cell(r, col).style = "nb_text" if unit.included else "nb_excluded"
+    if c.issues:
+        r = len(rows) + 5
+        _text(ws.cell(r, 1), "汇总提示")
+        ws.cell(r, 1).font = Font(name="宋体", size=11, bold=True)
+        for i, issue in enumerate(c.issues, r + 1):
+            _text(ws.cell(i, 1), issue.rule)
+            ws.cell(i, 1).alignment = Alignment(vertical="top")
+            _text(ws.cell(i, 2), issue.message)
+            ws.merge_cells(start_row=i, start_column=2, end_row=i, end_column=len(headers) - 1)
+            ws.cell(i, 2).alignment = Alignment(vertical="top", wrap_text=True)
+            ws.row_dimensions[i].height = text_height(issue.message, sum(widths[1:-1]))
+    for letter, w in zip("ABCDEFGHIJ", widths, strict=True):
+        ws.column_dimensions[letter].width = w
+    ws.column_dimensions["J"].hidden = True
+    ws.print_area = f"A1:I{ws.max_row}"
+    ws.freeze_panes = "A4"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.sheet_properties.pageSetUpPr.fitToPage = True  # one page wide, as long as it takes
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+
+
+COMPARISON_FIXED = ("表", "项目", "栏目")
+_COMPARISON_WIDTHS = (5, 34, 13, 10, 10, 9, 9, 26, 12)  # the last: codes, hidden
+_SIGNED = {"count": "+0;-0;0", "money": "+0.0000;-0.0000;0"}
+
+
+def _comparison_place(form: Form, code: str) -> tuple[str, str, str]:
+    """``(表, 项目, 栏目)`` of a cell, as 分单位明细 names it; a table-four cell has no row
+    label: its column groups are its 项目 (``行政诉讼 未经复议直接起诉``)."""
+    spec = form.cells[code]
+    table = next(
+        (f"表{s.heading.split('、')[0]}" for s in form.sections if s.number == spec.section), ""
+    )
+    leaf = spec.column.label if spec.column is not None else ""
+    item = spec.row_label
+    if not item:
+        path = (spec.column_label or "").split(" ")
+        item = " ".join(path[:-1]) if len(path) > 1 else path[0]
+    return table, item, "" if leaf == item else leaf
+
+
+_COMPARISON_FIRST_ROW = 4  # 与上年比较: the title, the note and the headers above
+
+
+def _comparison_sheet(ws: Any, y: YearOverYear, title: str, form: Form) -> None:
+    """上年 / 本年 / 增减 of the headline figures, then of every cell of the form in the
+    layout of 分单位明细 (表, 项目 merged over its cells, 栏目): Chinese labels, one page wide
+    in landscape, the header row on every page, the codes in the hidden last column."""
+    columns = _comparison_head(ws, y, title)
+    places = _comparison_rows(ws, y, form)
+    _merge_runs(ws, _COMPARISON_FIRST_ROW, places)
+    _comparison_print(ws, columns, _COMPARISON_FIRST_ROW + len(places) - 1)
+
+
+def _comparison_head(ws: Any, y: YearOverYear, title: str) -> int:
+    """Rows 1–3: the title, where last year's figures come from, the headers; the number of
+    columns (the last one, the codes, hidden)."""
+    headers = [
+        *COMPARISON_FIXED,
+        f"上年\n（{y.year - 1}年）",
+        f"本年\n（{y.year}年）",
+        "增减",
+        "增减幅度\n（%）",
+        "说明",
+        "代码",
+    ]
+    shown = len(headers) - 1
+    _text(ws.cell(1, 1), f"{title}——与上年比较")
+    ws.cell(1, 1).font = _TITLE
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=shown)
+    note = ""
+    if y.has_last_year:
+        note = (
+            f"上年（{y.year - 1}年）数据：{y.source}。增减＝本年－上年；增减幅度为增减占上年"
+            "的百分比，四舍五入保留一位小数，上年为0时不计算。"
+        )
+    note = "".join([note, *y.notes])
+    _text(ws.cell(2, 1), note)
+    ws.cell(2, 1).alignment = Alignment(vertical="top", wrap_text=True)
+    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=shown)
+    ws.row_dimensions[2].height = max(15.0, text_height(note, sum(_COMPARISON_WIDTHS[:-1])))
+    for col, label in enumerate(headers, 1):
+        _text(ws.cell(3, col), label)
+        ws.cell(3, col).style = "nbw_header"
+    ws.row_dimensions[3].height = 26
+    return len(headers)
+
+
+def _comparison_rows(ws: Any, y: YearOverYear, form: Form) -> list[tuple[str, str]]:
+    """A row per compared figure; the ``(表, 项目)`` of each row, to merge."""
+    from annual_report.history.yoy import HEADLINE_GROUP  # history imports this package
+
+    places: list[tuple[str, str]] = []
+    for r, row in enumerate(y.rows if y.has_last_year else [], _COMPARISON_FIRST_ROW):
+        money = row.unit not in ("件", "")
+        kind: CellType = "money" if money else "count"
+        if row.group == HEADLINE_GROUP:
+            unit = f"（{row.unit}）" if money else ""
+            table, item, column = HEADLINE_GROUP, f"{row.label}{unit}", ""
+        elif row.code in form.cells:
+            table, item, column = _comparison_place(form, row.code)
+        else:
+            table, item, column = row.group, row.label, ""
+        places.append((table, item))
+        for col, text in ((1, table), (2, item), (3, column)):
+            _text(ws.cell(r, col), text)
+            ws.cell(r, col).style = "nbw_label" if col < 3 else "nbw_fit"
+        for col, value in ((4, row.last), (5, row.this), (6, row.change)):
+            cell = ws.cell(r, col)
+            cell.style = "nbw_money" if money else "nbw_count"
+            _put_number(cell, value, kind)
+        ws.cell(r, 6).number_format = _SIGNED[kind]
+        pct = ws.cell(r, 7)
+        pct.style = "nbw_count"
+        if row.percent is not None:
+            set_number(pct, row.percent, "money")
+        pct.number_format = "+0.0;-0.0;0.0"
+        _text(ws.cell(r, 8), row.note if row.this or row.last else "")  # 0 and 0: nothing to say
+        ws.cell(r, 8).style = "nbw_fit"
+        _text(ws.cell(r, 9), row.code)
+        ws.cell(r, 9).style = "nbw_code"
+        ws.row_dimensions[r].height = _ROW_PT
+    return places
+
+
+def _comparison_print(ws: Any, columns: int, last_row: int) -> None:
+    """Widths, the hidden code column, one page wide in landscape with the headers repeated."""
+    for col, width in enumerate(_COMPARISON_WIDTHS, 1):
+        ws.column_dimensions[get_column_letter(col)].width = width
+    ws.column_dimensions[get_column_letter(columns)].hidden = True
+    ws.freeze_panes = ws.cell(_COMPARISON_FIRST_ROW, len(COMPARISON_FIXED) + 1)
+    ws.print_title_rows = "3:3"
+    ws.print_area = f"A1:{get_column_letter(columns - 1)}{max(last_row, 3)}"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.sheet_properties.pageSetUpPr.fitToPage = True  # one page wide, as long as it takes
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top = ws.page_margins.bottom = 0.5
+    ws.print_options.horizontalCentered = True
+    ws.oddFooter.center.text = "与上年比较 第 &P 页，共 &N 页"
+
+
+def _merge_runs(ws: Any, first: int, places: Sequence[tuple[str, str]]) -> None:
+    """Merge column A over the rows of one table and column B over the cells of one 项目;
+    rows grow where a long 项目 has too few cells to show it."""
+    for col, key in ((1, lambda p: p[0]), (2, lambda p: p)):
+        start = 0
+        for i in range(len(places) + 1):
+            if i < len(places) and key(places[i]) == key(places[start]):
+                continue
+            top, bottom = first + start, first + i - 1
+            if bottom > top:
+                ws.merge_cells(start_row=top, start_column=col, end_row=bottom, end_column=col)
+            if col == 2 and i > start:
+                need = text_height(places[start][1], _COMPARISON_WIDTHS[1] * 0.9) * 0.8
+                span = _ROW_PT * (i - start)
+                if need > span:
+                    for k in range(top, bottom + 1):
+                        ws.row_dimensions[k].height = need / (i - start)
+            start = i
