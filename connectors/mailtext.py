@@ -43,6 +43,7 @@ import jinja2
 import jinja2.meta
 
 from annual_report.campaign.kinds import MAIL_KINDS
+from annual_report.campaign.kinds import MailKind as Kind
 from annual_report.errors import ConfigProblem
 
 # The packaged texts (package data). DEFAULT_TEMPLATES is the name older callers import.
@@ -186,10 +187,10 @@ class MailTexts:
     def _exists(self, name: str) -> bool:
         return self._own(name) or (PACKAGE_TEMPLATES / name).is_file()
 
-    def _html(self, kind: str) -> str | None:
+    def _html(self, kind: Kind) -> str | None:
         """The HTML alternative of ``kind``, from where its text comes: an office that rewrote
         the text does not send the packaged HTML beside it."""
-        text, html = f"{kind}.txt.j2", f"{kind}.html.j2"
+        text, html = kind.template, kind.html_template
         if self._own(text):
             return html if self._own(html) else None
         return html if (PACKAGE_TEMPLATES / html).is_file() else None
@@ -205,11 +206,10 @@ class MailTexts:
 
         problems: list[ConfigProblem] = []
         own = sorted(p.name for p in self.overrides.glob("*.j2")) if self.overrides else []
+        kind_of = {n: k for k in MAIL_KINDS.values() for n in (k.template, k.html_template)}
         for name in own:
-            stem = name.removesuffix(".j2").rpartition(".")[0]
-            if not name.startswith("_") and (
-                stem not in MAIL_KINDS or not name.endswith((".txt.j2", ".html.j2"))
-            ):
+            kind = kind_of.get(name)
+            if kind is None and not name.startswith("_"):
                 problems.append(
                     ConfigProblem(
                         show(name),
@@ -220,14 +220,14 @@ class MailTexts:
                     )
                 )
                 continue
-            if name.endswith(".html.j2") and not self._own(f"{stem}.txt.j2"):
+            if kind is not None and name == kind.html_template and not self._own(kind.template):
                 problems.append(
                     ConfigProblem(
                         show(name),
-                        f"只替换了 HTML：请把 {stem}.txt.j2 也放在这里（一封邮件的文本和 HTML "
+                        f"只替换了 HTML：请把 {kind.template} 也放在这里（一封邮件的文本和 HTML "
                         "一起替换）",
                         code="template-html-alone",
-                        detail=f"an HTML override without {stem}.txt.j2",
+                        detail=f"an HTML override without {kind.template}",
                     )
                 )
             problems.extend(self._compile(name, show(name)))
@@ -283,7 +283,10 @@ class MailTexts:
         except UnicodeDecodeError:
             return [
                 ConfigProblem(
-                    shown, "不是 UTF-8 编码的文本（请另存为 UTF-8）", code="encoding", detail=""
+                    shown,
+                    "不是 UTF-8 编码的文本（请另存为 UTF-8）",
+                    code="encoding",
+                    detail="not UTF-8",
                 )
             ]
         return [
@@ -299,10 +302,16 @@ class MailTexts:
 
     def kinds(self) -> list[str]:
         """The kinds of mail there is a text for."""
-        return sorted(kind for kind in MAIL_KINDS if self._exists(f"{kind}.txt.j2"))
+        return sorted(name for name, kind in MAIL_KINDS.items() if self._exists(kind.template))
 
     def render(self, kind: MailKind | str, **context: Any) -> RenderedMail:
-        kind = str(kind)
+        declared = MAIL_KINDS.get(str(kind))
+        if declared is None:
+            raise ValueError(
+                f"no mail template for {str(kind)!r}: not a mail kind of "
+                "annual_report/campaign/kinds.py"
+            )
+        kind = declared.name
         values: dict[str, Any] = {"contact": None, "today": date.today(), **self.defaults}
         values.update(context)
         _normalise(values)
@@ -310,16 +319,16 @@ class MailTexts:
             code = _field(values.get("department"), "code")
             values["tag"] = subject_tag(str(values["campaign"]), code)
         try:
-            text_template = self.env.get_template(f"{kind}.txt.j2")
+            text_template = self.env.get_template(declared.template)
         except jinja2.TemplateNotFound:
             raise ValueError(f"no mail template for {kind!r}") from None
         subject_block = text_template.blocks.get("subject")
         if subject_block is None:
-            raise ValueError(f"{kind}.txt.j2 has no subject block")
+            raise ValueError(f"{declared.template} has no subject block")
         subject = "".join(subject_block(text_template.new_context(values)))
         subject = re.sub(r"\s+", " ", subject).strip()
         text = _tidy(text_template.render(values))
-        html_name = self._html(kind)
+        html_name = self._html(declared)
         html = None
         if html_name is not None:
             html = self.env.get_template(html_name).render(values).strip() + "\n"

@@ -36,7 +36,13 @@ class MailKind:
 
     @property
     def template(self) -> str:
+        """The text: a ``subject`` block and the plain-text body."""
         return f"{self.name}.txt.j2"
+
+    @property
+    def html_template(self) -> str:
+        """The HTML alternative, where the kind has one."""
+        return f"{self.name}.html.j2"
 
 
 @dataclass(frozen=True)
