@@ -1,12 +1,14 @@
 """Reading an office's configuration: a YAML file into a typed model, every problem gathered.
 
-Each file of ``config/`` (``departments.yaml``, ``campaign.yaml``, ``mail.yaml``, the mail texts'
-overrides) is read with :func:`read_yaml` and validated into its pydantic model here, and each
-problem becomes a :class:`~annual_report.errors.ConfigProblem` naming the file, the entry and the
-field, with a Chinese message for the coordinator (``departments.yaml 第3项（RSJ）email：
-不是有效的邮件地址（rsj@@city）``) beside pydantic's stable error type and English text. A loader
-raises one :class:`~annual_report.errors.ConfigError` with every problem of its file;
-``office.settings.load_app_config`` gathers every file's.
+Each YAML file of ``config/`` (``departments.yaml``, ``campaign.yaml``, ``mail.yaml``) is read
+with :func:`read_yaml` and validated into its pydantic model with :func:`validated` /
+:func:`parse_model`; each problem becomes a :class:`~annual_report.errors.ConfigProblem` naming
+the file, the entry and the field, with a Chinese message for the coordinator
+(``departments.yaml 第3项（RSJ）email：不是有效的邮件地址（rsj@@city）``) beside a stable code
+(pydantic's error type or ours) and the English detail. A loader raises one
+:class:`~annual_report.errors.ConfigError` with every problem of its file (the mail texts'
+problems come the same way, from ``connectors.mailtext``); ``office.settings.load_app_config``
+gathers every file's.
 
 The field types the files share are here too: one e-mail address check, one phone number check,
 one :class:`Contact`.
@@ -32,6 +34,8 @@ from pydantic import (
 from annual_report.errors import ConfigError, ConfigProblem
 
 __all__ = [
+    "EMAIL_RE",
+    "PHONE_RE",
     "ConfigError",
     "ConfigModel",
     "ConfigProblem",
@@ -51,7 +55,6 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
-T = TypeVar("T")
 
 
 class ConfigModel(BaseModel):
@@ -289,9 +292,3 @@ def read_yaml(path: str | Path, *, file: str | None = None) -> Any:
             "yaml",
             f"not valid YAML{at}: {reason}",
         )
-
-
-def load_model(path: str | Path, name: str, model: type[M]) -> M:
-    """Read ``name`` (``path`` is the file or the configuration directory) as ``model``."""
-    path = config_path(path, name)
-    return parse_model(model, read_yaml(path), file=path.name, source=path)
