@@ -7,6 +7,9 @@ Every error carries the context an operator needs (file, department, Message-ID)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 
 class NianbaoError(Exception):
     """Base of every error nianbao raises on purpose."""
@@ -23,12 +26,43 @@ class NianbaoError(Exception):
         return f"{self.message} ({details})"
 
 
-class ConfigError(NianbaoError):
-    """Configuration (registry, campaign, mail settings) is invalid; lists every problem."""
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem of the configuration, as data: which file, which entry, which field, what.
 
-    def __init__(self, message: str, problems: list[str] | None = None, **context: object):
+    ``str()`` is the Chinese line the coordinator reads (``departments.yaml 第3项（RSJ）email：
+    不是有效的邮件地址（rsj@@city）``); ``code`` is a stable slug (pydantic's error type or ours:
+    ``missing``, ``duplicate``, ``not-found``, ``template-syntax`` …) and ``detail`` the original
+    English text, for logs and tests. Built by :mod:`annual_report.config`.
+    """
+
+    file: str | None  # as the office names it: departments.yaml, mail/receipt.txt.j2
+    message: str  # Chinese
+    field: str | None = None  # the key path inside the file or entry: email, smtp.port
+    entry: str | None = None  # the list item: 第3项（RSJ）
+    code: str = "invalid"
+    detail: str | None = None
+
+    def __str__(self) -> str:
+        place = " ".join(p for p in (self.file, f"{self.entry or ''}{self.field or ''}") if p)
+        return f"{place}：{self.message}" if place else self.message
+
+
+class ConfigError(NianbaoError):
+    """Configuration (registry, campaign, mail settings, mail texts) is invalid; lists every
+    problem: ``problems`` the Chinese lines, ``details`` the same as :class:`ConfigProblem`."""
+
+    def __init__(
+        self,
+        message: str,
+        problems: Sequence[ConfigProblem | str] | None = None,
+        **context: object,
+    ):
         super().__init__(message, **context)
-        self.problems = problems or []
+        self.details: list[ConfigProblem] = [
+            p if isinstance(p, ConfigProblem) else ConfigProblem(None, p) for p in problems or ()
+        ]
+        self.problems: list[str] = [str(p) for p in self.details]
 
     def __str__(self) -> str:
         head = super().__str__()

@@ -1,7 +1,14 @@
-"""The Chinese mail texts (``config/mail/*.j2``), the subject tag and the attachment file name.
+"""The Chinese mail texts, the subject tag and the attachment file name.
 
-Every kind of mail is one template ``<kind>.txt.j2`` with a ``subject`` block and the plain-text
-body; a ``<kind>.html.j2`` next to it, when present, gives an HTML alternative (autoescaped).
+The texts ship with the package (``connectors/templates/``): every kind of mail of
+``annual_report/campaign/kinds.py`` is one template ``<kind>.txt.j2`` with a ``subject`` block and
+the plain-text body; a ``<kind>.html.j2`` next to it, when present, gives an HTML alternative
+(autoescaped). An office that wants its own wording for a kind puts that one file in its
+``config/mail/`` (the override directory): its file wins, the other kinds keep the packaged text.
+Its ``.txt.j2`` replaces the whole mail: the packaged HTML of that kind is not sent beside it
+unless the office overrides the HTML too. :meth:`MailTexts.check` finds, when the configuration
+loads, what would stop a mail mid-run: a kind without a template, an override that does not
+compile or names a template that does not exist, a file that is no kind's.
 Templates run with ``StrictUndefined``: a missing variable is an error, never an empty hole in a
 letter to a department.
 
@@ -25,7 +32,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -33,10 +40,15 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 
 from annual_report.campaign.kinds import MAIL_KINDS
+from annual_report.campaign.kinds import MailKind as Kind
+from annual_report.errors import ConfigProblem
 
-DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "config" / "mail"
+# The packaged texts (package data). DEFAULT_TEMPLATES is the name older callers import.
+PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
+DEFAULT_TEMPLATES = PACKAGE_TEMPLATES
 _WEEKDAYS = "一二三四五六日"
 
 
@@ -137,22 +149,19 @@ def _field(obj: Any, name: str) -> Any:
 
 
 class MailTexts:
-    """Renders the mail texts of ``templates_dir`` (default: the project's ``config/mail``)."""
+    """Renders the mail texts: the packaged ones, each overridden by the file of the same name in
+    ``overrides`` (an office's ``config/mail``) when there is one."""
 
     def __init__(
-        self, templates_dir: str | Path | None = None, *, defaults: Mapping[str, Any] | None = None
+        self, overrides: str | Path | None = None, *, defaults: Mapping[str, Any] | None = None
     ) -> None:
-        self.templates_dir = Path(templates_dir) if templates_dir else DEFAULT_TEMPLATES
+        self.overrides = Path(overrides) if overrides else None
         self.defaults = dict(defaults or {})
+        loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(PACKAGE_TEMPLATES)]
+        if self.overrides is not None:
+            loaders.insert(0, jinja2.FileSystemLoader(self.overrides))
         self.env = jinja2.Environment(
-            # An office's own texts first; a kind its copy of config/mail predates falls back
-            # to the project's text rather than leaving a mail unsent.
-            loader=jinja2.ChoiceLoader(
-                [
-                    jinja2.FileSystemLoader(self.templates_dir),
-                    jinja2.FileSystemLoader(DEFAULT_TEMPLATES),
-                ]
-            ),
+            loader=jinja2.ChoiceLoader(loaders),
             autoescape=jinja2.select_autoescape(
                 enabled_extensions=("html", "html.j2"), default_for_string=False
             ),
@@ -165,46 +174,144 @@ class MailTexts:
 
     @classmethod
     def from_settings(cls, settings: Any) -> MailTexts:
-        """Texts signed with the settings' sender name and contact (a MailSettings)."""
+        """Texts signed with the settings' sender name and contact (a MailSettings), with its
+        override directory."""
         return cls(
             settings.templates_dir,
             defaults={"office": settings.smtp.sender_name, "contact": settings.contact},
         )
 
-    def check(self) -> list[str]:
-        """Problems that would stop a mail going out, found before anything is sent: a template
-        of a declared mail kind missing from ``templates_dir``, or one that does not compile."""
-        problems = []
-        for kind in MAIL_KINDS.values():
-            path = self.templates_dir / kind.template
-            if not path.is_file():
-                problems.append(f"{path}: missing (the template of {kind.name}: {kind.label})")
+    def _own(self, name: str) -> bool:
+        return self.overrides is not None and (self.overrides / name).is_file()
+
+    def _exists(self, name: str) -> bool:
+        return self._own(name) or (PACKAGE_TEMPLATES / name).is_file()
+
+    def _html(self, kind: Kind) -> str | None:
+        """The HTML alternative of ``kind``, from where its text comes: an office that rewrote
+        the text does not send the packaged HTML beside it."""
+        text, html = kind.template, kind.html_template
+        if self._own(text):
+            return html if self._own(html) else None
+        return html if (PACKAGE_TEMPLATES / html).is_file() else None
+
+    def check(self, shown: Callable[[str], str] | None = None) -> list[ConfigProblem]:
+        """Problems that would stop a mail going out, found before anything is sent. ``shown``
+        names an override file for the coordinator (default: its full path)."""
+
+        def show(name: str) -> str:
+            if shown is not None:
+                return shown(name)
+            return str((self.overrides or PACKAGE_TEMPLATES) / name)
+
+        problems: list[ConfigProblem] = []
+        own = sorted(p.name for p in self.overrides.glob("*.j2")) if self.overrides else []
+        kind_of = {n: k for k in MAIL_KINDS.values() for n in (k.template, k.html_template)}
+        for name in own:
+            kind = kind_of.get(name)
+            if kind is None and not name.startswith("_"):
+                problems.append(
+                    ConfigProblem(
+                        show(name),
+                        "不是任何一种邮件的模板（文件名应为“邮件种类.txt.j2”，如 receipt.txt.j2；"
+                        f"邮件种类：{'、'.join(MAIL_KINDS)}）",
+                        code="template-unknown",
+                        detail="not the template of a mail kind",
+                    )
+                )
                 continue
-            names = [kind.template]
-            if (self.templates_dir / f"{kind.name}.html.j2").is_file():
-                names.append(f"{kind.name}.html.j2")
-            for name in names:
-                try:
-                    template = self.env.get_template(name)
-                except jinja2.TemplateSyntaxError as exc:
-                    where = exc.filename or str(self.templates_dir / name)
-                    problems.append(f"{where}, line {exc.lineno}: {exc.message}")
-                except jinja2.TemplateNotFound as exc:  # an include or base that is missing
-                    problems.append(f"{self.templates_dir / name}: needs {exc.name}, not found")
-                else:
-                    if name.endswith(".txt.j2") and "subject" not in template.blocks:
-                        problems.append(f"{self.templates_dir / name}: no subject block")
+            if kind is not None and name == kind.html_template and not self._own(kind.template):
+                problems.append(
+                    ConfigProblem(
+                        show(name),
+                        f"只替换了 HTML：请把 {kind.template} 也放在这里（一封邮件的文本和 HTML "
+                        "一起替换）",
+                        code="template-html-alone",
+                        detail=f"an HTML override without {kind.template}",
+                    )
+                )
+            problems.extend(self._compile(name, show(name)))
+        for kind in MAIL_KINDS.values():
+            if not self._exists(kind.template):
+                problems.append(
+                    ConfigProblem(
+                        show(kind.template),
+                        f"缺少“{kind.label}”（{kind.name}）的模板",
+                        code="template-missing",
+                        detail=f"missing: the template of {kind.name}",
+                    )
+                )
+                continue
+            if not self._own(kind.template):
+                problems.extend(
+                    self._compile(kind.template, str(PACKAGE_TEMPLATES / kind.template))
+                )
+            if any(p.file == show(kind.template) for p in problems):
+                continue  # already refused
+            try:
+                blocks = self.env.get_template(kind.template).blocks
+            except jinja2.TemplateError:
+                continue  # reported by _compile
+            if "subject" not in blocks:
+                problems.append(
+                    ConfigProblem(
+                        show(kind.template),
+                        "没有 {% block subject %}（邮件主题）",
+                        code="template-subject",
+                        detail="no subject block",
+                    )
+                )
+        problems.sort(key=lambda p: p.file or "")
         return problems
 
+    def _compile(self, name: str, shown: str) -> list[ConfigProblem]:
+        """Problems of template ``name`` as it resolves: syntax, encoding, and templates it
+        extends or includes that exist nowhere."""
+        try:
+            source, _, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
+            self.env.get_template(name)
+            names = jinja2.meta.find_referenced_templates(self.env.parse(source))
+        except jinja2.TemplateSyntaxError as exc:
+            return [
+                ConfigProblem(
+                    shown,
+                    f"第{exc.lineno}行模板语法有误（{exc.message}）",
+                    code="template-syntax",
+                    detail=f"line {exc.lineno}: {exc.message}",
+                )
+            ]
+        except UnicodeDecodeError:
+            return [
+                ConfigProblem(
+                    shown,
+                    "不是 UTF-8 编码的文本（请另存为 UTF-8）",
+                    code="encoding",
+                    detail="not UTF-8",
+                )
+            ]
+        return [
+            ConfigProblem(
+                shown,
+                f"引用的模板 {ref} 不存在",
+                code="template-missing",
+                detail=f"needs {ref}, not found",
+            )
+            for ref in names
+            if ref is not None and not self._exists(ref)
+        ]
+
     def kinds(self) -> list[str]:
-        return sorted(
-            p.name.removesuffix(".txt.j2")
-            for p in self.templates_dir.glob("*.txt.j2")
-            if not p.name.startswith("_")
-        )
+        """The kinds of mail there is a text for."""
+        return sorted(name for name, kind in MAIL_KINDS.items() if self._exists(kind.template))
 
     def render(self, kind: MailKind | str, **context: Any) -> RenderedMail:
-        kind = str(kind)
+        declared = MAIL_KINDS.get(str(kind))
+        if declared is None:
+            raise ValueError(
+                f"no mail template for {str(kind)!r}: not a mail kind of "
+                "annual_report/campaign/kinds.py"
+            )
+        kind = declared.name
         values: dict[str, Any] = {"contact": None, "today": date.today(), **self.defaults}
         values.update(context)
         _normalise(values)
@@ -212,18 +319,19 @@ class MailTexts:
             code = _field(values.get("department"), "code")
             values["tag"] = subject_tag(str(values["campaign"]), code)
         try:
-            text_template = self.env.get_template(f"{kind}.txt.j2")
+            text_template = self.env.get_template(declared.template)
         except jinja2.TemplateNotFound:
-            raise ValueError(f"no mail template for {kind!r} in {self.templates_dir}") from None
+            raise ValueError(f"no mail template for {kind!r}") from None
         subject_block = text_template.blocks.get("subject")
         if subject_block is None:
-            raise ValueError(f"{kind}.txt.j2 has no subject block")
+            raise ValueError(f"{declared.template} has no subject block")
         subject = "".join(subject_block(text_template.new_context(values)))
         subject = re.sub(r"\s+", " ", subject).strip()
         text = _tidy(text_template.render(values))
+        html_name = self._html(declared)
         html = None
-        if (self.templates_dir / f"{kind}.html.j2").is_file():
-            html = self.env.get_template(f"{kind}.html.j2").render(values).strip() + "\n"
+        if html_name is not None:
+            html = self.env.get_template(html_name).render(values).strip() + "\n"
         return RenderedMail(kind=kind, subject=subject, text=text, html=html)
 
 

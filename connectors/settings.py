@@ -5,47 +5,62 @@ variables (``NIANBAO_SMTP_PASSWORD`` / ``NIANBAO_IMAP_PASSWORD`` unless ``passwo
 others), and the flows layer may hand one over from a Prefect Secret block instead
 (``settings.with_passwords(...)`` or the connectors' ``password=`` parameter). A password held in
 memory is a ``SecretStr``: ``repr`` and ``str`` of the settings show ``**********``.
+
+The mail texts are checked here too, when the settings load: the packaged ones and the office's
+overrides in ``config/mail/`` (``templates_dir``), so a kind without a template or an override
+that does not compile stops the configuration before anything is sent.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, field_validator
 
+from annual_report.config import (
+    ConfigModel,
+    ConfigProblem,
+    Contact,
+    EmailAddress,
+    Invalid,
+    config_path,
+    raise_problems,
+    read_yaml,
+    validated,
+)
 from annual_report.errors import ConfigError
 
+__all__ = [
+    "MAIL_FILE",
+    "OVERRIDES_DIR",
+    "Contact",
+    "ImapSettings",
+    "MailSettings",
+    "SmtpSettings",
+    "check_templates",
+    "load_mail_settings",
+    "parse_mail_settings",
+]
+
 MAIL_FILE = "mail.yaml"
+OVERRIDES_DIR = "mail"  # config/mail: the office's own mail texts, when it has any
 Security = Literal["ssl", "starttls", "none"]
 
 _SECRET_KEYS = {"password", "pass", "passwd", "secret"}
 
 
-def _check_address(value: str) -> str:
-    value = value.strip()
-    local, _, domain = value.rpartition("@")
-    if not local or not domain or any(c.isspace() for c in value) or "@" in domain:
-        raise ValueError(f"{value!r} is not an e-mail address")
-    return value
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SmtpSettings(_Model):
+class SmtpSettings(ConfigModel):
     host: str = Field(min_length=1)
     port: int = Field(ge=1, le=65535)
     security: Security = "ssl"
     user: str | None = None  # login; None: a relay without authentication
-    sender: str  # the From address
+    sender: EmailAddress  # the From address
     sender_name: str = Field(min_length=1)  # e.g. 樟树市人民政府办公室
-    reply_to: str | None = None
+    reply_to: EmailAddress | None = None
     timeout: float = Field(default=30, gt=0)
     rate_per_minute: float | None = Field(default=20, gt=0)  # None: no limit
     retries: int = Field(default=3, ge=0, le=10)
@@ -57,11 +72,6 @@ class SmtpSettings(_Model):
     password_env: str = "NIANBAO_SMTP_PASSWORD"
     password: SecretStr | None = Field(default=None, exclude=True, repr=False)
 
-    @field_validator("sender", "reply_to")
-    @classmethod
-    def _address(cls, value: str | None) -> str | None:
-        return None if value is None else _check_address(value)
-
     @property
     def sender_domain(self) -> str:
         return self.sender.rpartition("@")[2]
@@ -71,7 +81,7 @@ class SmtpSettings(_Model):
         return _password(self.password, self.password_env, env)
 
 
-class ImapSettings(_Model):
+class ImapSettings(ConfigModel):
     host: str = Field(min_length=1)
     port: int = Field(ge=1, le=65535)
     security: Security = "ssl"
@@ -96,9 +106,11 @@ class ImapSettings(_Model):
         value = value.strip()
         if value.startswith("\\"):
             if value not in ("\\Seen", "\\Flagged", "\\Answered"):
-                raise ValueError(f"{value!r}: only \\Seen, \\Flagged or \\Answered, or a keyword")
+                raise Invalid(
+                    "imap-flag", f"{value!r} 不可用：只能是 \\Seen、\\Flagged、\\Answered 或关键字"
+                )
         elif not value or any(c in value for c in ' (){%*"\\]') or not value.isascii():
-            raise ValueError(f"{value!r} is not an IMAP keyword")
+            raise Invalid("imap-flag", f"{value!r} 不是 IMAP 关键字（如 $NianbaoProcessed）")
         return value
 
     def resolve_password(self, env: Mapping[str, str] | None = None) -> str | None:
@@ -106,33 +118,17 @@ class ImapSettings(_Model):
         return _password(self.password, self.password_env, env)
 
 
-class Contact(_Model):
-    """Whom departments call with questions (printed in every mail)."""
-
-    name: str = Field(min_length=1)
-    phone: str | None = None
-    email: str | None = None
-
-    @field_validator("phone", mode="before")
-    @classmethod
-    def _phone(cls, value: object) -> object:
-        return str(value) if isinstance(value, int) else value  # YAML reads 07953991234 as int
-
-
-class MailSettings(_Model):
+class MailSettings(ConfigModel):
     smtp: SmtpSettings
     imap: ImapSettings | None = None
     maildir: Path | None = None  # a local Maildir to read instead of / besides IMAP
     drop_dir: Path | None = None  # workbooks / .eml files received another way
-    coordinator: str  # address of the coordinator (notices, quarantine)
+    coordinator: EmailAddress  # address of the coordinator (notices, quarantine)
     contact: Contact | None = None
     archive_dir: Path = Path("nianbao-data/mail")
-    templates_dir: Path | None = None  # default: config/mail next to this file
-
-    @field_validator("coordinator")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        return _check_address(value)
+    # The office's own mail texts, each overriding the packaged one of the same name; default:
+    # config/mail beside this file when there is one, else none (the packaged texts only).
+    templates_dir: Path | None = None
 
     def smtp_password(self, env: Mapping[str, str] | None = None) -> str | None:
         return self.smtp.resolve_password(env)
@@ -157,16 +153,6 @@ def _password(held: SecretStr | None, var: str, env: Mapping[str, str] | None) -
     return value or None
 
 
-def _format_error(error: Mapping[str, Any]) -> str:
-    loc = ".".join(str(p) for p in error.get("loc", ()))
-    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-    if error.get("type") == "missing":
-        message = "required"
-    elif error.get("type") == "extra_forbidden":
-        message = "unknown field"
-    return f"{loc}: {message}" if loc else message
-
-
 def _secret_keys(data: Any, where: str = "") -> list[str]:
     found: list[str] = []
     if isinstance(data, dict):
@@ -186,25 +172,19 @@ def parse_mail_settings(
     Relative paths (archive_dir, maildir, drop_dir, templates_dir) are resolved against
     ``base_dir`` (the project directory, i.e. the parent of ``config/``) when given.
     """
-    if not isinstance(data, dict):
-        raise ConfigError(
-            "mail settings must be a mapping with 'smtp' and 'coordinator'", file=source
-        )
+    file = Path(source).name if source else MAIL_FILE
     problems = [
-        f"{path}: passwords do not belong in config files; set the environment variable "
-        "(see .env.example) or use a Prefect Secret block"
-        for path in _secret_keys(data)
-    ]
-    clean = _without_secrets(data)
-    settings: MailSettings | None = None
-    try:
-        settings = MailSettings.model_validate(clean)
-    except ValidationError as exc:
-        problems.extend(_format_error(e) for e in exc.errors())
-    if problems:
-        raise ConfigError(
-            f"the mail settings have {len(problems)} problem(s)", problems, file=source
+        ConfigProblem(
+            file,
+            "密码不能写在配置文件里：请设置环境变量（见 .env.example）或使用 Prefect Secret",
+            field,
+            code="secret",
+            detail="passwords do not belong in config files",
         )
+        for field in _secret_keys(data)
+    ]
+    settings, wrong = validated(MailSettings, _without_secrets(data), file=file)
+    raise_problems(problems + wrong, source=source)
     assert settings is not None
     if base_dir is not None:
         settings = settings.model_copy(update=_resolved_paths(settings, base_dir))
@@ -229,45 +209,69 @@ def _resolved_paths(settings: MailSettings, base: Path) -> dict[str, Path]:
 
 
 def load_mail_settings(path: str | Path) -> MailSettings:
-    """Read ``config/mail.yaml`` (``path`` is the file or the config directory).
+    """Read ``config/mail.yaml`` (``path`` is the file or the config directory) and check the
+    mail texts; one ConfigError lists the problems of both.
 
     Relative paths in the file are taken relative to the config directory's parent (the project
     directory), so ``archive_dir: data/mail`` means ``<project>/data/mail``.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / MAIL_FILE
+    path = config_path(path, MAIL_FILE)
+    config_dir = path.resolve().parent
+    problems: list[ConfigProblem] = []
+    settings: MailSettings | None = None
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("mail settings not found", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the mail settings: {exc}", file=str(path)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"the mail settings are not valid YAML{where}", file=str(path)) from None
-    settings = parse_mail_settings(data, source=str(path), base_dir=path.resolve().parent.parent)
-    if settings.templates_dir is None:
-        settings = settings.model_copy(update={"templates_dir": path.resolve().parent / "mail"})
-    check_templates(settings, source=str(path))
+        settings = parse_mail_settings(
+            read_yaml(path), source=str(path), base_dir=config_dir.parent
+        )
+    except ConfigError as exc:
+        problems.extend(exc.details)
+    if settings is not None and settings.templates_dir is None:
+        default = config_dir / OVERRIDES_DIR
+        if default.is_dir():
+            settings = settings.model_copy(update={"templates_dir": default})
+    overrides = settings.templates_dir if settings is not None else config_dir / OVERRIDES_DIR
+    problems.extend(template_problems(overrides, config_dir, explicit=settings is not None))
+    raise_problems(problems, source=path)
+    assert settings is not None
     return settings
 
 
-def check_templates(settings: MailSettings, *, source: str | None = None) -> None:
-    """Every mail kind has its template in ``templates_dir`` and each compiles: a city that
-    copied ``config/mail`` from an older version learns it here, before anything is sent."""
+def template_problems(
+    overrides: Path | None, config_dir: Path | None = None, *, explicit: bool = True
+) -> list[ConfigProblem]:
+    """What is wrong with the mail texts: the packaged ones and the overrides in ``overrides``
+    (named relative to ``config_dir``, e.g. ``mail/receipt.txt.j2``). A missing directory is a
+    problem only when ``explicit`` (mail.yaml named it)."""
     from connectors.mailtext import MailTexts
 
-    assert settings.templates_dir is not None
-    if not settings.templates_dir.is_dir():
-        raise ConfigError(
-            f"the mail templates directory {settings.templates_dir} does not exist", file=source
-        )
-    problems = MailTexts(settings.templates_dir).check()
-    if problems:
-        raise ConfigError(
-            f"the mail templates have {len(problems)} problem(s)", problems, file=source
-        )
+    if overrides is not None and not overrides.is_dir():
+        if not explicit:
+            overrides = None
+        else:
+            return [
+                ConfigProblem(
+                    MAIL_FILE,
+                    f"目录不存在（{overrides}）",
+                    "templates_dir",
+                    code="not-found",
+                    detail=f"the mail templates directory {overrides} does not exist",
+                )
+            ]
+    return MailTexts(overrides).check(shown=_shown(overrides, config_dir))
+
+
+def _shown(overrides: Path | None, config_dir: Path | None) -> Callable[[str], str]:
+    def show(name: str) -> str:
+        if overrides is None:
+            return f"{OVERRIDES_DIR}/{name}"  # where the office could add it
+        if config_dir is not None and overrides.resolve().is_relative_to(config_dir.resolve()):
+            return (overrides.resolve() / name).relative_to(config_dir.resolve()).as_posix()
+        return str(overrides / name)
+
+    return show
+
+
+def check_templates(settings: MailSettings, *, source: str | None = None) -> None:
+    """Every mail kind has its template, packaged or overridden in ``settings.templates_dir``,
+    and every override compiles: a city learns it here, before anything is sent."""
+    raise_problems(template_problems(settings.templates_dir), source=source)

@@ -7,7 +7,6 @@ post office), exactly what a city office would edit for itself.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +140,7 @@ def mail_data(port: int, maildir: Path, archive: Path) -> dict[str, Any]:
 def write_config(
     target: Path, *, report_year: int, smtp_port: int, maildir: Path, archive: Path
 ) -> Path:
-    """A complete configuration directory for the sample city (mail texts copied along)."""
+    """A complete configuration directory for the sample city (the packaged mail texts)."""
     target.mkdir(parents=True, exist_ok=True)
     files = {
         "departments.yaml": registry_data(),
@@ -151,11 +150,11 @@ def write_config(
     for name, data in files.items():
         text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
         (target / name).write_text(text, encoding="utf-8")
-    shutil.copytree(packaged_mail_texts(), target / "mail", dirs_exist_ok=True)
     return target
 
 
 def packaged_mail_texts() -> Path:
-    from connectors.mailtext import DEFAULT_TEMPLATES
+    """Where the packaged mail texts are (a copy of some in ``config/mail`` overrides them)."""
+    from connectors.mailtext import PACKAGE_TEMPLATES
 
-    return Path(DEFAULT_TEMPLATES)
+    return PACKAGE_TEMPLATES

@@ -1,7 +1,8 @@
 """The whole configuration directory, validated once: registry, campaign plan, mail settings.
 
 A city office sets up by copying ``config/`` and editing it. Every file is checked when the
-flows start and all problems of all files are reported together.
+flows start and all problems of all files are reported together (``annual_report.config``: each
+names its file, entry and field, in Chinese for the coordinator).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 from annual_report.campaign.plan import CampaignPlan, load_plan
 from annual_report.campaign.registry import Registry, load_registry
-from annual_report.errors import ConfigError
+from annual_report.config import raise_problems
+from annual_report.errors import ConfigError, ConfigProblem
 from connectors.settings import MailSettings, load_mail_settings
 
 CONFIG_ENV = "NIANBAO_CONFIG"  # read by the CLI (--config) and prefect.yaml
@@ -48,8 +50,9 @@ def load_app_config(config_dir: str | Path, data_dir: str | Path | None = None) 
     """
     config_dir = Path(config_dir).resolve()
     if not config_dir.is_dir():
-        raise ConfigError("configuration directory not found", path=str(config_dir))
-    problems: list[str] = []
+        missing = ConfigProblem(str(config_dir), "配置目录不存在", code="not-found")
+        raise ConfigError("configuration directory not found", [missing], file=str(config_dir))
+    problems: list[ConfigProblem] = []
     loaded = {}
     for name, loader in (
         ("departments.yaml", load_registry),
@@ -59,20 +62,23 @@ def load_app_config(config_dir: str | Path, data_dir: str | Path | None = None) 
         try:
             loaded[name] = loader(config_dir)
         except ConfigError as exc:
-            problems.append(f"{name}: {exc.message}")
-            problems.extend(f"{name}: {p}" for p in exc.problems)
-    if problems:
-        raise ConfigError("the configuration has problems", problems=problems, path=str(config_dir))
-    data = Path(data_dir or os.environ.get(DATA_ENV) or config_dir.parent / "nianbao-data")
-    registry: Registry = loaded["departments.yaml"]
-    plan: CampaignPlan = loaded["campaign.yaml"]
-    unknown = sorted(set(plan.overrides) - set(registry.codes))
-    if unknown:
-        raise ConfigError(
-            "the configuration has problems",
-            problems=[f"campaign.yaml: overrides name unknown departments: {', '.join(unknown)}"],
-            path=str(config_dir),
+            problems.extend(exc.details)
+    registry: Registry | None = loaded.get("departments.yaml")
+    plan: CampaignPlan | None = loaded.get("campaign.yaml")
+    if registry is not None and plan is not None:
+        problems.extend(
+            ConfigProblem(
+                "campaign.yaml",
+                "单位名录（departments.yaml）中没有这个单位",
+                f"overrides.{code}",
+                code="unknown-code",
+                detail=f"overrides name unknown department {code}",
+            )
+            for code in sorted(set(plan.overrides) - set(registry.codes))
         )
+    raise_problems(problems, source=config_dir, what="the configuration")
+    assert registry is not None and plan is not None
+    data = Path(data_dir or os.environ.get(DATA_ENV) or config_dir.parent / "nianbao-data")
     return AppConfig(config_dir, data.resolve(), registry, plan, loaded["mail.yaml"])
 
 

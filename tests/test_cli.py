@@ -240,10 +240,14 @@ def test_a_configuration_that_cannot_load_is_one_chinese_line(tmp_path):
 
     config = tmp_path / "config"
     shutil.copytree(ROOT / "config", config)
-    (config / "mail" / "escalation.txt.j2").unlink()
+    registry = config / "departments.yaml"
+    text = registry.read_text(encoding="utf-8")
+    registry.write_text(text.replace("fgw@yichun.example", "fgw@@yichun"), encoding="utf-8")
+    (config / "mail").mkdir()
+    (config / "mail" / "escalation.txt.j2").write_text("{% block subject %}{{ x {% endblock %}")
     result = runner.invoke(app, ["run", "remind", "--config", str(config), "--data", str(tmp_path)])
     assert result.exit_code == 2
     assert result.output.startswith(
-        "错误：配置有问题（2处），未运行：mail.yaml: the mail templates"
+        "错误：配置有问题（2处），未运行：departments.yaml 第2项（FGW）email：不是有效的邮件地址"
+        "（fgw@@yichun）；mail/escalation.txt.j2：第1行模板语法有误"
     )
-    assert "escalation.txt.j2: missing" in result.output

@@ -194,7 +194,7 @@ def test_the_build_step_stops_a_deploy_with_what_is_wrong(tmp_path):
     (config / "campaign.yaml").write_text("id: '2021'\nstart: someday\n", encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
         campaign_schedule(config_dir=str(config), data_dir="", office="yichun")
-    assert any(p.startswith("campaign.yaml:") for p in caught.value.problems)
+    assert any(p.file == "campaign.yaml" for p in caught.value.details)
 
 
 # -- nianbao serve (flows.deployments.deployments) ---------------------------------------------

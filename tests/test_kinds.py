@@ -69,10 +69,12 @@ def test_every_event_kind_sends_a_declared_mail_and_has_an_effect():
     assert {k.effect for k in EVENT_KINDS.values()} == set(Effect)
 
 
-def test_every_mail_kind_has_a_label_and_its_template_in_the_shipped_config():
+def test_every_mail_kind_has_a_label_and_its_template_in_the_package():
+    from connectors.mailtext import PACKAGE_TEMPLATES
+
     for kind in MAIL_KINDS.values():
         assert CHINESE.search(kind.label), kind
-        assert (ROOT / "config" / "mail" / kind.template).is_file(), kind.template
+        assert (PACKAGE_TEMPLATES / kind.template).is_file(), kind.template
     assert templates() == [f"{name}.txt.j2" for name in MAIL_KINDS]
 
 

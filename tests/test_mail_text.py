@@ -266,31 +266,140 @@ def test_a_long_list_is_capped_and_the_rest_counted(texts):
     assert f"另有{40 - LIST_LIMIT}处问题未在此列出" in mail.text
 
 
-def test_every_mail_kind_has_its_template_and_a_copy_missing_one_is_refused_at_load(tmp_path):
-    import shutil
-
-    from annual_report.campaign.kinds import MAIL_KINDS
-    from annual_report.errors import ConfigError
-    from connectors.mailtext import DEFAULT_TEMPLATES
-    from connectors.settings import load_mail_settings
-
-    assert MailTexts().check() == []
-    assert {k.value for k in MailKind} == set(MAIL_KINDS)
-    config = tmp_path / "config"
-    shutil.copytree(DEFAULT_TEMPLATES, config / "mail")
+def write_config(config):
+    """A configuration directory with a mail.yaml and no mail/ (the packaged texts)."""
+    config.mkdir(parents=True, exist_ok=True)
     (config / "mail.yaml").write_text(
         "smtp: {host: h, port: 25, security: none, sender: a@zhangshu.example, "
         "sender_name: 樟树市人民政府办公室}\ncoordinator: c@zhangshu.example\n",
         encoding="utf-8",
     )
-    assert load_mail_settings(config).templates_dir == (config / "mail").resolve()
-    (config / "mail" / "escalation.txt.j2").unlink()
-    (config / "mail" / "receipt.txt.j2").write_text("{% block subject %}{{ x {% endblock %}")
+    return config
+
+
+def test_the_texts_are_package_data_and_complete():
+    from annual_report.campaign.kinds import MAIL_KINDS
+    from connectors.mailtext import PACKAGE_TEMPLATES
+
+    assert PACKAGE_TEMPLATES.parent.name == "connectors" and PACKAGE_TEMPLATES.is_dir()
+    assert MailTexts().check() == []
+    assert {k.value for k in MailKind} == set(MAIL_KINDS)
+    assert all((PACKAGE_TEMPLATES / kind.template).is_file() for kind in MAIL_KINDS.values())
+
+
+def test_the_texts_go_into_the_installed_package():
+    """Every packaged text is package data of ``connectors`` (pip install . and the image)."""
+    import tomllib
+    from fnmatch import fnmatch
+    from pathlib import Path
+
+    from connectors.mailtext import PACKAGE_TEMPLATES
+
+    root = Path(__file__).resolve().parents[1]
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["connectors"]
+    files = [
+        p.relative_to(PACKAGE_TEMPLATES.parent).as_posix() for p in PACKAGE_TEMPLATES.iterdir()
+    ]
+    assert files and all(any(fnmatch(f, pattern) for pattern in patterns) for f in files)
+    assert not (root / "config" / "mail").exists() or not list(
+        (root / "config" / "mail").glob("*.j2")
+    )
+
+
+def test_a_configuration_without_mail_texts_uses_the_packaged_ones(tmp_path):
+    from connectors.settings import load_mail_settings
+
+    settings = load_mail_settings(write_config(tmp_path / "config"))
+    assert settings.templates_dir is None
+    mail = MailTexts.from_settings(settings).render("receipt", **COMMON, **CONTEXT["receipt"])
+    assert "已收到" in mail.subject
+
+
+def test_an_office_overrides_one_text_and_keeps_the_others(tmp_path):
+    from connectors.settings import load_mail_settings
+
+    config = write_config(tmp_path / "config")
+    (config / "mail").mkdir()
+    (config / "mail" / "rejected.txt.j2").write_text(
+        '{% extends "_base.txt.j2" %}\n'
+        "{% block subject %}{{ tag }} 请修改后重新报送{% endblock %}\n"
+        "{% block body %}本市的说法：共{{ issues|length }}处问题。{% endblock %}\n",
+        encoding="utf-8",
+    )
+    settings = load_mail_settings(config)
+    assert settings.templates_dir == (config / "mail").resolve()
+    texts = MailTexts.from_settings(settings)
+    mine = texts.render("rejected", **COMMON, **CONTEXT["rejected"])
+    assert mine.subject == "[年报2021-RSJ] 请修改后重新报送"
+    assert "本市的说法：共2处问题。" in mine.text and "樟树市人民政府办公室" in mine.text
+    # its text replaces the whole mail: the packaged HTML of the kind does not go beside it
+    assert mine.html is None
+    packaged = texts.render("accepted_with_warnings", **COMMON, **CONTEXT["accepted_with_warnings"])
+    assert packaged.html is not None and "本市的说法" not in packaged.text
+
+
+def test_a_broken_override_is_refused_at_load_naming_the_file(tmp_path):
+    from annual_report.errors import ConfigError
+    from connectors.settings import load_mail_settings
+
+    config = write_config(tmp_path / "config")
+    mail = config / "mail"
+    mail.mkdir()
+    (mail / "receipt.txt.j2").write_text("{% block subject %}{{ x {% endblock %}")
+    (mail / "reciept.txt.j2").write_text("{% block subject %}x{% endblock %}")  # a typo
+    (mail / "rejected.html.j2").write_text("<p>只有 HTML</p>")
+    (mail / "reminder.txt.j2").write_text('{% extends "_mine.txt.j2" %}')
+    (mail / "escalation.txt.j2").write_text("督办，但没有主题")
+    (mail / "README.md").write_text("not a template: ignored")
     with pytest.raises(ConfigError) as info:
         load_mail_settings(config)
-    text = str(info.value)
-    assert f"{(config / 'mail' / 'escalation.txt.j2').resolve()}: missing" in text
-    assert "receipt.txt.j2, line 1" in text
+    assert [(p.file, p.code) for p in info.value.details] == [
+        ("mail/escalation.txt.j2", "template-subject"),
+        ("mail/receipt.txt.j2", "template-syntax"),
+        ("mail/reciept.txt.j2", "template-unknown"),
+        ("mail/rejected.html.j2", "template-html-alone"),
+        ("mail/reminder.txt.j2", "template-missing"),
+    ]
+    text = "\n".join(info.value.problems)
+    assert "mail/receipt.txt.j2：第1行模板语法有误" in text
+    assert "mail/reminder.txt.j2：引用的模板 _mine.txt.j2 不存在" in text
+    assert "mail/escalation.txt.j2：没有 {% block subject %}（邮件主题）" in text
+
+
+def test_a_kind_without_a_template_anywhere_is_refused_at_load(tmp_path, monkeypatch):
+    """A kind declared in the table whose template is neither packaged nor overridden: the
+    configuration does not load, naming where the file belongs."""
+    from annual_report.campaign.kinds import MAIL_KINDS
+    from annual_report.campaign.kinds import MailKind as Kind
+    from annual_report.errors import ConfigError
+    from connectors.settings import load_mail_settings
+
+    monkeypatch.setitem(MAIL_KINDS, "thanks", Kind("thanks", "感谢信", "单位"))
+    config = write_config(tmp_path / "config")
+    with pytest.raises(ConfigError) as info:
+        load_mail_settings(config)
+    assert info.value.problems == ["mail/thanks.txt.j2：缺少“感谢信”（thanks）的模板"]
+    (config / "mail").mkdir()
+    (config / "mail" / "thanks.txt.j2").write_text(
+        '{% extends "_base.txt.j2" %}{% block subject %}{{ tag }} 谢谢{% endblock %}'
+    )
+    texts = MailTexts.from_settings(load_mail_settings(config))
+    assert texts.render("thanks", **COMMON).subject == "[年报2021-RSJ] 谢谢"
+
+
+def test_a_templates_dir_that_does_not_exist_is_refused(tmp_path):
+    from annual_report.errors import ConfigError
+    from connectors.settings import load_mail_settings
+
+    config = write_config(tmp_path / "config")
+    with (config / "mail.yaml").open("a", encoding="utf-8") as f:
+        f.write("templates_dir: config/mein-mail\n")
+    with pytest.raises(ConfigError) as info:
+        load_mail_settings(config)
+    assert [(p.file, p.field, p.code) for p in info.value.details] == [
+        ("mail.yaml", "templates_dir", "not-found")
+    ]
 
 
 def test_a_missing_variable_is_an_error_not_a_hole(texts):

@@ -103,8 +103,64 @@ def test_ladder_steps_in_order(plan):
 def test_all_problems_reported_together():
     with pytest.raises(ConfigError) as err:
         parse_plan({"id": "x y", "report_year": 2010, "start": "2022-01-04", "deadline": "nope"})
-    text = str(err.value)
-    assert "id" in text and "report_year" in text and "deadline" in text
+    assert [(p.field, p.code) for p in err.value.details] == [
+        ("id", "id"),
+        ("report_year", "greater_than_equal"),
+        ("deadline", "date_from_datetime_parsing"),
+    ]
+    assert err.value.problems == [
+        "campaign.yaml id：'x y' 只能用英文字母、数字、“-”和“_”（用在邮件主题的标记中）",
+        "campaign.yaml report_year：不能小于2019",
+        "campaign.yaml deadline：不是有效的日期（应写作 2022-01-04）",
+    ]
+
+
+def test_problems_between_fields_name_each_field():
+    with pytest.raises(ConfigError) as err:
+        parse_plan(
+            {
+                "id": "2021",
+                "report_year": 2021,
+                "start": "2022-01-04",
+                "deadline": "2022-01-03",
+                "timezone": "Asia/Shanghia",
+                "collect_every_minutes": 7,
+                "overrides": {"WTZ": {"deadline": "2021-12-31", "dedline": "2022-02-01"}},
+                "ladder": {"remind_days_before": [3, "三"]},
+            },
+            source="/srv/config/campaign.yaml",
+        )
+    assert [(p.file, p.field, p.code) for p in err.value.details] == [
+        ("campaign.yaml", "ladder.remind_days_before[1]", "int_parsing"),
+        ("campaign.yaml", "overrides.WTZ.dedline", "extra_forbidden"),
+    ]  # the fields themselves first: the checks between fields need valid fields
+    wrong_dates = {
+        "id": "2021",
+        "report_year": 2021,
+        "start": "2022-01-04",
+        "deadline": "2022-01-03",
+        "timezone": "Asia/Shanghia",
+        "collect_every_minutes": 7,
+        "overrides": {"WTZ": {"deadline": "2021-12-31"}},
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_plan(wrong_dates)
+    assert err.value.problems == [
+        "campaign.yaml collect_every_minutes：应能整除60（5、10、15、20、30或60）",
+        "campaign.yaml deadline：早于开始日期 start（2022-01-04）",
+        "campaign.yaml timezone：未知的时区 'Asia/Shanghia'（如 Asia/Shanghai）",
+        "campaign.yaml overrides.WTZ.deadline：早于开始日期 start（2022-01-04）",
+    ]
+
+
+def test_an_empty_or_missing_plan(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_plan(tmp_path)
+    assert err.value.problems == ["campaign.yaml：找不到此文件"]
+    (tmp_path / "campaign.yaml").write_text("# nothing yet\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_plan(tmp_path)
+    assert err.value.problems == ["campaign.yaml：文件是空的"]
 
 
 def test_the_campaign_lasts_until_the_end_of_the_consolidations_month(plan):
@@ -123,5 +179,5 @@ def test_the_campaign_lasts_until_the_end_of_the_consolidations_month(plan):
 def test_closes_on_moves_the_last_day_but_not_before_the_consolidation():
     base = {"id": "x", "report_year": 2021, "start": "2022-01-04", "deadline": "2022-01-26"}
     assert parse_plan({**base, "closes_on": "2022-03-15"}).last_day == date(2022, 3, 15)
-    with pytest.raises(ConfigError, match="closes_on is before the consolidation"):
+    with pytest.raises(ConfigError, match="closes_on：早于汇总日期"):
         parse_plan({**base, "closes_on": "2022-01-26"})

@@ -92,60 +92,77 @@ def test_every_problem_is_reported_at_once():
     data["extra"] = 1
 
     with pytest.raises(ConfigError) as caught:
-        parse_registry(data, source="departments.yaml")
-    problems = caught.value.problems
-    text = "\n".join(problems)
-    expected = [
-        "extra: unknown field",
-        "departments[1] (RSJ).email: 'rsj@@city' is not a valid e-mail address",
-        "departments[3] (WTZ).email: wtz@city.example is also the address of departments[2]",
-        "departments[3] (WTZ).covers: only a county's report covers other units",
-        "departments[4] (ZSS).covers: a unit cannot cover itself",
-        "departments[4] (ZSS).covers: unknown code NOPE",
-        "departments[4] (ZSS).covers: SZF is a government",
-        "departments[6] (ZSLJZ): covered by several counties (ZSS, XQ)",
-        "departments[7] (RSJ).code: duplicate of departments[1] (RSJ)",
-        "departments[9] (BAD CODE!).code:",
-        "departments[10] (ZJJ).kind: Input should be",
-        "departments[10] (ZJJ).leader_mail: unknown field",
-        "departments[11] (FGW).can_make_rules: only a government",
-        "departments[11] (FGW).reports_for_government: only the government's own office",
-        "departments[11] (FGW).reports_for_government: already set on departments[0] (SZF)",
-        "departments[12] (JYJ).name: required",
-        "departments[12] (JYJ).email: required",
+        parse_registry(data, source="config/departments.yaml")
+    found = [(p.entry, p.field, p.code) for p in caught.value.details]
+    assert found == [
+        (None, "extra", "extra_forbidden"),
+        ("第2项（RSJ）", "email", "email"),
+        ("第4项（WTZ）", "covers", "kind-field"),  # a township covering
+        ("第4项（WTZ）", "email", "duplicate"),
+        ("第5项（ZSS）", "covers", "covers-itself"),
+        ("第5项（ZSS）", "covers", "unknown-code"),  # NOPE
+        ("第5项（ZSS）", "covers", "covers-kind"),  # SZF
+        ("第7项（ZSLJZ）", None, "covered-twice"),
+        ("第8项（RSJ）", "code", "duplicate"),
+        ("第10项（BAD CODE!）", "code", "code"),
+        ("第10项（BAD CODE!）", "email", "email"),
+        ("第11项（ZJJ）", "kind", "literal_error"),
+        ("第11项（ZJJ）", "leader_mail", "extra_forbidden"),
+        ("第12项（FGW）", "can_make_rules", "kind-field"),
+        ("第12项（FGW）", "reports_for_government", "kind-field"),
+        ("第12项（FGW）", "reports_for_government", "duplicate"),
+        ("第13项（JYJ）", "name", "missing"),
+        ("第13项（JYJ）", "email", "missing"),
     ]
+    # the coordinator reads each as one Chinese line naming the file, the entry and the field
+    expected = [
+        "departments.yaml extra：未知的键",
+        "departments.yaml 第2项（RSJ）email：不是有效的邮件地址（rsj@@city）",
+        "departments.yaml 第4项（WTZ）email：wtz@city.example 也是第3项（ZRZYJ）的地址",
+        "departments.yaml 第4项（WTZ）covers：只有县（市、区）的报告包含其他单位",
+        "departments.yaml 第5项（ZSS）covers：不能包含本单位自己",
+        "departments.yaml 第5项（ZSS）covers：名录中没有代码为 NOPE 的单位",
+        "departments.yaml 第5项（ZSS）covers：SZF 是本级政府",
+        "departments.yaml 第7项（ZSLJZ）：同时被多个县的报告包含（ZSS、XQ）",
+        "departments.yaml 第8项（RSJ）code：与第2项（RSJ）重复",
+        "departments.yaml 第11项（ZJJ）kind：应为以下之一：'department'、'township'",
+        "departments.yaml 第12项（FGW）reports_for_government：第1项（SZF）已经设置",
+        "departments.yaml 第13项（JYJ）name：缺少此项（必填）",
+    ]
+    text = "\n".join(caught.value.problems)
     for item in expected:
         assert item in text, item
     # covers naming RSJ (valid code of an invalid entry) is not reported as unknown
-    assert "unknown code RSJ" not in text
-    assert "the department registry has" in str(caught.value)
-    assert str(caught.value).count("\n  - ") == len(problems)
-    assert caught.value.context["file"] == "departments.yaml"
-    # problems come in file order
-    indexes = [int(p.split("]")[0].split("[")[1]) for p in problems if p.startswith("departments[")]
-    assert indexes == sorted(indexes)
+    assert "NOPE" in text and "RSJ 的单位" not in text
+    assert str(caught.value).startswith("departments.yaml: 18 problem(s)")
+    assert str(caught.value).count("\n  - ") == len(caught.value.problems)
+    assert caught.value.context["file"] == "config/departments.yaml"
+    assert all(p.file == "departments.yaml" for p in caught.value.details)
 
 
 def test_top_level_problems(tmp_path):
     with pytest.raises(ConfigError) as caught:
         parse_registry({"departments": []})
     assert caught.value.problems == [
-        "city: required (the city's name, e.g. 宜春市)",
-        "departments: required, a non-empty list",
+        "departments.yaml city：缺少此项（必填）",
+        "departments.yaml departments：至少要有1项",
     ]
-    with pytest.raises(ConfigError, match="mapping"):
+    with pytest.raises(ConfigError, match="映射"):
         parse_registry(["not", "a", "mapping"])
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(ConfigError) as caught:
         load_registry(tmp_path)
+    assert caught.value.problems == ["departments.yaml：找不到此文件"]
+    assert caught.value.details[0].code == "not-found"
     (tmp_path / "departments.yaml").write_text("city: [unclosed\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="not valid YAML at line"):
+    with pytest.raises(ConfigError, match="not valid YAML at line 2") as caught:
         load_registry(tmp_path)
+    assert caught.value.problems[0].startswith("departments.yaml：第2行不是有效的 YAML")
 
 
 def test_models_check_themselves_when_built_in_code():
-    with pytest.raises(ValidationError, match="only a county"):
+    with pytest.raises(ValidationError, match="只有县"):
         Department(code="RSJ", name="人社局", kind="department", email="a@b.cn", covers=("X",))
     a = Department(code="RSJ", name="人社局", kind="department", email="a@b.cn")
     b = Department(code="rsj", name="人社局2", kind="department", email="c@b.cn")
-    with pytest.raises(ValidationError, match="duplicate"):
+    with pytest.raises(ValidationError, match="与第1项（RSJ）重复"):
         Registry(city="宜春市", departments=(a, b))

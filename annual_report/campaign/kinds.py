@@ -2,12 +2,14 @@
 
 One table per thing, and everything else looks them up: the Chinese label a coordinator reads
 (department table, ``nianbao status``, summaries), the mail template a kind of mail is written
-with (``config/mail/<template>.txt.j2``) and what an event does to a department's state.
+with (``connectors/templates/<template>``, which an office may override in its ``config/mail/``)
+and what an event does to a department's state.
 
 Adding a kind is one entry here (and, for a new mail kind, its template file): a flow that
 records an event kind not in :data:`EVENT_KINDS` fails at once (``Outbound`` checks it), a
-configuration whose ``mail/`` directory lacks a template of :data:`MAIL_KINDS` is refused when
-it is loaded, and ``tests/test_kinds.py`` keeps the tables complete.
+configuration under which a kind of :data:`MAIL_KINDS` has no template (neither packaged nor
+overridden) or an override does not compile is refused when it is loaded, and
+``tests/test_kinds.py`` keeps the tables complete.
 """
 
 from __future__ import annotations
@@ -34,7 +36,13 @@ class MailKind:
 
     @property
     def template(self) -> str:
+        """The text: a ``subject`` block and the plain-text body."""
         return f"{self.name}.txt.j2"
+
+    @property
+    def html_template(self) -> str:
+        """The HTML alternative, where the kind has one."""
+        return f"{self.name}.html.j2"
 
 
 @dataclass(frozen=True)
@@ -164,5 +172,5 @@ def effect_of(name: str) -> Effect | None:
 
 
 def templates() -> list[str]:
-    """The template files every ``config/mail`` directory must hold."""
+    """The template file of every mail kind (packaged, or overridden in ``config/mail``)."""
     return [kind.template for kind in MAIL_KINDS.values()]

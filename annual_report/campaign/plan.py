@@ -13,16 +13,23 @@ that did not run for a week does not fire a week of reminders at once.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from annual_report.errors import ConfigError
+from annual_report.config import (
+    ConfigModel,
+    FieldProblems,
+    Invalid,
+    config_path,
+    parse_model,
+    read_yaml,
+)
 
 PLAN_FILE = "campaign.yaml"
 StepKind = Literal["reminder", "escalation"]
@@ -30,9 +37,7 @@ StepKind = Literal["reminder", "escalation"]
 SETTLED = frozenset({"accepted", "accepted_with_warnings"})
 
 
-class Ladder(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class Ladder(ConfigModel):
     remind_days_before: tuple[int, ...] = (3,)
     remind_on_deadline: bool = True
     escalate_after_days: int = Field(default=2, ge=0)
@@ -40,10 +45,8 @@ class Ladder(BaseModel):
     escalate_after_rejections: int = Field(default=3, ge=1)
 
 
-class Override(BaseModel):
+class Override(ConfigModel):
     """Per-department changes, e.g. a township whose deadline the county set later."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     deadline: date | None = None
     remind_days_before: tuple[int, ...] | None = None
@@ -53,10 +56,8 @@ class Override(BaseModel):
     exempt: bool = False  # never chased (e.g. a unit merged away in 机构改革)
 
 
-class CampaignPlan(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+class CampaignPlan(ConfigModel):
+    id: str = Field(min_length=1)
     report_year: int = Field(ge=2019)
     start: date  # the templates go out on this day
     deadline: date  # the city's internal deadline (the legal one is 31 January)
@@ -68,31 +69,40 @@ class CampaignPlan(BaseModel):
     send_at: time = time(9, 0)  # dispatch, reminders and escalations run at this hour
     collect_every_minutes: int = Field(default=30, ge=5, le=60)
     ladder: Ladder = Ladder()
-    overrides: dict[str, Override] = {}
+    overrides: dict[str, Override] = Field(default_factory=dict)
     website: str | None = None  # where reports are published (the reports' preamble)
     site_name: str | None = None  # e.g. 宜春市人民政府网站
     attach_report_to_receipt: bool = False  # send the department its publishable .docx
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", value):
+            raise Invalid("id", f"{value!r} 只能用英文字母、数字、“-”和“_”（用在邮件主题的标记中）")
+        return value
 
     @model_validator(mode="after")
     def _dates(self) -> CampaignPlan:
         problems = []
         if 60 % self.collect_every_minutes:
-            problems.append("collect_every_minutes must divide 60 (5, 10, 15, 20, 30 or 60)")
+            problems.append(("collect_every_minutes", "应能整除60（5、10、15、20、30或60）"))
         if self.deadline < self.start:
-            problems.append("deadline is before start")
+            problems.append(("deadline", f"早于开始日期 start（{self.start}）"))
         if self.consolidate_on and self.consolidate_on <= self.deadline:
-            problems.append("consolidate_on must be after the deadline")
+            problems.append(("consolidate_on", f"应在截止日期 deadline（{self.deadline}）之后"))
         if self.closes_on and self.closes_on < self.consolidation_day:
-            problems.append("closes_on is before the consolidation")
+            problems.append(("closes_on", f"早于汇总日期（{self.consolidation_day}）"))
         try:
             ZoneInfo(self.timezone)
         except Exception:
-            problems.append(f"unknown timezone {self.timezone!r}")
+            problems.append(("timezone", f"未知的时区 {self.timezone!r}（如 Asia/Shanghai）"))
         for code, override in self.overrides.items():
             if override.deadline and override.deadline < self.start:
-                problems.append(f"overrides.{code}.deadline is before start")
+                problems.append(
+                    (f"overrides.{code}.deadline", f"早于开始日期 start（{self.start}）")
+                )
         if problems:
-            raise ValueError("; ".join(problems))
+            raise FieldProblems(problems)
         return self
 
     @property
@@ -197,24 +207,12 @@ def due_steps(
 
 
 def parse_plan(data: Any, *, source: str | None = None) -> CampaignPlan:
-    try:
-        return CampaignPlan.model_validate(data)
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or '(plan)'}: {e['msg']}" for e in exc.errors()
-        ]
-        raise ConfigError("invalid campaign plan", problems=problems, file=source) from None
+    """Validate the plan (the YAML document), reporting every problem at once."""
+    file = Path(source).name if source else PLAN_FILE
+    return parse_model(CampaignPlan, data, file=file, source=source)
 
 
 def load_plan(path: str | Path) -> CampaignPlan:
     """Read ``campaign.yaml`` (``path`` may be the config directory)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / PLAN_FILE
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("campaign plan not found", file=str(path)) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"campaign plan is not valid YAML: {exc}", file=str(path)) from None
-    return parse_plan(data, source=str(path))
+    path = config_path(path, PLAN_FILE)
+    return parse_plan(read_yaml(path), source=str(path))

@@ -17,18 +17,39 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    field_validator,
-    model_validator,
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from annual_report.config import (
+    EMAIL_RE,
+    PHONE_RE,
+    ConfigModel,
+    ConfigProblem,
+    Contact,
+    EmailAddress,
+    FieldProblems,
+    Invalid,
+    config_path,
+    entry_label,
+    raise_problems,
+    read_yaml,
+    validated,
 )
 
-from annual_report.errors import ConfigError
+__all__ = [
+    "EMAIL_RE",
+    "KINDS",
+    "KIND_LABELS",
+    "PHONE_RE",
+    "REGISTRY_FILE",
+    "Contact",
+    "Department",
+    "Kind",
+    "Registry",
+    "cross_problems",
+    "kind_problems",
+    "load_registry",
+    "parse_registry",
+]
 
 Kind = Literal["department", "township", "county", "government"]
 KINDS: tuple[str, ...] = ("department", "township", "county", "government")
@@ -43,51 +64,17 @@ REGISTRY_FILE = "departments.yaml"
 
 # Short ASCII: used in mail subject tags ("[年报-RSJ]") and file names.
 CODE_RE = re.compile(r"^[A-Z][A-Z0-9_-]{1,15}$")
-# Deliberately plain: government addresses are ASCII; this catches typos, not every RFC corner.
-EMAIL_RE = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}$"
-)
-PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()\-－—]{4,24}(转[0-9]{1,6})?$")
 
 
-def _check_email(value: str) -> str:
-    value = value.strip()
-    if not EMAIL_RE.match(value):
-        raise ValueError(f"{value!r} is not a valid e-mail address")
-    return value
-
-
-class Contact(BaseModel):
-    """The clerk who fills in the report."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(min_length=1)
-    phone: str | None = None
-
-    @field_validator("phone", mode="before")
-    @classmethod
-    def _phone(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        text = str(value).strip()  # YAML may read an unquoted number
-        if not PHONE_RE.match(text):
-            raise ValueError(f"{text!r} is not a phone number")
-        return text
-
-
-class Department(BaseModel):
+class Department(ConfigModel):
     """One reporting unit of the registry."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     code: str
     name: str = Field(min_length=1)
     kind: Kind
-    email: str
+    email: EmailAddress
     contact: Contact | None = None
-    leader_email: str | None = None
+    leader_email: EmailAddress | None = None
     covers: tuple[str, ...] = ()  # units a county's consolidated report already includes
     can_make_rules: bool = False  # 省级 / 设区的市 government: may report 规章 (C3)
     reports_for_government: bool = False  # the unit whose report is the government's own
@@ -96,12 +83,11 @@ class Department(BaseModel):
     @classmethod
     def _code(cls, value: Any) -> Any:
         if not isinstance(value, str):
-            raise ValueError("must be a string")
+            raise Invalid("code", "应为文本")
         code = value.strip().upper()
         if not CODE_RE.match(code):
-            raise ValueError(
-                f"{value!r} is not a short ASCII code (2–16 letters, digits, '-' or '_', "
-                "starting with a letter)"
+            raise Invalid(
+                "code", f"{value!r} 不是简短的英文代码（2–16个字母、数字、“-”或“_”，以字母开头）"
             )
         return code
 
@@ -112,23 +98,15 @@ class Department(BaseModel):
             return ()
         if isinstance(value, str):
             value = [value]
+        if not isinstance(value, list | tuple):
+            raise Invalid("covers", "应为单位代码的列表")
         return tuple(str(v).strip().upper() for v in value)
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return _check_email(value)
-
-    @field_validator("leader_email")
-    @classmethod
-    def _leader_email(cls, value: str | None) -> str | None:
-        return None if value is None else _check_email(value)
 
     @model_validator(mode="after")
     def _kind_fields(self) -> Department:
         problems = kind_problems(self)
         if problems:
-            raise ValueError("; ".join(f"{field}: {message}" for field, message in problems))
+            raise FieldProblems(problems, "kind-field")
         return self
 
     @property
@@ -139,21 +117,18 @@ class Department(BaseModel):
 def kind_problems(dept: Department) -> list[tuple[str, str]]:
     """``(field, message)`` for fields that do not fit the unit's kind."""
     problems = []
+    label = KIND_LABELS[dept.kind]
     if dept.covers and dept.kind != "county":
-        problems.append(("covers", f"only a county's report covers other units, not a {dept.kind}"))
+        problems.append(("covers", f"只有县（市、区）的报告包含其他单位，{label}不能填写此项"))
     if dept.can_make_rules and dept.kind != "government":
         problems.append(
-            ("can_make_rules", f"only a government (省级/设区的市) makes 规章, not a {dept.kind}")
+            ("can_make_rules", f"只有本级政府（省级、设区的市）制定规章，{label}不能填写此项")
         )
     if dept.reports_for_government and dept.kind != "government":
         problems.append(
-            ("reports_for_government", f"only the government's own office, not a {dept.kind}")
+            ("reports_for_government", f"只能是本级政府自己的单位，{label}不能填写此项")
         )
     return problems
-
-
-def _where(index: int, code: str | None) -> str:
-    return f"departments[{index}] ({code})" if code else f"departments[{index}]"
 
 
 @dataclass(frozen=True)
@@ -182,7 +157,6 @@ class _Entry:
         code = text("code")
         covers = raw.get("covers") or ()
         covers = (covers,) if isinstance(covers, str) else covers
-        covers = covers if isinstance(covers, list | tuple) else ()
         return cls(
             index,
             code.upper() if code else None,
@@ -195,28 +169,29 @@ class _Entry:
         )
 
     @property
-    def where(self) -> str:
-        return _where(self.index, self.code)
+    def label(self) -> str:
+        return entry_label(self.index, self.code)
 
 
-def _cross_problems(entries: Sequence[_Entry]) -> list[tuple[int, str]]:
+def _cross_problems(
+    entries: Sequence[_Entry], file: str = REGISTRY_FILE
+) -> list[tuple[int, ConfigProblem]]:
     """``(index, problem)`` between entries: duplicates, dangling or conflicting ``covers``."""
-    problems: list[tuple[int, str]] = []
+    problems: list[tuple[int, ConfigProblem]] = []
+
+    def add(e: _Entry, field: str | None, message: str, code: str) -> None:
+        problems.append((e.index, ConfigProblem(file, message, field, e.label, code)))
+
     first_code: dict[str, _Entry] = {}
     first_email: dict[str, _Entry] = {}
     for e in entries:
         if e.code and e.code in first_code:
-            problems.append((e.index, f"{e.where}.code: duplicate of {first_code[e.code].where}"))
+            add(e, "code", f"与{first_code[e.code].label}重复", "duplicate")
         elif e.code:
             first_code[e.code] = e
         email = e.email.lower() if e.email else None
         if email and email in first_email:
-            problems.append(
-                (
-                    e.index,
-                    f"{e.where}.email: {email} is also the address of {first_email[email].where}",
-                )
-            )
+            add(e, "email", f"{email} 也是{first_email[email].label}的地址", "duplicate")
         elif email:
             first_email[email] = e
     covered_by: dict[str, list[str]] = defaultdict(list)
@@ -224,32 +199,33 @@ def _cross_problems(entries: Sequence[_Entry]) -> list[tuple[int, str]]:
         for covered in e.covers:
             target = first_code.get(covered)
             if covered == e.code:
-                problems.append((e.index, f"{e.where}.covers: a unit cannot cover itself"))
+                add(e, "covers", "不能包含本单位自己", "covers-itself")
             elif target is None:
-                problems.append((e.index, f"{e.where}.covers: unknown code {covered}"))
+                add(e, "covers", f"名录中没有代码为 {covered} 的单位", "unknown-code")
             elif target.kind in ("county", "government"):
-                problems.append(
-                    (
-                        e.index,
-                        f"{e.where}.covers: {covered} is a {target.kind}, "
-                        "a county covers only departments and townships",
-                    )
+                add(
+                    e,
+                    "covers",
+                    f"{covered} 是{KIND_LABELS[target.kind]}，县的报告只包含部门和乡镇（街道）",
+                    "covers-kind",
                 )
             elif e.code not in covered_by[covered]:
-                covered_by[covered].append(e.code or f"departments[{e.index}]")
+                covered_by[covered].append(e.code or entry_label(e.index))
     for covered, counties in covered_by.items():
         if len(counties) > 1:
-            target = first_code[covered]
-            problems.append(
-                (
-                    target.index,
-                    f"{target.where}: covered by several counties ({', '.join(counties)})",
-                )
+            add(
+                first_code[covered],
+                None,
+                f"同时被多个县的报告包含（{'、'.join(counties)}）",
+                "covered-twice",
             )
     government = [e for e in entries if e.reports_for_government]
     for e in government[1:]:
-        problems.append(
-            (e.index, f"{e.where}.reports_for_government: already set on {government[0].where}")
+        add(
+            e,
+            "reports_for_government",
+            f"{government[0].label}已经设置，只能有一个单位",
+            "duplicate",
         )
     return problems
 
@@ -257,13 +233,11 @@ def _cross_problems(entries: Sequence[_Entry]) -> list[tuple[int, str]]:
 def cross_problems(departments: Sequence[Department]) -> list[str]:
     """Problems between valid entries (duplicates, ``covers``), in file order."""
     found = _cross_problems([_Entry.of(i, d) for i, d in enumerate(departments)])
-    return [message for _, message in sorted(found, key=lambda p: p[0])]
+    return [str(problem) for _, problem in sorted(found, key=lambda p: p[0])]
 
 
-class Registry(BaseModel):
+class Registry(ConfigModel):
     """The city and its reporting units; lookups by code and by e-mail address."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     city: str = Field(min_length=1)
     departments: tuple[Department, ...] = ()
@@ -272,7 +246,7 @@ class Registry(BaseModel):
     def _consistent(self) -> Registry:
         problems = cross_problems(self.departments)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("；".join(problems))
         return self
 
     _by_code: dict[str, Department] = PrivateAttr(default_factory=dict)
@@ -326,76 +300,43 @@ class Registry(BaseModel):
         return next((d for d in self.departments if d.reports_for_government), None)
 
 
-def _format_error(where: str, error: dict[str, Any]) -> str:
-    loc = ".".join(str(p) for p in error.get("loc", ()))
-    message = str(error.get("msg", "invalid"))
-    message = message.removeprefix("Value error, ")
-    if error.get("type") == "missing":
-        message = "required"
-    elif error.get("type") == "extra_forbidden":
-        message = "unknown field"
-    return f"{where}.{loc}: {message}" if loc else f"{where}: {message}"
+class _RegistryFile(ConfigModel):
+    """The file's top level; its entries are validated one by one (each problem names its
+    entry), and against each other."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    city: str = Field(min_length=1)
+    departments: list[Any] = Field(min_length=1)
 
 
 def parse_registry(data: Any, *, source: str | None = None) -> Registry:
     """Validate a registry mapping (the YAML document), reporting every problem at once."""
-    if not isinstance(data, dict):
-        raise ConfigError("registry must be a mapping with 'city' and 'departments'", file=source)
-    problems: list[str] = []
-    for key in sorted(set(data) - {"city", "departments"}):
-        problems.append(f"{key}: unknown field")
-    city = data.get("city")
-    if not isinstance(city, str) or not city.strip():
-        problems.append("city: required (the city's name, e.g. 宜春市)")
-    raw_entries = data.get("departments")
-    if not isinstance(raw_entries, list) or not raw_entries:
-        problems.append("departments: required, a non-empty list")
-        raw_entries = []
-    found: list[tuple[int, str]] = []
+    file = Path(source).name if source else REGISTRY_FILE
+    head, problems = validated(_RegistryFile, data, file=file)
+    raw_entries = data.get("departments") if isinstance(data, dict) else None
+    raw_entries = raw_entries if isinstance(raw_entries, list) else []
+    found: list[tuple[int, ConfigProblem]] = []
     valid: list[Department] = []
     entries: list[_Entry] = []
     for i, raw in enumerate(raw_entries):
         if not isinstance(raw, dict):
-            found.append((i, f"{_where(i, None)}: must be a mapping"))
+            message = "应为映射（code、name、kind、email …）"
+            found.append((i, ConfigProblem(file, message, None, entry_label(i), "model_type")))
             continue
         entries.append(_Entry.raw(i, raw))
-        where = entries[-1].where
-        try:
-            valid.append(Department.model_validate(raw))
-        except ValidationError as exc:
-            for error in exc.errors():
-                if error.get("loc") == () and error.get("type") == "value_error":
-                    # kind/field mismatches: one problem per field
-                    for part in str(error["msg"]).removeprefix("Value error, ").split("; "):
-                        found.append((i, f"{where}.{part}"))
-                else:
-                    found.append((i, _format_error(where, error)))
-    found.extend(_cross_problems(entries))
-    problems.extend(message for _, message in sorted(found, key=lambda p: p[0]))
-    if problems:
-        raise ConfigError(
-            f"the department registry has {len(problems)} problem(s)", problems, file=source
-        )
-    return Registry(city=city.strip(), departments=tuple(valid))
+        dept, wrong = validated(Department, raw, file=file, entry=entries[-1].label)
+        found.extend((i, problem) for problem in wrong)
+        if dept is not None:
+            valid.append(dept)
+    found.extend(_cross_problems(entries, file))
+    problems.extend(problem for _, problem in sorted(found, key=lambda p: p[0]))
+    raise_problems(problems, source=source)
+    assert head is not None
+    return Registry(city=head.city.strip(), departments=tuple(valid))
 
 
 def load_registry(path: str | Path) -> Registry:
     """Read and validate ``config/departments.yaml`` (``path`` is the file or its directory)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / REGISTRY_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("department registry not found", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the department registry: {exc}", file=str(path)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(
-            f"the department registry is not valid YAML{where}", file=str(path)
-        ) from None
-    return parse_registry(data, source=str(path))
+    path = config_path(path, REGISTRY_FILE)
+    return parse_registry(read_yaml(path), source=str(path))
