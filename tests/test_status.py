@@ -3,7 +3,7 @@ from zoneinfo import ZoneInfo
 
 from annual_report.campaign.registry import load_registry
 from annual_report.store.sqlite import DepartmentState
-from flows.status import (
+from office.status import (
     action_label,
     changes,
     progress,
@@ -173,7 +173,7 @@ class Delivery:
 
 
 def test_a_run_that_could_not_send_what_it_owed_fails_counting_in_chinese():
-    from flows.status import outcome
+    from office.outcome import outcome
 
     result = outcome(
         "下发模板：本次发出8份，此前已发出0份",
@@ -189,7 +189,7 @@ def test_a_run_that_could_not_send_what_it_owed_fails_counting_in_chinese():
 
 
 def test_held_back_or_refused_mail_needs_attention_and_says_which():
-    from flows.status import outcome
+    from office.outcome import outcome
 
     held = outcome("收集：新收到0份报表，发出回复0封", attention=[Item("answer:17", "held_back")])
     assert held.name == "NeedsAttention" and not held.failed
@@ -232,7 +232,7 @@ def test_the_summary_lists_what_needs_the_coordinator_with_the_exact_commands():
 
 def test_a_mailbox_that_cannot_be_read_reads_in_chinese():
     from annual_report.errors import MailFetchError
-    from flows.status import fetch_error_zh
+    from office.outcome import fetch_error_zh
 
     exc = MailFetchError(
         "IMAP connect failed: ConnectionRefusedError: [Errno 111] Connection refused",
