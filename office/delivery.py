@@ -195,7 +195,7 @@ class _Record:
         rt, item = self.rt, self.by_id[result.message_id]
         if result.attempts == 0 and not result.ok:
             self.handed(item.mail)  # never handed to the server: record it so it is retried
-        detail = {
+        detail: dict[str, object] = {
             "message_id": result.message_id,
             "to": list(item.mail.to),
             "cc": list(item.mail.cc),

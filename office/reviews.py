@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from annual_report.consolidation.merge import Consolidation
 from annual_report.store.sqlite import Submission
@@ -67,7 +68,9 @@ def send_back(rt: Runtime, review: PendingWarnings, codes: Iterable[str], note: 
     rejected (the next collect mails their department, with ``note``), the others accepted."""
     back = _codes(codes)
     for sub in review.submissions:
-        decision = "rejected" if sub.department in back else "accepted"
+        decision: Literal["accepted", "rejected"] = (
+            "rejected" if sub.department in back else "accepted"
+        )
         rt.store.decide(sub.id, decision, by="coordinator", note=note or None)
 
 
