@@ -625,40 +625,21 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Every department's state in the campaign of the configuration, and what needs you."""
-    from datetime import datetime, time
-
-    from office.attention import attention as needs_attention
-    from office.delivery import resend_command
-    from office.status import states as department_states
+    from office.status import standing
 
     try:
         with _runtime(config, data) as rt:
-            plan = rt.config.plan
-            try:
-                rt.store.campaign(plan.id)
-            except NianbaoError:
-                raise _fail(
-                    f"本期（{plan.id}）收集尚未开始：请先运行 nianbao run dispatch"
-                ) from None
-            # a campaign that is over stands as it was on its last day
-            now = min(datetime.now(plan.zone), plan.at(plan.last_day, time(23, 59)))
-            states = department_states(rt, now)
-            attention = needs_attention(rt, states)
-            unassigned = rt.store.unassigned(plan.id)
-            commands = {
-                i.key: (
-                    resend_command(rt, i.key),
-                    resend_command(rt, i.key, delivered=True),
-                )
-                for i in attention
-            }
-            city = rt.config.registry.city
+            plan, city = rt.config.plan, rt.config.registry.city
+            where = standing(rt)
     except NianbaoError as exc:
         raise _fail_zh(exc) from None
+    if where is None:
+        raise _fail(f"本期（{plan.id}）收集尚未开始：请先运行 nianbao run dispatch")
+    shown = (where.as_of, where.states, where.attention, where.unassigned, where.commands)
     if as_json:
-        _print_json(_status_json(plan, now, states, attention, unassigned, commands))
+        _print_json(_status_json(plan, *shown))
         return
-    _print_status(city, plan, now, states, attention, unassigned, commands)
+    _print_status(city, plan, *shown)
 
 
 def _status_json(plan, now, states, attention, unassigned, commands) -> dict[str, Any]:

@@ -11,11 +11,12 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from annual_report.campaign.kinds import EVENT_KINDS, STATE_LABELS, event_label
 from annual_report.campaign.registry import Registry
+from annual_report.errors import StoreError
 from annual_report.store.sqlite import DepartmentState, Submission
 from office.attention import Attention, attention
 from office.campaign import department_states
@@ -46,6 +47,37 @@ def states(rt: Runtime, as_of: datetime | None = None) -> list[DepartmentState]:
         if item.department and item.problem not in problems.get(item.department, []):
             problems.setdefault(item.department, []).append(item.problem)
     return [replace(s, mail_problems=tuple(problems.get(s.code, ()))) for s in found]
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where the campaign stands for ``nianbao status``: every department's state, the mail
+    needing the coordinator with the exact ``resend`` commands (to send again, to record as
+    delivered), and the files waiting to be assigned."""
+
+    as_of: datetime
+    states: list[DepartmentState]
+    attention: list[Attention]
+    commands: dict[str, tuple[str, str]]  # mail key → (resend, resend --delivered)
+    unassigned: list[Submission]
+
+
+def standing(rt: Runtime, now: datetime | None = None) -> Standing | None:
+    """The campaign at ``now`` (default: now; a campaign that is over stands as it was on its
+    last day); None when it has not been opened yet."""
+    plan = rt.config.plan
+    try:
+        rt.store.campaign(plan.id)
+    except StoreError:
+        return None
+    now = now or datetime.now(plan.zone)
+    now = min(now, plan.at(plan.last_day, time(23, 59)))
+    found = states(rt, now)
+    items = attention(rt, found)
+    commands = {
+        i.key: (resend_command(rt, i.key), resend_command(rt, i.key, delivered=True)) for i in items
+    }
+    return Standing(now, found, items, commands, rt.store.unassigned(plan.id))
 
 
 @dataclass(frozen=True)
