@@ -6,7 +6,9 @@ whenever nobody else can be."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from annual_report.campaign.registry import Department
 from annual_report.store.sqlite import Message, Submission
 from connectors.mailtext import MailKind
 from office.compose import NOT_A_UNIT, compose, department_of, registered
@@ -101,28 +103,39 @@ def duplicate_answers(rt: Runtime, message: Message, as_of: datetime) -> list[Ou
         )
         out.append(Outbound(f"answer:duplicate:{message.key}", "answer.duplicate", None, mail))
     if foreign:
-        lines = [f"发件人：{sender or '（未知）'}（{unit.name if unit else '不在单位名录中'}）"]
-        for dup, first in foreign:
-            owner = department_of(rt, first.department)
-            whose = owner.name if owner else "尚未确定单位"
-            status = _STATUS_ZH.get(first.status, first.status)
-            lines.append(
-                f"文件《{dup['name']}》与第{first.id}号报送文件完全相同（{whose}，{status}），"
-                "未作为新的报送登记"
-            )
-        lines.append(f"原始邮件已存档：{message.archived_path}")
-        mail = compose(
-            rt,
-            MailKind.COORDINATOR_NOTICE,
-            to=[rt.config.mail.coordinator],
-            department=None,
-            as_of=as_of,
-            in_reply_to=message.message_id,
-            title="收到与已报送文件完全相同的文件",
-            lines=lines,
-        )
-        out.append(Outbound(f"notice:duplicate:{message.key}", "notice.duplicate", None, mail))
+        out.append(_foreign_duplicates(rt, message, unit, foreign, as_of))
     return out
+
+
+def _foreign_duplicates(
+    rt: Runtime,
+    message: Message,
+    unit: Department | None,
+    foreign: list[tuple[dict[str, Any], Submission]],
+    as_of: datetime,
+) -> Outbound:
+    """The coordinator is told of files received before as another unit's, or no unit's."""
+    lines = [f"发件人：{message.sender or '（未知）'}（{unit.name if unit else '不在单位名录中'}）"]
+    for dup, first in foreign:
+        owner = department_of(rt, first.department)
+        whose = owner.name if owner else "尚未确定单位"
+        status = _STATUS_ZH.get(first.status, first.status)
+        lines.append(
+            f"文件《{dup['name']}》与第{first.id}号报送文件完全相同（{whose}，{status}），"
+            "未作为新的报送登记"
+        )
+    lines.append(f"原始邮件已存档：{message.archived_path}")
+    mail = compose(
+        rt,
+        MailKind.COORDINATOR_NOTICE,
+        to=[rt.config.mail.coordinator],
+        department=None,
+        as_of=as_of,
+        in_reply_to=message.message_id,
+        title="收到与已报送文件完全相同的文件",
+        lines=lines,
+    )
+    return Outbound(f"notice:duplicate:{message.key}", "notice.duplicate", None, mail)
 
 
 def refused_message_answers(rt: Runtime, message: Message, as_of: datetime) -> list[Outbound]:
