@@ -1,15 +1,15 @@
 """The January campaign as Prefect flows: dispatch, collect, remind, consolidate, and the whole.
 
-Flows orchestrate only: every step is a task in ``flows/tasks.py`` wrapping a function of
-``office/operations.py``. Every time-dependent flow takes ``as_of`` so the calendar can be
-tested and replayed (``nianbao run remind --as-of 2022-01-25T09:00+08:00``).
+Flows orchestrate only: every step is a task in ``flows/tasks.py`` wrapping a use case of
+``office/``; a flow pauses for the coordinator and hands the answer over (``office.reviews``).
+Every time-dependent flow takes ``as_of`` so the calendar can be tested and replayed
+(``nianbao run remind --as-of 2022-01-25T09:00+08:00``).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -22,11 +22,19 @@ from prefect.states import Completed, Failed, State
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
-from annual_report.campaign.kinds import STATE_LABELS
-from annual_report.errors import ConfigError, MailFetchError, NianbaoError, StoreError
-from flows import status, tasks
-from office import operations as ops
+from annual_report.errors import MailFetchError, NianbaoError
+from flows import tasks
+from office import reviews
+from office.attention import attention
+from office.campaign import moment, open_campaign, out_of_season
+from office.delivery import release_uncertain
+from office.dispatch import anyone_to_invite, invited
+from office.intake import assign as assign_file
+from office.intake import assigned_zh
+from office.outcome import Outcome, failure_zh, fetch_error_zh, outcome
+from office.runtime import Runtime
 from office.settings import load_app_config
+from office.status import states
 
 Approval = Literal["ui", "auto"]
 SECRET_BLOCKS = {"smtp": "nianbao-smtp-password", "imap": "nianbao-imap-password"}
@@ -77,7 +85,7 @@ def _secret_block(name: str) -> str | None:
 @contextmanager
 def runtime(
     config_dir: str, data_dir: str | None = None, as_of: datetime | None = None
-) -> Iterator[ops.Runtime]:
+) -> Iterator[Runtime]:
     """Configuration validated once, passwords from the environment or Prefect Secret blocks."""
     config = load_app_config(config_dir, data_dir)
     mail = config.mail
@@ -89,55 +97,35 @@ def runtime(
         imap_password = _secret_block(SECRET_BLOCKS["imap"])
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=config.plan.zone)
-    rt = ops.Runtime.open(
-        config, smtp_password=smtp_password, imap_password=imap_password, as_of=as_of
-    )
+    rt = Runtime.open(config, smtp_password=smtp_password, imap_password=imap_password, as_of=as_of)
     try:
         yield rt
     finally:
         rt.close()
 
 
-def _now(as_of: datetime | None, rt: ops.Runtime) -> datetime:
-    if as_of is None:
-        return datetime.now(rt.config.plan.zone)
-    if as_of.tzinfo is None:
-        return as_of.replace(tzinfo=rt.config.plan.zone)
-    return as_of
-
-
-def _out_of_season(rt: ops.Runtime, now: datetime) -> State | None:
-    """``Completed`` named Skipped when ``now`` is outside the campaign's dates, else None.
-
-    The cron schedules carry no year, so they wake again next January; until campaign.yaml
-    describes the new campaign those runs must not mail anyone about the old one.
-    """
-    plan = rt.config.plan
-    if plan.in_season(now):
+def _out_of_season(rt: Runtime, now: datetime) -> State | None:
+    """``Completed`` named Skipped when ``now`` is outside the campaign's dates, else None."""
+    why = out_of_season(rt, now)
+    if why is None:
         return None
+    plan = rt.config.plan
     get_run_logger().warning(
         "%s is outside campaign %s (%s – %s): nothing done", now, plan.id, plan.start, plan.last_day
     )
-    return Completed(
-        name="Skipped",
-        message=(
-            f"{now:%Y-%m-%d %H:%M} 不在{plan.id}年度收集期内（{plan.start} 至 {plan.last_day}），"
-            "未做任何操作。新一年的收集请更新 config/campaign.yaml；如需继续处理本期，"
-            "请推后其中的 closes_on。"
-        ),
-    )
+    return Completed(name="Skipped", message=why)
 
 
-def _state(outcome: status.Outcome) -> State:
+def _state(ended: Outcome) -> State:
     """The Prefect state of an outcome: Failed (red, for automations) or a named Completed."""
     log = get_run_logger()
-    if outcome.failed:
-        log.error("%s", outcome.message)
-        return Failed(message=outcome.message)
-    (log.warning if outcome.name == "NeedsAttention" else log.info)("%s", outcome.message)
-    if outcome.name == "Completed":
-        return Completed(message=outcome.message)
-    return Completed(name=outcome.name, message=outcome.message)
+    if ended.failed:
+        log.error("%s", ended.message)
+        return Failed(message=ended.message)
+    (log.warning if ended.name == "NeedsAttention" else log.info)("%s", ended.message)
+    if ended.name == "Completed":
+        return Completed(message=ended.message)
+    return Completed(name=ended.name, message=ended.message)
 
 
 def _expected_failures(fn: Callable[..., State]) -> Callable[..., State]:
@@ -155,21 +143,6 @@ def _expected_failures(fn: Callable[..., State]) -> Callable[..., State]:
     return run
 
 
-def failure_zh(exc: NianbaoError) -> str:
-    """One Chinese line for an expected failure (the CLI prints the same)."""
-    if isinstance(exc, ConfigError):
-        if not exc.problems:
-            return f"配置有问题，未运行：{exc}"
-        details = "；".join(exc.problems[:5]) + ("等" if len(exc.problems) > 5 else "")
-        return f"配置有问题（{len(exc.problems)}处），未运行：{details}"
-    if isinstance(exc, StoreError):
-        return f"状态数据库出错：{exc}"
-    if isinstance(exc, MailFetchError):
-        return status.fetch_error_zh("imap", exc)
-    reason = getattr(exc, "reason_zh", None)
-    return reason or f"运行失败：{exc}"
-
-
 @flow(name="dispatch", flow_run_name=run_name("dispatch"))
 @_expected_failures
 def dispatch(
@@ -180,7 +153,7 @@ def dispatch(
 ) -> State:
     """Send every department its personalised template (once; ``force`` sends again)."""
     with runtime(config_dir, data_dir, as_of) as rt:
-        now = _now(as_of, rt)
+        now = moment(rt, as_of)
         if skipped := _out_of_season(rt, now):
             return skipped
         tasks.open_campaign(rt)
@@ -189,14 +162,14 @@ def dispatch(
         items = [item for item in (f.result() for f in futures) if item is not None]
         delivery = tasks.deliver(rt, items, force)
         sent = len(delivery.sent)
-        before = ops.done_count(rt, (f"invitation:{c}" for c in codes)) - sent
-        attention, notices = tasks.tell_coordinator(rt, now, bool(delivery.outage))
-        tasks.publish_status(rt, now, [], attention)
+        before = invited(rt) - sent
+        needs, notices = tasks.tell_coordinator(rt, now, bool(delivery.outage))
+        tasks.publish_status(rt, now, [], needs)
         return _state(
-            status.outcome(
+            outcome(
                 f"下发模板：本次发出{sent}份，此前已发出{before}份",
                 delivery=delivery.merge(notices),
-                attention=attention,
+                attention=needs,
             )
         )
 
@@ -208,32 +181,32 @@ def collect(
 ) -> State:
     """Read the mailbox(es), archive, match, validate and record, then answer every reply."""
     with runtime(config_dir, data_dir, as_of) as rt:
-        now = _now(as_of, rt)
+        now = moment(rt, as_of)
         if skipped := _out_of_season(rt, now):
             return skipped
         tasks.open_campaign(rt)
         notes: list[str] = []
         problems: list[str] = []
         received = 0
-        for name, _box in rt.mailboxes():
+        for name in rt.mailboxes:
             try:
-                intake = tasks.collect_mailbox(rt, name, now)
+                intake = tasks.read_mailbox(rt, name, now)
             except MailFetchError as exc:  # answer what is owed all the same
-                problems.append(status.fetch_error_zh(name, exc))
+                problems.append(fetch_error_zh(name, exc))
                 continue
             received += len(intake.new_submissions)
             notes.extend(intake.problems)
         answers = tasks.owed_answers(rt, now)
         delivery = tasks.deliver(rt, answers)
         answered = len(delivery.sent)
-        attention, notices = tasks.tell_coordinator(rt, now, bool(delivery.outage))
-        tasks.publish_status(rt, now, problems + notes, attention)
+        needs, notices = tasks.tell_coordinator(rt, now, bool(delivery.outage))
+        tasks.publish_status(rt, now, problems + notes, needs)
         return _state(
-            status.outcome(
+            outcome(
                 f"收集：新收到{received}份报表，发出回复{answered}封",
                 delivery=delivery.merge(notices),
-                attention=attention,
-                states=ops.states(rt),
+                attention=needs,
+                states=states(rt),
                 problems=problems,
             )
         )
@@ -246,21 +219,21 @@ def remind(
 ) -> State:
     """Reminders before and on the deadline, then escalation to leaders and the coordinator."""
     with runtime(config_dir, data_dir, as_of) as rt:
-        now = _now(as_of, rt)
+        now = moment(rt, as_of)
         if skipped := _out_of_season(rt, now):
             return skipped
         tasks.open_campaign(rt)
         due = tasks.due_ladder(rt, now)
         delivery = tasks.deliver(rt, due)
         chased = len(delivery.sent)
-        attention, notices = tasks.tell_coordinator(rt, now, bool(delivery.outage))
-        tasks.publish_status(rt, now, [], attention)
+        needs, notices = tasks.tell_coordinator(rt, now, bool(delivery.outage))
+        tasks.publish_status(rt, now, [], needs)
         return _state(
-            status.outcome(
+            outcome(
                 f"催报：发出提醒和督办{chased}封",
                 delivery=delivery.merge(notices),
-                attention=attention,
-                states=ops.states(rt),
+                attention=needs,
+                states=states(rt),
             )
         )
 
@@ -276,7 +249,7 @@ def consolidate(
     """Merge the accepted submissions; the coordinator approves the result in the UI."""
     log = get_run_logger()
     with runtime(config_dir, data_dir, as_of) as rt:
-        now = _now(as_of, rt)
+        now = moment(rt, as_of)
         if skipped := _out_of_season(rt, now):
             return skipped
         tasks.open_campaign(rt)
@@ -286,14 +259,9 @@ def consolidate(
         result, path = tasks.consolidate(rt)
         tasks.publish_consolidation(rt, quote(result), path)
         if approval == "ui":
-            excluded = "\n".join(f"- {u.name}：{u.reason}" for u in result.excluded)
             decision = pause_flow_run(
                 wait_for_input=ConsolidationApproval.with_initial_data(
-                    description=(
-                        f"汇总结果：纳入 {len(result.included)} 个单位，未纳入 "
-                        f"{len(result.excluded)} 个。\n\n{excluded}\n\n表格：{path}\n\n"
-                        "请核对后批准，或取消“批准”并填写退回原因。"
-                    ),
+                    description=reviews.approval_request(result, path)
                     # approve is True by default: passed here, Prefect's with_initial_data
                     # would rebuild the field without its title and the form would say "Approve"
                 ),
@@ -302,67 +270,36 @@ def consolidate(
             )
             if not decision.approve:
                 log.info("consolidation sent back: %s", decision.note)
-                return Completed(
-                    name="Returned",
-                    message=f"汇总结果已退回，未定稿：{decision.note or '（未填写原因）'}",
-                )
-        final = path.with_name(path.stem.replace("（汇总）", "（定稿）") + path.suffix)
-        shutil.copyfile(path, final)
-        rt.store.set_campaign_status(rt.campaign_id, "consolidated")
-        # the approval's date is the city report's 成文日期
-        # (annual_report.documents.report.report_date)
-        rt.store.set_state(
-            rt.campaign_id, "consolidation.approved", {"at": now.isoformat(), "file": final.name}
-        )
+                return Completed(name="Returned", message=reviews.returned_zh(decision.note))
+        final = tasks.approve(rt, path, now)
         tasks.publish_final(rt, final)
         return _state(
-            status.outcome(
+            outcome(
                 f"汇总：纳入{len(result.included)}个单位，定稿为《{final.name}》",
-                attention=ops.attention(rt),
-                states=ops.states(rt),
+                attention=attention(rt),
+                states=states(rt),
             )
         )
 
 
-def _review_warnings(rt: ops.Runtime) -> None:
+def _review_warnings(rt: Runtime) -> None:
     """Let the coordinator send back submissions that were accepted with warnings."""
-    pending = [
-        s
-        for s in rt.store.accepted_submissions(rt.campaign_id)
-        if s.status == "accepted_with_warnings" and s.decided_by is None
-    ]
-    if not pending:
+    review = tasks.pending_warnings(rt)
+    if review is None:
         return
-    lines = [
-        "以下单位的报送有警告，默认纳入汇总；需要退回的，请在“退回的单位代码”中填写单位代码（备注会随退回通知发给该单位）。",
-        "",
-    ]
-    for sub in pending:
-        issues = [i.message for i in rt.store.issues(sub.id) if i.severity == "warning"]
-        dept = rt.config.registry.get(sub.department)
-        name = dept.name if dept else sub.department
-        lines.append(f"- {name}（{sub.department}，第{sub.version}版）：" + "；".join(issues[:3]))
-        if sub.explanation:
-            lines.append(f"  单位说明：{sub.explanation[:300]}")
-    codes = {s.department for s in pending}
-    problem = ""
+    description = review.description
     while True:  # a code that is not on the list is asked again, never silently dropped
-        review = pause_flow_run(
-            wait_for_input=WarningsReview.with_initial_data(description=problem + "\n".join(lines)),
+        answer = pause_flow_run(
+            wait_for_input=WarningsReview.with_initial_data(description=description),
             timeout=7 * 24 * 3600,
             poll_interval=2,
         )
-        back = {code.strip().upper() for code in review.send_back if code.strip()}
-        unknown = sorted(back - codes)
+        unknown = review.unknown(answer.send_back)
         if not unknown:
             break
         get_run_logger().warning("send-back codes not under review: %s", ", ".join(unknown))
-        problem = (
-            f"**未找到单位代码：{'、'.join(unknown)}**（只能填写下列单位的代码），请重新填写。\n\n"
-        )
-    for sub in pending:
-        decision = "rejected" if sub.department in back else "accepted"
-        rt.store.decide(sub.id, decision, by="coordinator", note=review.note or None)
+        description = review.ask_again(unknown)
+    tasks.send_back(rt, quote(review), answer.send_back, answer.note)
 
 
 ROUND_NAMES = {"dispatch": "下发", "collect": "收集", "remind": "催报", "consolidate": "汇总"}
@@ -378,14 +315,14 @@ def campaign(
 ) -> State:
     """The whole January run at ``as_of``: whatever the calendar says is due, in order."""
     with runtime(config_dir, data_dir, as_of) as rt:
-        now = _now(as_of, rt)
+        now = moment(rt, as_of)
         if skipped := _out_of_season(rt, now):
             return skipped
         plan = rt.config.plan
         today = now.astimezone(plan.zone).date()
-        ops.open_campaign(rt)
+        open_campaign(rt)
         # dispatch only while someone has not been sent the template (keeps the run history small)
-        to_invite = any(s.state == "not_sent" for s in ops.states(rt))
+        to_invite = anyone_to_invite(rt)
     rounds: dict[str, State] = {}
     if today >= plan.start and to_invite:
         rounds["dispatch"] = dispatch(config_dir, now, data_dir=data_dir, return_state=True)
@@ -434,23 +371,12 @@ def assign(
     """
     with runtime(config_dir, data_dir, as_of) as rt:
         try:
-            sub = ops.assign(rt, submission, department)
+            sub = assign_file(rt, submission, department)
         except NianbaoError as exc:
             return Failed(message=f"未能指定第{submission}号文件：{exc}")
         message = assigned_zh(rt, sub)
-        tasks.publish_status(rt, _now(as_of, rt), [message])
+        tasks.publish_status(rt, moment(rt, as_of), [message])
     return Completed(message=message)
-
-
-def assigned_zh(rt: ops.Runtime, sub: Any) -> str:
-    """What the coordinator's assignment did, in Chinese."""
-    dept = rt.config.registry.get(sub.department)
-    name = f"{dept.name}（{sub.department}）" if dept else sub.department
-    label = STATE_LABELS.get(sub.status) or status.SUBMISSION_LABELS.get(sub.status, sub.status)
-    return (
-        f"第{sub.id}号文件已指定给{name}，为该单位第{sub.version}版，核对结果：{label}；"
-        "下次收集时回复该单位"
-    )
 
 
 @flow(name="resend", flow_run_name="resend {key}")
@@ -470,7 +396,7 @@ def resend(
     """
     with runtime(config_dir, data_dir) as rt:
         try:
-            message = ops.release_uncertain(rt, key, delivered=delivered)
+            message = release_uncertain(rt, key, delivered=delivered)
         except NianbaoError as exc:
             return Failed(message=str(exc))
     return Completed(message=message)

@@ -50,8 +50,8 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _fail_zh(exc: NianbaoError, code: int = 2) -> typer.Exit:
-    """An expected failure as one Chinese line (flows.campaign.failure_zh), no traceback."""
-    from flows.campaign import failure_zh
+    """An expected failure as one Chinese line (office.outcome.failure_zh), no traceback."""
+    from office.outcome import failure_zh
 
     return _fail(failure_zh(exc), code)
 
@@ -624,44 +624,27 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Every department's state in the campaign of the configuration, and what needs you."""
-    from datetime import datetime, time
-
-    from office import operations
+    from office.status import standing
 
     try:
         with _runtime(config, data) as rt:
-            plan = rt.config.plan
-            try:
-                rt.store.campaign(plan.id)
-            except NianbaoError:
-                raise _fail(
-                    f"本期（{plan.id}）收集尚未开始：请先运行 nianbao run dispatch"
-                ) from None
-            # a campaign that is over stands as it was on its last day
-            now = min(datetime.now(plan.zone), plan.at(plan.last_day, time(23, 59)))
-            states = operations.states(rt, now)
-            attention = operations.attention(rt, states)
-            unassigned = rt.store.unassigned(plan.id)
-            commands = {
-                i.key: (
-                    operations.resend_command(rt, i.key),
-                    operations.resend_command(rt, i.key, delivered=True),
-                )
-                for i in attention
-            }
-            city = rt.config.registry.city
+            plan, city = rt.config.plan, rt.config.registry.city
+            where = standing(rt)
     except NianbaoError as exc:
         raise _fail_zh(exc) from None
+    if where is None:
+        raise _fail(f"本期（{plan.id}）收集尚未开始：请先运行 nianbao run dispatch")
+    shown = (where.as_of, where.states, where.attention, where.unassigned, where.commands)
     if as_json:
-        _print_json(_status_json(plan, now, states, attention, unassigned, commands))
+        _print_json(_status_json(plan, *shown))
         return
-    _print_status(city, plan, now, states, attention, unassigned, commands)
+    _print_status(city, plan, *shown)
 
 
 def _status_json(plan, now, states, attention, unassigned, commands) -> dict[str, Any]:
     """Stable machine codes (``state``, ``last_action``, ``problem``) beside Chinese labels."""
     from annual_report.campaign.kinds import EVENT_KINDS, MAIL_PROBLEMS
-    from flows.status import action_label
+    from office.status import action_label
 
     return {
         "campaign": plan.id,
@@ -725,7 +708,7 @@ def _print_status(city, plan, now, states, attention, unassigned, commands) -> N
     without the city's prefix and never wrapped, columns added as the terminal widens."""
     from rich import box
 
-    from flows.status import action_label, by_urgency, progress
+    from office.status import action_label, by_urgency, progress
 
     width = console.width
     done = sum(s.state in ("accepted", "accepted_with_warnings") for s in states)
@@ -803,10 +786,10 @@ def _print_status(city, plan, now, states, attention, unassigned, commands) -> N
 @contextmanager
 def _runtime(config: Path, data: Path | None) -> Iterator[Any]:
     """The office runtime for one command (no passwords: these commands send nothing)."""
-    from office import operations
+    from office.runtime import Runtime
     from office.settings import load_app_config
 
-    rt = operations.Runtime.open(load_app_config(config, data))
+    rt = Runtime.open(load_app_config(config, data))
     try:
         yield rt
     finally:
@@ -821,12 +804,12 @@ def assign(
     data: DataOption = None,
 ) -> None:
     """Give a quarantined or unmatched file its department; the next collect answers it."""
-    from flows.campaign import assigned_zh
-    from office import operations
+    from office.intake import assign as assign_file
+    from office.intake import assigned_zh
 
     try:
         with _runtime(config, data) as rt:
-            sub = operations.assign(rt, submission, department)
+            sub = assign_file(rt, submission, department)
             message = assigned_zh(rt, sub)
     except NianbaoError as exc:
         raise _fail(f"未能指定第{submission}号文件：{exc}") from None
@@ -845,11 +828,11 @@ def resend(
 ) -> None:
     """A mail held back by a crash, or refused: let the next run send it (check first that it
     did not arrive), or with --delivered record that it did."""
-    from office import operations
+    from office.delivery import release_uncertain
 
     try:
         with _runtime(config, data) as rt:
-            message = operations.release_uncertain(rt, key, delivered=delivered)
+            message = release_uncertain(rt, key, delivered=delivered)
     except NianbaoError as exc:
         raise _fail(str(exc)) from None
     console.print(message, highlight=False, soft_wrap=True)

@@ -18,7 +18,10 @@ from annual_report.samples import consistent_values, fill_template, sample_narra
 from connectors.attachments import parse_message
 from connectors.mailbox import MaildirMailbox
 from demo import city
-from office import operations as ops
+from office.answers import owed_answers
+from office.delivery import deliver
+from office.dispatch import invitation as prepare_invitation
+from office.intake import collect_mailbox
 
 ZONE = ZoneInfo("Asia/Shanghai")
 START = datetime(2022, 1, 4, 9, tzinfo=ZONE)
@@ -30,15 +33,15 @@ XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 @pytest.fixture
 def rt(tmp_path):
     runtime = recording_runtime(tmp_path)
-    items = [ops.invitation(runtime, code, START) for code in ("RSJ", "JYJ", "CZJ", "SLJ")]
-    ops.deliver(runtime, items)
+    items = [prepare_invitation(runtime, code, START) for code in ("RSJ", "JYJ", "CZJ", "SLJ")]
+    deliver(runtime, items)
     yield runtime
     runtime.close()
 
 
 def invitation(rt, code):
-    mail = next(m for m in rt.outbox.sent if m.department == code and m.kind == "invitation")
-    return parse_message(rt.outbox.raw[mail.message_id])
+    mail = next(m for m in rt.sender.sent if m.department == code and m.kind == "invitation")
+    return parse_message(rt.sender.raw[mail.message_id])
 
 
 def reply(rt, tmp_path, code, *, workbooks=1, broken=False, text="请查收。"):
@@ -75,9 +78,9 @@ def drop_in(rt, raws):
 
 def collect(rt):
     box = MaildirMailbox(rt.config.mail.maildir)
-    intake = ops.collect_mailbox(rt, "maildir", box, EVENING)
-    answers = ops.owed_answers(rt, EVENING)
-    return intake, answers, ops.deliver(rt, answers)
+    intake = collect_mailbox(rt, "maildir", box, EVENING)
+    answers = owed_answers(rt, EVENING)
+    return intake, answers, deliver(rt, answers)
 
 
 def test_a_mixed_batch(rt, tmp_path):
@@ -118,9 +121,9 @@ def test_a_mixed_batch(rt, tmp_path):
     assert all(rt.archive.find(m.sha256) for m in rt.store.messages("2021"))
     assert not delivery.failed
 
-    sent = len(rt.outbox.sent)
+    sent = len(rt.sender.sent)
     intake, answers, _ = collect(rt)
-    assert intake.messages == 0 and answers == [] and len(rt.outbox.sent) == sent
+    assert intake.messages == 0 and answers == [] and len(rt.sender.sent) == sent
 
 
 def test_a_warning_answered_with_an_explanation_is_recorded_not_complained_about(rt, tmp_path):

@@ -491,15 +491,15 @@ def stop_here(what):
     time.sleep(600)  # until the test kills this process
 
 if mode == "read":  # stop once the 3rd message is recorded, before it is marked processed
-    from office import operations
-    take_message, taken = operations.take_message, []
+    from office import intake
+    take_message, taken = intake.take_message, []
     def take(*args, **kwargs):
-        intake = take_message(*args, **kwargs)
-        taken.append(intake)
+        got = take_message(*args, **kwargs)
+        taken.append(got)
         if len(taken) == 3:
             stop_here("read 3")
-        return intake
-    operations.take_message = take
+        return got
+    intake.take_message = take
 elif mode == "send":  # stop once the 2nd answer is with the SMTP server, before it is recorded
     from annual_report.store.sqlite import Store
     finish_event, finished = Store.finish_event, []

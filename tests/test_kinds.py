@@ -37,7 +37,7 @@ def kinds_in_source() -> set[str]:
 
 def kinds_the_code_makes() -> set[str]:
     """Kinds built from data: answers per submission status and message outcome, ladder steps."""
-    from office.operations import ANSWERED
+    from office.answers import ANSWERED
 
     made = {f"answer.{status}" for status in ANSWERED if status != "quarantined"}
     made |= {"answer.no_workbook", "answer.several_workbooks"}

@@ -1,9 +1,9 @@
-from datetime import date, datetime
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from annual_report.campaign.registry import load_registry
 from annual_report.store.sqlite import DepartmentState
-from flows.status import (
+from office.status import (
     action_label,
     changes,
     progress,
@@ -173,7 +173,7 @@ class Delivery:
 
 
 def test_a_run_that_could_not_send_what_it_owed_fails_counting_in_chinese():
-    from flows.status import outcome
+    from office.outcome import outcome
 
     result = outcome(
         "下发模板：本次发出8份，此前已发出0份",
@@ -189,7 +189,7 @@ def test_a_run_that_could_not_send_what_it_owed_fails_counting_in_chinese():
 
 
 def test_held_back_or_refused_mail_needs_attention_and_says_which():
-    from flows.status import outcome
+    from office.outcome import outcome
 
     held = outcome("收集：新收到0份报表，发出回复0封", attention=[Item("answer:17", "held_back")])
     assert held.name == "NeedsAttention" and not held.failed
@@ -232,7 +232,7 @@ def test_the_summary_lists_what_needs_the_coordinator_with_the_exact_commands():
 
 def test_a_mailbox_that_cannot_be_read_reads_in_chinese():
     from annual_report.errors import MailFetchError
-    from flows.status import fetch_error_zh
+    from office.outcome import fetch_error_zh
 
     exc = MailFetchError(
         "IMAP connect failed: ConnectionRefusedError: [Errno 111] Connection refused",
@@ -242,3 +242,46 @@ def test_a_mailbox_that_cannot_be_read_reads_in_chinese():
         "无法读取收件邮箱（IMAP）：无法连接收件服务器 imap.yichun.example:993"
         "（连接被拒绝：服务器未运行，或地址、端口不对），本次没有收取新邮件"
     )
+
+
+def test_where_the_campaign_stands_for_nianbao_status(tmp_path):
+    from typer.testing import CliRunner
+
+    from connectors.outgoing import RecordingSender
+    from demo import city
+    from flows.cli import app
+    from office.campaign import open_campaign
+    from office.delivery import deliver
+    from office.dispatch import invitation
+    from office.runtime import Runtime
+    from office.settings import load_app_config
+    from office.status import standing
+
+    config_dir = city.write_config(
+        tmp_path / "config",
+        report_year=2021,
+        smtp_port=2525,
+        maildir=tmp_path / "office",
+        archive=tmp_path / "archive",
+    )
+    config = load_app_config(config_dir, tmp_path / "data")
+    common = ["--config", str(config_dir), "--data", str(tmp_path / "data")]
+    refused = RecordingSender(refuse={city.address("FGW"): (550, "5.1.1 no such user")})
+    rt = Runtime.open(config, sender=refused)
+    try:
+        assert standing(rt) is None  # not opened yet
+        before = CliRunner().invoke(app, ["status", *common])
+        assert before.exit_code == 2 and "本期（2021）收集尚未开始" in before.output
+        open_campaign(rt)
+        deliver(rt, [invitation(rt, "FGW", datetime(2022, 1, 4, 9, tzinfo=ZONE))])
+        # a campaign that is over stands as it was on its last day
+        where = standing(rt, datetime(2023, 6, 1, tzinfo=ZONE))
+        assert where.as_of == config.plan.at(config.plan.last_day, time(23, 59))
+        assert len(where.states) == len(config.registry) and where.unassigned == []
+        (item,) = where.attention
+        assert (item.key, item.problem) == ("invitation:FGW", "refused")
+        resend, delivered = where.commands["invitation:FGW"]
+        assert resend.startswith("nianbao resend invitation:FGW --config")
+        assert delivered.startswith("nianbao resend invitation:FGW --delivered --config")
+    finally:
+        rt.close()

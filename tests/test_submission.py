@@ -257,7 +257,7 @@ def test_a_quarantined_file_is_taken_out_of_its_archived_message_to_be_assigned(
     from email.message import EmailMessage
 
     from connectors.attachments import parse_message
-    from office.operations import archived_file
+    from office.intake import archived_file
 
     data = returned(store, tmp_path, "SZF").read_bytes()
     packed = io.BytesIO()

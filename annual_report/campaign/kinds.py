@@ -128,7 +128,7 @@ STATE_LABELS: dict[str, str] = {
     "accepted": "已接收",
 }
 
-# What can be wrong with a mail, for the coordinator (``office.operations.attention``).
+# What can be wrong with a mail, for the coordinator (``office.attention``).
 MAIL_PROBLEMS: dict[str, str] = {
     "held_back": "不确定是否已发出",
     "refused": "被拒收",

@@ -1,4 +1,5 @@
-"""What the coordinator sees: the department table, the summary, what changed since last time.
+"""What the coordinator sees: every department's state, the department table, the summary,
+what changed since last time.
 
 Plain Python over the store (the flows publish these as Prefect artifacts; ``nianbao status``
 prints them).
@@ -9,13 +10,20 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time
 from typing import Any
 
 from annual_report.campaign.kinds import EVENT_KINDS, STATE_LABELS, event_label
 from annual_report.campaign.registry import Registry
+from annual_report.errors import StoreError
 from annual_report.store.sqlite import DepartmentState, Submission
+from office.attention import Attention, attention
+from office.campaign import department_states
+from office.delivery import resend_command
+from office.runtime import Runtime
+
+SNAPSHOTS = "status-snapshots"  # the store's note of the last two different snapshots
 
 ORDER = (
     "not_sent",
@@ -27,6 +35,93 @@ ORDER = (
     "accepted",
 )
 CHASED = ("sent", "rejected", "escalated")
+
+
+def states(rt: Runtime, as_of: datetime | None = None) -> list[DepartmentState]:
+    """Every department's state; with ``as_of``, days overdue and its mail that did not go."""
+    found = department_states(rt, as_of)
+    if as_of is None:
+        return found
+    problems: dict[str, list[str]] = {}
+    for item in attention(rt, found):
+        if item.department and item.problem not in problems.get(item.department, []):
+            problems.setdefault(item.department, []).append(item.problem)
+    return [replace(s, mail_problems=tuple(problems.get(s.code, ()))) for s in found]
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where the campaign stands for ``nianbao status``: every department's state, the mail
+    needing the coordinator with the exact ``resend`` commands (to send again, to record as
+    delivered), and the files waiting to be assigned."""
+
+    as_of: datetime
+    states: list[DepartmentState]
+    attention: list[Attention]
+    commands: dict[str, tuple[str, str]]  # mail key → (resend, resend --delivered)
+    unassigned: list[Submission]
+
+
+def standing(rt: Runtime, now: datetime | None = None) -> Standing | None:
+    """The campaign at ``now`` (default: now; a campaign that is over stands as it was on its
+    last day); None when it has not been opened yet."""
+    plan = rt.config.plan
+    try:
+        rt.store.campaign(plan.id)
+    except StoreError:
+        return None
+    now = now or datetime.now(plan.zone)
+    now = min(now, plan.at(plan.last_day, time(23, 59)))
+    found = states(rt, now)
+    items = attention(rt, found)
+    commands = {
+        i.key: (resend_command(rt, i.key), resend_command(rt, i.key, delivered=True)) for i in items
+    }
+    return Standing(now, found, items, commands, rt.store.unassigned(plan.id))
+
+
+@dataclass(frozen=True)
+class View:
+    """The coordinator's view after a run: the states, the department table (one row per
+    department, most urgent first), the summary (markdown) and the share accepted (%)."""
+
+    states: list[DepartmentState]
+    rows: list[dict[str, Any]]
+    summary: str
+    progress: float
+
+
+def coordinator_view(
+    rt: Runtime,
+    as_of: datetime,
+    notes: Sequence[str] = (),
+    items: Sequence[Attention] | None = None,
+) -> View:
+    """The view at ``as_of`` with this run's ``notes`` and the mail needing attention
+    (``items``; found again when not given). Remembers the states, so the next view says what
+    changed since this one."""
+    plan = rt.config.plan
+    found = states(rt, as_of)
+    if items is None:
+        items = attention(rt, found)
+    history = remember(rt.store.get_state(rt.campaign_id, SNAPSHOTS), found, as_of, plan.zone)
+    rt.store.set_state(rt.campaign_id, SNAPSHOTS, history)
+    summary = summary_markdown(
+        title=f"{rt.config.registry.city}{plan.report_year}年政府信息公开工作年度报告收集情况",
+        states=found,
+        registry=rt.config.registry,
+        as_of=as_of,
+        zone=plan.zone,
+        deadline=plan.deadline,
+        previous=history["previous"],
+        previous_at=history["previous_at"],
+        extra=list(notes),
+        unassigned=rt.store.unassigned(rt.campaign_id),
+        campaign=rt.campaign_id,
+        attention=items,
+        command=lambda key, delivered=False: resend_command(rt, key, delivered=delivered),
+    )
+    return View(found, table_rows(found, plan.zone), summary, progress(found))
 
 
 def _time(value: datetime | None, zone: Any) -> str:
@@ -173,41 +268,55 @@ def summary_markdown(
     since = f"（与 {previous_at} 相比）" if previous_at else ""
     lines += ["", f"## 最近变化{since}", ""]
     lines += [f"- {line}" for line in changed] if changed else ["- 无变化"]
-    to_call = [s for s in states if s.state in CHASED and s.due and today >= s.due]
     lines += ["", "## 需要电话督促", ""]
-    if not to_call:
-        lines.append("- 暂无")
-    for s in to_call:
-        dept = registry.get(s.code)
-        contact = dept.contact if dept else None
-        who = f"{contact.name} {contact.phone or ''}".strip() if contact else "（未登记联系人）"
-        late = f"，{s.detail}" if s.detail else ""
-        lines.append(f"- {s.name}（{s.label}，截止 {s.due}{late}）：{who}")
+    lines += _to_call(states, registry, today) or ["- 暂无"]
     if unassigned:
         lines += ["", "## 待确认的文件", ""]
-        lines += [
-            f"来源无法确认的文件不会计入任何单位。核实后运行 `assign-{campaign}` 部署"
-            "（Run → Custom run，填写编号和单位代码）指定所属单位。",
-            "",
-            "| 编号 | 收到时间 | 发件人 | 文件 | 原因 | 可能的单位 |",
-            "|---|---|---|---|---|---|",
-        ]
-        for sub in unassigned:
-            suggested = registry.get(sub.suggested_department)
-            cells = [
-                str(sub.id),
-                _time(sub.received_at, zone),
-                sub.sender or "（投递目录）",
-                sub.file_name or "",
-                sub.match_reason_zh or sub.failure_reason_zh or "无法确定报送单位",
-                f"{suggested.name}（{suggested.code}）" if suggested else "",
-            ]
-            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines += _unassigned(unassigned, registry, zone, campaign)
     if attention or extra:
         lines += ["", "## 需要注意", ""]
         lines += attention_markdown(attention, registry, zone, campaign, command)
         lines += [f"- {line}" for line in extra or ()]
     return "\n".join(lines) + "\n"
+
+
+def _to_call(states: list[DepartmentState], registry: Registry, today: date) -> list[str]:
+    """Departments chased and due: whom to phone, with the contact of the registry."""
+    lines = []
+    for s in states:
+        if s.state not in CHASED or not s.due or today < s.due:
+            continue
+        dept = registry.get(s.code)
+        contact = dept.contact if dept else None
+        who = f"{contact.name} {contact.phone or ''}".strip() if contact else "（未登记联系人）"
+        late = f"，{s.detail}" if s.detail else ""
+        lines.append(f"- {s.name}（{s.label}，截止 {s.due}{late}）：{who}")
+    return lines
+
+
+def _unassigned(
+    unassigned: list[Submission], registry: Registry, zone: Any, campaign: str | None
+) -> list[str]:
+    """Files of no known unit, waiting for the coordinator's word (a table)."""
+    lines = [
+        f"来源无法确认的文件不会计入任何单位。核实后运行 `assign-{campaign}` 部署"
+        "（Run → Custom run，填写编号和单位代码）指定所属单位。",
+        "",
+        "| 编号 | 收到时间 | 发件人 | 文件 | 原因 | 可能的单位 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for sub in unassigned:
+        suggested = registry.get(sub.suggested_department)
+        cells = [
+            str(sub.id),
+            _time(sub.received_at, zone),
+            sub.sender or "（投递目录）",
+            sub.file_name or "",
+            sub.match_reason_zh or sub.failure_reason_zh or "无法确定报送单位",
+            f"{suggested.name}（{suggested.code}）" if suggested else "",
+        ]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return lines
 
 
 def attention_markdown(
@@ -282,74 +391,6 @@ def _since(item: Any, zone: Any) -> str:
     return f"{item.since.astimezone(zone):%m-%d %H:%M}" if item.since else "时间不详"
 
 
-# -- how a run ended ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A run's final state as the coordinator reads it: a Prefect state name and a Chinese
-    message (docs/ui.md, "How a run ends")."""
-
-    name: str  # Completed, Incomplete, NeedsAttention, Failed
-    message: str
-
-    @property
-    def failed(self) -> bool:
-        return self.name == "Failed"
-
-
-def outcome(
-    what: str,
-    *,
-    delivery: Any = None,
-    attention: Sequence[Any] = (),
-    states: Sequence[DepartmentState] | None = None,
-    problems: Sequence[str] = (),
-) -> Outcome:
-    """``what`` the run did, then what went wrong, what waits for the coordinator and who is
-    missing. Failed: mail it owed was not sent, or a mailbox could not be read; NeedsAttention:
-    mail held back or refused (this run or before); Incomplete: departments not accepted yet."""
-    parts = [what]
-    failed = list(delivery.failed) if delivery is not None else []
-    if failed:
-        sent = len(delivery.sent)
-        reasons = list(dict.fromkeys(f.error_zh for f in failed))
-        reason = delivery.outage or reasons[0] + ("等" if len(reasons) > 1 else "")
-        retry = [f for f in failed if not f.permanent]
-        parts.append(
-            f"应发{sent + len(failed)}封邮件，已发出{sent}封，未发出{len(failed)}封（{reason}）"
-            + ("，下次运行会自动补发" if retry else "")
-        )
-    parts += list(problems)
-    held = [i for i in attention if i.problem == "held_back"]
-    refused = [i for i in attention if i.problem == "refused"]
-    if held:
-        keys = "、".join(i.key for i in held[:5]) + ("等" if len(held) > 5 else "")
-        parts.append(
-            f"{len(held)}封邮件不确定是否已发出，没有重发（{keys}）：请核实收件人是否收到，"
-            "再用 resend 处理（见收集情况摘要“需要注意”）"
-        )
-    if refused:
-        keys = "、".join(i.key for i in refused[:5]) + ("等" if len(refused) > 5 else "")
-        parts.append(f"{len(refused)}封邮件被拒收（{keys}）：请核对地址后用 resend 安排重发")
-    missing = [s for s in states or () if s.state not in ("accepted", "accepted_with_warnings")]
-    if states is not None:
-        if missing:
-            shown = "、".join(s.name for s in missing[:10]) + ("等" if len(missing) > 10 else "")
-            parts.append(f"{len(states)}个单位中{len(missing)}个尚未接收：{shown}")
-        else:
-            parts.append(f"{len(states)}个单位已全部接收")
-    if failed or problems:
-        name = "Failed"
-    elif held or refused:
-        name = "NeedsAttention"
-    elif missing:
-        name = "Incomplete"
-    else:
-        name = "Completed"
-    return Outcome(name, "；".join(parts))
-
-
 def _cell(text: str) -> str:
     """Text from a mail inside a markdown table cell: no pipes, no line breaks."""
     return re.sub(r"\s+", " ", text.replace("|", "｜")).strip()
@@ -361,26 +402,3 @@ def progress(states: list[DepartmentState]) -> float:
         return 0.0
     done = sum(s.state in ("accepted", "accepted_with_warnings") for s in states)
     return round(done * 100 / len(states), 1)
-
-
-def fetch_error_zh(mailbox: str, exc: BaseException) -> str:
-    """A mailbox that could not be read, as the coordinator reads it (the technical detail
-    stays in the log)."""
-    text = str(exc)
-    where = {"imap": "收件邮箱（IMAP）", "maildir": "本地邮件目录", "drop": "投递目录"}
-    box = where.get(mailbox, mailbox)
-    server = getattr(exc, "context", {}).get("host", "")
-    at = f" {server}" if server else ""
-    if "ConnectionRefused" in text or "connect failed" in text:
-        why = f"无法连接收件服务器{at}"
-        if "ConnectionRefused" in text:
-            why += "（连接被拒绝：服务器未运行，或地址、端口不对）"
-        elif "timed out" in text or "Timeout" in text:
-            why += "（连接超时）"
-    elif "login failed" in text or "no IMAP password" in text:
-        why = f"收件服务器{at}拒绝登录：请检查 mail.yaml 中的 imap.user 和收信密码"
-    elif "does not exist" in text or "not a Maildir" in text:
-        why = "目录不存在"
-    else:
-        why = f"读取失败（{type(exc).__name__}）"
-    return f"无法读取{box}：{why}，本次没有收取新邮件"

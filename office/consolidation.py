@@ -1,0 +1,61 @@
+"""The city-level report: the accepted submissions merged into a draft workbook, and the
+draft made final once the coordinator approves it."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from annual_report.consolidation.merge import (
+    Consolidation,
+    consolidate_campaign,
+    write_consolidation,
+)
+from annual_report.documents.report import APPROVAL_STATE
+from annual_report.history.frames import year_over_year
+from office.runtime import Runtime
+
+
+def consolidate(rt: Runtime) -> tuple[Consolidation, Path]:
+    """Merge the accepted submissions and write the city-level workbook (with its 与上年比较
+    sheet from the stored history)."""
+    result = consolidate_campaign(rt.store, rt.campaign_id)
+    plan = rt.config.plan
+    city = rt.config.registry.city
+    path = rt.config.output_dir / f"{city}{plan.report_year}年政府信息公开工作年度报告（汇总）.xlsx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    comparison = year_over_year(
+        rt.store,
+        plan.report_year,
+        this=result.values,
+        form=result.form,
+        units=len(result.included),
+    )
+    title = f"{city}{plan.report_year}年政府信息公开工作年度报告"
+    write_consolidation(result, path, title=title, comparison=comparison)
+    return result, path
+
+
+def summary_markdown(result: Consolidation, draft: Path) -> str:
+    """The draft as the coordinator reads it before approving: who is in, who is not, why."""
+    lines = [f"# {draft.stem}", "", f"文件：`{draft}`", ""]
+    lines += [f"## 未纳入 {len(result.excluded)} 个单位", ""]
+    lines += [f"- {u.name}：{u.reason}" for u in result.excluded] or ["- 无"]
+    lines += ["", f"## 纳入 {len(result.included)} 个单位", ""]
+    lines.append("、".join(u.name for u in result.included) or "无")
+    if result.issues:
+        lines += ["", "## 汇总提示", ""] + [f"- {i.rule} {i.message}" for i in result.issues]
+    return "\n".join(lines) + "\n"
+
+
+def approve(rt: Runtime, draft: Path, as_of: datetime) -> Path:
+    """The coordinator approved the draft at ``as_of``: it becomes the final workbook
+    (``…（定稿）.xlsx`` beside it), the campaign is consolidated, and the approval is recorded
+    (its date is the city report's 成文日期, ``annual_report.documents.report.report_date``)."""
+    final = draft.with_name(draft.stem.replace("（汇总）", "（定稿）") + draft.suffix)
+    shutil.copyfile(draft, final)
+    rt.store.set_campaign_status(rt.campaign_id, "consolidated")
+    approval = {"at": as_of.isoformat(), "file": final.name}
+    rt.store.set_state(rt.campaign_id, APPROVAL_STATE, approval)
+    return final

@@ -1,0 +1,34 @@
+"""The campaign day by day, as the coordinator's progress chart: drawn only when the days
+changed since it was last published (each version is ~70 KB in the UI's database)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from annual_report.documents import charts
+from annual_report.history.frames import progress_by_day
+from office.runtime import Runtime
+
+PUBLISHED = "progress-chart"  # the store's note of the days last published (their hash)
+
+
+@dataclass(frozen=True)
+class Chart:
+    markdown: str  # the picture inline (no URL the browser must reach) and the counts
+    digest: str  # of the days it shows
+
+
+def progress_chart(rt: Runtime, as_of: datetime) -> Chart | None:
+    """The chart at ``as_of``, or None when the days are those last published."""
+    days = progress_by_day(rt.store, rt.campaign_id, zone=rt.config.plan.zone, as_of=as_of)
+    digest = hashlib.sha256(days.to_json(date_format="iso").encode()).hexdigest()
+    if rt.store.get_state(rt.campaign_id, PUBLISHED) == digest:
+        return None
+    return Chart(charts.progress_markdown(rt.store, rt.campaign_id, days=days), digest)
+
+
+def chart_published(rt: Runtime, chart: Chart) -> None:
+    """Remember the chart's days, so an unchanged chart is not published again."""
+    rt.store.set_state(rt.campaign_id, PUBLISHED, chart.digest)
