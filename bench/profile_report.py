@@ -1,0 +1,105 @@
+"""Where the time goes: inclusive and self shares per function from py-spy's raw output.
+
+``bench/campaign.py --profile DIR`` records each dispatch and collect with
+``py-spy record --nonblocking --subprocesses --format raw`` (installed by hand:
+``.venv/bin/pip install py-spy``); this reads those files:
+
+    .venv/bin/python bench/profile_report.py var/bench/profile/plain-1000-collect.txt [--top 40]
+
+Inclusive share: the fraction of samples with the function anywhere on the stack (counted once
+per stack), i.e. the time spent in it and what it calls. Samples of the isolated-reader child
+processes are counted with their own process line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
+PROJECT = ("annual_report/", "connectors/", "flows/", "bench/")
+
+
+def _short(file: str) -> str:
+    for marker in PROJECT:
+        at = file.find(marker)
+        if at >= 0:
+            return file[at:]
+    at = file.find("site-packages/")
+    if at >= 0:
+        return file[at + len("site-packages/") :]
+    return Path(file).name
+
+
+def frame_name(frame: str) -> str:
+    match = FRAME.match(frame.strip())
+    if not match:
+        return frame.strip()
+    return f"{_short(match['file'])}:{match['func']}"
+
+
+def read(path: Path) -> tuple[Counter[str], Counter[str], Counter[str], int]:
+    """(inclusive, self, per-process) sample counts and the total."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    processes: Counter[str] = Counter()
+    total = 0
+    first_pid: str | None = None
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        process = "main"
+        if frames and frames[0].startswith("process "):
+            pid = frames.pop(0).split(":", 1)[0]
+            first_pid = first_pid or pid
+            process = "main" if pid == first_pid else "child processes"
+        names = [frame_name(f) for f in frames]
+        total += n
+        processes[process] += n
+        for name in set(names):
+            inclusive[name] += n
+        if names:
+            own[names[-1]] += n
+    return inclusive, own, processes, total
+
+
+def report(path: Path, top: int, project_only: bool) -> str:
+    inclusive, own, processes, total = read(path)
+    if not total:
+        return f"{path}: no samples"
+    lines = [f"{path.name}: {total} samples"]
+    lines += [f"  process {p}: {n / total:6.1%}" for p, n in processes.most_common()]
+    lines.append(f"{'incl':>7} {'self':>7}  function")
+    shown = 0
+    for name, n in inclusive.most_common():
+        if project_only and not name.startswith(PROJECT):
+            continue
+        lines.append(f"{n / total:7.1%} {own[name] / total:7.1%}  {name}")
+        shown += 1
+        if shown >= top:
+            break
+    lines.append("top self time:")
+    for name, n in own.most_common(15):
+        lines.append(f"{n / total:7.1%}  {name}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--all", action="store_true", help="library functions too")
+    args = parser.parse_args(argv)
+    for path in args.files:
+        print(report(path, args.top, project_only=not args.all))
+        print()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
