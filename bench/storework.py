@@ -184,6 +184,7 @@ def per_message_work(units: int, workdir: Path, *, messages: int = 4) -> Message
         _seed_accepted(rt, codes[:-messages], campaign.report_year)
         filler = province.Filler(workdir / "filled")
         box = mailbox.Maildir(maildir)
+        _seed_processed_mail(rt, box, len(codes) - messages)
         for n, code in enumerate(late):
             template = workdir / "templates" / f"{code}.xlsx"
             template.parent.mkdir(parents=True, exist_ok=True)
@@ -231,6 +232,18 @@ def _seed_invitations(rt: Any, codes: list[str]) -> None:
             rt.campaign_id, key, kind="sent.invitation", department=code, detail=detail
         )
         rt.store.finish_event(rt.campaign_id, key, status="done", detail=detail)
+
+
+def _seed_processed_mail(rt: Any, box: mailbox.Maildir, count: int) -> None:
+    """The earlier replies still in the office Maildir, read and recorded (the cursor knows
+    them): what the mailbox holds when the last replies of a campaign arrive."""
+    keys = []
+    for n in range(count):
+        message = mailbox.MaildirMessage(f"Subject: earlier reply {n}\n\nprocessed\n".encode())
+        message.set_subdir("cur")
+        message.add_flag("S")
+        keys.append(box.add(message))
+    rt.store.set_state(rt.campaign_id, "cursor:maildir", {"seen": sorted(keys)})
 
 
 def _seed_accepted(rt: Any, codes: list[str], year: int) -> None:
