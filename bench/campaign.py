@@ -45,10 +45,10 @@ from datetime import time as clock
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: bench/ beside the project's packages
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import province
+try:  # imported as bench.<module> (the project root on sys.path, e.g. from a test)
+    from . import province
+except ImportError:  # run as a script: bench/ is sys.path[0]
+    import province  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var" / "bench"
@@ -675,7 +675,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.queries:
         import tempfile
 
-        import storework
+        try:
+            from . import storework
+        except ImportError:
+            import storework  # type: ignore[no-redef]
 
         results = []
         for units in (int(s) for s in args.queries.split(",")):

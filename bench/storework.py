@@ -32,10 +32,10 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: bench/ beside the project's packages
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import province
+try:  # imported as bench.<module> (the project root on sys.path, e.g. from a test)
+    from . import province
+except ImportError:  # run as a script: bench/ is sys.path[0]
+    import province  # type: ignore[no-redef]
 
 from annual_report.campaign import write_department_template
 from annual_report.store import Store
