@@ -24,13 +24,17 @@ PROJECT = ("annual_report/", "connectors/", "flows/", "bench/")
 
 
 def _short(file: str) -> str:
-    for marker in PROJECT:
-        at = file.find(marker)
-        if at >= 0:
-            return file[at:]
+    """Paths as py-spy prints them are relative to sys.path already; absolute ones are cut
+    to the package (site-packages) or the project directory."""
+    if not file.startswith("/"):
+        return file
     at = file.find("site-packages/")
     if at >= 0:
         return file[at + len("site-packages/") :]
+    for marker in PROJECT:
+        at = file.rfind("/" + marker)
+        if at >= 0:
+            return file[at + 1 :]
     return Path(file).name
 
 
@@ -41,8 +45,40 @@ def frame_name(frame: str) -> str:
     return f"{_short(match['file'])}:{match['func']}"
 
 
-def read(path: Path) -> tuple[Counter[str], Counter[str], Counter[str], int]:
-    """(inclusive, self, per-process) sample counts and the total."""
+# Where a sample belongs: the first marker found on its stack, in this order (specific first).
+PHASES: tuple[tuple[str, str], ...] = (
+    ("annual_report/submission.py:peer_fees", "collect: peer-fee check (every peer's values)"),
+    ("annual_report/store.py:Store.registry", "registry rebuilt from SQLite"),
+    ("flows/operations.py:_thread_department", "collect: thread lookup (all events decoded)"),
+    ("annual_report/sandbox.py:read_untrusted", "collect: isolated workbook read"),
+    ("annual_report/submission.py:validate_for_department", "collect: validation (other)"),
+    ("annual_report/store.py:Store.record_submission", "collect: record submission"),
+    ("connectors/mailbox.py:receive", "collect: mailbox read, archive, MIME parse"),
+    ("flows/operations.py:take_message", "collect: take_message (other)"),
+    ("flows/operations.py:department_document", "answers: receipt's Word report"),
+    ("flows/operations.py:owed_answers", "answers: owed answers (other)"),
+    ("annual_report/template.py:write_template", "dispatch: template writing"),
+    ("flows/operations.py:invitation", "dispatch: invitation (other)"),
+    ("flows/operations.py:deliver", "SMTP delivery and its events"),
+    ("flows/tasks.py:publish_status", "status artifacts"),
+    ("bench/campaign.py:_publish_status", "status (computed, plain)"),
+    ("annual_report/consolidation.py", "consolidation"),
+    ("flows/operations.py:states", "department states"),
+    ("<module>", "imports"),
+    ("prefect/", "Prefect (engine, client, events, logs)"),
+)
+
+
+def phase_of(names: list[str]) -> str:
+    for marker, phase in PHASES:
+        if any(marker in name for name in names):
+            return phase
+    return "other"
+
+
+def read(path: Path) -> tuple[Counter[str], Counter[str], Counter[str], Counter[str], int]:
+    """(inclusive, self, per-process, per-phase) sample counts and the total."""
+    phases: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     processes: Counter[str] = Counter()
@@ -60,21 +96,28 @@ def read(path: Path) -> tuple[Counter[str], Counter[str], Counter[str], int]:
             first_pid = first_pid or pid
             process = "main" if pid == first_pid else "child processes"
         names = [frame_name(f) for f in frames]
+        if not names:  # py-spy could not read the stack (--nonblocking): left out of the shares
+            processes["(no Python stack, left out)"] += n
+            continue
         total += n
         processes[process] += n
+        phases[phase_of(names)] += n
         for name in set(names):
             inclusive[name] += n
         if names:
             own[names[-1]] += n
-    return inclusive, own, processes, total
+    return inclusive, own, processes, phases, total
 
 
 def report(path: Path, top: int, project_only: bool) -> str:
-    inclusive, own, processes, total = read(path)
+    inclusive, own, processes, phases, total = read(path)
     if not total:
         return f"{path}: no samples"
-    lines = [f"{path.name}: {total} samples"]
-    lines += [f"  process {p}: {n / total:6.1%}" for p, n in processes.most_common()]
+    lines = [f"{path.name}: {total} samples with a Python stack"]
+    every = sum(processes.values())
+    lines += [f"  {p}: {n / every:6.1%} of all samples" for p, n in processes.most_common()]
+    lines.append("by phase (first marker of bench/profile_report.PHASES on the stack):")
+    lines += [f"{n / total:7.1%}  {p}" for p, n in phases.most_common()]
     lines.append(f"{'incl':>7} {'self':>7}  function")
     shown = 0
     for name, n in inclusive.most_common():
