@@ -458,14 +458,17 @@ class CampaignBench:
 
             start = time.perf_counter()
             filler = province.Filler(VAR / "replies")
+            with Store(db) as store:
+                tokens = {
+                    code: store.department_token(plan.id, code) for code in config.registry.codes
+                }
             replies = []
             for n, dept in enumerate(config.registry):
                 raw = office.inbox(dept.email)
                 invitation = province.invitation_of(raw[0], dept.code, dept.email)
                 when = plan.at(plan.start, clock(10)) + timedelta(seconds=n)
-                replies.append(
-                    province.reply(invitation, province.OFFICE, filler.filled(invitation), when)
-                )
+                data = filler.filled(invitation, tokens[dept.code])
+                replies.append(province.reply(invitation, province.OFFICE, data, when))
             province.send_all(office.port, replies)
             self.run.replies_prepared_s = time.perf_counter() - start
             print(
@@ -646,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} cores, {_load()}",
         flush=True,
     )
-    server = Server(VAR / "prefect") if "flows" in modes else None
+    server = Server(VAR / f"prefect-{os.getpid()}") if "flows" in modes else None
     runs: list[Run] = []
     try:
         for units in sizes:
@@ -668,6 +671,7 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server_rss = _peak_rss_mb(server.pid)
             server.stop()
+            shutil.rmtree(server.home, ignore_errors=True)
             print(f"Prefect server peak RSS {server_rss:.0f} MB")
     print()
     print(table(runs))

@@ -160,7 +160,8 @@ def invitation_of(raw: bytes, code: str, address: str) -> Invitation:
 
 class Filler:
     """Fills templates as a clerk does (openpyxl); a filled file is reused when the same
-    template comes again (the plain run of the same size, seeded with the same secret)."""
+    unit's template with the same token comes again (the other mode's run of the same size,
+    seeded with the same campaign secret)."""
 
     def __init__(self, cache: Path) -> None:
         self.cache = cache
@@ -174,8 +175,11 @@ class Filler:
         values: dict[str, Decimal | None] = dict(consistent_values(form, rng))
         return values, sample_narrative(YEAR, values, rng)  # type: ignore[arg-type]
 
-    def filled(self, invitation: Invitation) -> bytes:
-        key = hashlib.sha256(invitation.code.encode() + invitation.template).hexdigest()[:24]
+    def filled(self, invitation: Invitation, token: str | None = None) -> bytes:
+        """The filled workbook; ``token`` (the unit's token in the template) makes it reusable
+        by another run of the same campaign secret, whose templates differ only in time stamps."""
+        identity = token.encode() if token else invitation.template
+        key = hashlib.sha256(invitation.code.encode() + identity).hexdigest()[:24]
         path = self.cache / f"{invitation.code}-{key}.xlsx"
         if path.exists():
             return path.read_bytes()
