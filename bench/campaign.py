@@ -531,10 +531,11 @@ def _load() -> str:
 
 
 def table(runs: list[Run]) -> str:
+    """Per stage: wall and CPU time (per unit too), peak RSS, the server's CPU, task runs."""
     lines = []
     head = (
-        f"{'mode':<6}{'units':>6} {'stage':<13}{'wall s':>8}{'cpu s':>8}{'ms/unit':>9}"
-        f"{'RSS MB':>8}{'srv cpu':>8}{'tasks run/rec':>14}"
+        f"{'mode':<6}{'units':>6} {'stage':<13}{'wall s':>8}{'cpu s':>8}{'srv cpu':>8}"
+        f"{'wall ms/u':>10}{'cpu ms/u':>9}{'RSS MB':>7}{'tasks run/rec':>14}"
     )
     lines += [head, "-" * len(head)]
     for r in runs:
@@ -546,32 +547,44 @@ def table(runs: list[Run]) -> str:
                 else ""
             )
             srv = f"{s.server_cpu:.1f}" if s.server_cpu is not None else ""
-            per = "" if s.name == "idle-collect" else f"{s.wall / r.units * 1000:.0f}"
+            idle = s.name == "idle-collect"
+            wall_per = "" if idle else f"{s.wall / r.units * 1000:.0f}"
+            cpu_per = "" if idle else f"{s.cpu / r.units * 1000:.0f}"
             lines.append(
-                f"{r.mode:<6}{r.units:>6} {s.name:<13}{s.wall:8.1f}{s.cpu:8.1f}{per:>9}"
-                f"{s.peak_rss_mb:8.0f}{srv:>8}{tasks:>14}"
+                f"{r.mode:<6}{r.units:>6} {s.name:<13}{s.wall:8.1f}{s.cpu:8.1f}{srv:>8}"
+                f"{wall_per:>10}{cpu_per:>9}{s.peak_rss_mb:7.0f}{tasks:>14}"
             )
         peak = max(s.peak_rss_mb for s in r.stages.values())
+        srv_total = sum(s.server_cpu or 0 for s in r.stages.values())
+        srv = f"{srv_total:.1f}" if r.mode == "flows" else ""
         lines.append(
-            f"{r.mode:<6}{r.units:>6} {'total':<13}{r.total:8.1f}{r.total_cpu:8.1f}"
-            f"{r.total / r.units * 1000:9.0f}{peak:8.0f}"
+            f"{r.mode:<6}{r.units:>6} {'campaign':<13}{r.total:8.1f}{r.total_cpu:8.1f}{srv:>8}"
+            f"{r.total / r.units * 1000:10.0f}{r.total_cpu / r.units * 1000:9.0f}{peak:7.0f}"
         )
         lines.append("")
     ratios = _ratios(runs)
     if ratios:
-        lines.append("flows / plain (wall; cpu of the stage's processes, server not included):")
+        lines.append(
+            "flows / plain, same size: wall; CPU of the stage's processes; CPU with the "
+            "Prefect server's"
+        )
         lines += ratios
     scaling = _scaling(runs)
     if scaling:
-        lines.append("scaling (time per unit at the larger size / at the smaller):")
+        lines.append("scaling: time per unit at the larger size / at the smaller (wall; CPU)")
         lines += scaling
     for r in runs:
-        if r.idle_writes is not None:
+        if r.idle_writes is not None and r.idle is not None:
             lines.append(
-                f"idle collect round ({r.mode}, {r.units} units): {r.idle.wall:.1f} s; "
-                f"writes when nothing changed: {json.dumps(r.idle_writes, ensure_ascii=False)}"
+                f"idle collect round ({r.mode}, {r.units} units): {r.idle.wall:.1f} s wall, "
+                f"{r.idle.cpu:.1f} s CPU; written although nothing changed: "
+                f"{json.dumps(r.idle_writes, ensure_ascii=False)}"
             )
     return "\n".join(lines)
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}×" if b > 0 else "—"
 
 
 def _ratios(runs: list[Run]) -> list[str]:
@@ -581,22 +594,29 @@ def _ratios(runs: list[Run]) -> list[str]:
         plain = by.get(("plain", units))
         if mode != "flows" or plain is None:
             continue
-        parts = [
-            f"{name} {flows.stages[name].wall / plain.stages[name].wall:.2f}×"
-            f" (cpu {flows.stages[name].cpu / max(plain.stages[name].cpu, 1e-9):.2f}×)"
-            for name in STAGES
-            if name in flows.stages and name in plain.stages
-        ]
-        total = flows.total / plain.total
-        line = f"  {units} units: " + ", ".join(parts) + f"; whole campaign {total:.2f}×"
+        parts = []
+        for name in STAGES:
+            f, p = flows.stages.get(name), plain.stages.get(name)
+            if f is None or p is None:
+                continue
+            parts.append(
+                f"{name} {_ratio(f.wall, p.wall)}; {_ratio(f.cpu, p.cpu)}; "
+                f"{_ratio(f.cpu + (f.server_cpu or 0), p.cpu)}"
+            )
+        if set(flows.stages) == set(plain.stages) == set(STAGES):
+            srv = sum(s.server_cpu or 0 for s in flows.stages.values())
+            parts.append(
+                f"campaign {_ratio(flows.total, plain.total)}; "
+                f"{_ratio(flows.total_cpu, plain.total_cpu)}; "
+                f"{_ratio(flows.total_cpu + srv, plain.total_cpu)}"
+            )
         if flows.idle and plain.idle:
-            line += f"; idle round {flows.idle.wall / plain.idle.wall:.2f}×"
-        out.append(line)
+            parts.append(
+                f"idle round {_ratio(flows.idle.wall, plain.idle.wall)}; "
+                f"{_ratio(flows.idle.cpu, plain.idle.cpu)}"
+            )
+        out.append(f"  {units} units: " + " | ".join(parts))
     return out
-
-
-def _per_unit(run: Run, stage: str) -> float:
-    return run.stages[stage].wall / run.units
 
 
 def _scaling(runs: list[Run]) -> list[str]:
@@ -604,19 +624,36 @@ def _scaling(runs: list[Run]) -> list[str]:
     for mode in ("flows", "plain"):
         sized = sorted((r for r in runs if r.mode == mode), key=lambda r: r.units)
         for small, large in itertools.pairwise(sized):
-            parts = [
-                f"{name} {_per_unit(large, name) / _per_unit(small, name):.2f}×" for name in STAGES
-            ]
-            total = (large.total / large.units) / (small.total / small.units)
+            parts = []
+            for name in STAGES:
+                a, b = small.stages.get(name), large.stages.get(name)
+                if a is None or b is None:
+                    continue
+                parts.append(
+                    f"{name} {_ratio(b.wall / large.units, a.wall / small.units)}; "
+                    f"{_ratio(b.cpu / large.units, a.cpu / small.units)}"
+                )
             rss = max(s.peak_rss_mb for s in large.stages.values()) / max(
                 s.peak_rss_mb for s in small.stages.values()
             )
             out.append(
                 f"  {mode} {small.units}→{large.units}: "
-                + ", ".join(parts)
-                + f"; campaign {total:.2f}×; peak RSS {rss:.2f}×"
+                + " | ".join(parts)
+                + f" | peak RSS {rss:.2f}×"
             )
     return out
+
+
+def load_runs(paths: list[Path]) -> list[Run]:
+    """Runs saved by earlier invocations (``var/bench/campaign-*.json``), to print together."""
+    runs = []
+    for path in paths:
+        for data in json.loads(path.read_text())["runs"]:
+            stages = {k: Stage(**v) for k, v in data.pop("stages").items()}
+            idle = data.pop("idle")
+            run = Run(**data, stages=stages, idle=Stage(**idle) if idle else None)
+            runs.append(run)
+    return runs
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -632,6 +669,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", action="store_true", help="time an idle collect round too")
     parser.add_argument("--queries", help="store work per message at these sizes, e.g. 100,1000")
     parser.add_argument("--profile", type=Path, help="py-spy dispatch and collect into DIR")
+    parser.add_argument(
+        "--report", type=Path, nargs="+", help="print the table of saved results (JSON) and stop"
+    )
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
@@ -640,6 +680,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.stage:
         plain_stage(args.stage, args.config, args.data, datetime.fromisoformat(args.as_of))
+        return 0
+    if args.report:
+        print(table(load_runs(args.report)))
         return 0
 
     sizes = [int(s) for s in args.compare.split(",")] if args.compare else [args.units]
