@@ -516,6 +516,7 @@ class CampaignBench:
 
 
 def _count_secret(db: Path, campaign: str) -> str:
+    """The campaign's secret (its units' tokens derive from it)."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         return conn.execute("SELECT secret FROM campaigns WHERE id = ?", [campaign]).fetchone()[0]
@@ -670,6 +671,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", help="store work per message at these sizes, e.g. 100,1000")
     parser.add_argument("--profile", type=Path, help="py-spy dispatch and collect into DIR")
     parser.add_argument(
+        "--secret-of",
+        type=Path,
+        help="use the campaign secret of an earlier run's database (its filled replies are reused)",
+    )
+    parser.add_argument(
         "--report", type=Path, nargs="+", help="print the table of saved results (JSON) and stop"
     )
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
@@ -696,7 +702,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     try:
         for units in sizes:
-            secret = None
+            secret = _count_secret(args.secret_of, str(province.YEAR)) if args.secret_of else None
             for mode in modes:
                 bench = CampaignBench(
                     units,
