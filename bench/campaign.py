@@ -362,7 +362,7 @@ class CampaignBench:
             env.pop("PREFECT_API_URL", None)
         return env
 
-    def command(self, stage: str, as_of: datetime) -> list[str]:
+    def command(self, stage: str, as_of: datetime, label: str) -> list[str]:
         config, data = str(self.work / "config"), str(self.work / "data")
         if self.mode == "flows":
             cmd = [str(BIN / "nianbao"), "run", stage, "--config", config, "--data", data]
@@ -382,7 +382,7 @@ class CampaignBench:
             )
         ):
             self.profile.mkdir(parents=True, exist_ok=True)
-            out = self.profile / f"{self.mode}-{self.units}-{stage}.txt"
+            out = self.profile / f"{self.mode}-{self.units}-{label}.txt"
             spy = [str(BIN / "py-spy"), "record", "--nonblocking", "--subprocesses"]
             cmd = [*spy, "--format", "raw", "--rate", "50", "-o", str(out), "--", *cmd]
         return cmd
@@ -391,7 +391,7 @@ class CampaignBench:
         label = label or name
         before = self.server.flow_run_ids() if self.server else set()
         stage = run_measured(
-            self.command(name, as_of),
+            self.command(name, as_of, label),
             self.work / f"{label}.log",
             self.env(),
             self.server.pid if self.server else None,
