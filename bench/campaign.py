@@ -130,14 +130,37 @@ def _peak_rss_mb(pid: int) -> float:
     return best / 1024
 
 
-def run_measured(cmd: list[str], log: Path, env: dict[str, str], server_pid: int | None) -> Stage:
-    """Run ``cmd`` to the end; wall, CPU and peak RSS from ``wait4``."""
+def run_measured(
+    cmd: list[str],
+    log: Path,
+    env: dict[str, str],
+    server_pid: int | None,
+    profile: Path | None = None,
+) -> Stage:
+    """Run ``cmd`` to the end; wall, CPU and peak RSS from ``wait4`` (the stage process is our
+    own child, so its rusage includes every process it reaped). With ``profile``, py-spy
+    attaches to it from the side (raw stacks, sampling without stopping it)."""
     server_before = _cpu_of_tree(server_pid) if server_pid else None
     start = time.perf_counter()
     with open(log, "wb") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        spy = None
+        if profile is not None:
+            spy_cmd = [str(BIN / "py-spy"), "record", "--pid", str(process.pid), "--nonblocking"]
+            spy_cmd += ["--subprocesses", "--format", "raw", "--rate", "50", "-o", str(profile)]
+            spy = subprocess.Popen(
+                spy_cmd,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         _pid, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
+        if spy is not None:
+            try:
+                spy.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                spy.terminate()
+                spy.wait()
     wall = time.perf_counter() - start
     stage = Stage(
         name=cmd[-1],
@@ -362,7 +385,7 @@ class CampaignBench:
             env.pop("PREFECT_API_URL", None)
         return env
 
-    def command(self, stage: str, as_of: datetime, label: str) -> list[str]:
+    def command(self, stage: str, as_of: datetime) -> list[str]:
         config, data = str(self.work / "config"), str(self.work / "data")
         if self.mode == "flows":
             cmd = [str(BIN / "nianbao"), "run", stage, "--config", config, "--data", data]
@@ -372,29 +395,24 @@ class CampaignBench:
         else:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--stage", stage]
             cmd += ["--config", config, "--data", data, "--as-of", as_of.isoformat()]
-        if (
-            self.profile is not None
-            and shutil.which("py-spy", path=str(BIN))
-            and stage
-            in (
-                "dispatch",
-                "collect",
-            )
-        ):
-            self.profile.mkdir(parents=True, exist_ok=True)
-            out = self.profile / f"{self.mode}-{self.units}-{label}.txt"
-            spy = [str(BIN / "py-spy"), "record", "--nonblocking", "--subprocesses"]
-            cmd = [*spy, "--format", "raw", "--rate", "50", "-o", str(out), "--", *cmd]
         return cmd
 
     def stage(self, name: str, as_of: datetime, label: str | None = None) -> Stage:
         label = label or name
         before = self.server.flow_run_ids() if self.server else set()
+        profile = None
+        if self.profile is not None and name in ("dispatch", "collect"):
+            if shutil.which("py-spy", path=str(BIN)):
+                self.profile.mkdir(parents=True, exist_ok=True)
+                profile = self.profile / f"{self.mode}-{self.units}-{label}.txt"
+            else:
+                print("  (no py-spy: .venv/bin/pip install py-spy to profile)")
         stage = run_measured(
-            self.command(name, as_of, label),
+            self.command(name, as_of),
             self.work / f"{label}.log",
             self.env(),
             self.server.pid if self.server else None,
+            profile,
         )
         stage.name = label
         if self.server is not None:
