@@ -57,16 +57,16 @@ class StoreWork:
     rows: int = 0  # rows returned to Python by the store's queries
     vm_steps: int = 0  # SQLite VM instructions, in thousands
     by_query: dict[str, int] = field(default_factory=dict)  # statement shape → times run
+    rows_by_query: dict[str, int] = field(default_factory=dict)  # statement shape → rows read
 
     def divided(self, n: int) -> dict[str, float]:
-        return {
-            k: round(v / n, 1)
-            for k, v in asdict(self).items()
-            if k != "by_query" and isinstance(v, int)
-        }
+        return {k: round(v / n, 1) for k, v in asdict(self).items() if isinstance(v, int)}
 
-    def top_queries(self, count: int = 8) -> list[tuple[str, int]]:
-        return sorted(self.by_query.items(), key=lambda kv: -kv[1])[:count]
+    def top_queries(self, count: int = 8) -> list[tuple[str, int, int]]:
+        """(statement shape, times run, rows read), most rows first."""
+        shapes = set(self.by_query) | set(self.rows_by_query)
+        found = [(q, self.by_query.get(q, 0), self.rows_by_query.get(q, 0)) for q in shapes]
+        return sorted(found, key=lambda t: (-t[2], -t[1]))[:count]
 
 
 LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
@@ -124,6 +124,8 @@ def count_store_work(store: Store) -> Iterator[StoreWork]:
         found = original_rows(self, sql, params)
         if self is store:
             work.rows += len(found)
+            shape = _shape(sql)
+            work.rows_by_query[shape] = work.rows_by_query.get(shape, 0) + len(found)
         return found
 
     for _thread, db in list(store._connections):
@@ -302,10 +304,11 @@ def format_table(results: list[MessageWork]) -> str:
             )
     for r in results:
         lines.append(
-            f"\nmost frequent statements collecting {r.messages} messages, {r.units} units:"
+            f"\nstatements reading most rows, collecting {r.messages} messages into "
+            f"{r.units} units (times run, rows read):"
         )
-        for shape, n in r.intake.top_queries(6):
-            lines.append(f"  {n:>6}  {shape}")
+        for shape, n, rows in r.intake.top_queries(6):
+            lines.append(f"  {n:>6} {rows:>8}  {shape}")
     return "\n".join(lines)
 
 
