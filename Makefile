@@ -1,5 +1,5 @@
 # One command runner for people and CI: `.ci/run` calls `make test`.
-.PHONY: setup demo test lint format bench screenshots lock
+.PHONY: setup demo test lint format bench bench-full screenshots lock
 
 setup:
 	@scripts/setup.sh
@@ -20,11 +20,22 @@ format: setup
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
+# The whole campaign through the flows and as plain Python (bench/campaign.py) at BENCH_UNITS
+# units (about 8 minutes at 100 before issue 12's optimisation; raise it to 200 after), with an
+# idle collect round and the store work per incoming message at BENCH_QUERIES units.
+BENCH_UNITS ?= 100
+BENCH_QUERIES ?= 100,1000
+
 bench: setup
 	.venv/bin/python bench/read_validate.py
 	.venv/bin/python bench/consolidate.py
 	.venv/bin/python bench/hostile.py
 	.venv/bin/python bench/store.py
+	.venv/bin/python bench/campaign.py --units $(BENCH_UNITS) --idle --queries $(BENCH_QUERIES)
+
+# Province scale: 1,000 against 5,000 units (hours on the 2-core machine until issue 12 lands).
+bench-full: setup
+	.venv/bin/python bench/campaign.py --compare 1000,5000 --idle --queries $(BENCH_QUERIES)
 
 screenshots: setup
 	@scripts/setup.sh --screenshots
