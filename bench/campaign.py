@@ -6,7 +6,7 @@ Maildirs. Each stage runs in its own process, as the coordinator runs it:
 
 - ``flows``: ``nianbao run dispatch|collect|consolidate --approval auto`` against a running
   Prefect server (started here, its own PREFECT_HOME), so every task run is recorded and counted;
-- ``plain``: the same ``flows.operations`` calls without Prefect (``--stage``, below), with the
+- ``plain``: the same ``office/`` use cases without Prefect (``--stage``, below), with the
   status the flows publish computed but not uploaded.
 
 Between dispatch and collect the N departments read their invitation from their Maildir, fill
@@ -247,7 +247,7 @@ class Server:
 
 
 def _free_port() -> int:
-    from flows.demo.postoffice import free_port
+    from demo.postoffice import free_port
 
     return free_port()
 
@@ -256,70 +256,50 @@ def _free_port() -> int:
 
 
 def plain_stage(stage: str, config_dir: str, data_dir: str, as_of: datetime) -> None:
-    """The operations the flow ``stage`` calls, without Prefect, in the same order."""
-    from flows import operations as ops
-    from flows import status
-    from flows.settings import load_app_config
+    """The use cases the flow ``stage`` calls (``office/``), without Prefect, in the same
+    order; the status the flows publish is computed (and remembered) but not uploaded."""
+    from office import attention, consolidation, delivery, dispatch, intake, progress, status
+    from office.answers import owed_answers
+    from office.campaign import open_campaign
+    from office.runtime import Runtime
+    from office.settings import load_app_config
 
     config = load_app_config(config_dir, data_dir)
-    rt = ops.Runtime.open(config, as_of=as_of)
+    rt = Runtime.open(config, as_of=as_of)
     notes: list[str] = []
     try:
-        ops.open_campaign(rt)
+        open_campaign(rt)
         if stage == "dispatch":
-            items = [ops.invitation(rt, code, as_of) for code in config.registry.codes]
-            delivery = ops.deliver(rt, [i for i in items if i is not None])
-            print(f"dispatch: {len(delivery.sent)} sent")
+            found = (dispatch.invitation(rt, code, as_of) for code in config.registry.codes)
+            done = delivery.deliver(rt, [item for item in found if item is not None])
+            print(f"dispatch: {len(done.sent)} sent")
         elif stage == "collect":
-            for name, box in rt.mailboxes():
-                try:
-                    intake = ops.collect_mailbox(rt, name, box, as_of)
-                finally:
-                    close = getattr(box, "close", None)
-                    if close:
-                        close()
-                notes += intake.problems
-            delivery = ops.deliver(rt, ops.owed_answers(rt, as_of))
-            print(f"collect: {len(delivery.sent)} answers sent")
-        elif stage == "consolidate":
-            _publish_status(rt, as_of, notes, status)
-            result, path = ops.consolidate(rt)
-            final = path.with_name(path.stem.replace("（汇总）", "（定稿）") + path.suffix)
-            shutil.copyfile(path, final)
-            rt.store.set_campaign_status(rt.campaign_id, "consolidated")
-            print(f"consolidate: {len(result.included)} included into {final}")
+            for name in list(rt.mailboxes):
+                notes += intake.read_mailbox(rt, name, as_of).problems
+            done = delivery.deliver(rt, owed_answers(rt, as_of))
+            print(f"collect: {len(done.sent)} answers sent")
         if stage != "consolidate":
-            _publish_status(rt, as_of, notes, status)
-        ops.states(rt)  # the flows' closing state message
+            items_, _notices = attention.tell_coordinator(rt, as_of)
+            _publish_status(rt, as_of, notes, items_, status, progress)
+        else:
+            _publish_status(rt, as_of, notes, None, status, progress)
+            result, path = consolidation.consolidate(rt)
+            consolidation.summary_markdown(result, path)
+            final = consolidation.approve(rt, path, as_of)
+            print(f"consolidate: {len(result.included)} included into {final}")
+        status.states(rt)  # the flows' closing state message
     finally:
         rt.close()
 
 
-def _publish_status(rt: Any, as_of: datetime, notes: list[str], status: Any) -> None:
-    """What ``tasks.publish_status`` computes and stores, without uploading the artifacts."""
-    from flows import operations as ops
-
-    plan = rt.config.plan
-    states = ops.states(rt)
-    history = status.remember(
-        rt.store.get_state(rt.campaign_id, "status-snapshots"), states, as_of, plan.zone
-    )
-    rt.store.set_state(rt.campaign_id, "status-snapshots", history)
-    status.table_rows(states, plan.zone)
-    status.summary_markdown(
-        title=f"{rt.config.registry.city}{plan.report_year}年政府信息公开工作年度报告收集情况",
-        states=states,
-        registry=rt.config.registry,
-        as_of=as_of,
-        zone=plan.zone,
-        deadline=plan.deadline,
-        previous=history["previous"],
-        previous_at=history["previous_at"],
-        extra=notes,
-        unassigned=rt.store.unassigned(rt.campaign_id),
-        campaign=rt.campaign_id,
-    )
-    status.progress(states)
+def _publish_status(
+    rt: Any, as_of: datetime, notes: list[str], items: Any, status: Any, progress: Any
+) -> None:
+    """What ``flows.tasks.publish_status`` computes and stores, without uploading it."""
+    status.coordinator_view(rt, as_of, notes, items)
+    chart = progress.progress_chart(rt, as_of)
+    if chart is not None:
+        progress.chart_published(rt, chart)
 
 
 # -- one campaign ----------------------------------------------------------------------------
@@ -435,9 +415,9 @@ class CampaignBench:
         return stage
 
     def execute(self) -> Run:
-        from annual_report.store import Store
-        from flows.demo.postoffice import PostOffice
-        from flows.settings import load_app_config
+        from annual_report.store import open_store
+        from demo.postoffice import PostOffice
+        from office.settings import load_app_config
 
         if self.work.exists():
             shutil.rmtree(self.work)
@@ -455,7 +435,7 @@ class CampaignBench:
             db = config.database
             if self.secret is not None:
                 # the same tokens as the other mode's run, so its filled replies are reused
-                with Store(db) as store:
+                with open_store(db) as store:
                     store.create_campaign(
                         plan.id,
                         plan.report_year,
@@ -476,7 +456,7 @@ class CampaignBench:
 
             start = time.perf_counter()
             filler = province.Filler(VAR / "replies")
-            with Store(db) as store:
+            with open_store(db) as store:
                 tokens = {
                     code: store.department_token(plan.id, code) for code in config.registry.codes
                 }

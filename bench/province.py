@@ -1,6 +1,6 @@
 """A synthetic province for the benchmarks: N reporting units, their configuration, their replies.
 
-The configuration is the demo city's (``flows.demo.city``: the shipped campaign settings, with
+The configuration is the demo city's (``demo.city``: the shipped campaign settings, with
 ``attach_report_to_receipt`` on) with a registry of ``units`` plausible units: the provincial
 government's office, then per county (县) its government, departments and townships. Replies
 are what the demo's clerks send: the very template the unit received, filled with consistent
@@ -23,10 +23,10 @@ from typing import Any
 
 import yaml
 
-from annual_report.form import Form, form_for_year
+from annual_report.form.model import Form, form_for_year
 from annual_report.samples import consistent_values, fill_template, sample_narrative
 from connectors.attachments import parse_message
-from flows.demo import city
+from demo import city
 
 PROVINCE = "江西省"
 DOMAIN = "jiangxi.example"

@@ -2,15 +2,14 @@
 
 ``count_store_work(store)`` counts what a :class:`~annual_report.store.Store` asks of SQLite while
 it is active: SQL statements run (``sqlite3`` trace callback on each of the store's
-connections), rows handed back to Python (``Store._rows``, which every read goes through) and
-SQLite virtual-machine steps (a progress handler: what full-table scans cost even when they
-return few rows). It needs nothing from the store but its connections; a later change may give
-the store a public hook (e.g. ``Store(path, trace=...)``) and this can use it.
+connections), rows handed back to Python (the SQLite store's ``_rows`` and ``_query``, which
+its reads go through) and SQLite virtual-machine steps (a progress handler: what full-table
+scans cost even when they return few rows). It patches the one store instance only.
 
 ``per_message_work(units, workdir)`` builds a campaign of ``units`` units with every other unit
 already accepted (seeded directly, as earlier collect rounds would have left the store), mails
 the last few units' filled workbooks into the office Maildir and counts the work of the real
-collect path (``flows.operations.collect_mailbox``: archive, parse, match, read isolated,
+collect path (``office.intake.collect_mailbox``: archive, parse, match, read isolated,
 validate with the peers' fees, record) per message, then of answering them and of the round's
 "which answers are owed" pass. "Per-message work must not grow with the number of units" is
 ``per_message_work(100, …).per_message ≈ per_message_work(1000, …).per_message``.
@@ -37,8 +36,8 @@ try:  # imported as bench.<module> (the project root on sys.path, e.g. from a te
 except ImportError:  # run as a script: bench/ is sys.path[0]
     import province  # type: ignore[no-redef]
 
-from annual_report.campaign import write_department_template
-from annual_report.store import Store
+from annual_report.campaign.templates import write_department_template
+from annual_report.store.base import Store
 from annual_report.validation import validate
 from connectors.mailbox import MaildirMailbox
 
@@ -111,33 +110,38 @@ def count_store_work(store: Store) -> Iterator[StoreWork]:
             db.conn.set_trace_callback(None)
             db.conn.set_progress_handler(None, 0)
 
-    original_connect = Store._connect
-    original_rows = Store._rows
+    pool = store._pool  # type: ignore[attr-defined]  # the SQLite store's connections
+    original_connect = pool._connect
 
-    def connect(self: Store) -> Any:
-        db = original_connect(self)
-        if self is store:
-            hook(db)
+    def connect() -> Any:
+        db = original_connect()
+        hook(db)
         return db
 
-    def rows(self: Store, sql: str, params: Any = ()) -> list[dict[str, Any]]:
-        found = original_rows(self, sql, params)
-        if self is store:
+    def counted(read: Any, table_read: bool) -> Any:
+        def run(first: str, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+            found = read(first, *args, **kwargs)
             work.rows += len(found)
-            shape = _shape(sql)
+            where = args[0] if args else kwargs.get("where")
+            shape = _shape(f"{first} WHERE {where}" if table_read else first)
             work.rows_by_query[shape] = work.rows_by_query.get(shape, 0) + len(found)
-        return found
+            return found
 
-    for _thread, db in list(store._connections):
+        return run
+
+    for _thread, db in list(pool._open):
         hook(db)
-    Store._connect = connect  # type: ignore[method-assign]
-    Store._rows = rows  # type: ignore[method-assign]
+    # on the instance: other stores (another thread's test, the plain run) are not counted
+    pool._connect = connect
+    store._rows = counted(store._rows, True)  # type: ignore[attr-defined]  # reads of one table
+    store._query = counted(store._query, False)  # type: ignore[attr-defined]  # joins, aggregates
     try:
         yield work
     finally:
-        Store._connect = original_connect  # type: ignore[method-assign]
-        Store._rows = original_rows  # type: ignore[method-assign]
-        for _thread, db in list(store._connections):
+        for name in ("_rows", "_query"):
+            store.__dict__.pop(name, None)
+        pool.__dict__.pop("_connect", None)
+        for _thread, db in list(pool._open):
             unhook(db)
 
 
@@ -161,8 +165,11 @@ class MessageWork:
 def per_message_work(units: int, workdir: Path, *, messages: int = 4) -> MessageWork:
     """Count the store work of collecting ``messages`` replies into a campaign of ``units``
     units whose other units are all accepted already."""
-    from flows import operations as ops
-    from flows.settings import load_app_config
+    from office.answers import answer_for, owed_answers
+    from office.campaign import open_campaign
+    from office.intake import collect_mailbox
+    from office.runtime import Runtime
+    from office.settings import load_app_config
 
     workdir.mkdir(parents=True, exist_ok=True)
     maildir = workdir / "office-maildir"
@@ -176,9 +183,9 @@ def per_message_work(units: int, workdir: Path, *, messages: int = 4) -> Message
     )
     config = load_app_config(config_dir, workdir / "data")
     plan = config.plan
-    rt = ops.Runtime.open(config)
+    rt = Runtime.open(config)
     try:
-        campaign = ops.open_campaign(rt)
+        campaign = open_campaign(rt)
         codes = list(config.registry.codes)
         sent_at = plan.at(plan.start)
         _seed_invitations(rt, codes)
@@ -202,15 +209,15 @@ def per_message_work(units: int, workdir: Path, *, messages: int = 4) -> Message
             box.add(province.reply(invitation, province.OFFICE, filled, when).as_bytes())
         as_of = plan.at(plan.deadline, time(17, 30))
         with count_store_work(rt.store) as intake:
-            got = ops.collect_mailbox(rt, "maildir", MaildirMailbox(maildir), as_of)
+            got = collect_mailbox(rt, "maildir", MaildirMailbox(maildir), as_of)
         if len(got.new_submissions) != messages:
             raise RuntimeError(f"expected {messages} new submissions, got {got}")
         subs = [rt.store.submission(i) for i in got.new_submissions]
         with count_store_work(rt.store) as answers:
             for sub in subs:
-                ops.answer_for(rt, sub, as_of)
+                answer_for(rt, sub, as_of)
         with count_store_work(rt.store) as owed_round:
-            ops.owed_answers(rt, as_of)
+            owed_answers(rt, as_of)
         return MessageWork(units, messages, intake, answers, owed_round)
     finally:
         rt.close()
@@ -251,7 +258,7 @@ def _seed_processed_mail(rt: Any, box: mailbox.Maildir, count: int) -> None:
 def _seed_accepted(rt: Any, codes: list[str], year: int) -> None:
     """Accepted submissions (values, issues) and their answers sent, as earlier rounds leave
     them; one validated report stands for every unit (values do not change the counts)."""
-    from annual_report.form import form_for_year
+    from annual_report.form.model import form_for_year
     from annual_report.report import Report
 
     form = form_for_year(year)
