@@ -56,16 +56,21 @@ class StoreWork:
     rows: int = 0  # rows returned to Python by the store's queries
     vm_steps: int = 0  # SQLite VM instructions, in thousands
     by_query: dict[str, int] = field(default_factory=dict)  # statement shape → times run
-    rows_by_query: dict[str, int] = field(default_factory=dict)  # statement shape → rows read
+    rows_by_query: dict[str, int] = field(default_factory=dict)  # table and where → rows read
+    steps_by_query: dict[str, int] = field(default_factory=dict)  # statement → VM steps (k)
+    last: str = ""  # the statement running (the VM steps are its)
 
     def divided(self, n: int) -> dict[str, float]:
         return {k: round(v / n, 1) for k, v in asdict(self).items() if isinstance(v, int)}
 
     def top_queries(self, count: int = 8) -> list[tuple[str, int, int]]:
-        """(statement shape, times run, rows read), most rows first."""
-        shapes = set(self.by_query) | set(self.rows_by_query)
-        found = [(q, self.by_query.get(q, 0), self.rows_by_query.get(q, 0)) for q in shapes]
+        """(statement shape, times run, SQLite VM steps in thousands), most steps first."""
+        found = [(q, n, self.steps_by_query.get(q, 0)) for q, n in self.by_query.items()]
         return sorted(found, key=lambda t: (-t[2], -t[1]))[:count]
+
+    def top_reads(self, count: int = 6) -> list[tuple[str, int]]:
+        """(table and condition, rows handed to Python), most rows first."""
+        return sorted(self.rows_by_query.items(), key=lambda t: -t[1])[:count]
 
 
 LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
@@ -94,11 +99,12 @@ def count_store_work(store: Store) -> Iterator[StoreWork]:
         elif head in ("INSERT", "UPDATE", "DELETE", "REPLACE"):
             work.writes += 1
             work.write_bytes += len(sql)
-        shape = _shape(sql)
+        shape = work.last = _shape(sql)
         work.by_query[shape] = work.by_query.get(shape, 0) + 1
 
     def progress() -> int:
         work.vm_steps += 1
+        work.steps_by_query[work.last] = work.steps_by_query.get(work.last, 0) + 1
         return 0
 
     def hook(db: Any) -> None:
@@ -162,9 +168,13 @@ class MessageWork:
         return self.answers.divided(self.messages)
 
 
-def per_message_work(units: int, workdir: Path, *, messages: int = 4) -> MessageWork:
+def per_message_work(
+    units: int, workdir: Path, *, messages: int = 4, answer: bool = True
+) -> MessageWork:
     """Count the store work of collecting ``messages`` replies into a campaign of ``units``
-    units whose other units are all accepted already."""
+    units whose other units are all accepted already (after one reply, not counted, that the
+    run took first); then of answering them (``answer``: the receipts' documents take a
+    second or so each) and of the round's pass over the answers owed."""
     from office.answers import answer_for, owed_answers
     from office.campaign import open_campaign
     from office.intake import collect_mailbox
@@ -189,11 +199,14 @@ def per_message_work(units: int, workdir: Path, *, messages: int = 4) -> Message
         codes = list(config.registry.codes)
         sent_at = plan.at(plan.start)
         _seed_invitations(rt, codes)
-        late = codes[-messages:]
-        _seed_accepted(rt, codes[:-messages], campaign.report_year)
+        # one more reply than counted: the first message of a run loads what the run keeps
+        # (the registry, the token index), the counted ones show the work of each further one
+        late = codes[-(messages + 1) :]
+        _seed_accepted(rt, codes[: -len(late)], campaign.report_year)
         filler = province.Filler(workdir / "filled")
         box = mailbox.Maildir(maildir)
-        _seed_processed_mail(rt, box, len(codes) - messages)
+        _seed_processed_mail(rt, box, len(codes) - len(late))
+        replies = []
         for n, code in enumerate(late):
             template = workdir / "templates" / f"{code}.xlsx"
             template.parent.mkdir(parents=True, exist_ok=True)
@@ -206,16 +219,23 @@ def per_message_work(units: int, workdir: Path, *, messages: int = 4) -> Message
                 province.Invitation(code, dept.email, "", "", template.read_bytes())
             )
             when = sent_at + timedelta(days=1, minutes=n)
-            box.add(province.reply(invitation, province.OFFICE, filled, when).as_bytes())
+            replies.append(province.reply(invitation, province.OFFICE, filled, when).as_bytes())
         as_of = plan.at(plan.deadline, time(17, 30))
+        reader = MaildirMailbox(maildir)
+        box.add(replies[0])
+        collect_mailbox(rt, "maildir", reader, as_of)
+        for reply in replies[1:]:
+            box.add(reply)
         with count_store_work(rt.store) as intake:
-            got = collect_mailbox(rt, "maildir", MaildirMailbox(maildir), as_of)
+            got = collect_mailbox(rt, "maildir", reader, as_of)
         if len(got.new_submissions) != messages:
             raise RuntimeError(f"expected {messages} new submissions, got {got}")
         subs = [rt.store.submission(i) for i in got.new_submissions]
-        with count_store_work(rt.store) as answers:
-            for sub in subs:
-                answer_for(rt, sub, as_of)
+        answers = StoreWork()
+        if answer:
+            with count_store_work(rt.store) as answers:
+                for sub in subs:
+                    answer_for(rt, sub, as_of)
         with count_store_work(rt.store) as owed_round:
             owed_answers(rt, as_of)
         return MessageWork(units, messages, intake, answers, owed_round)
@@ -311,11 +331,13 @@ def format_table(results: list[MessageWork]) -> str:
             )
     for r in results:
         lines.append(
-            f"\nstatements reading most rows, collecting {r.messages} messages into "
-            f"{r.units} units (times run, rows read):"
+            f"\ncollecting {r.messages} messages into {r.units} units: the statements of most "
+            "SQLite VM steps (times run, k steps), then the reads of most rows:"
         )
-        for shape, n, rows in r.intake.top_queries(6):
-            lines.append(f"  {n:>6} {rows:>8}  {shape}")
+        for shape, n, steps in r.intake.top_queries(6):
+            lines.append(f"  {n:>6} {steps:>8}  {shape}")
+        for shape, rows in r.intake.top_reads(4):
+            lines.append(f"  {'':>6} {rows:>8}  {shape}")
     return "\n".join(lines)
 
 

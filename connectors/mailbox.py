@@ -71,6 +71,29 @@ class IncomingMessage:
     oversized: bool = False  # over MAX_MESSAGE_BYTES: left in the mailbox, not fetched
 
 
+class SeenCursor(Mapping[str, Any]):
+    """``{"seen": [keys…]}`` of a Maildir, built only when read: the caller persists a cursor
+    now and then, not after every message, and the list grows with the mailbox."""
+
+    def __init__(self, before: frozenset[str], taken: list[str], count: int) -> None:
+        self._before, self._taken, self._count = before, taken, count
+        self._built: dict[str, Any] | None = None
+
+    def _value(self) -> dict[str, Any]:
+        if self._built is None:
+            self._built = {"seen": sorted(self._before.union(self._taken[: self._count]))}
+        return self._built
+
+    def __getitem__(self, name: str) -> Any:
+        return self._value()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._value())
+
+    def __len__(self) -> int:
+        return len(self._value())
+
+
 class Mailbox(Protocol):
     def fetch_new(self, cursor: Mapping[str, Any] | None = None) -> Iterator[IncomingMessage]:
         """Messages after ``cursor`` (None or {}: from the start), oldest first."""
@@ -472,6 +495,7 @@ class MaildirMailbox:
     def __init__(self, path: str | Path, *, processed_folder: str | None = None) -> None:
         self.path = Path(path)
         self.processed_folder = processed_folder
+        self._paths: dict[str, Path] = {}  # the files of the last listing, by key
 
     def __repr__(self) -> str:
         return f"MaildirMailbox({str(self.path)!r})"
@@ -487,8 +511,10 @@ class MaildirMailbox:
             keys = sorted(md.keys())
         except OSError as exc:
             raise MailFetchError(f"cannot list the Maildir: {exc}", path=str(self.path)) from None
-        seen = set((cursor or {}).get("seen", ())) & set(keys)  # forget keys no longer here
-        files = self._files()
+        # forget keys no longer here
+        seen = frozenset((cursor or {}).get("seen", ())).intersection(keys)
+        taken: list[str] = []  # keys yielded, in order: message n's cursor is seen + taken[:n]
+        files = self._paths = self._files()
         for key in keys:
             if key in seen:
                 continue
@@ -499,12 +525,12 @@ class MaildirMailbox:
                 raw = _read_header(path) if oversized and path else md.get_bytes(key)
             except (KeyError, OSError):
                 continue  # moved away meanwhile
-            seen.add(key)
+            taken.append(key)
             yield IncomingMessage(
                 key=f"maildir:{key}",
                 raw=raw,
                 source="maildir",
-                cursor={"seen": sorted(seen)},
+                cursor=SeenCursor(seen, taken, len(taken)),
                 received_at=_mtime(path) if path else None,
                 flags=tuple(_maildir_flags(path.name)) if path else (),
                 size=size or len(raw),
@@ -533,7 +559,9 @@ class MaildirMailbox:
         if not key.startswith("maildir:"):
             raise ValueError(f"not a Maildir message key: {key!r}")
         bare = key.removeprefix("maildir:")
-        path = self._file(bare)
+        path = self._paths.pop(bare, None)  # as fetched: no listing per message
+        if path is None or not path.exists():
+            path = self._file(bare)
         if path is None:
             log.warning("Maildir %s: %s is gone; not marked", self.path, key)
             return

@@ -16,11 +16,11 @@ from annual_report.campaign.registry import Department
 from annual_report.documents.report import department_report, department_source
 from annual_report.documents.webpage import department_page
 from annual_report.form.model import Form, load_form
-from annual_report.store.sqlite import Message, Submission
+from annual_report.store.records import Event, Message, Submission
 from annual_report.validation.digest import digest, issues_workbook
 from connectors.mailtext import MailKind, report_filename
 from office.compose import DOCX, HTML, NOT_A_UNIT, XLSX, compose, department_of, same_address
-from office.delivery import Outbound, owed
+from office.delivery import Outbound
 from office.notices import intake_answers
 from office.runtime import Runtime
 
@@ -29,22 +29,37 @@ _NOTICE_STATUS = {"quarantined": "已隔离，待协调人确认", "unreadable":
 
 
 def owed_answers(rt: Runtime, as_of: datetime) -> list[Outbound]:
-    """Every answer the store says is owed and not sent yet."""
+    """Every answer the store says is owed and not sent yet (the answers' events are looked
+    up together, not one query per submission and message)."""
+    subs = rt.store.submissions(rt.campaign_id)
+    messages = rt.store.messages(rt.campaign_id)
+    keys = [answer_key(s) for s in subs]
+    keys += [f"returned:{s.id}" for s in subs if s.status == "rejected" and s.decided_by]
+    keys += [f"answer:message:{m.key}" for m in messages]
+    events = rt.store.events_by_key(rt.campaign_id, keys)
     out = []
-    for sub in rt.store.submissions(rt.campaign_id):
-        if owed(rt, answer_key(sub)):
+    for sub in subs:
+        if owed_by(events.get(answer_key(sub))):
             item = answer_for(rt, sub, as_of)
             if item is not None:
                 out.append(item)
-        if sub.status == "rejected" and sub.decided_by and owed(rt, f"returned:{sub.id}"):
+        returned = f"returned:{sub.id}"
+        if sub.status == "rejected" and sub.decided_by and owed_by(events.get(returned)):
             out.append(returned_by_coordinator(rt, sub, as_of))
-    for message in rt.store.messages(rt.campaign_id):
-        if owed(rt, f"answer:message:{message.key}"):
+    for message in messages:
+        if owed_by(events.get(f"answer:message:{message.key}")):
             item = message_answer(rt, message, as_of)
             if item is not None:
                 out.append(item)
     out.extend(intake_answers(rt, as_of))
     return out
+
+
+def owed_by(event: Event | None) -> bool:
+    """:func:`office.delivery.owed` for an event already at hand."""
+    if event is None or event.status == "pending":
+        return True
+    return event.status == "failed" and not event.detail.get("permanent")
 
 
 def answer_key(sub: Submission) -> str:

@@ -24,6 +24,11 @@ from office.status import SUBMISSION_LABELS
 log = logging.getLogger(__name__)
 
 EXPLANATION_CHARS = 4000  # of a reply's own words kept on the submission (the mail is archived)
+# The mailbox cursor is saved every this many messages (and at the end), not after each: a
+# Maildir's grows with the mailbox. A run that dies in between reads those messages again,
+# and taking a message is idempotent (the store knows its key and its files' hashes).
+CURSOR_EVERY = 100
+THREAD_IDS = 50  # Message-IDs of a reply looked up, nearest first (a hostile References is long)
 
 
 @dataclass
@@ -47,25 +52,35 @@ def read_mailbox(rt: Runtime, name: str, as_of: datetime) -> Intake:
 
 
 def collect_mailbox(rt: Runtime, name: str, box: Mailbox, as_of: datetime) -> Intake:
-    """Read one mailbox from its cursor: archive, record, then mark each message processed."""
+    """Read one mailbox from its cursor: archive, record, then mark each message processed;
+    the cursor is saved every :data:`CURSOR_EVERY` messages and when the reading ends."""
     total = Intake()
     cursor_name = f"cursor:{name}"
     budget = rt.archive_budget
     cursor = rt.store.get_state(rt.campaign_id, cursor_name)
-    for received in receive(box, rt.archive, cursor, budget=budget):
-        try:
-            intake = take_message(rt, received, as_of)
-        except Exception as exc:  # one bad message must not stop the batch; it stays unmarked
-            log.exception("message %s failed", received.incoming.key)
-            total.problems.append(f"message {received.incoming.key} failed: {exc}")
-            continue
-        box.mark_processed(received.incoming.key)
-        rt.store.set_state(rt.campaign_id, cursor_name, dict(received.incoming.cursor))
-        total.messages += intake.messages
-        total.new_messages += intake.new_messages
-        total.workbooks += intake.workbooks
-        total.new_submissions.extend(intake.new_submissions)
-        total.problems.extend(intake.problems)
+    unsaved = None  # the cursor after the last message taken, not yet saved
+    taken = 0
+    try:
+        for received in receive(box, rt.archive, cursor, budget=budget):
+            try:
+                intake = take_message(rt, received, as_of)
+            except Exception as exc:  # one bad message must not stop the batch; stays unmarked
+                log.exception("message %s failed", received.incoming.key)
+                total.problems.append(f"message {received.incoming.key} failed: {exc}")
+                continue
+            box.mark_processed(received.incoming.key)
+            unsaved, taken = received.incoming.cursor, taken + 1
+            if taken % CURSOR_EVERY == 0:
+                rt.store.set_state(rt.campaign_id, cursor_name, dict(unsaved))
+                unsaved = None
+            total.messages += intake.messages
+            total.new_messages += intake.new_messages
+            total.workbooks += intake.workbooks
+            total.new_submissions.extend(intake.new_submissions)
+            total.problems.extend(intake.problems)
+    finally:  # also when the mailbox fails midway: what was taken is not read again
+        if unsaved is not None:
+            rt.store.set_state(rt.campaign_id, cursor_name, dict(unsaved))
     if budget.stopped:
         total.problems.append(
             f"{name}: the archive may grow by {budget.limit:,} bytes per run and has; the "
@@ -156,10 +171,10 @@ def _clues(rt: Runtime, received: Received, registry: Registry) -> _Clues:
 
 def _thread_department(rt: Runtime, ids: Sequence[str]) -> str | None:
     """The department our mail with one of these Message-IDs went to."""
-    for message_id in ids:
-        for event in rt.store.events(rt.campaign_id):
-            if event.detail.get("message_id") == message_id and event.department:
-                return event.department
+    for message_id in ids[:THREAD_IDS]:
+        event = rt.store.event_by_message_id(rt.campaign_id, message_id)
+        if event is not None and event.department:
+            return event.department
     return None
 
 

@@ -443,6 +443,48 @@ def test_the_other_units_values_in_one_call(store):
     assert store.accepted_values("2021", ["no.such.code"]) == {}
 
 
+def test_the_other_units_fee_median_in_one_call(store):
+    """C7's inputs as one aggregate: how many peer fees and their median, the unit itself left
+    out, each unit's highest accepted version only; the same as from the values themselves."""
+    import statistics
+
+    assert store.accepted_median("2021", [FEE]) == (0, None)
+    record(store, b"rsj v1", validation=validation(report(fee="100")))
+    record(store, b"rsj v2", validation=validation(report(fee="2.50")))  # supersedes v1
+    record(store, b"zr", department="ZRZYJ", validation=validation(report("ZRZYJ", fee="10")))
+    record(store, b"zss", department="ZSS", validation=validation(report("ZSS"), errors=1))
+    record(store, b"szf", department="SZF", validation=validation(report("SZF", fee="0.75")))
+    assert store.accepted_median("2021", [FEE]) == (3, Decimal("2.50"))
+    assert store.accepted_median("2021", [FEE], exclude="RSJ") == (2, Decimal("5.375"))
+    assert store.accepted_median("2021", [FEE], exclude="SZF") == (2, Decimal("6.25"))
+    assert store.accepted_median("2021", []) == (0, None)
+    assert store.accepted_median("2021", ["no.such.code"]) == (0, None)
+    for exclude in (None, "RSJ", "ZRZYJ"):
+        fees = [
+            v
+            for code, values in store.accepted_values("2021", [FEE]).items()
+            if code != exclude
+            for v in values.values()
+        ]
+        found = store.accepted_median("2021", [FEE], exclude=exclude)
+        assert found == (len(fees), statistics.median(fees))
+        assert found == Store.accepted_median(store, "2021", [FEE], exclude=exclude)
+
+
+def test_events_of_many_keys_in_one_call(store):
+    store.begin_event("2021", "answer:1", kind="answer.accepted", department="RSJ")
+    store.finish_event("2021", "answer:1", status="done", detail={"message_id": "<a@x>"})
+    store.begin_event("2021", "answer:2", kind="answer.rejected", department="ZRZYJ")
+    keys = ["answer:1", "answer:2", "answer:3", "answer:1"] + [f"k{i}" for i in range(1200)]
+    found = store.events_by_key("2021", keys)
+    assert sorted(found) == ["answer:1", "answer:2"]
+    assert found["answer:1"].status == "done"
+    assert found["answer:1"].detail["message_id"] == "<a@x>"
+    assert found["answer:2"].status == "pending"
+    assert found == Store.events_by_key(store, "2021", keys)
+    assert store.events_by_key("2021", []) == {}
+
+
 # -- events ---------------------------------------------------------------------------------
 
 

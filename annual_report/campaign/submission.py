@@ -22,7 +22,7 @@ from annual_report.form.model import Form
 from annual_report.report import Report
 from annual_report.store.base import Store, content_hash, file_hash
 from annual_report.store.records import Submission
-from annual_report.validation.core import Context, Validation, validate
+from annual_report.validation import Context, Validation, validate
 from annual_report.workbook.sandbox import read_untrusted
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,8 @@ def validate_for_department(
 ) -> Validation:
     """Validate ``report`` as ``department``'s: last year's figures (C1), its stored earlier
     years (C9: one query for the unit, however many units there are), its kind and
-    rule-making power, the other units' fees. Sets ``report.department``."""
+    rule-making power, the other units' fees (their count and median: one aggregate query).
+    Sets ``report.department``."""
     from annual_report.history.frames import unit_history
 
     report.department = department.code
@@ -174,7 +175,9 @@ def validate_for_department(
         context=Context(
             organ_kind=department.kind,
             can_make_rules=department.can_make_rules,
-            peer_fees=peer_fees(store, campaign_id, report.form, department.code),
+            peer_fee_median=store.accepted_median(
+                campaign_id, report.form.codes_of("fee_magnitude"), exclude=department.code
+            ),
             history=unit_history(store, department.code, before=year),
         ),
     )
@@ -219,13 +222,8 @@ def assign_submission(
 
 
 def peer_fees(store: Store, campaign_id: str, form: Form, code: str) -> tuple[Decimal, ...]:
-    """The other accepted units' fees this year, for the magnitude check (the cells its rule
-    names; none when the form has no such rule)."""
-    cells = form.codes_of("fee_magnitude")
-    fees = []
-    for sub in store.accepted_submissions(campaign_id):
-        if sub.department == code:
-            continue
-        values = store.values(sub.id)
-        fees.extend(values[c] for c in cells if values.get(c) is not None)
-    return tuple(fees)  # type: ignore[arg-type]
+    """The other accepted units' fees this year (the cells the magnitude rule names; none when
+    the form has no such rule), in one query. Validation asks only their count and median
+    (:meth:`~annual_report.store.base.Store.accepted_median`)."""
+    by_unit = store.accepted_values(campaign_id, form.codes_of("fee_magnitude"))
+    return tuple(v for unit, values in by_unit.items() if unit != code for v in values.values())

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import statistics
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ from annual_report.store.records import (
 if TYPE_CHECKING:
     from annual_report.campaign.matching import Match
     from annual_report.campaign.states import DepartmentState
-    from annual_report.validation.core import Validation
+    from annual_report.validation import Validation
 
 NARRATIVE = "narrative."  # narrative sections are stored under these codes, as text only
 
@@ -520,6 +521,21 @@ class Store(ABC):
         department's accepted submission (as :meth:`accepted_submissions`). One query: the
         fee comparison (C7) of every received workbook reads the other units' fees."""
 
+    def accepted_median(
+        self, campaign_id: str, codes: Sequence[str], *, exclude: str | None = None
+    ) -> tuple[int, Decimal | None]:
+        """How many values the cells ``codes`` hold (not blank) in the departments' accepted
+        submissions (as :meth:`accepted_values`; department ``exclude`` left out) and their
+        median: the fee comparison (C7) of every received workbook, without loading every
+        peer's values. Implementations answer it in one aggregate query."""
+        fees = [
+            value
+            for code, by_cell in self.accepted_values(campaign_id, codes).items()
+            if code != exclude
+            for value in by_cell.values()
+        ]
+        return len(fees), (statistics.median(fees) if fees else None)
+
     @abstractmethod
     def unit_years(
         self, code: str, first: int, last: int
@@ -607,6 +623,16 @@ class Store(ABC):
     def event_done(self, campaign_id: str, key: str) -> bool:
         event = self.event(campaign_id, key)
         return event is not None and event.status == "done"
+
+    def events_by_key(self, campaign_id: str, keys: Iterable[str]) -> dict[str, Event]:
+        """The events of these keys that exist, by key (a round's pass over what is owed asks
+        once, not once per key)."""
+        found = {}
+        for key in dict.fromkeys(keys):
+            event = self.event(campaign_id, key)
+            if event is not None:
+                found[key] = event
+        return found
 
     @abstractmethod
     def events(

@@ -70,7 +70,7 @@ from annual_report.store.rows import decimal_text, from_row, json_text, timestam
 
 if TYPE_CHECKING:
     from annual_report.campaign.matching import Match
-    from annual_report.validation.core import Validation
+    from annual_report.validation import Validation
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,24 @@ WITH ranked AS (
     WHERE s.department IS NOT NULL AND s.status IN ({marks}){years}
 )
 SELECT * FROM ranked WHERE rank = 1 ORDER BY campaign_year, department
+"""
+
+
+# The middle one or two of the fee cells of each department's accepted submission (its
+# highest accepted version), with how many there are: the peers' median in one query.
+_MEDIAN_SQL = """
+WITH latest AS (
+    SELECT id, ROW_NUMBER() OVER (PARTITION BY department ORDER BY version DESC) AS rank
+    FROM submissions
+    WHERE campaign = ? AND department IS NOT NULL AND department != ?
+      AND status IN ({accepted})
+), fees AS (
+    SELECT v.value FROM latest l JOIN submission_values v ON v.submission_id = l.id
+    WHERE l.rank = 1 AND v.code IN ({codes}) AND v.value IS NOT NULL
+), counted AS (SELECT count(*) AS n FROM fees)
+SELECT counted.n, f.value FROM fees f, counted
+ORDER BY CAST(f.value AS REAL), f.value
+LIMIT 2 - (SELECT n FROM counted) % 2 OFFSET ((SELECT n FROM counted) - 1) / 2
 """
 
 
@@ -288,6 +306,8 @@ class SQLiteStore(base.Store):
     def snapshot_departments(self, campaign_id: str, registry: Registry) -> None:
         rows = [{"campaign": campaign_id, **to_row(d), "active": 1} for d in registry]
         listed = {row["code"] for row in rows}
+        if self._snapshot_unchanged(campaign_id, rows):
+            return  # every run opens the campaign: the same registry writes nothing
         with self._write() as db:
             table = db.table("departments")
             for row in self._rows("departments", "campaign = ? AND active = 1", [campaign_id]):
@@ -299,6 +319,19 @@ class SQLiteStore(base.Store):
             stored = self._rows("departments", "campaign = ?", [campaign_id], order_by="rowid")
             stamp = content_hash(json_text(stored).encode())[:16]
             db.table("campaigns").update(campaign_id, {"snapshot": stamp})
+
+    def _snapshot_unchanged(self, campaign_id: str, rows: list[dict[str, Any]]) -> bool:
+        """Whether the snapshot holds exactly ``rows``, in their order, all active, and its
+        stamp is set."""
+        if self.snapshot_stamp(campaign_id) is None:
+            return False
+        stored = self._rows("departments", "campaign = ?", [campaign_id], order_by="rowid")
+        active = [r for r in stored if r["active"]]
+        if len(active) != len(rows):
+            return False
+        return all(
+            old.get(k) == v for old, row in zip(active, rows, strict=True) for k, v in row.items()
+        )
 
     def departments(self, campaign_id: str, *, active_only: bool = True) -> list[Department]:
         where = "campaign = ?" + (" AND active = 1" if active_only else "")
@@ -577,6 +610,23 @@ class SQLiteStore(base.Store):
                 out.setdefault(dept, {})[row["code"]] = Decimal(row["value"])
         return out
 
+    def accepted_median(
+        self, campaign_id: str, codes: Sequence[str], *, exclude: str | None = None
+    ) -> tuple[int, Decimal | None]:
+        if not codes:
+            return 0, None
+        sql = _MEDIAN_SQL.format(accepted=_marks(ACCEPTED), codes=_marks(codes))
+        args = [campaign_id, exclude or "", *ACCEPTED, *codes]
+        with self._pool.reading() as db:
+            rows = db.execute(sql, args).fetchall()
+        if not rows:
+            return 0, None
+        count = int(rows[0][0])
+        middle = [Decimal(value) for _, value in rows]
+        if count % 2:
+            return count, middle[0]
+        return count, (middle[0] + middle[1]) / 2  # as statistics.median does
+
     def unit_years(
         self, code: str, first: int, last: int
     ) -> dict[int, tuple[str, dict[str, Decimal]]]:
@@ -755,6 +805,16 @@ class SQLiteStore(base.Store):
             args.append(status)
         rows = self._rows("events", where, args, order_by="created_at, rowid")
         return [from_row(Event, r) for r in rows]
+
+    def events_by_key(self, campaign_id: str, keys: Iterable[str]) -> dict[str, Event]:
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, Event] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            where = f"campaign = ? AND key IN ({_marks(chunk)})"
+            for row in self._rows("events", where, [campaign_id, *chunk]):
+                found[row["key"]] = from_row(Event, row)
+        return found
 
     def event_by_message_id(self, campaign_id: str, message_id: str) -> Event | None:
         # the expression is the one indexed by events_by_message_id (migration 0006)

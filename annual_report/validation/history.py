@@ -107,14 +107,13 @@ def fee_magnitude(rule: RuleDef, params: FeeMagnitude, inputs: Inputs) -> Iterat
             if fee >= before * params.jump:
                 reasons.append(f"是上年（{fmt(before)}{unit}）的{fmt(fee / before)}倍")
         else:
-            peers = [d for d in map(decimal, context.peer_fees) if d is not None]
-            if len(peers) >= params.min_peers:
-                median = statistics.median(peers)
-                if median > 0 and fee > median * params.peer_factor:
-                    reasons.append(
-                        f"是其他{len(peers)}个单位中位数（{fmt(median)}{unit}）的"
-                        f"{fmt((fee / median).quantize(Decimal(1)))}倍"
-                    )
+            count, median = _peer_median(context)
+            enough = count >= params.min_peers and median is not None and median > 0
+            if enough and fee > median * params.peer_factor:
+                reasons.append(
+                    f"是其他{count}个单位中位数（{fmt(median)}{unit}）的"
+                    f"{fmt((fee / median).quantize(Decimal(1)))}倍"
+                )
         if context.organ_kind == "department" and fee >= ceiling:
             reasons.append(f"一个部门的收费达到{fmt(ceiling)}{unit}以上")
         if reasons:
@@ -123,6 +122,16 @@ def fee_magnitude(rule: RuleDef, params: FeeMagnitude, inputs: Inputs) -> Iterat
                 f"{where(cell)}收费金额为{fmt(fee)}{unit}，{'，'.join(reasons)}，"
                 f"可能误将以“元”为单位的金额填入了以“{unit}”为单位的单元格，请核对。",
             )
+
+
+def _peer_median(context: Any) -> tuple[int, Decimal | None]:
+    """How many peer fees there are and their median: as the store counted them, or from the
+    fees themselves."""
+    if context.peer_fee_median is not None:
+        count, median = context.peer_fee_median
+        return int(count), decimal(median)
+    peers = [d for d in map(decimal, context.peer_fees) if d is not None]
+    return len(peers), statistics.median(peers) if peers else None
 
 
 def _history(inputs: Inputs) -> dict[int, dict[str, Decimal]]:

@@ -54,6 +54,9 @@ class Context:
     organ_kind: str | None = None  # registry kind: "department", "township", "county"
     can_make_rules: bool = False  # 省级 / 设区的市 government (C3)
     peer_fees: tuple[Any, ...] = ()  # other units' fees this year, for C7
+    # (how many, their median) of those fees when the store counted them (one aggregate
+    # query, whatever the number of units); used instead of ``peer_fees`` when given
+    peer_fee_median: tuple[int, Any] | None = None
     # the unit's earlier report years, year → {code: value}, for C9 (history.unit_history);
     # without it C9 looks at ``previous`` only
     history: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
