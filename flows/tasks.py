@@ -173,24 +173,39 @@ def publish_status(
     notes: list[str] | None = None,
     items: list[Attention] | None = None,
 ) -> float:
-    """The coordinator's view: department table, summary, progress (keyed per campaign)."""
+    """The coordinator's view: department table, summary, progress (keyed per campaign);
+    published only when it differs from what this server shows already (an idle round adds
+    no artifact versions and writes nothing)."""
     plan = rt.config.plan
     view = status.coordinator_view(rt, as_of, notes or (), items)
     key = artifact_key(rt.campaign_id)
-    create_table_artifact(
-        view.rows,
-        key=f"{key}-departments",
-        description=f"{plan.report_year}年度报告收集：各单位状态",
-    )
-    create_markdown_artifact(view.summary, key=f"{key}-summary", description="收集情况摘要")
-    create_progress_artifact(view.progress, key=f"{key}-progress", description="已接收单位比例")
-    chart = progress.progress_chart(rt, as_of)
+    server = _api_url()
+    if status.unpublished(rt, view, server):
+        create_table_artifact(
+            view.rows,
+            key=f"{key}-departments",
+            description=f"{plan.report_year}年度报告收集：各单位状态",
+        )
+        create_markdown_artifact(view.summary, key=f"{key}-summary", description="收集情况摘要")
+        create_progress_artifact(view.progress, key=f"{key}-progress", description="已接收单位比例")
+        status.view_published(rt, view, server)
+    else:
+        get_run_logger().info("status unchanged since last published: no new artifacts")
+    chart = progress.progress_chart(rt, as_of, server)
     if chart is not None:
         create_markdown_artifact(
             chart.markdown, key=f"{key}-progress-chart", description="报送进度图"
         )
-        progress.chart_published(rt, chart)
+        progress.chart_published(rt, chart, server)
     return view.progress
+
+
+def _api_url() -> str | None:
+    """The Prefect server the artifacts go to; None for a temporary one (it keeps nothing,
+    so everything is published to it)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or None
 
 
 @task(name="publish consolidation", cache_policy=NO_CACHE)

@@ -20,15 +20,23 @@ class Chart:
     digest: str  # of the days it shows
 
 
-def progress_chart(rt: Runtime, as_of: datetime) -> Chart | None:
-    """The chart at ``as_of``, or None when the days are those last published."""
+def progress_chart(rt: Runtime, as_of: datetime, server: str | None = "") -> Chart | None:
+    """The chart at ``as_of``, or None when the days are those last published to ``server``
+    (the Prefect API's URL; None — a temporary server that keeps nothing — always draws)."""
     days = progress_by_day(rt.store, rt.campaign_id, zone=rt.config.plan.zone, as_of=as_of)
     digest = hashlib.sha256(days.to_json(date_format="iso").encode()).hexdigest()
-    if rt.store.get_state(rt.campaign_id, PUBLISHED) == digest:
+    if server is not None and rt.store.get_state(rt.campaign_id, PUBLISHED) == _note(
+        digest, server
+    ):
         return None
     return Chart(charts.progress_markdown(rt.store, rt.campaign_id, days=days), digest)
 
 
-def chart_published(rt: Runtime, chart: Chart) -> None:
+def chart_published(rt: Runtime, chart: Chart, server: str | None = "") -> None:
     """Remember the chart's days, so an unchanged chart is not published again."""
-    rt.store.set_state(rt.campaign_id, PUBLISHED, chart.digest)
+    if server is not None:
+        rt.store.set_state(rt.campaign_id, PUBLISHED, _note(chart.digest, server))
+
+
+def _note(digest: str, server: str) -> str:
+    return f"{digest}@{server}" if server else digest  # "": as before (no server named)

@@ -7,6 +7,8 @@ prints them).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -24,6 +26,7 @@ from office.delivery import resend_command
 from office.runtime import Runtime
 
 SNAPSHOTS = "status-snapshots"  # the store's note of the last two different snapshots
+PUBLISHED = "status-published"  # the digest of the view last published, and where
 
 ORDER = (
     "not_sent",
@@ -89,6 +92,7 @@ class View:
     rows: list[dict[str, Any]]
     summary: str
     progress: float
+    digest: str = ""  # of what it shows, but the moment it stands for (see ``view_digest``)
 
 
 def coordinator_view(
@@ -104,8 +108,10 @@ def coordinator_view(
     found = states(rt, as_of)
     if items is None:
         items = attention(rt, found)
-    history = remember(rt.store.get_state(rt.campaign_id, SNAPSHOTS), found, as_of, plan.zone)
-    rt.store.set_state(rt.campaign_id, SNAPSHOTS, history)
+    before = rt.store.get_state(rt.campaign_id, SNAPSHOTS)
+    history = remember(before, found, as_of, plan.zone)
+    if history != before:  # an idle round writes nothing
+        rt.store.set_state(rt.campaign_id, SNAPSHOTS, history)
     summary = summary_markdown(
         title=f"{rt.config.registry.city}{plan.report_year}年政府信息公开工作年度报告收集情况",
         states=found,
@@ -121,7 +127,37 @@ def coordinator_view(
         attention=items,
         command=lambda key, delivered=False: resend_command(rt, key, delivered=delivered),
     )
-    return View(found, table_rows(found, plan.zone), summary, progress(found))
+    rows, share = table_rows(found, plan.zone), progress(found)
+    return View(found, rows, summary, share, view_digest(rows, summary, share))
+
+
+_AS_OF = re.compile(r"截至 \d{4}-\d{2}-\d{2} \d{2}:\d{2}，")
+
+
+def view_digest(rows: list[dict[str, Any]], summary: str, share: float) -> str:
+    """What the view shows, without the moment it stands for: the same digest means the
+    artifacts already published say it all (days overdue and the deadline passing are in
+    the rows and the summary, so a new day still publishes)."""
+    body = _AS_OF.sub("截至 ", summary, count=1)
+    text = json.dumps([rows, body, share], ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def unpublished(rt: Runtime, view: View, server: str | None) -> bool:
+    """Whether ``view`` differs from the one last published to ``server`` (the Prefect API's
+    URL; None — a temporary server that keeps nothing — always publishes)."""
+    if server is None:
+        return True
+    return rt.store.get_state(rt.campaign_id, PUBLISHED) != {
+        "digest": view.digest,
+        "server": server,
+    }
+
+
+def view_published(rt: Runtime, view: View, server: str | None) -> None:
+    """Remember that ``view`` is on ``server``: the next round publishes only a change."""
+    if server is not None:
+        rt.store.set_state(rt.campaign_id, PUBLISHED, {"digest": view.digest, "server": server})
 
 
 def _time(value: datetime | None, zone: Any) -> str:
