@@ -109,4 +109,16 @@ class MailSendError(ConnectorError):
 
 
 class MailFetchError(ConnectorError):
-    """Reading the mailbox failed."""
+    """Reading the mailbox failed. ``permanent`` is true for errors a retry cannot fix: the
+    configuration is wrong (no such host or folder, not a Maildir, no or wrong password)."""
+
+    def __init__(self, message: str, *, permanent: bool = False, **context: object) -> None:
+        super().__init__(message, **context)
+        self.permanent = permanent
+
+
+def permanent(exc: BaseException) -> bool:
+    """Whether retrying cannot help: a configuration error, or a connector's failure marked
+    permanent (a wrong host, folder or password; a refused address). Retries are for
+    outages, not for settings only the coordinator can correct."""
+    return isinstance(exc, ConfigError) or bool(getattr(exc, "permanent", False))

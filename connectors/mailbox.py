@@ -32,6 +32,7 @@ import mailbox as stdlib_mailbox
 import mimetypes
 import os
 import re
+import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -197,6 +198,19 @@ def receive(
 # -- IMAP ------------------------------------------------------------------------------------
 
 
+def _settings_wrong(what: str, exc: BaseException | None) -> bool:
+    """Whether an IMAP failure is the configuration's (a retry cannot fix it): the host name
+    does not resolve, the certificate is refused, the login is refused (not cut off), the
+    folder cannot be selected. Timeouts, refused or dropped connections are outages."""
+    from imap_tools.errors import MailboxFolderSelectError, MailboxLoginError
+
+    if isinstance(exc, socket.gaierror | ssl.SSLCertVerificationError):
+        return True
+    if isinstance(exc, MailboxLoginError | MailboxFolderSelectError):
+        return True
+    return what == "login" and isinstance(exc, imaplib.IMAP4.error)
+
+
 @functools.cache
 def _raw_message_class() -> type:
     from imap_tools import MailMessage
@@ -245,7 +259,11 @@ class ImapMailbox:
         s = self.settings
         detail = f": {type(exc).__name__}: {exc}" if exc is not None else ""
         return MailFetchError(
-            f"IMAP {what} failed{detail}", host=f"{s.host}:{s.port}", user=s.user, folder=s.folder
+            f"IMAP {what} failed{detail}",
+            permanent=_settings_wrong(what, exc),
+            host=f"{s.host}:{s.port}",
+            user=s.user,
+            folder=s.folder,
         )
 
     def _connect(self) -> Any:
@@ -254,6 +272,7 @@ class ImapMailbox:
         if not self._password:
             raise MailFetchError(
                 f"no IMAP password: set {self.settings.password_env} or pass one",
+                permanent=True,
                 host=self.settings.host,
                 user=self.settings.user,
             )
@@ -502,7 +521,7 @@ class MaildirMailbox:
 
     def _open(self) -> stdlib_mailbox.Maildir:
         if not (self.path / "cur").is_dir() or not (self.path / "new").is_dir():
-            raise MailFetchError("not a Maildir", path=str(self.path))
+            raise MailFetchError("not a Maildir", permanent=True, path=str(self.path))
         return stdlib_mailbox.Maildir(self.path, factory=None, create=False)
 
     def fetch_new(self, cursor: Mapping[str, Any] | None = None) -> Iterator[IncomingMessage]:
@@ -630,7 +649,7 @@ class DropFolder:
         """``(path, bytes, sha256)``; a file over the size limit is not read (``b""``; its hash
         is of its name, size and time)."""
         if not self.path.is_dir():
-            raise MailFetchError("drop folder does not exist", path=str(self.path))
+            raise MailFetchError("drop folder does not exist", permanent=True, path=str(self.path))
         now = self._clock()
         for path in sorted(self.path.iterdir(), key=lambda p: (p.stat().st_mtime, p.name)):
             if not path.is_file() or path.is_symlink() or _SKIP.search(path.name):

@@ -3,7 +3,8 @@ at most; each logs what it did and publishes what the coordinator reads.
 
 Sending is not retried by Prefect: the SMTP sender retries transient errors itself within the
 ``retry_budget_seconds`` of mail.yaml, so an unreachable server ends the run in seconds (what
-was not sent goes with the next run). Reading a mailbox is retried once, shortly. Exactly-once
+was not sent goes with the next run). Reading a mailbox is retried once, shortly, unless
+its settings are wrong (``annual_report.errors.permanent``): that fails at once. Exactly-once
 sending does not depend on retries: ``office.delivery.deliver`` records every mail.
 """
 
@@ -20,8 +21,10 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 
 from annual_report.consolidation.merge import Consolidation
+from annual_report.errors import permanent
 from office import (
     answers,
     attention,
@@ -42,7 +45,23 @@ from office.reviews import PendingWarnings
 from office.runtime import Runtime
 from office.settings import office_id
 
-READ = {"retries": 1, "retry_delay_seconds": 5, "retry_jitter_factor": 0.5}
+
+def _retry_helps(task: object, task_run: object, state: State) -> bool:
+    """Prefect's retry condition: retry outages, not a wrong configuration (no such host or
+    folder, not a Maildir, no or a wrong password): that fails at once."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception:  # the result cannot be read: an outage as far as we know
+        return True
+    return not (isinstance(exc, BaseException) and permanent(exc))
+
+
+READ = {
+    "retries": 1,
+    "retry_delay_seconds": 5,
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": _retry_helps,
+}
 
 
 @task(name="open campaign", cache_policy=NO_CACHE)

@@ -85,7 +85,9 @@ def fetch_error_zh(mailbox: str, exc: BaseException) -> str:
     box = where.get(mailbox, mailbox)
     server = getattr(exc, "context", {}).get("host", "")
     at = f" {server}" if server else ""
-    if "ConnectionRefused" in text or "connect failed" in text:
+    if "gaierror" in text:
+        why = f"找不到收件服务器{at}（主机名无法解析）：请检查 mail.yaml 中的 imap.host"
+    elif "ConnectionRefused" in text or "connect failed" in text:
         why = f"无法连接收件服务器{at}"
         if "ConnectionRefused" in text:
             why += "（连接被拒绝：服务器未运行，或地址、端口不对）"
@@ -93,11 +95,22 @@ def fetch_error_zh(mailbox: str, exc: BaseException) -> str:
             why += "（连接超时）"
     elif "login failed" in text or "no IMAP password" in text:
         why = f"收件服务器{at}拒绝登录：请检查 mail.yaml 中的 imap.user 和收信密码"
-    elif "does not exist" in text or "not a Maildir" in text:
-        why = "目录不存在"
+    elif "not a Maildir" in text:
+        why = f"{_path(exc)}不是邮件目录（Maildir，应有 cur、new、tmp 子目录）：请检查 mail.yaml"
+    elif "does not exist" in text:
+        why = f"目录{_path(exc)}不存在：请检查 mail.yaml"
+    elif "MailboxFolderSelectError" in text:
+        why = f"收件服务器{at}上没有这个邮件文件夹：请检查 mail.yaml 中的 imap.folder"
     else:
         why = f"读取失败（{type(exc).__name__}）"
+    if getattr(exc, "permanent", False):  # the settings are wrong: retrying cannot help
+        return f"无法读取{box}：{why}。这是配置问题，没有重试，本次没有收取新邮件"
     return f"无法读取{box}：{why}，本次没有收取新邮件"
+
+
+def _path(exc: BaseException) -> str:
+    path = getattr(exc, "context", {}).get("path")
+    return f"{path} " if path else ""
 
 
 def failure_zh(exc: NianbaoError) -> str:
