@@ -54,6 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var" / "bench"
 BIN = Path(sys.executable).parent
 STAGES = ("dispatch", "collect", "consolidate")
+PLAIN = "plain"  # where the plain mode "publishes" the status (nowhere: it is only noted)
 TASK_FINISHED = re.compile(r"Task run '[^']*' - Finished in state")
 
 
@@ -295,11 +296,14 @@ def plain_stage(stage: str, config_dir: str, data_dir: str, as_of: datetime) -> 
 def _publish_status(
     rt: Any, as_of: datetime, notes: list[str], items: Any, status: Any, progress: Any
 ) -> None:
-    """What ``flows.tasks.publish_status`` computes and stores, without uploading it."""
-    status.coordinator_view(rt, as_of, notes, items)
-    chart = progress.progress_chart(rt, as_of)
+    """What ``flows.tasks.publish_status`` computes and stores, without uploading it (to a
+    server named ``plain``: what is unchanged since the last round is not published)."""
+    view = status.coordinator_view(rt, as_of, notes, items)
+    if status.unpublished(rt, view, PLAIN):
+        status.view_published(rt, view, PLAIN)
+    chart = progress.progress_chart(rt, as_of, PLAIN)
     if chart is not None:
-        progress.chart_published(rt, chart)
+        progress.chart_published(rt, chart, PLAIN)
 
 
 # -- one campaign ----------------------------------------------------------------------------
