@@ -281,7 +281,10 @@ def plain_stage(stage: str, config_dir: str, data_dir: str, as_of: datetime) -> 
             print(f"collect: {len(done.sent)} answers sent")
         if stage != "consolidate":
             items_, _notices = attention.tell_coordinator(rt, as_of)
-            _publish_status(rt, as_of, notes, items_, status, progress)
+            shown = _publish_status(rt, as_of, notes, items_, status, progress)
+            if stage == "collect":  # the flow's closing message counts the states shown
+                print(f"collect: {len(shown)} departments")
+                return
         else:
             _publish_status(rt, as_of, notes, None, status, progress)
             result, path = consolidation.consolidate(rt)
@@ -295,7 +298,7 @@ def plain_stage(stage: str, config_dir: str, data_dir: str, as_of: datetime) -> 
 
 def _publish_status(
     rt: Any, as_of: datetime, notes: list[str], items: Any, status: Any, progress: Any
-) -> None:
+) -> list[Any]:
     """What ``flows.tasks.publish_status`` computes and stores, without uploading it (to a
     server named ``plain``: what is unchanged since the last round is not published)."""
     view = status.coordinator_view(rt, as_of, notes, items)
@@ -304,6 +307,7 @@ def _publish_status(
     chart = progress.progress_chart(rt, as_of, PLAIN)
     if chart is not None:
         progress.chart_published(rt, chart, PLAIN)
+    return view.states
 
 
 # -- one campaign ----------------------------------------------------------------------------

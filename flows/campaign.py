@@ -200,13 +200,13 @@ def collect(
         delivery = tasks.deliver(rt, answers)
         answered = len(delivery.sent)
         needs, notices = tasks.tell_coordinator(rt, now, bool(delivery.outage))
-        tasks.publish_status(rt, now, problems + notes, needs)
+        shown = tasks.publish_status(rt, now, problems + notes, needs)
         return _state(
             outcome(
                 f"收集：新收到{received}份报表，发出回复{answered}封",
                 delivery=delivery.merge(notices),
                 attention=needs,
-                states=states(rt),
+                states=shown,  # as the status shows them (not derived a second time)
                 problems=problems,
             )
         )

@@ -23,6 +23,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from prefect.states import State
 
+from annual_report.campaign.states import DepartmentState
 from annual_report.consolidation.merge import Consolidation
 from annual_report.errors import permanent
 from office import (
@@ -191,10 +192,10 @@ def publish_status(
     as_of: datetime,
     notes: list[str] | None = None,
     items: list[Attention] | None = None,
-) -> float:
+) -> list[DepartmentState]:
     """The coordinator's view: department table, summary, progress (keyed per campaign);
     published only when it differs from what this server shows already (an idle round adds
-    no artifact versions and writes nothing)."""
+    no artifact versions and writes nothing). Returns the departments' states it shows."""
     plan = rt.config.plan
     view = status.coordinator_view(rt, as_of, notes or (), items)
     key = artifact_key(rt.campaign_id)
@@ -216,7 +217,7 @@ def publish_status(
             chart.markdown, key=f"{key}-progress-chart", description="报送进度图"
         )
         progress.chart_published(rt, chart, server)
-    return view.progress
+    return view.states
 
 
 def _api_url() -> str | None:

@@ -51,7 +51,7 @@ def owed_answers(rt: Runtime, as_of: datetime) -> list[Outbound]:
             item = message_answer(rt, message, as_of)
             if item is not None:
                 out.append(item)
-    out.extend(intake_answers(rt, as_of))
+    out.extend(intake_answers(rt, as_of, submissions=subs, messages=messages))
     return out
 
 

@@ -52,13 +52,18 @@ def attention(rt: Runtime, found: Sequence[DepartmentState] | None = None) -> li
     retries, unless it no longer matters (a reminder to a department accepted since, or one a
     later rung of the ladder replaced). ``found``: the departments' states, when known.
     """
-    found = found if found is not None else department_states(rt)
-    settled = {s.code for s in found if s.state in ("accepted", "accepted_with_warnings")}
-    events = rt.store.events(rt.campaign_id)
+    # Only pending and failed mail can need anyone: an idle round of a large campaign reads
+    # those few events, not every event and every department's state.
+    store, campaign = rt.store, rt.campaign_id
+    events = store.unfinished_events(campaign)
+    settled: set[str] = set()
     last_ladder: dict[str, str] = {}
-    for event in events:
-        if event.department and effect_of(event.kind) in LADDER:
-            last_ladder[event.department] = event.key
+    if any(e.status == "failed" and effect_of(e.kind) in LADDER for e in events):
+        found = found if found is not None else department_states(rt)
+        settled = {s.code for s in found if s.state in ("accepted", "accepted_with_warnings")}
+        for event in store.events(campaign):
+            if event.department and effect_of(event.kind) in LADDER:
+                last_ladder[event.department] = event.key
     out = []
     for event in events:
         detail = event.detail

@@ -5,6 +5,7 @@ whenever nobody else can be."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,15 +28,26 @@ _STATUS_ZH = {
 }
 
 
-def intake_answers(rt: Runtime, as_of: datetime) -> list[Outbound]:
-    """Every mail the intake owes besides the answers of ``answer_for``/``message_answer``."""
+def intake_answers(
+    rt: Runtime,
+    as_of: datetime,
+    *,
+    submissions: Sequence[Submission] | None = None,
+    messages: Sequence[Message] | None = None,
+) -> list[Outbound]:
+    """Every mail the intake owes besides the answers of ``answer_for``/``message_answer``
+    (``submissions``, ``messages``: the campaign's, when the caller has read them already)."""
     out: list[Outbound] = []
-    for sub in rt.store.submissions(rt.campaign_id):
+    if submissions is None:
+        submissions = rt.store.submissions(rt.campaign_id)
+    if messages is None:
+        messages = rt.store.messages(rt.campaign_id)
+    for sub in submissions:
         if sub.status == "quarantined" and owed(rt, f"held:{sub.id}"):
             item = held_notice(rt, sub, as_of)
             if item is not None:
                 out.append(item)
-    for message in rt.store.messages(rt.campaign_id):
+    for message in messages:
         for item in [
             *duplicate_answers(rt, message, as_of),
             *refused_message_answers(rt, message, as_of),

@@ -485,6 +485,17 @@ def test_events_of_many_keys_in_one_call(store):
     assert store.events_by_key("2021", []) == {}
 
 
+def test_the_unfinished_events_in_the_order_begun(store):
+    for key in ("a", "b", "c", "d"):
+        store.begin_event("2021", key, kind="answer.accepted", department="RSJ")
+    store.finish_event("2021", "a", status="done")
+    store.finish_event("2021", "c", status="failed", detail={"permanent": True})
+    found = store.unfinished_events("2021")
+    expected = [("b", "pending"), ("c", "failed"), ("d", "pending")]
+    assert [(e.key, e.status) for e in found] == expected
+    assert found == Store.unfinished_events(store, "2021")
+
+
 # -- events ---------------------------------------------------------------------------------
 
 

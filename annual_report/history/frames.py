@@ -767,7 +767,8 @@ def progress_by_day(
     """
     tz = _zone(zone)
     departments = [d.code for d in store.departments(campaign_id)]
-    subs = [s for s in store.submissions(campaign_id) if s.department in set(departments)]
+    active = set(departments)
+    subs = [s for s in store.submissions(campaign_id) if s.department in active]
     events = store.events(campaign_id)
     moments = [s.received_at for s in subs] + [
         e.done_at or e.created_at for e in events if e.status == "done"

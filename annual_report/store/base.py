@@ -624,6 +624,11 @@ class Store(ABC):
         event = self.event(campaign_id, key)
         return event is not None and event.status == "done"
 
+    def unfinished_events(self, campaign_id: str) -> list[Event]:
+        """The pending and failed events, in the order they were begun: the only mail that can
+        need the coordinator (a round reads these few, not every event of the campaign)."""
+        return [e for e in self.events(campaign_id) if e.status in ("pending", "failed")]
+
     def events_by_key(self, campaign_id: str, keys: Iterable[str]) -> dict[str, Event]:
         """The events of these keys that exist, by key (a round's pass over what is owed asks
         once, not once per key)."""

@@ -806,6 +806,11 @@ class SQLiteStore(base.Store):
         rows = self._rows("events", where, args, order_by="created_at, rowid")
         return [from_row(Event, r) for r in rows]
 
+    def unfinished_events(self, campaign_id: str) -> list[Event]:
+        where = "campaign = ? AND status IN ('pending', 'failed')"
+        rows = self._rows("events", where, [campaign_id], order_by="created_at, rowid")
+        return [from_row(Event, r) for r in rows]
+
     def events_by_key(self, campaign_id: str, keys: Iterable[str]) -> dict[str, Event]:
         wanted = list(dict.fromkeys(keys))
         found: dict[str, Event] = {}
