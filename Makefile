@@ -21,10 +21,12 @@ format: setup
 	.venv/bin/ruff check --fix .
 
 # The whole campaign through the flows and as plain Python (bench/campaign.py) at BENCH_UNITS
-# units (about 8 minutes at 100 before issue 12's optimisation; raise it to 200 after), with an
-# idle collect round and the store work per incoming message at BENCH_QUERIES units.
+# units: every stage, flows / plain, peak RSS, an idle collect round, and the store work per
+# incoming message at BENCH_QUERIES units; then an idle round at BENCH_IDLE units (bench/idle.py:
+# plain, CLI, a warm flow and `nianbao serve`).
 BENCH_UNITS ?= 100
 BENCH_QUERIES ?= 100,1000
+BENCH_IDLE ?= 1000
 
 bench: setup
 	.venv/bin/python bench/read_validate.py
@@ -32,10 +34,12 @@ bench: setup
 	.venv/bin/python bench/hostile.py
 	.venv/bin/python bench/store.py
 	.venv/bin/python bench/campaign.py --units $(BENCH_UNITS) --idle --queries $(BENCH_QUERIES)
+	.venv/bin/python bench/idle.py --units $(BENCH_IDLE)
 
-# Province scale: 1,000 against 5,000 units (hours on the 2-core machine until issue 12 lands).
+# Province scale: 1,000 against 5,000 units (time per unit, peak RSS), and the idle round at 5,000.
 bench-full: setup
 	.venv/bin/python bench/campaign.py --compare 1000,5000 --idle --queries $(BENCH_QUERIES)
+	.venv/bin/python bench/idle.py --units 5000
 
 screenshots: setup
 	@scripts/setup.sh --screenshots
