@@ -7,7 +7,6 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from annual_report.documents import charts
 from annual_report.history.frames import progress_by_day
 from office.runtime import Runtime
 
@@ -29,6 +28,8 @@ def progress_chart(rt: Runtime, as_of: datetime, server: str | None = "") -> Cha
         digest, server
     ):
         return None
+    from annual_report.documents import charts  # matplotlib: only when there is a chart to draw
+
     return Chart(charts.progress_markdown(rt.store, rt.campaign_id, days=days), digest)
 
 
