@@ -21,7 +21,7 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
-from annual_report.consolidation.merge import Consolidation
+from annual_report.consolidation import Consolidation
 from office import (
     answers,
     attention,

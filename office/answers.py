@@ -16,7 +16,7 @@ from annual_report.campaign.registry import Department
 from annual_report.documents.report import department_report, department_source
 from annual_report.documents.webpage import department_page
 from annual_report.form.model import Form, load_form
-from annual_report.store.sqlite import Message, Submission
+from annual_report.store.records import Message, Submission
 from annual_report.validation.digest import digest, issues_workbook
 from connectors.mailtext import MailKind, report_filename
 from office.compose import DOCX, HTML, NOT_A_UNIT, XLSX, compose, department_of, same_address

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from annual_report.campaign.kinds import EVENT_KINDS, MAIL_PROBLEMS, Effect, effect_of, mail_label
-from annual_report.store.sqlite import DepartmentState
+from annual_report.campaign.states import DepartmentState
 from connectors.mailtext import MailKind
 from office.campaign import department_states
 from office.compose import compose, department_of

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from annual_report.campaign.kinds import STATE_LABELS
 from annual_report.campaign.lateness import days_late
 from annual_report.campaign.plan import Step, due_steps
-from annual_report.store.sqlite import DepartmentState
+from annual_report.campaign.states import DepartmentState
 from connectors.mailtext import MailKind
 from office.campaign import department_states
 from office.compose import compose

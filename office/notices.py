@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from annual_report.campaign.registry import Department
-from annual_report.store.sqlite import Message, Submission
+from annual_report.store.records import Message, Submission
 from connectors.mailtext import MailKind
 from office.compose import NOT_A_UNIT, compose, department_of, registered
 from office.delivery import Outbound, owed

@@ -4,7 +4,7 @@ import jinja2
 import pytest
 
 from annual_report.form.model import form_for_year
-from annual_report.validation.core import Issue
+from annual_report.validation import Issue
 from connectors.mailtext import (
     MailKind,
     MailTexts,

@@ -19,7 +19,7 @@ from enum import StrEnum
 
 
 class Effect(StrEnum):
-    """What a sent mail changes in its department's state (see ``Store.department_states``)."""
+    """What a sent mail changes in its department's state (see ``campaign.states``)."""
 
     INVITES = "invites"  # the department has its template: 未发送 → 已发送
     ANSWERS = "answers"  # a reply to what the department sent (its submission sets the state)

@@ -22,7 +22,7 @@ from annual_report.form.model import Form
 from annual_report.report import Report
 from annual_report.store.base import Store, content_hash, file_hash
 from annual_report.store.records import Submission
-from annual_report.validation.core import Context, Validation, validate
+from annual_report.validation import Context, Validation, validate
 from annual_report.workbook.sandbox import read_untrusted
 
 log = logging.getLogger(__name__)

@@ -82,7 +82,7 @@ from annual_report.errors import NianbaoError
 from annual_report.form.model import Form, Section
 from annual_report.history import yoy
 from annual_report.report import Report
-from annual_report.store.sqlite import Store
+from annual_report.store.base import Store
 from annual_report.validation import Issue, validate
 
 if TYPE_CHECKING:

@@ -33,8 +33,8 @@ from openpyxl.utils import get_column_letter
 
 from annual_report.errors import FormError
 from annual_report.form.cellref import quote_sheet
-from annual_report.form.model import Block, Form, RuleDef, Section
-from annual_report.form.rules import Sides
+from annual_report.form.model import Block, Form, Section
+from annual_report.form.rules import RuleDef, Sides
 
 SheetKind = Literal["instructions", "narrative", "table", "meta"]
 LabelRole = Literal["heading", "caption", "corner", "column", "row", "check"]
