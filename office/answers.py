@@ -12,13 +12,14 @@ import functools
 from collections.abc import Sequence
 from datetime import datetime
 
+from annual_report.campaign.kinds import MailKind
 from annual_report.campaign.registry import Department
 from annual_report.documents.report import department_report, department_source
 from annual_report.documents.webpage import department_page
 from annual_report.form.model import Form, load_form
 from annual_report.store.records import Message, Submission
 from annual_report.validation.digest import digest, issues_workbook
-from connectors.mailtext import MailKind, report_filename
+from connectors.mailtext import report_filename
 from office.compose import DOCX, HTML, NOT_A_UNIT, XLSX, compose, department_of, same_address
 from office.delivery import Outbound, owed
 from office.notices import intake_answers

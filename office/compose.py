@@ -7,8 +7,8 @@ from datetime import datetime
 from email.utils import parseaddr
 from types import SimpleNamespace
 
+from annual_report.campaign.kinds import MailKind
 from annual_report.campaign.registry import Department
-from connectors.mailtext import MailKind
 from connectors.outgoing import OutgoingMail, new_message_id
 from office.runtime import Runtime
 
