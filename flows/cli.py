@@ -976,7 +976,7 @@ def _report_outputs(
     app_config = load_app_config(config, data)
     plan, mail = app_config.plan, app_config.mail
     cid = campaign_id or plan.id
-    common = {
+    common: dict[str, Any] = {
         "office": mail.smtp.sender_name,
         "contact": mail.contact,
         "website": plan.website,
@@ -1061,6 +1061,7 @@ def export_command(
         zone = plan.zone
         deadlines = {plan.id: plan.deadlines(list(app_config.registry.codes))}
         database = db or app_config.database
+    assert database is not None  # without a configuration, --db was required above
     if not Path(database).is_file():
         raise _fail(f"数据库不存在：{database}")
     try:

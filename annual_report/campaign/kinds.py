@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 
 class Effect(StrEnum):
@@ -76,7 +77,10 @@ class EventKind:
     effect: Effect
 
 
-def _table(*items):
+_Kind = TypeVar("_Kind", Mail, EventKind)
+
+
+def _table(*items: _Kind) -> dict[str, _Kind]:
     return {item.name: item for item in items}
 
 

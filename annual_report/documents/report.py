@@ -65,7 +65,6 @@ from annual_report.documents.layout import (
     TITLE_PT,
     TITLE_STYLE,
     TYPE_WIDTH_PT,
-    DocumentError,
     Span,
     _put,
     add_runs,
@@ -78,7 +77,7 @@ from annual_report.documents.layout import (
     to_pdf,
     write_docx,
 )
-from annual_report.errors import NianbaoError
+from annual_report.errors import DocumentError, NianbaoError
 from annual_report.form.model import Form, Section
 from annual_report.history import yoy
 from annual_report.report import Report
@@ -839,7 +838,7 @@ def narrative_lines(
     for line in lines:
         name = part_name(line, section)
         if name is not None:
-            if current in pending:
+            if current is not None and current in pending:
                 out.append(("text", pending.pop(current)))
             current = name
             out.append(("heading", line))
