@@ -44,9 +44,8 @@ import jinja2.meta
 from annual_report.campaign.kinds import MAIL_KINDS, Mail, MailKind
 from annual_report.errors import ConfigProblem
 
-# The packaged texts (package data). DEFAULT_TEMPLATES is the name older callers import.
+# The packaged texts (package data).
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
-DEFAULT_TEMPLATES = PACKAGE_TEMPLATES
 _WEEKDAYS = "一二三四五六日"
 
 

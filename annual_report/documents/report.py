@@ -92,7 +92,6 @@ log = logging.getLogger(__name__)
 TITLE_REST = "年政府信息公开工作年度报告"
 
 __all__ = [
-    "DocumentError",
     "Draft",
     "DraftIssue",
     "ReportContact",
