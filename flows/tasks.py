@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import State, get_run_logger, task
 from prefect.artifacts import (
     create_link_artifact,
     create_markdown_artifact,
@@ -21,10 +22,9 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 from prefect.cache_policies import NO_CACHE
-from prefect.states import State
 
 from annual_report.campaign.states import DepartmentState
-from annual_report.consolidation.merge import Consolidation
+from annual_report.consolidation import Consolidation
 from annual_report.errors import permanent
 from office import (
     answers,
@@ -57,7 +57,7 @@ def _retry_helps(task: object, task_run: object, state: State) -> bool:
     return not (isinstance(exc, BaseException) and permanent(exc))
 
 
-READ = {
+READ: dict[str, Any] = {
     "retries": 1,
     "retry_delay_seconds": 5,
     "retry_jitter_factor": 0.5,

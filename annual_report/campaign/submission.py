@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from annual_report.campaign.matching import Evidence, Match, match_department, token_malformed
 from annual_report.campaign.registry import Department
@@ -78,7 +79,7 @@ def receive_workbook(
         return Received(existing)
     campaign = store.campaign(campaign_id)
     registry = store.registry(campaign_id)
-    record = {
+    record: dict[str, Any] = {  # what every outcome records of the file
         "sha256": sha256,
         "source": origin.source,
         "file_name": origin.file_name,
@@ -150,10 +151,10 @@ def receive_workbook(
         log.warning("quarantined %s: %s", origin.file_name or sha256[:12], match.reason)
         return Received(submission, match=match)
 
-    department = registry[match.department]  # type: ignore[index]
-    validation = validate_for_department(store, campaign_id, report, department)
+    unit = registry[match.department]  # type: ignore[index]
+    validation = validate_for_department(store, campaign_id, report, unit)
     submission = store.record_submission(
-        campaign_id, department=department.code, validation=validation, **record
+        campaign_id, department=unit.code, validation=validation, **record
     )
     return Received(submission, match=match, validation=validation)
 

@@ -11,8 +11,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from annual_report.form.model import RuleDef
-from annual_report.form.rules import EqualsPrevious, FeeMagnitude, HistoryJump, StockFlow
+from annual_report.form.rules import EqualsPrevious, FeeMagnitude, HistoryJump, RuleDef, StockFlow
 from annual_report.report import Report
 from annual_report.validation.model import Finding, Inputs, Skip
 from annual_report.validation.values import cell_refs, decimal, dedupe, spec, total, value, values
@@ -108,8 +107,12 @@ def fee_magnitude(rule: RuleDef, params: FeeMagnitude, inputs: Inputs) -> Iterat
                 reasons.append(f"是上年（{fmt(before)}{unit}）的{fmt(fee / before)}倍")
         else:
             count, median = _peer_median(context)
-            enough = count >= params.min_peers and median is not None and median > 0
-            if enough and fee > median * params.peer_factor:
+            if (
+                count >= params.min_peers
+                and median is not None
+                and median > 0
+                and fee > median * params.peer_factor
+            ):
                 reasons.append(
                     f"是其他{count}个单位中位数（{fmt(median)}{unit}）的"
                     f"{fmt((fee / median).quantize(Decimal(1)))}倍"
