@@ -16,7 +16,8 @@ publishes the status:
   scheduled run is fetched ahead of its time), from the runner starting its process (Pending)
   to the end, and the run's own time (Running to the end), as the server recorded them.
 
-Per round: wall time, and what it wrote: store tables changed (row count and content hash),
+Per round: wall time, CPU time (the rounds' own processes, not the Prefect server's), and what
+it wrote: store tables changed (row count and content hash),
 artifact versions added on the server.
 
     .venv/bin/python bench/idle.py --units 5000
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -102,10 +104,19 @@ def build(units: int, work: Path) -> tuple[Path, Path, datetime]:
     return config_dir, data_dir, as_of
 
 
-def timed(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
+def _cpu(pids: Callable[[], list[int]]) -> float:
+    """CPU seconds of this process, its reaped children and the live processes ``pids``."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    return total + sum(campaign._cpu_of_tree(pid) for pid in pids())
+
+
+def timed(fn: Callable[[], Any], pids: Callable[[], list[int]]) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``fn``; CPU of this process, what it ran, and ``pids``."""
+    cpu, start = _cpu(pids), time.perf_counter()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu(pids) - cpu
 
 
 class Watch:
@@ -129,13 +140,25 @@ class Watch:
         return out
 
 
-def measure(label: str, watch: Watch, round_: Callable[[], Any], results: list) -> None:
-    round_()  # publishes what the rounds before did not
+def measure(
+    label: str,
+    watch: Watch,
+    round_: Callable[[], Any],
+    results: list,
+    pids: Callable[[], list[int]] = list,
+) -> None:
+    """Time the second of two rounds (the first publishes what the rounds before did not):
+    wall and CPU (without the Prefect server's)."""
+    round_()
     mark = watch.mark()
-    seconds = timed(round_)
+    wall, cpu = timed(round_, pids)
     wrote = watch.since(mark)
-    results.append({"how": label, "seconds": round(seconds, 2), "wrote": wrote})
-    print(f"  {label:<44} {seconds:6.2f} s  wrote: {json.dumps(wrote, ensure_ascii=False)}")
+    results.append({"how": label, "wall": round(wall, 2), "cpu": round(cpu, 2), "wrote": wrote})
+    print(
+        f"  {label:<44} {wall:6.2f} s wall {cpu:6.2f} s CPU  wrote: "
+        + json.dumps(wrote, ensure_ascii=False),
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                 watch,
                 lambda: _run_deployment(as_of, results),
                 results,
+                pids=lambda: [served.pid],  # the runner and the run's process
             )
     finally:
         if served is not None:
