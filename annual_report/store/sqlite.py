@@ -576,9 +576,12 @@ class SQLiteStore(base.Store):
     # -- accepted reports across campaigns and years --------------------------------------
 
     def accepted_in_year(self, code: str, report_year: int) -> Submission | None:
+        # the year's few campaigns first, then the unit's submissions in each through the
+        # (campaign, department, version) index: not a scan of every submission (as UNIT_SQL)
         rows = self._query(
-            "SELECT s.* FROM submissions s JOIN campaigns c ON c.id = s.campaign "
-            f"WHERE c.report_year = ? AND s.department = ? AND s.status IN ({_marks(ACCEPTED)}) "
+            "SELECT s.* FROM campaigns c CROSS JOIN submissions s "
+            "WHERE s.campaign = c.id AND c.report_year = ? AND s.department = ? "
+            f"AND +s.status IN ({_marks(ACCEPTED)}) "
             "ORDER BY s.received_at DESC, s.id DESC LIMIT 1",
             [report_year, code, *ACCEPTED],
         )
