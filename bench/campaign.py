@@ -260,7 +260,7 @@ def plain_stage(stage: str, config_dir: str, data_dir: str, as_of: datetime) -> 
     """The use cases the flow ``stage`` calls (``office/``), without Prefect, in the same
     order; the status the flows publish is computed (and remembered) but not uploaded."""
     from office import attention, consolidation, delivery, dispatch, intake, progress, status
-    from office.answers import owed_answers
+    from office.answers import answer_owed
     from office.campaign import open_campaign
     from office.runtime import Runtime
     from office.settings import load_app_config
@@ -277,7 +277,7 @@ def plain_stage(stage: str, config_dir: str, data_dir: str, as_of: datetime) -> 
         elif stage == "collect":
             for name in list(rt.mailboxes):
                 notes += intake.read_mailbox(rt, name, as_of).problems
-            done = delivery.deliver(rt, owed_answers(rt, as_of))
+            done = answer_owed(rt, as_of)
             print(f"collect: {len(done.sent)} answers sent")
         if stage != "consolidate":
             items_, _notices = attention.tell_coordinator(rt, as_of)

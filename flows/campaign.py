@@ -27,7 +27,7 @@ from flows import tasks
 from office import reviews
 from office.attention import attention
 from office.campaign import moment, open_campaign, out_of_season
-from office.delivery import Delivery, release_uncertain
+from office.delivery import release_uncertain
 from office.dispatch import anyone_to_invite, invited
 from office.intake import assign as assign_file
 from office.intake import assigned_zh
@@ -207,9 +207,7 @@ def collect(
                 continue
             received += len(intake.new_submissions)
             notes.extend(intake.problems)
-        answers = tasks.owed_answers(rt, now)
-        # nothing owed (an idle round): no task run for an empty batch
-        delivery = tasks.deliver(rt, answers) if answers else Delivery()
+        delivery = tasks.answer_owed(rt, now)  # built and sent a batch at a time
         answered = len(delivery.sent)
         needs, notices = tasks.tell_coordinator(rt, now, bool(delivery.outage))
         shown = tasks.publish_status(rt, now, problems + notes, needs)

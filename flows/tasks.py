@@ -10,6 +10,7 @@ sending does not depend on retries: ``office.delivery.deliver`` records every ma
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,18 @@ def read_mailbox(rt: Runtime, name: str, as_of: datetime) -> Intake:
 @task(name="answers owed", cache_policy=NO_CACHE)
 def owed_answers(rt: Runtime, as_of: datetime) -> list[Outbound]:
     return answers.owed_answers(rt, as_of)
+
+
+@task(name="answer", cache_policy=NO_CACHE)
+def answer_owed(rt: Runtime, as_of: datetime) -> Delivery:
+    """Every answer owed, built and sent a batch at a time (``office.answers.answer_owed``):
+    memory bounded by a batch, one task run however many there are."""
+    return answers.answer_owed(rt, as_of, send=_deliver_logged)
+
+
+def _deliver_logged(rt: Runtime, items: Sequence[Outbound]) -> Delivery:
+    """One batch, sent and logged as the "send mail" task does."""
+    return deliver.fn(rt, list(items))
 
 
 @task(name="reminders and escalations due", cache_policy=NO_CACHE)

@@ -9,7 +9,7 @@ answered yet is answered by the next run (``owed_answers``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,39 +22,68 @@ from annual_report.store.records import Event, Message, Submission
 from annual_report.validation.digest import digest, issues_workbook
 from connectors.mailtext import report_filename
 from office.compose import DOCX, HTML, NOT_A_UNIT, XLSX, compose, department_of, same_address
-from office.delivery import Outbound
+from office.delivery import Delivery, Outbound, deliver
 from office.notices import intake_answers
 from office.runtime import Runtime
 
+ANSWER_BATCH = 100  # answers built, then sent over one connection, before the next are built
 ANSWERED = ("accepted", "accepted_with_warnings", "rejected", "unreadable", "quarantined")
 _NOTICE_STATUS = {"quarantined": "已隔离，待协调人确认", "unreadable": "无法读取"}
 
 
 def owed_answers(rt: Runtime, as_of: datetime) -> list[Outbound]:
-    """Every answer the store says is owed and not sent yet (the answers' events are looked
-    up together, not one query per submission and message)."""
+    """Every answer the store says is owed and not sent yet."""
+    return list(each_owed_answer(rt, as_of))
+
+
+def each_owed_answer(rt: Runtime, as_of: datetime) -> Iterator[Outbound]:
+    """:func:`owed_answers` one at a time, each built when it is asked for (the answers'
+    events are looked up together, not one query per submission and message)."""
     subs = rt.store.submissions(rt.campaign_id)
     messages = rt.store.messages(rt.campaign_id)
     keys = [answer_key(s) for s in subs]
     keys += [f"returned:{s.id}" for s in subs if s.status == "rejected" and s.decided_by]
     keys += [f"answer:message:{m.key}" for m in messages]
     events = rt.store.events_by_key(rt.campaign_id, keys)
-    out = []
     for sub in subs:
         if owed_by(events.get(answer_key(sub))):
             item = answer_for(rt, sub, as_of)
             if item is not None:
-                out.append(item)
+                yield item
         returned = f"returned:{sub.id}"
         if sub.status == "rejected" and sub.decided_by and owed_by(events.get(returned)):
-            out.append(returned_by_coordinator(rt, sub, as_of))
+            yield returned_by_coordinator(rt, sub, as_of)
     for message in messages:
         if owed_by(events.get(f"answer:message:{message.key}")):
             item = message_answer(rt, message, as_of)
             if item is not None:
-                out.append(item)
-    out.extend(intake_answers(rt, as_of, submissions=subs, messages=messages))
-    return out
+                yield item
+    yield from intake_answers(rt, as_of, submissions=subs, messages=messages)
+
+
+def answer_owed(
+    rt: Runtime,
+    as_of: datetime,
+    *,
+    batch: int = ANSWER_BATCH,
+    send: Callable[[Runtime, Sequence[Outbound]], Delivery] = deliver,
+) -> Delivery:
+    """Build and send every answer owed, ``batch`` at a time (each batch over one
+    connection): after a busy day the round holds one batch of receipts with their documents
+    in memory, not all of them. When the mail server cannot be used the round stops there;
+    the answers not tried yet stay owed (no record) and the next run sends them."""
+    done = Delivery()
+    chunk: list[Outbound] = []
+    for item in each_owed_answer(rt, as_of):
+        chunk.append(item)
+        if len(chunk) >= batch:
+            done.merge(send(rt, chunk))
+            chunk = []
+            if done.outage:
+                return done
+    if chunk:
+        done.merge(send(rt, chunk))
+    return done
 
 
 def owed_by(event: Event | None) -> bool:

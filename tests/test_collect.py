@@ -143,3 +143,25 @@ def test_a_warning_answered_with_an_explanation_is_recorded_not_complained_about
     _, answers, _ = collect(rt)
     assert rt.store.latest_submission("2021", "RSJ").explanation.startswith("关于警告的说明")
     assert not [a for a in answers if a.kind == "answer.no_workbook"]
+
+
+def test_the_answers_owed_are_built_and_sent_a_batch_at_a_time(rt, tmp_path):
+    """Memory bounded by a batch: each batch of answers is sent (one connection) before the
+    next is built; together they are exactly the answers owed, each sent once."""
+    from office.answers import answer_owed
+
+    drop_in(rt, [reply(rt, tmp_path, code) for code in ("RSJ", "JYJ", "CZJ", "SLJ")])
+    collect_mailbox(rt, "maildir", MaildirMailbox(rt.config.mail.maildir), EVENING)
+    owed = sorted(a.key for a in owed_answers(rt, EVENING))
+    assert len(owed) == 4
+    batches: list[list[str]] = []
+
+    def send(runtime, items):
+        batches.append([i.key for i in items])
+        return deliver(runtime, items)
+
+    done = answer_owed(rt, EVENING, batch=3, send=send)
+    assert [len(b) for b in batches] == [3, 1]
+    assert sorted(done.sent) == owed == sorted(k for b in batches for k in b)
+    assert owed_answers(rt, EVENING) == []
+    assert answer_owed(rt, EVENING, batch=3, send=send).sent == [] and len(batches) == 2
