@@ -7,7 +7,14 @@ a real Prefect server, counting its task runs, is at the end.
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+import time
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -102,3 +109,113 @@ def test_a_batch_after_an_outage_records_its_mails_failed_without_trying(rt):
     assert {rt.store.event(rt.campaign_id, f.key).status for f in done.failed} == {"failed"}
     healthy = invite(rt, codes[:5], AS_OF, down=Delivery())  # no outage: sent
     assert len(healthy.sent) == 5
+
+
+# -- the real flow, through the CLI, on a Prefect server that keeps task runs -----------------
+
+
+@pytest.fixture(scope="module")
+def history_server(tmp_path_factory):
+    """A Prefect server of its own (``flows.server``, as ``nianbao demo --ui`` starts it) with
+    the task-run recorder on: the session's harness has it off, so it has no task runs to
+    count."""
+    from serverkit import free_port
+
+    from flows.server import start_server
+
+    home = tmp_path_factory.mktemp("history-server")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PREFECT_API_URL", "")  # start_server points this process at it: undone after
+        mp.setenv("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "true")
+        server = start_server(home, port=free_port())
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+def office_of(root, units: int, smtp_server, dovecot):
+    """A flowkit city grown to ``units`` departments."""
+    import yaml
+    from flowkit import DOMAIN, write_config
+
+    folder = f"batches{units}-{os.getpid()}"
+    dovecot.create_folder(folder)
+    config = write_config(root / "config", smtp_server, dovecot, folder, root / "data" / "mail")
+    registry = yaml.safe_load((config / "departments.yaml").read_text(encoding="utf-8"))
+    for i in range(len(registry["departments"]), units):
+        registry["departments"].append(
+            {"code": f"U{i:03d}", "name": f"樟树市第{i}局", "kind": "department",
+             "email": f"u{i}@{DOMAIN}"}
+        )  # fmt: skip
+    text = yaml.safe_dump(registry, allow_unicode=True, sort_keys=False)
+    (config / "departments.yaml").write_text(text, encoding="utf-8")
+    return config, root / "data"
+
+
+def run_cli(config, data, api_url: str, home, smtp_server, dovecot) -> str:
+    from flowkit import IMAP_PASSWORD_ENV, MORNING, SMTP_PASSWORD_ENV, START, at
+
+    env = dict(
+        os.environ,
+        PREFECT_API_URL=api_url,
+        PREFECT_HOME=str(home),  # the client's own: nothing of a temporary server's
+        **{SMTP_PASSWORD_ENV: smtp_server.password, IMAP_PASSWORD_ENV: dovecot.password},
+    )
+    command = [
+        str(Path(sys.executable).with_name("nianbao")), "run", "dispatch",
+        "--config", str(config), "--data", str(data),
+        "--as-of", at(START, MORNING).isoformat(),
+    ]  # fmt: skip
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    output = (proc.stdout + proc.stderr).strip()
+    assert proc.returncode == 0, output
+    return output
+
+
+def recorded_task_runs(api_url: str, config) -> tuple[Any, list[Any]]:
+    """The dispatch run of ``config`` on the server and its task runs, once the server has
+    recorded every task run the flow reported (the recorder works from events: it can lag)."""
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with SyncPrefectClient(api_url) as client:
+        runs = [r for r in client.read_flow_runs() if r.parameters.get("config_dir") == str(config)]
+        assert len(runs) == 1, runs
+        (run,) = runs
+        mine = FlowRunFilter(id=FlowRunFilterId(any_=[run.id]))
+        seen: list[Any] = []
+        for _ in range(60):  # a wait, not a timed assertion: what counts is what is recorded
+            seen = client.read_task_runs(flow_run_filter=mine)
+            final = seen and all(t.state is not None and t.state.is_final() for t in seen)
+            if final and len(seen) == len(client.read_task_runs(flow_run_filter=mine)):
+                break
+            time.sleep(1)
+        return run, seen
+
+
+def test_the_task_runs_of_a_dispatch_do_not_grow_with_the_city_and_are_all_kept(
+    history_server, tmp_path, smtp_server, dovecot
+):
+    """10 and 50 departments, each `nianbao run dispatch` with PREFECT_API_URL set: the run
+    and every task run are on that server, and both runs have the same tasks."""
+    tasks_of: dict[int, list[str]] = {}
+    for units in (10, 50):
+        smtp_server.clear()
+        config, data = office_of(tmp_path / str(units), units, smtp_server, dovecot)
+        output = run_cli(config, data, history_server.api_url, tmp_path / f"home{units}",
+                         smtp_server, dovecot)  # fmt: skip
+        assert f"本次发出{units}份" in output
+        assert len(smtp_server.messages) == units
+        run, task_runs = recorded_task_runs(history_server.api_url, config)
+        assert run.state.is_completed() and run.name.startswith("dispatch 2022-01-04")
+        # open campaign, the batch(es), tell the coordinator, publish status: none lost
+        assert len(task_runs) == 3 + len(batches([""] * units))
+        assert all(t.state.is_completed() for t in task_runs)
+        # Prefect names a task run after its task and a random suffix unless told otherwise
+        tasks_of[units] = sorted(re.sub(r"-[0-9a-f]{3}$", "", t.name) for t in task_runs)
+    assert (
+        tasks_of[10]
+        == tasks_of[50]
+        == sorted(["open campaign", "templates-1", "tell the coordinator", "publish status"])
+    )
