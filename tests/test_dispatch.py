@@ -206,6 +206,8 @@ def test_the_task_runs_of_a_dispatch_do_not_grow_with_the_city_and_are_all_kept(
         output = run_cli(config, data, history_server.api_url, tmp_path / f"home{units}",
                          smtp_server, dovecot)  # fmt: skip
         assert f"本次发出{units}份" in output
+        log = (data / "logs" / "nianbao.log").read_text(encoding="utf-8")
+        assert f"recorded on the Prefect server {history_server.api_url}" in log
         assert len(smtp_server.messages) == units
         run, task_runs = recorded_task_runs(history_server.api_url, config)
         assert run.state.is_completed() and run.name.startswith("dispatch 2022-01-04")
@@ -219,3 +221,20 @@ def test_the_task_runs_of_a_dispatch_do_not_grow_with_the_city_and_are_all_kept(
         == tasks_of[50]
         == sorted(["open campaign", "templates-1", "tell the coordinator", "publish status"])
     )
+
+
+def test_without_a_configured_server_the_cli_says_its_run_is_on_a_temporary_one(tmp_path):
+    """No PREFECT_API_URL in the environment nor in the Prefect profile of the home."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(tmp_path / "home")
+    code = "from flows.cli import prefect_server; print(prefect_server())"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "None"
+    env["PREFECT_API_URL"] = "http://127.0.0.1:9/api"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.stdout.strip() == "http://127.0.0.1:9/api"
