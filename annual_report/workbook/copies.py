@@ -225,10 +225,8 @@ _LOCK = threading.Lock()
 def base_template(form: Form, meta: TemplateMeta, prefilled: frozenset[str]) -> BaseTemplate:
     """The base of ``meta``'s campaign (form, year, campaign, deadline, reply address) with
     ``prefilled`` cells, built once and kept (the last few)."""
-    key = (id(form), meta.form_id, meta.report_year, meta.campaign_id, meta.deadline) + (
-        meta.reply_to,
-        prefilled,
-    )
+    campaign = (meta.form_id, meta.report_year, meta.campaign_id, meta.deadline, meta.reply_to)
+    key = (id(form), campaign, prefilled)
     with _LOCK:
         hit = _BASES.get(key)
         if hit is not None and hit.form is form:
