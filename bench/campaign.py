@@ -271,8 +271,10 @@ def plain_stage(stage: str, config_dir: str, data_dir: str, as_of: datetime) -> 
     try:
         open_campaign(rt)
         if stage == "dispatch":
-            found = (dispatch.invitation(rt, code, as_of) for code in config.registry.codes)
-            done = delivery.deliver(rt, [item for item in found if item is not None])
+            done = delivery.Delivery()
+            for batch in dispatch.batches(list(config.registry.codes)):
+                down = delivery.Delivery(outage=done.outage, outage_error=done.outage_error)
+                done.merge(dispatch.invite(rt, batch, as_of, down=down))
             print(f"dispatch: {len(done.sent)} sent")
         elif stage == "collect":
             for name in list(rt.mailboxes):

@@ -172,7 +172,9 @@ def answer_owed(rt: Runtime, as_of: datetime) -> Delivery:
 
 def _deliver_logged(rt: Runtime, items: Sequence[Outbound]) -> Delivery:
     """One batch, sent and logged as the "send mail" task does."""
-    return deliver.fn(rt, list(items))
+    done = delivery.deliver(rt, items)
+    _log_delivery(done)
+    return done
 
 
 @task(name="reminders and escalations due", cache_policy=NO_CACHE)
