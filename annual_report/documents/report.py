@@ -61,6 +61,7 @@ from annual_report.documents.layout import (
     HEADING2_STYLE,
     PLACEHOLDER_CLOSE,
     PLACEHOLDER_OPEN,
+    PLACEHOLDER_STYLE,
     SIGNATURE_STYLE,
     TITLE_PT,
     TITLE_STYLE,
@@ -68,6 +69,7 @@ from annual_report.documents.layout import (
     DocumentError,
     Span,
     _put,
+    _style_id,
     add_runs,
     form_table,
     official_document,
@@ -291,15 +293,13 @@ def _tables(doc: Document, form: Form, section: Section, texts: Mapping[str, str
 
 
 def _placeholders(doc: Document) -> list[str]:
-    """The texts of the placeholder runs (read from the XML: python-docx resolves a run's
-    style by scanning every style, per run)."""
-    from annual_report.documents.layout import PLACEHOLDER_STYLE
-
-    style_id = doc.styles[PLACEHOLDER_STYLE].style_id
+    """The texts of the placeholder runs, read from the XML: only runs with a character style
+    are looked at (python-docx would resolve every run's style by scanning every style)."""
+    style_id = _style_id(PLACEHOLDER_STYLE)
     found = []
-    for r in doc.element.body.iter(qn("w:r")):
-        rstyle = r.find(f"{qn('w:rPr')}/{qn('w:rStyle')}")
-        if rstyle is not None and rstyle.get(qn("w:val")) == style_id:
+    for rstyle in doc.element.body.iter(qn("w:rStyle")):
+        r = rstyle.getparent().getparent()
+        if rstyle.get(qn("w:val")) == style_id and r.tag == qn("w:r"):
             found.append("".join(t.text or "" for t in r.iter(qn("w:t"))))
     return found
 
