@@ -786,7 +786,7 @@ def form_table(
 
 def table_gap(doc: Document) -> None:
     """A small empty line after a table (tables otherwise run into the next heading)."""
-    doc.add_paragraph(style=SMALL_STYLE)
+    paragraph(doc, [], SMALL_STYLE)  # pStyle set directly: no scan of the styles
 
 
 # -- files -----------------------------------------------------------------------------------

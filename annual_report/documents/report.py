@@ -263,13 +263,21 @@ def _preamble(
     return spans
 
 
+def _empty_line(doc: Document) -> Any:
+    """An empty body paragraph (what ``add_paragraph(style=BODY_STYLE)`` writes, an empty
+    ``w:pPr`` included, without python-docx's scan of the styles for the name)."""
+    para = doc.add_paragraph()
+    para._p.get_or_add_pPr()
+    return para
+
+
 def _title(doc: Document, who: str, rest: str) -> None:
     """The title on one line when it fits, else the organ's name on a line of its own."""
     title = paragraph(doc, [who], TITLE_STYLE)
     if text_width(who + rest, TITLE_PT) > TYPE_WIDTH_PT:
         title.add_run().add_break()
     add_runs(title, [rest])
-    doc.add_paragraph(style=BODY_STYLE)  # 标题下空一行
+    _empty_line(doc)  # 标题下空一行
 
 
 def _parts(doc: Document, parts: Sequence[Part]) -> None:
@@ -281,7 +289,7 @@ def _parts(doc: Document, parts: Sequence[Part]) -> None:
 
 
 def _signature(doc: Document, who: str, when: date | None) -> None:
-    doc.add_paragraph(style=BODY_STYLE).paragraph_format.keep_with_next = True
+    _empty_line(doc).paragraph_format.keep_with_next = True
     paragraph(doc, [who], SIGNATURE_STYLE).paragraph_format.keep_with_next = True
     paragraph(doc, [_date_text(when)], SIGNATURE_STYLE)
 
