@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from annual_report.campaign.matching import Evidence, Match, match_department, token_malformed
 from annual_report.campaign.registry import Department
@@ -22,7 +23,7 @@ from annual_report.form.model import Form
 from annual_report.report import Report
 from annual_report.store.base import Store, content_hash, file_hash
 from annual_report.store.records import Submission
-from annual_report.validation.core import Context, Validation, validate
+from annual_report.validation import Context, Validation, validate
 from annual_report.workbook.sandbox import read_untrusted
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def receive_workbook(
         return Received(existing)
     campaign = store.campaign(campaign_id)
     registry = store.registry(campaign_id)
-    record = {
+    record: dict[str, Any] = {  # what every outcome records of the file
         "sha256": sha256,
         "source": origin.source,
         "file_name": origin.file_name,
@@ -150,10 +151,10 @@ def receive_workbook(
         log.warning("quarantined %s: %s", origin.file_name or sha256[:12], match.reason)
         return Received(submission, match=match)
 
-    department = registry[match.department]  # type: ignore[index]
-    validation = validate_for_department(store, campaign_id, report, department)
+    unit = registry[match.department]  # type: ignore[index]
+    validation = validate_for_department(store, campaign_id, report, unit)
     submission = store.record_submission(
-        campaign_id, department=department.code, validation=validation, **record
+        campaign_id, department=unit.code, validation=validation, **record
     )
     return Received(submission, match=match, validation=validation)
 
@@ -222,10 +223,10 @@ def peer_fees(store: Store, campaign_id: str, form: Form, code: str) -> tuple[De
     """The other accepted units' fees this year, for the magnitude check (the cells its rule
     names; none when the form has no such rule)."""
     cells = form.codes_of("fee_magnitude")
-    fees = []
+    fees: list[Decimal] = []
     for sub in store.accepted_submissions(campaign_id):
         if sub.department == code:
             continue
         values = store.values(sub.id)
-        fees.extend(values[c] for c in cells if values.get(c) is not None)
-    return tuple(fees)  # type: ignore[arg-type]
+        fees.extend(v for c in cells if (v := values.get(c)) is not None)
+    return tuple(fees)
