@@ -796,9 +796,9 @@ class _SheetExtent(_Handler):
         if len(refs) != xml.count(b"<c ") or _OTHER_CELL.search(xml):
             return False
         if refs:
-            letters, rows = zip(*refs, strict=True)
-            max_row = max(map(int, set(rows)))
-            max_col = _column_number(max(set(letters), key=lambda c: (len(c), c)).decode())
+            columns, numbers = zip(*refs, strict=True)
+            max_row = max(map(int, set(numbers)))
+            max_col = _column_number(max(set(columns), key=lambda c: (len(c), c)).decode())
             if max_row <= MAX_ROWS and max_col <= MAX_COLUMNS and len(refs) <= MAX_CELLS:
                 self.max_row, self.max_col, self.cells = max_row, max_col, len(refs)
                 return True
