@@ -28,6 +28,7 @@ bench: setup
 	.venv/bin/python bench/hostile.py
 	.venv/bin/python bench/store.py
 	.venv/bin/python bench/template.py
+	.venv/bin/python bench/documents.py
 
 screenshots: setup
 	@scripts/setup.sh --screenshots
