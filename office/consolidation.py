@@ -12,6 +12,7 @@ from annual_report.consolidation.merge import (
     consolidate_campaign,
     write_consolidation,
 )
+from annual_report.consolidation.workbook import OfficeIdentity
 from annual_report.documents.report import APPROVAL_STATE
 from annual_report.history.frames import year_over_year
 from office.runtime import Runtime
@@ -33,8 +34,20 @@ def consolidate(rt: Runtime) -> tuple[Consolidation, Path]:
         units=len(result.included),
     )
     title = f"{city}{plan.report_year}年政府信息公开工作年度报告"
-    write_consolidation(result, path, title=title, comparison=comparison)
+    write_consolidation(
+        result, path, title=title, comparison=comparison, office=office_identity(rt)
+    )
     return result, path
+
+
+def office_identity(rt: Runtime) -> OfficeIdentity | None:
+    """This office as its superior's registry knows it (``departments.yaml``'s ``office``):
+    its approved workbook is then its submission one level up."""
+    office = rt.config.registry.office
+    if office is None:
+        return None
+    name = office.name or f"{rt.config.registry.city}人民政府"
+    return OfficeIdentity(office.code, name, office.level)
 
 
 def summary_markdown(result: Consolidation, draft: Path) -> str:

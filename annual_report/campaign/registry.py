@@ -153,7 +153,7 @@ def kind_problems(dept: Department) -> list[tuple[str, str]]:
                 f"级别为{LEVEL_LABELS[dept.level]}）",
             )
         )
-    if dept.can_make_rules and dept.kind != "government":
+    if dept.can_make_rules and dept.kind not in ("government", "city"):
         problems.append(
             ("can_make_rules", f"只有本级政府（省级、设区的市）制定规章，{label}不能填写此项")
         )

@@ -547,12 +547,15 @@ def consolidate_files(
             continue
         dept = registry.get(report.department) if registry else None
         code = dept.code if dept else (report.department or path.stem)
+        office = report.office
         units.append(
             Unit(
                 code=code,
-                name=dept.name if dept else path.stem,
+                name=dept.name if dept else (office.name if office else None) or path.stem,
                 report=report,
                 kind=dept.kind if dept else "department",
+                leaves=tuple(office.leaves) if office is not None else None,
+                level=office.level if office is not None else None,
             )
         )
     form = _choose_form(units, year)
@@ -582,6 +585,7 @@ def consolidate_campaign(store: Store, campaign_id: str) -> Consolidation:
                 Issue(i.rule, i.severity, i.codes, i.cells, i.message)  # type: ignore[arg-type]
                 for i in store.issues(accepted.id)
             ]
+            office = store.office_record(accepted.id) if dept.is_office else None
             units.append(
                 Unit(
                     dept.code,
@@ -591,6 +595,8 @@ def consolidate_campaign(store: Store, campaign_id: str) -> Consolidation:
                     dept.kind,
                     submission_id=accepted.id,
                     version=accepted.version,
+                    leaves=tuple(store.office_leaves(accepted.id)) if office else None,
+                    level=dept.level if office else None,
                 )
             )
         else:

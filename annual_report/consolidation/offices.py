@@ -1,0 +1,156 @@
+"""An office's consolidated report received one level up: is it what it says it is?
+
+The file's ``_meta`` sheet names the office and its level and carries the fingerprint of the
+content; its 基层单位明细 holds the leaf units. Received as a unit's submission, it is validated
+like any report (R1–R6 over its sums) and, because it is an office's, checked here: the units'
+sums are its figures (L1), the file was not edited after approval (L2), it is the report of
+the office the registry lists (L3), and it carries its breakdown (L4). These become issues of
+the submission, answered to the office like any other.
+"""
+
+from __future__ import annotations
+
+from annual_report.campaign.registry import LEVEL_LABELS, Department, Registry
+from annual_report.consolidation.merge import office_mismatches
+from annual_report.consolidation.model import rules_codes
+from annual_report.form.labels import label_key
+from annual_report.report import Report
+from annual_report.store.base import Store
+from annual_report.validation import Issue
+from annual_report.workbook.breakdown import content_hash
+
+__all__ = ["office_digest", "office_issues", "reported_twice"]
+
+
+def office_digest(report: Report) -> str | None:
+    """The fingerprint of an office's report recomputed from what was read (never the one the
+    file claims): the same report sent again in another file has the same one."""
+    office = report.office
+    if office is None:
+        return None
+    values = {code: report.value(code) for code in report.form.cells}
+    return content_hash(report.form.id, report.year, values, office.leaves)
+
+
+def office_issues(report: Report, department: Department) -> list[Issue]:
+    """What is wrong with ``report`` as the report of office ``department`` (Chinese, for the
+    office that sent it and the coordinator)."""
+    office = report.office
+    if not department.is_office:
+        if office is None:
+            return []
+        return [
+            _issue(
+                "L3",
+                "warning",
+                f"文件是{office.name or '某下级办公室'}的汇总报告（含分单位明细），但名录中"
+                f"{department.name}不是下一级办公室：按单位报告接收，其下属单位不单独核对",
+            )
+        ]
+    level = LEVEL_LABELS.get(department.level or "", department.level or "")
+    if office is None:
+        return [
+            _issue(
+                "L4",
+                "warning",
+                f"未附分单位明细：请报送本级汇总系统生成的{level}汇总报告（“（定稿）”工作簿），"
+                "上级才能核对是否重复计算并追溯到基层单位",
+            )
+        ]
+    issues = [_issue("L4", "error", f"分单位明细无法读取：{p}") for p in office.problems]
+    if office.level != department.level:
+        issues.append(
+            _issue(
+                "L3",
+                "error",
+                f"文件自称是{LEVEL_LABELS.get(office.level, office.level)}汇总报告，"
+                f"名录中{department.name}为{level}",
+            )
+        )
+    if office.code and office.code != department.code:
+        issues.append(
+            _issue(
+                "L3",
+                "error",
+                f"文件自称是{office.name or office.code}（代码{office.code}）的汇总报告，"
+                f"不是{department.name}（{department.code}）的",
+            )
+        )
+    form = report.form
+    wrong = office_mismatches(form, report, office.leaves, rules_codes(form))
+    if wrong:
+        cell, reported, total = wrong[0]
+        issues.append(
+            _issue(
+                "L1",
+                "error",
+                f"汇总表有{len(wrong)}个栏目与分单位明细之和不符（如{form.cell(cell).label}："
+                f"汇总表为{_text(reported)}，各单位之和为{_text(total)}），请重新汇总后报送",
+                [c for c, _a, _b in wrong],
+            )
+        )
+    digest = office_digest(report)
+    if office.declared_hash and digest != office.declared_hash and not wrong:
+        issues.append(
+            _issue(
+                "L2",
+                "warning",
+                "汇总报告在定稿后被修改过（内容与定稿时的校验值不符），请确认报送的是批准的定稿",
+            )
+        )
+    return issues
+
+
+def _issue(rule: str, severity: str, message: str, codes: list[str] | None = None) -> Issue:
+    return Issue(rule, severity, tuple(codes or ()), (), message)  # type: ignore[arg-type]
+
+
+def _text(value: object) -> str:
+    return format(value, "f")
+
+
+def reported_twice(
+    store: Store, campaign_id: str, registry: Registry, department: Department, report: Report
+) -> list[Issue]:
+    """A unit reporting here directly that is also inside an office's report (L5), seen from
+    whichever of the two arrives second: the unit is told its figures are already in its
+    office's report, the office that its breakdown holds a unit that reported directly. Both
+    are counted once (the office's figures), and the coordinator sees it at consolidation (H6).
+    """
+    accepted = {s.department: s for s in store.accepted_submissions(campaign_id)}
+    if department.is_office and report.office is not None:
+        inside = {label_key(leaf.name): leaf for leaf in report.office.leaves}
+        twice = [
+            d
+            for d in registry
+            if d.code != department.code
+            and not d.is_office
+            and d.code in accepted
+            and label_key(d.name) in inside
+        ]
+        if not twice:
+            return []
+        names = "、".join(d.name for d in twice)
+        return [
+            _issue(
+                "L5",
+                "warning",
+                f"分单位明细中的{names}也直接向本级报送了报告；本级汇总只计入一次"
+                "（取本汇总报告中的数据），请核实该单位是否应由本级直接管理",
+            )
+        ]
+    me = label_key(department.name)
+    for office in registry.offices:
+        sub = accepted.get(office.code)
+        if sub is None or office.code == department.code:
+            continue
+        if any(label_key(leaf.name) == me for leaf in store.office_leaves(sub.id)):
+            return [
+                _issue(
+                    "L5",
+                    "warning",
+                    f"本单位的数据已包含在{office.name}报送的汇总报告中；本级汇总只计入一次"
+                    f"（取{office.name}汇总报告中的数据），本报告不再重复计算",
+                )
+            ]
+    return []
