@@ -910,12 +910,30 @@ def report(
         typer.Option(help="A department's own report instead of the city-level one."),
     ] = None,
     pdf: Annotated[bool, typer.Option(help="Also convert it to PDF (LibreOffice).")] = False,
+    drill: Annotated[
+        str | None,
+        typer.Option(
+            "--drill",
+            metavar="CODE",
+            help="One figure of the consolidated report (a cell code, e.g. "
+            "requests.new_received.total) down to the units it came from, through which offices "
+            "and levels.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="With --drill: as JSON.")] = False,
     config: ConfigOption = DEFAULT_CONFIG,
     data: DataOption = None,
 ) -> None:
     """The report as a document: the city-level draft (with its provenance workbook beside it),
-    or one department's publishable report (.docx and/or a web page)."""
+    or one department's publishable report (.docx and/or a web page); or, with --drill, one
+    figure down to the units (and the offices one level down) it came from."""
     from annual_report.documents.report import placeholders_in
+
+    if drill is not None:
+        try:
+            raise typer.Exit(_drill(config, data, campaign_id, drill, as_json))
+        except NianbaoError as exc:
+            raise _fail(str(exc)) from None
 
     if check and docx is not None and docx.exists():
         try:
@@ -941,6 +959,31 @@ def report(
         raise typer.Exit(_print_placeholders(draft.placeholders, "新生成的草稿"))
     for text in draft.placeholders:
         console.print(f"[cyan]待填写：[/cyan]{text}", highlight=False)
+
+
+def _drill(
+    config: Path, data: Path | None, campaign_id: str | None, code: str, as_json: bool
+) -> int:
+    """``report --drill CODE``: the figure, the levels it came through, each leaf unit's share."""
+    from annual_report.consolidation import consolidate_campaign
+    from annual_report.consolidation.offices import drill_down, drill_text
+    from annual_report.store import open_store
+    from office.settings import load_app_config
+
+    app_config = load_app_config(config, data)
+    cid = campaign_id or app_config.plan.id
+    with open_store(app_config.database) as store:
+        result = consolidate_campaign(store, cid)
+        registry = store.registry(cid)
+    if code not in result.form.cells:
+        raise _fail(f"表中没有代码为 {code} 的栏目（代码见 docs/codes.md）")
+    found = drill_down(result, code, registry)
+    if as_json:
+        _print_json(found.to_dict())
+        return 0
+    for line in drill_text(found):  # each line fits 80 columns; never re-wrapped
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    return 0
 
 
 def _print_placeholders(left: list[str], where: str) -> int:

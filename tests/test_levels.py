@@ -17,6 +17,7 @@ it (a duplicate answer, no new version), and a changed one flows up to the provi
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import tempfile
@@ -464,6 +465,25 @@ def test_three_levels_over_real_mail(levels: Levels):
     assert paths["袁州区教育局"] == ("宜春市人民政府", "袁州区人民政府")
     assert paths["宜春市审计局"] == ("宜春市人民政府",)
     assert paths["九江市财政局"] == ("九江市人民政府",)
+    drilled = cli("report", "--drill", code, office=levels.offices["JX"])
+    assert drilled.exit_code == 0, drilled.output
+    lines = drilled.output.splitlines()
+    assert lines[:2] == [f"{FORM.cell(code).label}：{province.values[code]}", f"栏目代码：{code}"]
+    assert lines[2] == "经由：市级汇总报告3份 → 县级汇总报告3份 → 本级"
+    top, _value = drill[0]
+    levels_of = ("市级", "县级")[: len(top.path_names)]
+    through = " › ".join(f"{n}（{lv}）" for n, lv in zip(top.path_names, levels_of, strict=True))
+    at_top = next(i for i, line in enumerate(lines) if line.endswith(f"  {top.name}"))
+    assert lines[at_top + 1].strip() == f"经 {through}", lines
+    assert lines[-1] == f"合计 {province.values[code]}，与汇总数一致"
+    as_json = json.loads(
+        cli("report", "--drill", code, "--json", office=levels.offices["JX"]).output
+    )
+    assert sum(u["value"] for u in as_json["units"]) == as_json["value"] == province.values[code]
+    assert {tuple(t["level"] for t in u["through"]) for u in as_json["units"]} <= {
+        ("city",),
+        ("city", "county"),
+    }
     for leaf in province.leaves:  # every leaf's figures are the unit's own report
         address = next(a for a in levels.leaves if _unit_of(a, leaf))
         assert {c: v for c, v in leaf.values.items() if v is not None} == levels.leaves[address]
@@ -501,6 +521,15 @@ def test_three_levels_over_real_mail(levels: Levels):
 
 
 FEE = "proactive.admin_fees.amount_wan_yuan"
+
+
+def cli(*args: str, office: Office) -> Any:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    common = ["--config", str(office.config_dir), "--data", str(office.data_dir)]
+    return CliRunner().invoke(app, [*args, *common], catch_exceptions=False)
 
 
 def _unit_of(address: str, leaf: Any) -> bool:

@@ -10,16 +10,29 @@ the submission, answered to the office like any other.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
 from annual_report.campaign.registry import LEVEL_LABELS, Department, Registry
 from annual_report.consolidation.merge import office_mismatches
-from annual_report.consolidation.model import rules_codes
+from annual_report.consolidation.model import Consolidation, rules_codes
 from annual_report.form.labels import label_key
-from annual_report.report import Report
+from annual_report.report import Report, json_number
 from annual_report.store.base import Store
 from annual_report.validation import Issue
-from annual_report.workbook.breakdown import content_hash
+from annual_report.workbook.breakdown import Leaf, content_hash
 
-__all__ = ["office_digest", "office_issues", "reported_twice"]
+__all__ = [
+    "Drill",
+    "DrillRow",
+    "Through",
+    "drill_down",
+    "drill_text",
+    "office_digest",
+    "office_issues",
+    "reported_twice",
+]
 
 
 def office_digest(report: Report) -> str | None:
@@ -154,3 +167,147 @@ def reported_twice(
                 )
             ]
     return []
+
+
+# -- a figure down to the units it came from ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Through:
+    """An office a figure came through: its code, name and level."""
+
+    code: str
+    name: str
+    level: str | None
+
+    @property
+    def label(self) -> str:
+        level = LEVEL_LABELS.get(self.level or "")
+        return f"{self.name}（{level}）" if level else self.name
+
+
+@dataclass(frozen=True)
+class DrillRow:
+    leaf: Leaf
+    value: Decimal
+    through: tuple[Through, ...]  # outermost first
+
+
+@dataclass(frozen=True)
+class Drill:
+    """One figure of the consolidated report, down to the leaf units that contributed it."""
+
+    code: str
+    label: str
+    value: Decimal
+    cell_type: str
+    rows: tuple[DrillRow, ...]  # non-zero contributions, largest first
+    leaves: int  # leaf units in the report
+    levels: tuple[tuple[str, int], ...]  # (level, offices of it the figure came through)
+    rules_only_from: str | None = None  # 规章: only this unit's are taken
+
+    @property
+    def leaf_sum(self) -> Decimal:
+        return sum((row.value for row in self.rows), Decimal(0))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "label": self.label,
+            "value": json_number(self.value, self.cell_type),
+            "leaf_sum": json_number(self.leaf_sum, self.cell_type),
+            "leaves": self.leaves,
+            "levels": [
+                {"level": level, "label": LEVEL_LABELS.get(level, level), "offices": n}
+                for level, n in self.levels
+            ],
+            "rules_only_from": self.rules_only_from,
+            "units": [
+                {
+                    "code": row.leaf.code,
+                    "name": row.leaf.name,
+                    "kind": row.leaf.kind,
+                    "value": json_number(row.value, self.cell_type),
+                    "through": [
+                        {"code": t.code, "name": t.name, "level": t.level} for t in row.through
+                    ],
+                }
+                for row in self.rows
+            ],
+        }
+
+
+def drill_down(result: Consolidation, code: str, registry: Registry | None = None) -> Drill:
+    """Figure ``code`` of ``result`` and the leaf units behind it, each with the offices (and
+    their levels) it came through: a unit's own report, a county's report inside a city's …"""
+    form = result.form
+    spec = form.cell(code)
+    rows = []
+    counted: dict[str, set[str]] = {}
+    for leaf, value in result.drill(code):
+        through = _through(leaf, registry)
+        rows.append(DrillRow(leaf, value, through))
+        for i, t in enumerate(through):  # an office by its path: codes are each office's own
+            counted.setdefault(t.level or "", set()).add("/".join(leaf.path[: i + 1]))
+    order = {level: i for i, level in enumerate(("province", "city", "county", ""))}
+    levels = tuple(
+        (level, len(codes)) for level, codes in sorted(counted.items(), key=lambda x: order[x[0]])
+    )
+    rules = result.rules_from if code in rules_codes(form) and result.rules_from else None
+    return Drill(
+        code=code,
+        label=spec.label,
+        value=result.values[code],
+        cell_type=spec.type,
+        rows=tuple(rows),
+        leaves=len(result.leaves),
+        levels=levels,
+        rules_only_from=rules,
+    )
+
+
+def _through(leaf: Leaf, registry: Registry | None) -> tuple[Through, ...]:
+    """The offices of ``leaf.path`` with their levels: the first is a unit of this office's
+    registry (its ``level``), each next one a level below."""
+    if not leaf.path:
+        return ()
+    first = registry.get(leaf.path[0]) if registry else None
+    top = first.level if first is not None else None
+    ladder = ("province", "city", "county")
+    start = ladder.index(top) if top in ladder else None
+    out = []
+    for i, (code, name) in enumerate(zip(leaf.path, leaf.path_names, strict=True)):
+        level = ladder[start + i] if start is not None and start + i < len(ladder) else None
+        out.append(Through(code, name, level))
+    return tuple(out)
+
+
+def drill_text(drill: Drill) -> list[str]:
+    """The drill-down as the coordinator reads it (Chinese, 80 columns)."""
+    total_text = json_number(drill.value, drill.cell_type)
+    lines = [f"{drill.label}：{total_text}", f"栏目代码：{drill.code}"]
+    if drill.levels and drill.levels[0][0]:
+        steps = [
+            f"{LEVEL_LABELS.get(level, level)}汇总报告{n}份" for level, n in drill.levels if level
+        ]
+        lines.append(f"经由：{' → '.join(steps)} → 本级")
+    else:
+        lines.append("经由：各单位直接报送本级")
+    lines.append(
+        f"来源基层单位：{len(drill.rows)}个（报告共含基层单位{drill.leaves}个，其余为0或未填）"
+    )
+    for row in drill.rows:  # the offices on a line of their own: 80 columns hold it
+        value = f"{json_number(row.value, drill.cell_type)!s:>10}"
+        lines.append(f"  {value}  {row.leaf.name}" + ("" if row.through else "（直接报送）"))
+        if row.through:
+            lines.append(f"  {'':>10}  经 {' › '.join(t.label for t in row.through)}")
+    total = json_number(drill.leaf_sum, drill.cell_type)
+    if drill.rules_only_from:
+        lines.append(
+            f"合计 {total}；规章以人民政府名义制定，汇总数只取{drill.rules_only_from}的数据"
+        )
+    elif drill.leaf_sum == drill.value:
+        lines.append(f"合计 {total}，与汇总数一致")
+    else:
+        lines.append(f"合计 {total}，与汇总数 {total_text} 不一致：请核对汇总提示")
+    return lines
