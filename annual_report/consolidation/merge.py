@@ -321,6 +321,7 @@ def _leaves_once(
                     f"的汇总报告中；汇总只计入一次（取{where}报告中的数据），请与两地核实",
                 )
             )
+    leaves.sort(key=lambda leaf: leaf.path)  # this office's own units, then office by office
     return leaves, dict(twice), notices
 
 

@@ -249,11 +249,10 @@ def _breakdown_rows(ws: Any, c: Consolidation) -> None:
         ws.row_dimensions[r].height = _ROW_PT
 
 
-def _merge_row_labels(ws: Any, form: Form) -> None:
+def _merge_row_labels(ws: Any, form: Form, first_row: int = _FIRST_ROW) -> None:
     """A national row's label (and its table's) once, over all its cells; a long label over
     few cells makes its rows taller."""
     codes = list(form.cells)
-    first_row = _FIRST_ROW
     for col, key in ((2, lambda s: s.section), (3, lambda s: (s.section, s.row_label))):
         start = first_row
         for r in range(first_row, first_row + len(codes) + 1):
@@ -566,8 +565,10 @@ def _leaves_sheets(workbook: Any, c: Consolidation, title: str) -> None:
             _text(ws.cell(r, 3), spec.row_label)
             leaf_label = spec.column.label if spec.column is not None else ""
             _text(ws.cell(r, 4), leaf_label or spec.column_label or spec.row_label)
-            for col in (2, 3, 4):
+            for col in (2, 3):
                 ws.cell(r, col).style = "nbw_label"
+            ws.cell(r, 4).style = "nbw_fit"
+            ws.row_dimensions[r].height = _ROW_PT
             total = sum((leaf.values.get(code) or Decimal(0) for leaf in leaves), Decimal(0))
             cell = ws.cell(r, 5)
             _put_number(cell, total, spec.type)
@@ -577,12 +578,13 @@ def _leaves_sheets(workbook: Any, c: Consolidation, title: str) -> None:
                 cell = ws.cell(r, i)
                 _put_number(cell, leaf.values.get(code), spec.type)
                 cell.style = style
+        _merge_row_labels(ws, form, LEAF_FIRST_ROW)
         for col, width in enumerate(_FIXED_WIDTHS, 1):
             ws.column_dimensions[get_column_letter(col)].width = width
         for i in range(len(leaves)):
             ws.column_dimensions[get_column_letter(fixed + 1 + i)].width = _UNIT_WIDTH + 1.4
         ws.column_dimensions["A"].hidden = True
-        ws.row_dimensions[3].height = 60.0
+        ws.row_dimensions[3].height = 84.0  # the unit and the offices it came through
         ws.freeze_panes = ws.cell(LEAF_FIRST_ROW, fixed + 1)
         ws.print_title_rows = "3:3"
         ws.print_title_cols = "B:E"
