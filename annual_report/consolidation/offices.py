@@ -89,6 +89,8 @@ def office_issues(report: Report, department: Department) -> list[Issue]:
                 f"不是{department.name}（{department.code}）的",
             )
         )
+    if office.problems:  # the units could not all be read: their sums say nothing
+        return issues
     form = report.form
     wrong = office_mismatches(form, report, office.leaves, rules_codes(form))
     if wrong:
