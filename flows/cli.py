@@ -183,11 +183,22 @@ def validate(
     ctx = _validation_context(report, config, data, db, department=department, previous=prior)
     try:
         result = run_validation(report, previous=ctx.previous, context=ctx.context)
+        if ctx.department is not None:  # an office's report one level down: its units too
+            from annual_report.consolidation.offices import office_issues
+
+            result.issues.extend(office_issues(report, ctx.department))
         if as_json:
-            _print_json({**result.to_dict(), "context": _context_json(ctx)})
+            office = report.office
+            summary = (
+                None
+                if office is None
+                else {"code": office.code, "level": office.level, "leaf_units": len(office.leaves)}
+            )
+            _print_json({**result.to_dict(), "context": _context_json(ctx), "office": summary})
         else:
             _print_issues(file, result)
             _print_context(ctx, result)
+            _print_office(report)
     except Exception as exc:  # the same for the rules and the output
         reason = f"cannot be checked ({type(exc).__name__}: {exc})"
         raise _refuse(file, reason, as_json=as_json) from None
@@ -292,6 +303,24 @@ def _print_context(ctx, result) -> None:
         console.print(f"[yellow]注意：[/yellow]{note}", highlight=False)
     for item in result.skipped_list():
         console.print(f"未核对 {item['rule']}：{item['reason_zh']}", highlight=False)
+
+
+def _print_office(report) -> None:
+    """What an office's report (one level down) says of itself: the office, its units."""
+    from annual_report.campaign.registry import LEVEL_LABELS
+
+    office = report.office
+    if office is None:
+        return
+    level = LEVEL_LABELS.get(office.level, office.level)
+    offices = {leaf.path[:1] for leaf in office.leaves if leaf.path}
+    through = f"，经下级汇总报告{len(offices)}份" if offices else ""
+    console.print(
+        f"{level}汇总报告：{office.name or office.code or '?'}，"
+        f"含基层单位{len(office.leaves)}个{through}",
+        highlight=False,
+        markup=False,
+    )
 
 
 def _print_issues(file: Path, result) -> None:
