@@ -264,3 +264,17 @@ def test_a_figure_drills_down_through_the_levels():
         ("city",),
         ("city", "county"),
     }
+
+
+def test_a_breakdown_value_that_is_not_a_plain_number_is_refused(tmp_path):
+    path = county_workbook(tmp_path / "county.xlsx")
+    book = openpyxl.load_workbook(path)
+    sheet = book[LEAVES_SHEET]
+    rows = {sheet.cell(r, 1).value: r for r in range(1, sheet.max_row + 1)}
+    sheet.cell(rows[NEW], 6).value = "12件"
+    sheet.cell(rows[FEE], 7).value = "NaN"
+    book.save(tmp_path / "forged.xlsx")
+    read = read_workbook(tmp_path / "forged.xlsx", year=2021)
+    issues = office_issues(read, COUNTY)
+    assert [(i.rule, i.severity) for i in issues] == [("L4", "error"), ("L4", "error")]
+    assert "不是数字（12件）" in issues[0].message and "不是数字（NaN）" in issues[1].message

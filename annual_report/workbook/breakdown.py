@@ -19,8 +19,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Protocol
+
+from annual_report.form.numbers import number_text, parse_number, shown
 
 LEAVES_SHEET = (
     "基层单位明细"  # the first; more as 基层单位明细2, 基层单位明细3 … (≤ LEAVES_PER_SHEET)
@@ -158,9 +160,13 @@ class _Grid(Protocol):
     def grid(self, sheet: str) -> list[list[Any]]: ...
 
 
-def read_office(book: _Grid, cells: Iterable[str], meta: Mapping[str, str]) -> OfficeReport | None:
+def read_office(
+    book: _Grid, cells: Mapping[str, Any], meta: Mapping[str, str]
+) -> OfficeReport | None:
     """The office and its leaves, when the ``_meta`` sheet says the file is an office's report
-    (``office_level``); ``None`` for a unit's own report. ``cells``: the form's codes."""
+    (``office_level``); ``None`` for a unit's own report. ``cells``: the form's cells by code.
+    Every value is parsed as the form's cells are (R5's limits: 15 digits, finite, the type's
+    places); one that is not a number is a problem of the breakdown, not a value."""
     level = (meta.get("office_level") or "").strip()
     if not level:
         return None
@@ -170,7 +176,7 @@ def read_office(book: _Grid, cells: Iterable[str], meta: Mapping[str, str]) -> O
         level=level,
         declared_hash=meta.get("content_hash"),
     )
-    wanted = set(cells)
+    wanted = dict(cells)
     sheets = [s for s in book.sheet_names if s.startswith(LEAVES_SHEET)]
     if not sheets:
         office.problems.append(f"文件中没有“{LEAVES_SHEET}”工作表，无法核对下级单位的数据")
@@ -203,14 +209,14 @@ def _str(value: Any) -> str:
 
 
 def _sheet_leaves(
-    grid: list[list[Any]], wanted: set[str], problems: list[str], sheet: str
+    grid: list[list[Any]], wanted: Mapping[str, Any], problems: list[str], sheet: str
 ) -> list[Leaf]:
     rows: dict[str, int] = {}
     for r in range(LEAF_FIRST_ROW, len(grid) + 1):
         code = _str(_cell(grid, r, 1))
         if code in wanted:
             rows[code] = r
-    missing = wanted - set(rows)
+    missing = set(wanted) - set(rows)
     if missing:
         problems.append(f"“{sheet}”缺少{len(missing)}个栏目的行（如{sorted(missing)[0]}）")
     leaves = []
@@ -228,7 +234,7 @@ def _sheet_leaves(
         values: dict[str, Decimal | None] = {}
         for cell_code, r in rows.items():
             raw = _cell(grid, r, col)
-            values[cell_code] = _number(raw, problems, sheet, key, cell_code)
+            values[cell_code] = _number(raw, wanted[cell_code], problems, sheet, key)
         leaves.append(
             Leaf(
                 code=code,
@@ -242,17 +248,16 @@ def _sheet_leaves(
     return leaves
 
 
-def _number(raw: Any, problems: list[str], sheet: str, key: str, code: str) -> Decimal | None:
+def _number(raw: Any, spec: Any, problems: list[str], sheet: str, key: str) -> Decimal | None:
+    """A leaf's value: blank is None; anything but a plain number is a problem."""
     if raw is None or raw == "":
         return None
-    if isinstance(raw, bool):
-        problems.append(f"“{sheet}”中{key}的{code}不是数字")
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        text = str(raw)[:20]
+    else:
+        text = number_text(raw) if isinstance(raw, int | float) else raw.strip()
+    parsed = parse_number(text, spec.type, spec.unit)
+    if parsed.problem is not None or parsed.notes or parsed.value is None:
+        problems.append(f"“{sheet}”中{key}的{spec.code}不是数字（{shown(text, quotes=False)}）")
         return None
-    try:
-        if isinstance(raw, float):
-            # calamine gives numbers as floats: their shortest text is what was written
-            return Decimal(repr(raw)).normalize() if not raw.is_integer() else Decimal(int(raw))
-        return Decimal(str(raw).strip())
-    except (InvalidOperation, ValueError):
-        problems.append(f"“{sheet}”中{key}的{code}不是数字（{str(raw)[:20]}）")
-        return None
+    return parsed.value
