@@ -21,7 +21,8 @@ from annual_report.form.model import form_for_year
 from annual_report.history import frames as history
 from annual_report.report import Report
 from annual_report.samples import consistent_values
-from annual_report.store.sqlite import Store, content_hash
+from annual_report.store import open_store
+from annual_report.store.base import Store, content_hash
 from annual_report.validation import Issue, Validation
 
 COUNT = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
@@ -37,7 +38,7 @@ def build(path: Path) -> Store:
             for i in range(COUNT)
         ),
     )
-    store = Store(path)
+    store = open_store(path)
     for year in YEARS:
         campaign = str(year)
         start = datetime(year + 1, 1, 4, 1, tzinfo=UTC)

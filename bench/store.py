@@ -26,7 +26,7 @@ from annual_report.report import Report
 from annual_report.samples import consistent_values
 from annual_report.store import open_store
 from annual_report.store.base import Store, content_hash
-from annual_report.validation.core import Validation
+from annual_report.validation import Validation
 
 SIZES = [int(a) for a in sys.argv[1:]] or [100, 2000]
 MESSAGES = 50

@@ -5,7 +5,7 @@
                    from files
 - ``outgoing``     ``OutgoingMail``, ``SendResult``, the ``MailSender`` protocol, ``SmtpSender``
                    (yagmail, one connection per batch) and ``RecordingSender`` (in memory)
-- ``mailtext``     Chinese mail texts (``MailTexts``, ``MailKind``; the templates are package
+- ``mailtext``     Chinese mail texts (``MailTexts``, one per ``campaign.kinds.MailKind``; package
                    data in ``templates/``, overridable one by one in ``config/mail/``),
                    ``subject_tag`` / ``parse_subject_tag``, ``report_filename``
 - ``mailbox``      the ``Mailbox`` protocol, ``ImapMailbox``, ``MaildirMailbox``, ``DropFolder``,

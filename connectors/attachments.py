@@ -659,7 +659,11 @@ def _leaves(
             continue
         if isinstance(payload, list) and (part.is_multipart() or ctype.startswith("message/")):
             message = ctype == "message/rfc822" or ctype.startswith("message/")
-            stack.extend((sub, inside or message, level + 1) for sub in reversed(payload))
+            stack.extend(
+                (sub, inside or message, level + 1)
+                for sub in reversed(payload)
+                if isinstance(sub, email.message.Message)
+            )
             continue
         leaves.append((part, inside))
     return leaves, too_deep
@@ -676,7 +680,12 @@ def _encoded_message(part: email.message.Message) -> bytes:
     """The bytes of a forwarded message sent base64- or QP-encoded (which the stdlib parser
     took for a message of its own and parsed as garbage): its text, decoded."""
     payload = part.get_payload()
-    text = "".join(m.as_string() for m in payload) if isinstance(payload, list) else str(payload)
+    if isinstance(payload, list):
+        text = "".join(
+            m.as_string() if isinstance(m, email.message.Message) else m for m in payload
+        )
+    else:
+        text = str(payload)
     if _transfer_encoding(part) == "quoted-printable":
         return quopri.decodestring(text.encode("ascii", "replace"))
     return _b_decode(text)
@@ -754,7 +763,7 @@ def _payload(part: email.message.Message, problems: list[str]) -> bytes:
         return b""
     if isinstance(data, str):
         return data.encode("utf-8", errors="surrogateescape")
-    return data
+    return data if isinstance(data, bytes) else b""
 
 
 def _text_of(part: email.message.Message, problems: list[str]) -> str:
@@ -882,6 +891,8 @@ def _bounced(msg: email.message.Message) -> tuple[str, ...]:
             continue
         blocks = part.get_payload()
         for block in blocks if isinstance(blocks, list) else []:
+            if not isinstance(block, email.message.Message):
+                continue
             value = block.get("Final-Recipient") or block.get("Original-Recipient")
             if value and "@" in value:
                 found.append(value.split(";", 1)[-1].strip().strip("<>").lower())
@@ -939,8 +950,8 @@ def _parse(raw: bytes, limits: ZipLimits, depth: int, spent: list[int]) -> Parse
     headers = tuple((k, decode_header_value(str(v))) for k, v in msg.raw_items())
     subject = decode_header_value(_first(msg, "Subject"))
     from_pairs = email.utils.getaddresses(_raw(msg, "From"))
-    sender_name, sender = from_pairs[0] if from_pairs else ("", "")
-    sender = sender.lower() if _ADDRESS.fullmatch(sender) else None
+    sender_name, address = from_pairs[0] if from_pairs else ("", "")
+    sender = address.lower() if _ADDRESS.fullmatch(address) else None
     reply_to = _addresses(_raw(msg, "Reply-To"))
 
     text_plain: str | None = None

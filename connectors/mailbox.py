@@ -38,13 +38,16 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from annual_report.errors import MailFetchError
 from connectors.archive import ArchivedMessage, MessageArchive, sha256_hex
 from connectors.attachments import ParsedMessage, Problem, parse_message
-from connectors.outgoing import OutgoingMail, render_message
+from connectors.outgoing import OutgoingAttachment, OutgoingMail, render_message
 from connectors.settings import ImapSettings, MailSettings
+
+if TYPE_CHECKING:
+    from imap_tools import BaseMailBox, MailMessage
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +178,7 @@ def receive(
 
 
 @functools.cache
-def _raw_message_class() -> type:
+def _raw_message_class() -> type[MailMessage]:
     from imap_tools import MailMessage
 
     class RawMailMessage(MailMessage):
@@ -237,6 +240,7 @@ class ImapMailbox:
         from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
 
         s = self.settings
+        box: BaseMailBox
         try:
             if s.security == "ssl":
                 box = MailBox(s.host, s.port, timeout=s.timeout, ssl_context=self._tls_context())
@@ -690,7 +694,7 @@ def wrap_file(name: str, data: bytes, received: datetime, digest: str) -> bytes:
         to=(DROP_SENDER,),
         subject=f"投递目录文件：{name}",
         text=f"协调人通过其他渠道（U盘、微信等）收到并放入投递目录的文件：{name}\n",
-        attachments=((name, data, mime),),
+        attachments=(OutgoingAttachment(name, data, mime),),
         message_id=f"<drop.{digest[:32]}@nianbao.invalid>",
         auto_submitted=None,
         headers={"X-Nianbao-Source": "drop-folder", "X-Nianbao-Drop-File": name},

@@ -35,25 +35,18 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import jinja2.meta
 
-from annual_report.campaign.kinds import MAIL_KINDS
-from annual_report.campaign.kinds import MailKind as Kind
+from annual_report.campaign.kinds import MAIL_KINDS, Mail, MailKind
 from annual_report.errors import ConfigProblem
 
-# The packaged texts (package data). DEFAULT_TEMPLATES is the name older callers import.
+# The packaged texts (package data).
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
-DEFAULT_TEMPLATES = PACKAGE_TEMPLATES
 _WEEKDAYS = "一二三四五六日"
-
-
-# The mail kinds are declared once, in annual_report/campaign/kinds.py; this enum is made from them.
-MailKind = StrEnum("MailKind", {name.upper(): name for name in MAIL_KINDS})
 
 
 @dataclass(frozen=True)
@@ -187,7 +180,7 @@ class MailTexts:
     def _exists(self, name: str) -> bool:
         return self._own(name) or (PACKAGE_TEMPLATES / name).is_file()
 
-    def _html(self, kind: Kind) -> str | None:
+    def _html(self, kind: Mail) -> str | None:
         """The HTML alternative of ``kind``, from where its text comes: an office that rewrote
         the text does not send the packaged HTML beside it."""
         text, html = kind.template, kind.html_template

@@ -334,7 +334,7 @@ class SmtpError(MailSendError):
         connection_lost: bool = False,
         auth: bool = False,
         reason_zh: str | None = None,
-        **context: object,
+        **context: Any,
     ) -> None:
         super().__init__(
             message, permanent=permanent, smtp_code=smtp_code, reply=smtp_reply or None, **context
@@ -347,7 +347,7 @@ class SmtpError(MailSendError):
         self.reason_zh = reason_zh or "发送邮件失败"  # for the coordinator
 
 
-def translate_error(exc: BaseException, **context: object) -> SmtpError:
+def translate_error(exc: BaseException, **context: Any) -> SmtpError:
     """The one choke point from smtplib / socket / ssl errors to :class:`MailSendError`.
 
     4xx replies, dropped connections and timeouts are transient; 5xx replies, a rejected

@@ -13,12 +13,12 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
-from prefect import flow, get_run_logger
+from prefect import State, flow, get_run_logger
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
-from prefect.states import Completed, Failed, State
+from prefect.states import Completed, Failed
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
@@ -77,9 +77,20 @@ def _secret_block(name: str) -> str | None:
     from prefect.blocks.system import Secret
 
     try:
-        return Secret.load(name).get()
+        secret = Secret.load(name)
     except ValueError:
         return None
+    assert isinstance(secret, Secret)  # loaded synchronously: flows here are not async
+    return secret.get()
+
+
+T = TypeVar("T")
+
+
+def _unvisited(value: T) -> T:
+    """``value`` passed to a task as it is: Prefect does not walk it looking for futures
+    (:class:`~prefect.utilities.annotations.quote`); the task receives ``value`` itself."""
+    return cast(T, quote(value))
 
 
 @contextmanager
@@ -257,7 +268,7 @@ def consolidate(
         if approval == "ui":
             _review_warnings(rt)
         result, path = tasks.consolidate(rt)
-        tasks.publish_consolidation(rt, quote(result), path)
+        tasks.publish_consolidation(rt, _unvisited(result), path)
         if approval == "ui":
             decision = pause_flow_run(
                 wait_for_input=ConsolidationApproval.with_initial_data(
@@ -299,7 +310,7 @@ def _review_warnings(rt: Runtime) -> None:
             break
         get_run_logger().warning("send-back codes not under review: %s", ", ".join(unknown))
         description = review.ask_again(unknown)
-    tasks.send_back(rt, quote(review), answer.send_back, answer.note)
+    tasks.send_back(rt, _unvisited(review), answer.send_back, answer.note)
 
 
 ROUND_NAMES = {"dispatch": "下发", "collect": "收集", "remind": "催报", "consolidate": "汇总"}

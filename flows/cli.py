@@ -164,7 +164,7 @@ def validate(
     """
     import logging
 
-    from annual_report.validation.core import validate as run_validation
+    from annual_report.validation import validate as run_validation
 
     logging.getLogger().addHandler(logging.NullHandler())  # no stray warnings on stderr
     try:
@@ -389,7 +389,7 @@ def import_text_command(
     if backfill and backfill_city:
         raise _fail("--backfill CODE is a unit's report, --backfill-city the city's: give one")
     from annual_report.text.importer import decode_text, import_result, import_text, tables_lost
-    from annual_report.validation.core import validate as run_validation
+    from annual_report.validation import validate as run_validation
 
     try:
         raw_bytes = file.read_bytes()
@@ -486,7 +486,7 @@ def merge(
 ) -> None:
     """Consolidate workbooks into the city-level report (exact sums, inclusion sheet)."""
     from annual_report.campaign.registry import load_registry
-    from annual_report.consolidation.merge import consolidate_files, write_consolidation
+    from annual_report.consolidation import consolidate_files, write_consolidation
 
     registry = None
     if config.exists():
@@ -1048,7 +1048,7 @@ def _report_outputs(
     app_config = load_app_config(config, data)
     plan, mail = app_config.plan, app_config.mail
     cid = campaign_id or plan.id
-    common = {
+    common: dict[str, Any] = {
         "office": mail.smtp.sender_name,
         "contact": mail.contact,
         "website": plan.website,
@@ -1133,6 +1133,7 @@ def export_command(
         zone = plan.zone
         deadlines = {plan.id: plan.deadlines(list(app_config.registry.codes))}
         database = db or app_config.database
+    assert database is not None  # without a configuration, --db was required above
     if not Path(database).is_file():
         raise _fail(f"数据库不存在：{database}")
     try:

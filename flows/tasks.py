@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import (
@@ -21,7 +22,7 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
-from annual_report.consolidation.merge import Consolidation
+from annual_report.consolidation import Consolidation
 from office import (
     answers,
     attention,
@@ -42,7 +43,7 @@ from office.reviews import PendingWarnings
 from office.runtime import Runtime
 from office.settings import office_id
 
-READ = {"retries": 1, "retry_delay_seconds": 5, "retry_jitter_factor": 0.5}
+READ: dict[str, Any] = {"retries": 1, "retry_delay_seconds": 5, "retry_jitter_factor": 0.5}
 
 
 @task(name="open campaign", cache_policy=NO_CACHE)

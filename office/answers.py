@@ -11,14 +11,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
+from annual_report.campaign.kinds import MailKind
 from annual_report.campaign.registry import Department
 from annual_report.documents.report import department_report, department_source
 from annual_report.documents.webpage import department_page
 from annual_report.form.model import Form, load_form
-from annual_report.store.sqlite import Message, Submission
+from annual_report.store.records import Message, Submission
 from annual_report.validation.digest import digest, issues_workbook
-from connectors.mailtext import MailKind, report_filename
+from connectors.mailtext import report_filename
 from office.compose import DOCX, HTML, NOT_A_UNIT, XLSX, compose, department_of, same_address
 from office.delivery import Outbound, owed
 from office.notices import intake_answers
@@ -238,11 +240,11 @@ def issue_context(
     department: Department,
     sub: Submission,
     attachments: list[tuple[str, bytes, str]],
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Issues as a mail shows them: grouped by rule and part, cells as ranges, at most a screen
     of lines; the full list attached as a sheet when there are many (``attachments`` grows)."""
     found = digest(issues, _form(rt.store.campaign(rt.campaign_id).form_id))
-    context: dict[str, object] = {
+    context: dict[str, Any] = {
         "issues": [f.to_dict() for f in found.findings],
         "issue_count": found.total,
         "omitted": found.omitted,
@@ -266,7 +268,7 @@ def department_documents(
     and the same as a static web page for its 政府信息公开专栏 (read from the store once)."""
     plan = rt.config.plan
     source = department_source(rt.store, rt.campaign_id, department.code, submission_id=sub.id)
-    common = {
+    common: dict[str, Any] = {
         "department_name": source.name,
         "year": source.year,
         "office": rt.config.mail.smtp.sender_name,

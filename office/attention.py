@@ -8,9 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from annual_report.campaign.kinds import EVENT_KINDS, MAIL_PROBLEMS, Effect, effect_of, mail_label
-from annual_report.store.sqlite import DepartmentState
-from connectors.mailtext import MailKind
+from annual_report.campaign.kinds import (
+    EVENT_KINDS,
+    MAIL_PROBLEMS,
+    Effect,
+    MailKind,
+    effect_of,
+    mail_label,
+)
+from annual_report.campaign.states import DepartmentState
 from office.campaign import department_states
 from office.compose import compose, department_of
 from office.delivery import Delivery, Outbound, deliver, owed, resend_command, sending_elsewhere

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from annual_report.store.sqlite import Campaign, DepartmentState
+from annual_report.campaign import states
+from annual_report.campaign.states import DepartmentState
+from annual_report.store.records import Campaign
 from office.runtime import Runtime
 
 
@@ -46,7 +48,8 @@ def department_states(rt: Runtime, as_of: datetime | None = None) -> list[Depart
     """Every department's state from the store; with ``as_of``, the days overdue at it."""
     plan = rt.config.plan
     codes = list(rt.store.registry(rt.campaign_id).codes)
-    return rt.store.department_states(
+    return states.department_states(
+        rt.store,
         rt.campaign_id,
         due=plan.deadlines(codes),
         zone=plan.zone,

@@ -7,9 +7,9 @@ from datetime import datetime
 from email.utils import parseaddr
 from types import SimpleNamespace
 
+from annual_report.campaign.kinds import MailKind
 from annual_report.campaign.registry import Department
-from connectors.mailtext import MailKind
-from connectors.outgoing import OutgoingMail, new_message_id
+from connectors.outgoing import OutgoingAttachment, OutgoingMail, new_message_id
 from office.runtime import Runtime
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -51,7 +51,7 @@ def compose(
         subject=rendered.subject,
         text=rendered.text,
         html=rendered.html,
-        attachments=tuple(attachments),
+        attachments=tuple(OutgoingAttachment(*a) for a in attachments),
         message_id=new_message_id(rt.config.mail.smtp.sender_domain, hint),
         in_reply_to=in_reply_to,
         references=(in_reply_to,) if in_reply_to else (),

@@ -7,7 +7,7 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
-from annual_report.consolidation.merge import (
+from annual_report.consolidation import (
     Consolidation,
     consolidate_campaign,
     write_consolidation,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from annual_report.campaign.kinds import MailKind
 from annual_report.campaign.templates import write_department_template
-from connectors.mailtext import MailKind, report_filename
+from connectors.mailtext import report_filename
 from office.campaign import department_states
 from office.compose import XLSX, compose
 from office.delivery import Outbound, done_count, mail_state

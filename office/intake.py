@@ -14,7 +14,7 @@ from annual_report.campaign.kinds import STATE_LABELS
 from annual_report.campaign.registry import Registry
 from annual_report.campaign.submission import Origin, assign_submission, receive_workbook
 from annual_report.errors import StoreError, WorkbookError
-from annual_report.store.sqlite import Submission
+from annual_report.store.records import Submission
 from connectors.attachments import Attachment, ParsedMessage, find_attachment
 from connectors.mailbox import Mailbox, Received, receive
 from connectors.mailtext import parse_subject_tag

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from annual_report.campaign.kinds import STATE_LABELS
+from annual_report.campaign.kinds import STATE_LABELS, MailKind
 from annual_report.campaign.lateness import days_late
 from annual_report.campaign.plan import Step, due_steps
-from annual_report.store.sqlite import DepartmentState
-from connectors.mailtext import MailKind
+from annual_report.campaign.states import DepartmentState
 from office.campaign import department_states
 from office.compose import compose
 from office.delivery import Outbound, owed

@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from annual_report.campaign.kinds import MailKind
 from annual_report.campaign.registry import Department
-from annual_report.store.sqlite import Message, Submission
-from connectors.mailtext import MailKind
+from annual_report.store.records import Message, Submission
 from office.compose import NOT_A_UNIT, compose, department_of, registered
 from office.delivery import Outbound, owed
 from office.runtime import Runtime

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from annual_report.campaign.states import DepartmentState
 from annual_report.errors import ConfigError, MailFetchError, NianbaoError, StoreError
-from annual_report.store.sqlite import DepartmentState
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from annual_report.consolidation.merge import Consolidation
-from annual_report.store.sqlite import Submission
+from annual_report.consolidation import Consolidation
+from annual_report.store.records import Submission
 from office.runtime import Runtime
 
 

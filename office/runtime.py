@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from annual_report.store.sqlite import Store
+from annual_report.store import open_store
+from annual_report.store.base import Store
 from connectors.archive import MessageArchive
 from connectors.mailbox import ArchiveBudget, Mailbox
 from connectors.mailbox import mailboxes as configured_mailboxes
@@ -74,7 +75,7 @@ class Runtime:
         store's clock, so what the run records is stamped with the moment it stands for."""
         return cls(
             config,
-            store=Store(config.database, clock=(lambda: as_of) if as_of else None),
+            store=open_store(config.database, clock=(lambda: as_of) if as_of else None),
             archive=MessageArchive(config.mail.archive_dir),
             texts=MailTexts.from_settings(config.mail),
             sender=sender,

@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from annual_report.campaign.plan import CampaignPlan, load_plan
 from annual_report.campaign.registry import Registry, load_registry
@@ -53,7 +54,7 @@ def load_app_config(config_dir: str | Path, data_dir: str | Path | None = None) 
         missing = ConfigProblem(str(config_dir), "配置目录不存在", code="not-found")
         raise ConfigError("configuration directory not found", [missing], file=str(config_dir))
     problems: list[ConfigProblem] = []
-    loaded = {}
+    loaded: dict[str, Any] = {}  # each file's model, by file name
     for name, loader in (
         ("departments.yaml", load_registry),
         ("campaign.yaml", load_plan),

@@ -16,8 +16,9 @@ from typing import Any
 
 from annual_report.campaign.kinds import EVENT_KINDS, STATE_LABELS, event_label
 from annual_report.campaign.registry import Registry
+from annual_report.campaign.states import DepartmentState
 from annual_report.errors import StoreError
-from annual_report.store.sqlite import DepartmentState, Submission
+from annual_report.store.records import Submission
 from office.attention import Attention, attention
 from office.campaign import department_states
 from office.delivery import resend_command

@@ -17,7 +17,7 @@ from annual_report.form.model import load_form
 from annual_report.report import Report
 from annual_report.store import open_store
 from annual_report.store.base import Store, content_hash
-from annual_report.validation.core import Issue, Validation
+from annual_report.validation import Issue, Validation
 
 Opener = Callable[[Path, Callable[[], datetime]], Store]
 

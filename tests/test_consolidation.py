@@ -415,9 +415,10 @@ def test_consolidating_returned_workbooks(tmp_path):
 
 def test_consolidating_a_campaign_from_the_store(tmp_path):
     from annual_report.consolidation import consolidate_campaign
-    from annual_report.store.sqlite import Store, content_hash
+    from annual_report.store import open_store
+    from annual_report.store.base import content_hash
 
-    store = Store(tmp_path / "state.db")
+    store = open_store(tmp_path / "state.db")
     store.create_campaign("2021", 2021, registry=registry())
 
     def send(code, seed, issues=(), **overrides):
@@ -448,7 +449,7 @@ def test_consolidating_a_campaign_from_the_store(tmp_path):
     )
     store.close()
 
-    result = consolidate_campaign(Store(tmp_path / "state.db"), "2021")
+    result = consolidate_campaign(open_store(tmp_path / "state.db"), "2021")
     status = {u.code: u for u in result.units}
     assert {c: u.status for c, u in status.items()} == {
         "SZF": "included",

@@ -60,7 +60,16 @@ def declared(full: bool = False) -> list[tuple[str | None, str]]:
     return groups if full else [(extra, Requirement(r).name) for extra, r in groups]
 
 
-TOOLS = {"pytest-timeout", "ruff"}  # a pytest plugin (timeout in pyproject) and the linter
+# a pytest plugin (timeout in pyproject), the linter, the type checker and the stubs it reads
+TOOLS = {
+    "pytest-timeout",
+    "ruff",
+    "mypy",
+    "types-PyYAML",
+    "types-olefile",
+    "types-xlrd",
+    "pandas-stubs",
+}
 
 
 @pytest.mark.parametrize(("extra", "name"), declared())

@@ -435,6 +435,7 @@ def test_the_coordinator_sees_the_campaign_day_by_day_as_a_picture(played):
 
     from PIL import Image
 
+    from annual_report.campaign.states import department_states
     from annual_report.store import open_store
     from annual_report.store.records import ACCEPTED
 
@@ -443,7 +444,7 @@ def test_the_coordinator_sees_the_campaign_day_by_day_as_a_picture(played):
     image = Image.open(io.BytesIO(base64.b64decode(data.strip().removesuffix(")"))))
     assert image.format == "PNG" and image.size == (1350, 690)
     with open_store(played.office.database) as store:
-        states = store.department_states(str(YEAR))
+        states = department_states(store, str(YEAR))
     accepted = sum(s.state in ACCEPTED for s in states)
     assert f"已接收{accepted}个" in words and f"（共{len(CODES)}个单位）" in words
     assert words.startswith("# 报送进度") and "![报送进度图" in words
@@ -501,15 +502,15 @@ if mode == "read":  # stop once the 3rd message is recorded, before it is marked
         return got
     intake.take_message = take
 elif mode == "send":  # stop once the 2nd answer is with the SMTP server, before it is recorded
-    from annual_report.store.sqlite import Store
-    finish_event, finished = Store.finish_event, []
+    from annual_report.store.sqlite import SQLiteStore
+    finish_event, finished = SQLiteStore.finish_event, []
     def finish(self, campaign, key, **kwargs):
         if key.startswith("answer:"):
             finished.append(key)
             if len(finished) == 2:
                 stop_here(key)
         return finish_event(self, campaign, key, **kwargs)
-    Store.finish_event = finish
+    SQLiteStore.finish_event = finish
 
 from flows.campaign import collect
 collect(config_dir, datetime.fromisoformat(as_of), data_dir=data_dir)

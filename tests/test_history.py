@@ -34,7 +34,7 @@ from annual_report.report import Report
 from annual_report.store import open_store
 from annual_report.store.base import content_hash
 from annual_report.text.importer import decode_text, import_text
-from annual_report.validation.core import Issue, Validation
+from annual_report.validation import Issue, Validation
 
 F2021 = load_form("gov-disclosure-2021")
 F2019 = load_form("gov-disclosure-2019")
@@ -341,7 +341,7 @@ def test_figures_frame(store):
 
 def test_stored_history_feeds_the_plausibility_rule(store):
     """C9 with the unit's stored years: 1000 applications after 100 (2020) and 120 (2021)."""
-    from annual_report.validation.core import Context, validate
+    from annual_report.validation import Context, validate
 
     rep = report(F2021, 2022, "RSJ", 1000, 50)
     context = Context(history=unit_history(store, "RSJ", before=2022))

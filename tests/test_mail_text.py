@@ -3,10 +3,10 @@ from datetime import date, datetime
 import jinja2
 import pytest
 
+from annual_report.campaign.kinds import MailKind
 from annual_report.form.model import form_for_year
-from annual_report.validation.core import Issue
+from annual_report.validation import Issue
 from connectors.mailtext import (
-    MailKind,
     MailTexts,
     cn_date,
     parse_subject_tag,
@@ -371,7 +371,7 @@ def test_a_kind_without_a_template_anywhere_is_refused_at_load(tmp_path, monkeyp
     """A kind declared in the table whose template is neither packaged nor overridden: the
     configuration does not load, naming where the file belongs."""
     from annual_report.campaign.kinds import MAIL_KINDS
-    from annual_report.campaign.kinds import MailKind as Kind
+    from annual_report.campaign.kinds import Mail as Kind
     from annual_report.errors import ConfigError
     from connectors.settings import load_mail_settings
 

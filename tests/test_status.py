@@ -2,7 +2,7 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from annual_report.campaign.registry import load_registry
-from annual_report.store.sqlite import DepartmentState
+from annual_report.campaign.states import DepartmentState
 from office.status import (
     action_label,
     changes,
@@ -82,7 +82,7 @@ def test_summary_names_whom_to_call_after_the_deadline():
 
 
 def test_files_waiting_for_the_coordinator_stay_in_the_summary_until_assigned():
-    from annual_report.store.sqlite import Submission
+    from annual_report.store.records import Submission
 
     stray = Submission(
         id=17,

@@ -16,10 +16,12 @@ from sqlite_utils import Database
 from storekit import FEE, T0, record, registry, report, validation
 
 from annual_report.campaign.registry import Registry
+from annual_report.campaign.states import department_states
 from annual_report.errors import StoreError
 from annual_report.store import open_store
 from annual_report.store.base import Store as StoreInterface
-from annual_report.store.sqlite import SQLiteStore, Store, migrations
+from annual_report.store.migrations import migrations
+from annual_report.store.sqlite import SQLiteStore
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -32,16 +34,9 @@ def store(tmp_path):
     s.close()
 
 
-def test_the_old_names_still_open_the_sqlite_store(tmp_path):
-    """Code written before the seam (``Store(path)`` from this module) keeps working."""
-    from annual_report.store.sqlite import ACCEPTED, STATE_LABELS, DepartmentState, Submission
-
-    assert Store is SQLiteStore and issubclass(Store, StoreInterface)
-    with Store(tmp_path / "a.db") as store:
-        assert isinstance(store, StoreInterface)
-    assert ACCEPTED == ("accepted", "accepted_with_warnings") and STATE_LABELS["sent"] == "已发送"
-    assert DepartmentState.__module__ == "annual_report.campaign.states"
-    assert Submission.__module__ == "annual_report.store.records"
+def test_open_store_gives_the_sqlite_implementation_of_the_interface(tmp_path):
+    with open_store(tmp_path / "a.db") as store:
+        assert isinstance(store, SQLiteStore) and isinstance(store, StoreInterface)
 
 
 # -- opening and migrations -------------------------------------------------------------------
@@ -142,7 +137,7 @@ def test_a_database_written_before_the_seam_opens_with_everything_in_it(tmp_path
         # the thread index of migration 0006 covers the events written before it
         found = store.event_by_message_id("2021", "<inv-zss@yc.example>")
         assert found is not None and found.department == "ZSS"
-        states = {s.code: s.state for s in store.department_states("2021")}
+        states = {s.code: s.state for s in department_states(store, "2021")}
         assert states == {"SZF": "sent", "RSJ": "accepted", "ZSS": "sent", "ZSLJZ": "sent"}
         # and it keeps working: a new version on top of the old ones
         v3 = record(store, b"rsj v3")

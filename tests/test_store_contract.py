@@ -24,7 +24,7 @@ from annual_report.errors import StoreError, WorkbookError
 from annual_report.form.model import load_form
 from annual_report.report import Entry, Report
 from annual_report.store.base import Store, content_hash
-from annual_report.validation.core import Validation
+from annual_report.validation import Validation
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
@@ -567,7 +567,6 @@ def test_department_states(store):
     store.finish_event("2021", "escalation.leader:ZSS:1", at=T0 + 20 * day)
 
     found = department_states(store, "2021", due={"ZSLJZ": date(2022, 2, 20)})
-    assert found == store.department_states("2021", due={"ZSLJZ": date(2022, 2, 20)})
     states = {s.code: s for s in found}
     assert {c: s.state for c, s in states.items()} == {
         "SZF": "not_sent",

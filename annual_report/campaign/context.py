@@ -19,14 +19,14 @@ from annual_report.errors import ConfigError
 from annual_report.form.model import Form
 from annual_report.report import Report
 from annual_report.store.base import Store
-from annual_report.validation.core import Context
+from annual_report.validation import Context
 
 __all__ = ["ValidationContext", "context_for", "previous_report", "year_fees"]
 
 
 @dataclass(frozen=True)
 class ValidationContext:
-    """The inputs of :func:`~annual_report.validation.core.validate` for one report."""
+    """The inputs of :func:`~annual_report.validation.validate` for one report."""
 
     previous: Report | None
     context: Context

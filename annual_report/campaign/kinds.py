@@ -5,21 +5,22 @@ One table per thing, and everything else looks them up: the Chinese label a coor
 with (``connectors/templates/<template>``, which an office may override in its ``config/mail/``)
 and what an event does to a department's state.
 
-Adding a kind is one entry here (and, for a new mail kind, its template file): a flow that
-records an event kind not in :data:`EVENT_KINDS` fails at once (``Outbound`` checks it), a
-configuration under which a kind of :data:`MAIL_KINDS` has no template (neither packaged nor
-overridden) or an override does not compile is refused when it is loaded, and
-``tests/test_kinds.py`` keeps the tables complete.
+Adding a kind is one entry here (a new mail kind: a :class:`MailKind` member, its entry in
+:data:`MAIL_KINDS` and its template file): a flow that records an event kind not in
+:data:`EVENT_KINDS` fails at once (``Outbound`` checks it), a configuration under which a kind
+of :data:`MAIL_KINDS` has no template (neither packaged nor overridden) or an override does not
+compile is refused when it is loaded, and ``tests/test_kinds.py`` keeps the tables complete.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 
 class Effect(StrEnum):
-    """What a sent mail changes in its department's state (see ``Store.department_states``)."""
+    """What a sent mail changes in its department's state (see ``campaign.states``)."""
 
     INVITES = "invites"  # the department has its template: 未发送 → 已发送
     ANSWERS = "answers"  # a reply to what the department sent (its submission sets the state)
@@ -28,9 +29,32 @@ class Effect(StrEnum):
     NOTIFIES = "notifies"  # to the coordinator; the department's state does not change
 
 
+class MailKind(StrEnum):
+    """Every kind of mail by name (``MailKind.RECEIPT == "receipt"``): how code names one.
+
+    Declared literally so that a type checker sees the members; :data:`MAIL_KINDS` says what
+    each is, and a member without its entry there fails at import."""
+
+    INVITATION = "invitation"
+    RECEIPT = "receipt"
+    ACCEPTED_WITH_WARNINGS = "accepted_with_warnings"
+    REJECTED = "rejected"
+    UNREADABLE = "unreadable"
+    NO_WORKBOOK = "no_workbook"
+    SEVERAL_WORKBOOKS = "several_workbooks"
+    REMINDER = "reminder"
+    ESCALATION = "escalation"
+    COORDINATOR_NOTICE = "coordinator_notice"
+    HELD = "held"
+    DUPLICATE = "duplicate"
+    MESSAGE_PROBLEM = "message_problem"
+
+
 @dataclass(frozen=True)
-class MailKind:
-    name: str  # also the template's stem and the X-Nianbao-Kind header
+class Mail:
+    """What a kind of mail is: its label, its reader and its templates."""
+
+    name: str  # a MailKind: also the template's stem and the X-Nianbao-Kind header
     label: str  # what the mail is, for the coordinator
     to: str  # who reads it: 单位 / 分管领导 / 协调人
 
@@ -49,29 +73,34 @@ class MailKind:
 class EventKind:
     name: str  # "answer.rejected"
     label: str  # the department table's 最近动作
-    mail: str | None  # the MailKind it sends (None: an event that sends nothing)
+    mail: str | None  # the kind of mail it sends (None: an event that sends nothing)
     effect: Effect
 
 
-def _table(*items):
+_Kind = TypeVar("_Kind", Mail, EventKind)
+
+
+def _table(*items: _Kind) -> dict[str, _Kind]:
     return {item.name: item for item in items}
 
 
-MAIL_KINDS: dict[str, MailKind] = _table(
-    MailKind("invitation", "填报通知（附模板）", "单位"),
-    MailKind("receipt", "接收回执", "单位"),
-    MailKind("accepted_with_warnings", "核实提示（暂予接收）", "单位"),
-    MailKind("rejected", "退回修改通知", "单位"),
-    MailKind("unreadable", "附件无法读取通知", "单位"),
-    MailKind("no_workbook", "未附表格提示", "单位"),
-    MailKind("several_workbooks", "多个表格提示", "单位"),
-    MailKind("reminder", "催报提醒", "单位"),
-    MailKind("escalation", "督办函", "分管领导"),
-    MailKind("coordinator_notice", "给协调人的通知", "协调人"),
-    MailKind("held", "文件待确认通知", "单位"),
-    MailKind("duplicate", "重复报送提示", "单位"),
-    MailKind("message_problem", "来信无法处理通知", "单位"),
+MAIL_KINDS: dict[str, Mail] = _table(
+    Mail(MailKind.INVITATION, "填报通知（附模板）", "单位"),
+    Mail(MailKind.RECEIPT, "接收回执", "单位"),
+    Mail(MailKind.ACCEPTED_WITH_WARNINGS, "核实提示（暂予接收）", "单位"),
+    Mail(MailKind.REJECTED, "退回修改通知", "单位"),
+    Mail(MailKind.UNREADABLE, "附件无法读取通知", "单位"),
+    Mail(MailKind.NO_WORKBOOK, "未附表格提示", "单位"),
+    Mail(MailKind.SEVERAL_WORKBOOKS, "多个表格提示", "单位"),
+    Mail(MailKind.REMINDER, "催报提醒", "单位"),
+    Mail(MailKind.ESCALATION, "督办函", "分管领导"),
+    Mail(MailKind.COORDINATOR_NOTICE, "给协调人的通知", "协调人"),
+    Mail(MailKind.HELD, "文件待确认通知", "单位"),
+    Mail(MailKind.DUPLICATE, "重复报送提示", "单位"),
+    Mail(MailKind.MESSAGE_PROBLEM, "来信无法处理通知", "单位"),
 )
+if set(MAIL_KINDS) != set(MailKind):  # a kind half declared: refuse at import, not mid-run
+    raise RuntimeError(f"MailKind and MAIL_KINDS differ: {set(MailKind) ^ set(MAIL_KINDS)}")
 
 EVENT_KINDS: dict[str, EventKind] = _table(
     EventKind("sent.invitation", "已发送模板", "invitation", Effect.INVITES),

@@ -1,7 +1,7 @@
 """Late is late: how many days after its deadline a report came in, and how that reads.
 
 The deadline is a date in the campaign's time zone; a report received at 23:59 on that day is on
-time. Used by the department table and ``nianbao status`` (``Store.department_states``), the
+time. Used by the department table and ``nianbao status`` (``campaign.states``), the
 escalation mails and the consolidation's record of who reported when.
 """
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from annual_report.campaign.matching import Evidence, Match, match_department, token_malformed
 from annual_report.campaign.registry import Department, Registry
@@ -22,7 +23,7 @@ from annual_report.form.model import Form
 from annual_report.report import Report
 from annual_report.store.base import Store, content_hash, file_hash
 from annual_report.store.records import Submission
-from annual_report.validation.core import Context, Validation, validate
+from annual_report.validation import Context, Validation, validate
 from annual_report.workbook.sandbox import read_untrusted
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def receive_workbook(
         return Received(existing)
     campaign = store.campaign(campaign_id)
     registry = store.registry(campaign_id)
-    record = {
+    record: dict[str, Any] = {  # what every outcome records of the file
         "sha256": sha256,
         "source": origin.source,
         "file_name": origin.file_name,
@@ -150,18 +151,18 @@ def receive_workbook(
         log.warning("quarantined %s: %s", origin.file_name or sha256[:12], match.reason)
         return Received(submission, match=match)
 
-    department = registry[match.department]  # type: ignore[index]
-    digest = _office_digest(report) if department.is_office else None
+    unit = registry[match.department]  # type: ignore[index]
+    digest = _office_digest(report) if unit.is_office else None
     if digest is not None:  # an office's report again, in another file: a duplicate
-        same = store.office_by_content(campaign_id, department.code, digest)
+        same = store.office_by_content(campaign_id, unit.code, digest)
         if same is not None:
-            log.info("office report of %s unchanged (submission %s)", department.code, same.id)
+            log.info("office report of %s unchanged (submission %s)", unit.code, same.id)
             return Received(same, match=match)
-    validation = validate_for_department(store, campaign_id, report, department)
-    validation.issues.extend(_office_issues(report, department))
-    validation.issues.extend(_reported_twice(store, campaign_id, registry, department, report))
+    validation = validate_for_department(store, campaign_id, report, unit)
+    validation.issues.extend(_office_issues(report, unit))
+    validation.issues.extend(_reported_twice(store, campaign_id, registry, unit, report))
     submission = store.record_submission(
-        campaign_id, department=department.code, validation=validation, **record
+        campaign_id, department=unit.code, validation=validation, **record
     )
     if digest is not None and submission.new:
         office = report.office
@@ -272,10 +273,10 @@ def peer_fees(store: Store, campaign_id: str, form: Form, code: str) -> tuple[De
     """The other accepted units' fees this year, for the magnitude check (the cells its rule
     names; none when the form has no such rule)."""
     cells = form.codes_of("fee_magnitude")
-    fees = []
+    fees: list[Decimal] = []
     for sub in store.accepted_submissions(campaign_id):
         if sub.department == code:
             continue
         values = store.values(sub.id)
-        fees.extend(values[c] for c in cells if values.get(c) is not None)
-    return tuple(fees)  # type: ignore[arg-type]
+        fees.extend(v for c in cells if (v := values.get(c)) is not None)
+    return tuple(fees)

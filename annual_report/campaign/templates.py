@@ -12,7 +12,7 @@ from annual_report.form.model import load_form
 from annual_report.report import Report
 from annual_report.store.base import Store, content_hash
 from annual_report.store.records import Submission
-from annual_report.validation.core import Validation, validate
+from annual_report.validation import Validation, validate
 from annual_report.workbook.template import TemplateMeta, default_title, write_template
 
 CARRIED_FROM = "requests.carried_from_last_year."

@@ -20,41 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from annual_report.campaign.registry import Registry
-from annual_report.consolidation.model import (
-    RULES_CHECK,
-    Consolidation,
-    Unit,
-    UnitOutcome,
-    rules_codes,
-)
-from annual_report.consolidation.workbook import (  # importable from here as before
-    BREAKDOWN_SHEET,
-    COMPARISON_SHEET,
-    UNITS_SHEET,
-    write_consolidation,
-)
+from annual_report.consolidation.model import Consolidation, Unit, UnitOutcome, rules_codes
 from annual_report.errors import FormError, WorkbookError
 from annual_report.form.labels import label_key
 from annual_report.form.model import Form, form_for_year, load_form
 from annual_report.form.rules import Sides
-from annual_report.store.sqlite import Store, Submission
+from annual_report.store.base import Store
+from annual_report.store.records import Submission
 from annual_report.validation import Context, Issue, Validation, validate
 from annual_report.workbook.breakdown import Leaf
 
-__all__ = [
-    "BREAKDOWN_SHEET",
-    "COMPARISON_SHEET",
-    "CONSOLIDATION_RULE",
-    "RULES_CHECK",
-    "UNITS_SHEET",
-    "Consolidation",
-    "Unit",
-    "UnitOutcome",
-    "consolidate",
-    "consolidate_campaign",
-    "consolidate_files",
-    "write_consolidation",
-]
+__all__ = ["CONSOLIDATION_RULE", "consolidate", "consolidate_campaign", "consolidate_files"]
 
 log = logging.getLogger(__name__)
 

@@ -65,7 +65,15 @@ _TITLE = Font(name="宋体", size=14, bold=True)
 def _named_styles() -> list[NamedStyle]:
     """Named styles: assigning one per cell is ~50× faster than setting font/border/fill."""
 
-    def style(name, *, bold=False, fill=None, align="left", number_format="General", wrap=True):
+    def style(
+        name: str,
+        *,
+        bold: bool = False,
+        fill: str | None = None,
+        align: str = "left",
+        number_format: str = "General",
+        wrap: bool = True,
+    ) -> NamedStyle:
         return NamedStyle(
             name=name,
             font=Font(name="宋体", size=11, bold=bold),
@@ -91,7 +99,15 @@ def _named_styles() -> list[NamedStyle]:
 def _wide_styles() -> list[NamedStyle]:
     """分单位明细's: 9 pt (printed at 80 %), numbers shrink to fit a narrow unit column."""
 
-    def style(name, *, bold=False, fill=None, align="left", number_format="General", wrap=True):
+    def style(
+        name: str,
+        *,
+        bold: bool = False,
+        fill: str | None = None,
+        align: str = "left",
+        number_format: str = "General",
+        wrap: bool = True,
+    ) -> NamedStyle:
         return NamedStyle(
             name=name,
             font=Font(name="宋体", size=8.5, bold=bold),

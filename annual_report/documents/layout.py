@@ -26,6 +26,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from docx import Document as new_document
 from docx.document import Document
@@ -36,7 +37,7 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK, WD_COLOR_INDEX, WD_LINE
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt
-from docx.styles.style import BaseStyle
+from docx.styles.style import BaseStyle, ParagraphStyle
 from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph
 
@@ -125,7 +126,7 @@ def full_width(label: str) -> str:
 # -- fonts and styles --------------------------------------------------------------------------
 
 
-def _rpr(element: object) -> object:
+def _rpr(element: object) -> Any:  # an lxml element of python-docx's oxml
     return element.get_or_add_rPr()  # type: ignore[attr-defined]
 
 
@@ -147,7 +148,7 @@ _TBLPR_ORDER = (  # noqa: SIM905
 ).split()
 
 
-def _put(parent: object, tag: str, order: tuple[str, ...] | list[str]) -> object:
+def _put(parent: object, tag: str, order: tuple[str, ...] | list[str]) -> Any:
     """The child ``w:<tag>`` of ``parent``, created in its schema position if missing."""
     found = parent.find(qn(f"w:{tag}"))  # type: ignore[attr-defined]
     if found is not None:
@@ -166,7 +167,7 @@ def _put(parent: object, tag: str, order: tuple[str, ...] | list[str]) -> object
 def set_fonts(element: object, east_asia: str, latin: str = LATIN_FONT) -> None:
     """Name the fonts of a style's or a run's ``w:rPr``: python-docx only sets ``w:ascii`` and
     ``w:hAnsi``; Chinese text is drawn with ``w:eastAsia``."""
-    fonts = _rpr(element).get_or_add_rFonts()  # type: ignore[attr-defined]
+    fonts = _rpr(element).get_or_add_rFonts()
     for theme in ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme"):
         fonts.attrib.pop(qn(theme), None)
     fonts.set(qn("w:ascii"), latin)
@@ -209,7 +210,7 @@ def _paragraph_style(
     line_pt: float = LINE_PITCH_PT,
     grid: bool = True,
     condense: int = 0,
-) -> BaseStyle:
+) -> ParagraphStyle:
     styles = doc.styles
     style = (
         styles[name]
@@ -603,7 +604,7 @@ def _grid_widths(grid: _Grid, texts: Mapping[str, str], size: float) -> list[flo
         # wide enough for two lines, so the numbering bracket is not broken up
         chars = 2
         if c:
-            longest = max(
+            most = max(
                 (
                     len(t)
                     for _, c1, _, c2, t, role in grid.labels
@@ -611,10 +612,10 @@ def _grid_widths(grid: _Grid, texts: Mapping[str, str], size: float) -> list[flo
                 ),
                 default=2,
             )
-            chars = min(4, max(2, math.ceil(longest / 2)))
+            chars = min(4, max(2, math.ceil(most / 2)))
         widths[c] = chars * size + pad
     data = range(grid.row_cols, grid.cols)
-    need = {c: 2 * size + pad for c in data}
+    need: dict[int, float] = {c: 2 * size + pad for c in data}
     for _, c1, _, c2, code in grid.values:
         if c1 == c2:
             need[c1] = max(need[c1], text_width(texts.get(code, ""), size) + pad)
@@ -690,8 +691,8 @@ def form_table(
         if (r1, c1) != (r2, c2):
             table.cell(r1, c1).merge(table.cell(r2, c2))
     grid_cells = table._cells  # once: python-docx rebuilds this list on every table.cell()
-    for r1, c1, _, _, put in cells:
-        put(grid_cells[r1 * grid.cols + c1])
+    for r1, c1, _, _, write in cells:
+        write(grid_cells[r1 * grid.cols + c1])
     for p in table._tbl.iter(qn("w:p")):  # cells no label covers (none in the national forms)
         ppr = p.find(qn("w:pPr"))
         if ppr is None or ppr.find(qn("w:pStyle")) is None:

@@ -560,7 +560,7 @@ def city_sentence(point: Point, writers: Mapping[str, Writer]) -> str:
     if rep.specific:
         general = generalize(text)
         if len(general) < KEEP_GENERAL * len(text) and len(point.units) <= SEPARATE:
-            firsts = {}
+            firsts: dict[str, Statement] = {}
             for s in point.statements:
                 firsts.setdefault(s.unit, s)
             return "。".join(_own(s, writers.get(u)) for u, s in firsts.items())

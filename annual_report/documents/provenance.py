@@ -240,7 +240,7 @@ def _table(
             if isinstance(value, str):
                 set_text(cell, value)  # text from departments: never a formula
             else:
-                cell.value = value  # type: ignore[assignment]
+                cell.value = value
             cell.font, cell.border, cell.alignment = _FONT, _BORDER, _WRAP
             if shade:
                 cell.fill = _GREY

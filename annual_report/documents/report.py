@@ -65,7 +65,6 @@ from annual_report.documents.layout import (
     TITLE_PT,
     TITLE_STYLE,
     TYPE_WIDTH_PT,
-    DocumentError,
     Span,
     _put,
     add_runs,
@@ -78,11 +77,11 @@ from annual_report.documents.layout import (
     to_pdf,
     write_docx,
 )
-from annual_report.errors import NianbaoError
+from annual_report.errors import DocumentError, NianbaoError
 from annual_report.form.model import Form, Section
 from annual_report.history import yoy
 from annual_report.report import Report
-from annual_report.store.sqlite import Store
+from annual_report.store.base import Store
 from annual_report.validation import Issue, validate
 
 if TYPE_CHECKING:
@@ -93,7 +92,6 @@ log = logging.getLogger(__name__)
 TITLE_REST = "年政府信息公开工作年度报告"
 
 __all__ = [
-    "DocumentError",
     "Draft",
     "DraftIssue",
     "ReportContact",
@@ -840,7 +838,7 @@ def narrative_lines(
     for line in lines:
         name = part_name(line, section)
         if name is not None:
-            if current in pending:
+            if current is not None and current in pending:
                 out.append(("text", pending.pop(current)))
             current = name
             out.append(("heading", line))

@@ -47,4 +47,4 @@ def label_key(text: str) -> str:
 
 def to_full_width(text: str) -> str:
     """Official punctuation: ``()`` → ``（）``, ``:`` → ``：`` (for text nianbao writes)."""
-    return text.translate(str.maketrans({"(": "（", ")": "）", ":": "：", ",": "，", ";": "；"}))
+    return text.translate(str.maketrans("():,;", "（）：，；"))

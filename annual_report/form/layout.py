@@ -33,8 +33,8 @@ from openpyxl.utils import get_column_letter
 
 from annual_report.errors import FormError
 from annual_report.form.cellref import quote_sheet
-from annual_report.form.model import Block, Form, RuleDef, Section
-from annual_report.form.rules import Sides
+from annual_report.form.model import Block, Form, Section
+from annual_report.form.rules import RuleDef, Sides
 
 SheetKind = Literal["instructions", "narrative", "table", "meta"]
 LabelRole = Literal["heading", "caption", "corner", "column", "row", "check"]
@@ -597,6 +597,7 @@ def _plan_checks(form: Form, section: Section) -> list[_CheckPlan]:
             continue
         blocks = {where[c][0] for c in all_codes}
         one_block = len(blocks) == 1
+        mode: Literal["column", "row", "span", "list"]
         cols = [{where[c][2] for c in (*lf, *rt)} for _, lf, rt in bindings]
         rows = [{where[c][1] for c in (*lf, *rt)} for _, lf, rt in bindings]
         if one_block and all(len(s) == 1 for s in cols) and _distinct(cols):

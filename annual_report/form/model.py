@@ -19,18 +19,16 @@ from typing import Any, Literal
 import yaml
 
 from annual_report.errors import FormError
-from annual_report.form.rules import ForEach, RuleDef, Severity, parse_rules
+from annual_report.form.rules import ForEach, RuleDef, parse_rules
 
-__all__ = [  # RuleDef and Severity live in form.rules; importable from here as before
+__all__ = [
     "Alias",
     "Block",
     "Cell",
     "CellType",
     "Form",
     "Header",
-    "RuleDef",
     "Section",
-    "Severity",
     "common_prefix",
     "form_for_year",
     "form_ids",

@@ -20,6 +20,7 @@ because the template writer and the merger read them too (``sum_equal``'s sides,
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
@@ -27,6 +28,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
+from annual_report.config import problems_of
 from annual_report.errors import FormError
 
 Severity = Literal["error", "warning"]
@@ -230,30 +232,32 @@ def _parse_rule(raw: Any) -> tuple[RuleDef | None, list[str]]:
         problems.append(f"'severity' is {raw['severity']!r}, not error or warning")
     kind = CHECK_PARAMS[check]
     params: CheckParams = NoParams()
+    given = {k: v for k, v in raw.items() if k not in RULE_KEYS}
     try:
-        params = TypeAdapter(kind).validate_python(
-            {k: v for k, v in raw.items() if k not in RULE_KEYS}
-        )
+        params = TypeAdapter(kind).validate_python(given)
     except ValidationError as exc:
-        problems += _param_problems(exc, check, kind)
+        problems += _param_problems(exc, check, kind, given)
     if problems:
         return None, problems
     return RuleDef(raw["id"], check, severity, raw["title"], params), []
 
 
-def _param_problems(exc: ValidationError, check: str, kind: type[CheckParams]) -> list[str]:
-    """pydantic's errors as lines naming the key: ``'factr' is not a parameter of …``."""
+def _param_problems(
+    exc: ValidationError, check: str, kind: type[CheckParams], given: Mapping[str, Any]
+) -> list[str]:
+    """pydantic's errors, read by the one formatter (:func:`annual_report.config.problems_of`),
+    as lines naming the key: ``'factr' is not a parameter of …``."""
     out = []
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "?"
-        if error["type"] == "unexpected_keyword_argument":
+    for problem in problems_of(exc, file=None):
+        key = problem.field or "?"
+        got = given.get(re.split(r"[.\[]", key)[0])
+        if problem.code == "unexpected_keyword_argument":
             allowed = ", ".join(f.name for f in dataclasses.fields(kind)) or "none"
             out.append(f"'{key}' is not a parameter of {check} (its parameters: {allowed})")
-        elif error["type"] == "missing":
+        elif problem.code == "missing":
             out.append(f"'{key}' is missing")
-        elif error["type"] == "tuple_type":
-            out.append(f"'{key}': should be a list of cell codes (got {error['input']!r})")
+        elif problem.code == "tuple_type":
+            out.append(f"'{key}': should be a list of cell codes (got {got!r})")
         else:
-            msg = error["msg"].removeprefix("Value error, ")
-            out.append(f"'{key}': {msg} (got {error['input']!r})")
+            out.append(f"'{key}': {problem.detail} (got {got!r})")
     return out

@@ -49,7 +49,7 @@ from annual_report.report import Report
 from annual_report.store.base import Store, content_hash
 from annual_report.store.records import ACCEPTED, Campaign
 from annual_report.store.rows import decimal_text, to_row
-from annual_report.validation.core import Issue, Validation
+from annual_report.validation import Issue, Validation
 from annual_report.workbook.template import set_number
 
 if TYPE_CHECKING:

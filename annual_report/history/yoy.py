@@ -131,11 +131,11 @@ def headline(values: Mapping[str, Decimal | None], form: Form) -> dict[str, Deci
     out: dict[str, Decimal | None] = {}
     for figure in FIGURES:
         codes = figure.codes(form)
-        parts = [values.get(c) for c in codes]
-        if not codes or any(p is None for p in parts):
+        parts = [p for c in codes if (p := values.get(c)) is not None]
+        if not codes or len(parts) < len(codes):
             out[figure.key] = None
         else:
-            out[figure.key] = sum(parts, Decimal(0))  # type: ignore[arg-type]
+            out[figure.key] = sum(parts, Decimal(0))
     return out
 
 

@@ -33,7 +33,7 @@ import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -57,8 +57,7 @@ from annual_report.store.records import (
 
 if TYPE_CHECKING:
     from annual_report.campaign.matching import Match
-    from annual_report.campaign.states import DepartmentState
-    from annual_report.validation.core import Validation
+    from annual_report.validation import Validation
     from annual_report.workbook.breakdown import Leaf
 
 NARRATIVE = "narrative."  # narrative sections are stored under these codes, as text only
@@ -656,22 +655,6 @@ class Store(ABC):
     def event_by_message_id(self, campaign_id: str, message_id: str) -> Event | None:
         """The first event whose detail names this ``message_id`` (the mail it sent): how a
         reply is traced to its thread. An indexed lookup, not a scan of the campaign."""
-
-    # -- compatibility -----------------------------------------------------------------------
-
-    def department_states(
-        self,
-        campaign_id: str,
-        *,
-        due: Mapping[str, date] | None = None,
-        zone: tzinfo | None = None,
-        today: date | None = None,
-    ) -> list[DepartmentState]:
-        """Moved: :func:`annual_report.campaign.states.department_states` (kept for callers
-        not yet changed; the store itself derives nothing)."""
-        from annual_report.campaign.states import department_states
-
-        return department_states(self, campaign_id, due=due, zone=zone, today=today)
 
 
 __all__ = [

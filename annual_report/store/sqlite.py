@@ -35,26 +35,21 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError, Table
 
-from annual_report.campaign.kinds import STATE_LABELS
 from annual_report.campaign.registry import Department, Registry
-from annual_report.campaign.states import DepartmentState
 from annual_report.errors import StoreError, WorkbookError
 from annual_report.store import base
 from annual_report.store.base import (
     campaign_form,
     campaign_secret,
     content_hash,
-    file_hash,
     issue_records,
     new_submission,
     status_of,
-    utc_now,
 )
 from annual_report.store.connections import Connections
 from annual_report.store.migrations import migrations
 from annual_report.store.records import (
     ACCEPTED,
-    SUBMISSION_STATUSES,
     SUPERSEDABLE,
     UNASSIGNED,
     Campaign,
@@ -70,7 +65,7 @@ from annual_report.store.rows import decimal_text, from_row, json_text, timestam
 
 if TYPE_CHECKING:
     from annual_report.campaign.matching import Match
-    from annual_report.validation.core import Validation
+    from annual_report.validation import Validation
     from annual_report.workbook.breakdown import Leaf
 
 log = logging.getLogger(__name__)
@@ -841,27 +836,4 @@ class SQLiteStore(base.Store):
         return from_row(Event, row) if row else None
 
 
-# Before the seam the store was this module's ``Store`` class, with its records and helpers
-# here: they stay importable from here for code not yet moved to annual_report.store.
-Store = SQLiteStore
-
-__all__ = [
-    "ACCEPTED",
-    "STATE_LABELS",
-    "SUBMISSION_STATUSES",
-    "UNIT_SQL",
-    "Campaign",
-    "DepartmentState",
-    "Event",
-    "Message",
-    "SQLiteStore",
-    "Store",
-    "StoredIssue",
-    "StoredValue",
-    "Submission",
-    "content_hash",
-    "decimal_text",
-    "file_hash",
-    "migrations",
-    "utc_now",
-]
+__all__ = ["UNIT_SQL", "SQLiteStore"]

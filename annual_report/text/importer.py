@@ -254,21 +254,21 @@ def _find_sections(lines: list[str]) -> list[_Section]:
         high = after[0][1] if after else len(_NUMERALS) + 1
         if low < number < high and all(n != number for _, n in heads):
             heads = sorted([*heads, (i, number)])
-    heads = [(i, number, i + 1) for i, number in heads]
+    spans = [(i, number, i + 1) for i, number in heads]  # heading line, number, first line
     for number, keys in _LANDMARKS.items():  # a table whose section heading was lost
-        if any(n == number for _, n, _ in heads):
+        if any(n == number for _, n, _ in spans):
             continue
         for i, line in enumerate(lines):
-            before = [h for h in heads if h[0] < i]
-            after = [h for h in heads if h[0] > i]
-            low = before[-1][1] if before else 0
-            high = after[0][1] if after else len(_NUMERALS) + 1
+            above = [h for h in spans if h[0] < i]
+            below = [h for h in spans if h[0] > i]
+            low = above[-1][1] if above else 0
+            high = below[0][1] if below else len(_NUMERALS) + 1
             if low < number < high and _is_landmark(line, keys):
-                heads = sorted([*heads, (i, number, i)])
+                spans = sorted([*spans, (i, number, i)])
                 break
     out = []
-    for k, (i, number, start) in enumerate(heads):
-        end = heads[k + 1][0] if k + 1 < len(heads) else len(lines)
+    for k, (i, number, start) in enumerate(spans):
+        end = spans[k + 1][0] if k + 1 < len(spans) else len(lines)
         heading = lines[i].replace("\f", "").strip() if start > i else ""
         out.append(_Section(number, i, start, end, heading))
     return out

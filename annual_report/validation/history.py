@@ -11,8 +11,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from annual_report.form.model import RuleDef
-from annual_report.form.rules import EqualsPrevious, FeeMagnitude, HistoryJump, StockFlow
+from annual_report.form.rules import EqualsPrevious, FeeMagnitude, HistoryJump, RuleDef, StockFlow
 from annual_report.report import Report
 from annual_report.validation.model import Finding, Inputs, Skip
 from annual_report.validation.values import cell_refs, decimal, dedupe, spec, total, value, values

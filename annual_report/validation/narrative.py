@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from annual_report.form.model import RuleDef
-from annual_report.form.rules import CellList, NarrativePresent, NoParams, TextLength
+from annual_report.form.rules import CellList, NarrativePresent, NoParams, RuleDef, TextLength
 from annual_report.report import Report
 from annual_report.validation.model import Finding, Inputs, Skip
 from annual_report.validation.values import total, value, values

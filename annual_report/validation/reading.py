@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from annual_report.errors import FormError
-from annual_report.form.model import RuleDef, form_for_year, load_form
+from annual_report.form.model import form_for_year, load_form
 from annual_report.form.numbers import (
     BLANK,
     DASH,
@@ -17,7 +17,7 @@ from annual_report.form.numbers import (
     UNIT_SUFFIX,
     YUAN_TO_WAN,
 )
-from annual_report.form.rules import NoParams
+from annual_report.form.rules import NoParams, RuleDef
 from annual_report.validation.model import Finding, Inputs, Skip
 from annual_report.validation.wording import block_name, fmt, where
 

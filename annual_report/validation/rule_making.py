@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from annual_report.form.model import RuleDef
-from annual_report.form.rules import CellList
+from annual_report.form.rules import CellList, RuleDef
 from annual_report.validation.model import Finding, Inputs
 from annual_report.validation.values import value
 from annual_report.validation.wording import describe, fmt

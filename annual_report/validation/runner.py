@@ -6,8 +6,8 @@ import logging
 from collections.abc import Collection, Sequence
 
 from annual_report.errors import FormError
-from annual_report.form.model import Form, RuleDef
-from annual_report.form.rules import CHECK_PARAMS
+from annual_report.form.model import Form
+from annual_report.form.rules import CHECK_PARAMS, RuleDef
 from annual_report.report import Report
 from annual_report.validation.model import Context, Inputs, Issue, Skip, Validation
 from annual_report.validation.registry import CHECKS

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from annual_report.form.model import Form, RuleDef
-from annual_report.form.rules import Sides
+from annual_report.form.model import Form
+from annual_report.form.rules import RuleDef, Sides
 from annual_report.validation.model import Finding, Inputs, Skip
 from annual_report.validation.values import dedupe, total, values
 from annual_report.validation.wording import describe, side

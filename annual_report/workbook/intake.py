@@ -32,7 +32,7 @@ import logging
 import re
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -610,7 +610,7 @@ class _ZipScan:
             return None
         return parser
 
-    def _chunks(self, info: Any):
+    def _chunks(self, info: Any) -> Iterator[bytes]:
         raw = self._raw(info)
         if info.compress_type == 0:  # stored
             for start in range(0, len(raw), _CHUNK):

@@ -323,7 +323,9 @@ def _xls_names(data: bytes) -> dict[str, Target]:
             result = obj.result
             if result.kind not in (xlrd.oREF, xlrd.oREL) or not result.value:
                 continue
-            coords = result.value[0].coords  # shxlo, shxhi, rowxlo, rowxhi, colxlo, colxhi
+            # a list of Ref3D for oREF/oREL (types-xlrd says float | str)
+            ref: Any = result.value[0]  # type: ignore[index]
+            coords = ref.coords  # shxlo, shxhi, rowxlo, rowxhi, colxlo, colxhi
             if not 0 <= coords[0] < len(sheet_names):
                 continue
             names.setdefault(obj.name.lower(), Target(sheet_names[coords[0]], coords[2], coords[4]))
@@ -578,8 +580,8 @@ def _narrative_by_heading(index: LabelIndex, form: Form, code: str) -> tuple[str
     }
     parts = []
     for r in range(heading.row + 1, len(grid)):
-        texts = [cell_text(v) for v in grid[r]]
-        texts = [t.strip() for t in texts if t and t.strip() and not t.startswith(_PROMPTS)]
+        cells = [cell_text(v) for v in grid[r]]
+        texts = [t.strip() for t in cells if t and t.strip() and not t.startswith(_PROMPTS)]
         if any(label_key(t) in other for t in texts):
             break
         parts.extend(texts)

@@ -39,6 +39,7 @@ from openpyxl.worksheet.protection import SheetProtection
 from openpyxl.worksheet.worksheet import Worksheet
 
 from annual_report.errors import FormError
+from annual_report.form.cellref import quote_sheet
 from annual_report.form.layout import (
     META_KEYS,
     Area,
@@ -47,7 +48,6 @@ from annual_report.form.layout import (
     Position,
     SheetLayout,
     layout,
-    quote_sheet,
     text_height,
 )
 from annual_report.form.model import CellType, Form
