@@ -184,7 +184,7 @@ def validate(
     try:
         result = run_validation(report, previous=ctx.previous, context=ctx.context)
         if ctx.department is not None:  # an office's report one level down: its units too
-            from annual_report.consolidation.offices import office_issues
+            from annual_report.consolidation import office_issues
 
             result.issues.extend(office_issues(report, ctx.department))
         if as_json:
@@ -994,8 +994,7 @@ def _drill(
     config: Path, data: Path | None, campaign_id: str | None, code: str, as_json: bool
 ) -> int:
     """``report --drill CODE``: the figure, the levels it came through, each leaf unit's share."""
-    from annual_report.consolidation import consolidate_campaign
-    from annual_report.consolidation.offices import drill_down, drill_text
+    from annual_report.consolidation import consolidate_campaign, drill_down, drill_text
     from annual_report.store import open_store
     from office.settings import load_app_config
 

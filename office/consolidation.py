@@ -9,10 +9,10 @@ from pathlib import Path
 
 from annual_report.consolidation import (
     Consolidation,
+    OfficeIdentity,
     consolidate_campaign,
     write_consolidation,
 )
-from annual_report.consolidation.workbook import OfficeIdentity
 from annual_report.documents.report import APPROVAL_STATE
 from annual_report.history.frames import year_over_year
 from office.runtime import Runtime

@@ -14,9 +14,15 @@ import pytest
 from pydantic import ValidationError
 
 from annual_report.campaign.registry import Department, Registry, parse_registry
-from annual_report.consolidation import Unit, consolidate, write_consolidation
-from annual_report.consolidation.offices import drill_down, drill_text, office_issues
-from annual_report.consolidation.workbook import OfficeIdentity
+from annual_report.consolidation import (
+    OfficeIdentity,
+    Unit,
+    consolidate,
+    drill_down,
+    drill_text,
+    office_issues,
+    write_consolidation,
+)
 from annual_report.errors import ConfigError
 from annual_report.form.model import load_form
 from annual_report.report import Report

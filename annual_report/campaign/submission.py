@@ -178,7 +178,7 @@ def receive_workbook(
 
 
 def _office_digest(report: Report) -> str | None:
-    from annual_report.consolidation.offices import office_digest  # the merger imports us
+    from annual_report.consolidation import office_digest  # the merger imports us
 
     return office_digest(report)
 
@@ -186,13 +186,13 @@ def _office_digest(report: Report) -> str | None:
 def _reported_twice(
     store: Store, campaign_id: str, registry: Registry, department: Department, report: Report
 ) -> list:
-    from annual_report.consolidation.offices import reported_twice
+    from annual_report.consolidation import reported_twice
 
     return reported_twice(store, campaign_id, registry, department, report)
 
 
 def _office_issues(report: Report, department: Department) -> list:
-    from annual_report.consolidation.offices import office_issues
+    from annual_report.consolidation import office_issues
 
     return office_issues(report, department)
 
