@@ -30,6 +30,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 import yaml
 from flowkit import IMAP_PASSWORD_ENV, SMTP_PASSWORD_ENV, XLSX, ZONE, Outbox, Sent
@@ -484,6 +485,15 @@ def test_three_levels_over_real_mail(levels: Levels):
         ("city",),
         ("city", "county"),
     }
+    # the draft's provenance workbook names every leaf unit and the offices it came through
+    docx = levels.offices["JX"].root / "江西省报告.docx"
+    drafted = cli("report", "--docx", str(docx), office=levels.offices["JX"])
+    assert drafted.exit_code == 0, drafted.output
+    sources = openpyxl.load_workbook(docx.with_name("江西省报告（数据来源）.xlsx"))["基层单位来源"]
+    rows = [[c.value for c in row] for row in sources.iter_rows(min_row=3)]
+    assert len(rows) == len(province.leaves)
+    county_unit = next(r for r in rows if r[1] == "袁州区教育局")
+    assert county_unit[3] == "宜春市人民政府 › 袁州区人民政府"
     for leaf in province.leaves:  # every leaf's figures are the unit's own report
         address = next(a for a in levels.leaves if _unit_of(a, leaf))
         assert {c: v for c, v in leaf.values.items() if v is not None} == levels.leaves[address]
