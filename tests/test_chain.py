@@ -28,7 +28,8 @@ from annual_report.form.model import load_form
 from annual_report.report import Report
 from annual_report.samples import consistent_values
 from annual_report.store import open_store
-from annual_report.workbook.breakdown import LEAVES_SHEET, Leaf
+from annual_report.validation import Validation
+from annual_report.workbook.breakdown import LEAVES_SHEET, Leaf, unit_identity
 from annual_report.workbook.reader import read_workbook
 
 FORM = load_form("gov-disclosure-2021")
@@ -230,7 +231,11 @@ def test_the_store_keeps_an_office_report_and_finds_it_by_content(tmp_path):
     units = [Leaf("JYJ", "袁州区教育局", "department", values("a"), ("XZ",), ("某镇",))]
     with open_store(tmp_path / "nianbao.db") as store:
         store.create_campaign("2021", 2021, city="宜春市", registry=registry)
-        sub = store.record_submission("2021", sha256="f" * 64, source="cli", department="YZQ")
+        accepted = Validation(report(values("YZQ")))  # no issues: accepted
+        sub = store.record_submission(
+            "2021", sha256="f" * 64, source="cli", department="YZQ", validation=accepted
+        )
+        assert sub.status == "accepted"
         store.record_office(
             sub.id, office_code="YZQ", level="county", content_hash="h1", declared_hash="h1",
             leaves=units,
@@ -243,6 +248,9 @@ def test_the_store_keeps_an_office_report_and_finds_it_by_content(tmp_path):
         assert store.office_record(sub.id)["leaf_count"] == 1
         assert store.office_by_content("2021", "YZQ", "h1").id == sub.id
         assert store.office_by_content("2021", "YZQ", "h2") is None
+        # which accepted office reports hold a unit, by its folded name (full-width, spacing)
+        assert store.offices_holding("2021", unit_identity("袁州区 教育局")) == ["YZQ"]
+        assert store.offices_holding("2021", unit_identity("袁州区公安局")) == []
         assert store.registry("2021")["YZQ"].level == "county"
 
 

@@ -22,13 +22,12 @@ from typing import Any
 from annual_report.campaign.registry import Registry
 from annual_report.consolidation.model import Consolidation, Unit, UnitOutcome, rules_codes
 from annual_report.errors import FormError, WorkbookError
-from annual_report.form.labels import label_key
 from annual_report.form.model import Form, form_for_year, load_form
 from annual_report.form.rules import Sides
 from annual_report.store.base import Store
 from annual_report.store.records import Submission
 from annual_report.validation import Context, Issue, Validation, validate
-from annual_report.workbook.breakdown import Leaf
+from annual_report.workbook.breakdown import Leaf, unit_identity
 
 __all__ = ["CONSOLIDATION_RULE", "consolidate", "consolidate_campaign", "consolidate_files"]
 
@@ -224,7 +223,7 @@ def _covered_by_counties(
 
 def _identity(name: str) -> str:
     """Who a unit is across offices: its full name (codes are each office's own), folded."""
-    return label_key(name)
+    return unit_identity(name)
 
 
 def _inside_offices(

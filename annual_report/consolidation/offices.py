@@ -17,11 +17,11 @@ from typing import Any
 from annual_report.campaign.registry import LEVEL_LABELS, Department, Registry
 from annual_report.consolidation.merge import office_mismatches
 from annual_report.consolidation.model import Consolidation, rules_codes
-from annual_report.form.labels import label_key
 from annual_report.report import Report, json_number
 from annual_report.store.base import Store
+from annual_report.store.records import ACCEPTED, Submission
 from annual_report.validation import Issue
-from annual_report.workbook.breakdown import Leaf, content_hash
+from annual_report.workbook.breakdown import Leaf, content_hash, unit_identity
 
 __all__ = [
     "Drill",
@@ -131,17 +131,17 @@ def reported_twice(
     whichever of the two arrives second: the unit is told its figures are already in its
     office's report, the office that its breakdown holds a unit that reported directly. Both
     are counted once (the office's figures), and the coordinator sees it at consolidation (H6).
-    """
-    accepted = {s.department: s for s in store.accepted_submissions(campaign_id)}
+    Bounded per message: the office's own units against the registry in memory, or one
+    indexed query for the unit's name."""
     if department.is_office and report.office is not None:
-        inside = {label_key(leaf.name): leaf for leaf in report.office.leaves}
+        inside = {unit_identity(leaf.name) for leaf in report.office.leaves}
         twice = [
             d
             for d in registry
             if d.code != department.code
             and not d.is_office
-            and d.code in accepted
-            and label_key(d.name) in inside
+            and unit_identity(d.name) in inside
+            and _accepted(store.latest_submission(campaign_id, d.code))
         ]
         if not twice:
             return []
@@ -154,21 +154,26 @@ def reported_twice(
                 "（取本汇总报告中的数据），请核实该单位是否应由本级直接管理",
             )
         ]
-    me = label_key(department.name)
-    for office in registry.offices:
-        sub = accepted.get(office.code)
-        if sub is None or office.code == department.code:
-            continue
-        if any(label_key(leaf.name) == me for leaf in store.office_leaves(sub.id)):
-            return [
-                _issue(
-                    "L5",
-                    "warning",
-                    f"本单位的数据已包含在{office.name}报送的汇总报告中；本级汇总只计入一次"
-                    f"（取{office.name}汇总报告中的数据），本报告不再重复计算",
-                )
-            ]
-    return []
+    holders = [
+        registry[code]
+        for code in store.offices_holding(campaign_id, unit_identity(department.name))
+        if code != department.code and code in registry and registry[code].is_office
+    ]
+    if not holders:
+        return []
+    office = holders[0]
+    return [
+        _issue(
+            "L5",
+            "warning",
+            f"本单位的数据已包含在{office.name}报送的汇总报告中；本级汇总只计入一次"
+            f"（取{office.name}汇总报告中的数据），本报告不再重复计算",
+        )
+    ]
+
+
+def _accepted(sub: Submission | None) -> bool:
+    return sub is not None and sub.status in ACCEPTED
 
 
 # -- a figure down to the units it came from ----------------------------------------------------

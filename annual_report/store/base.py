@@ -516,6 +516,12 @@ class Store(ABC):
         """The leaf units of an office's submission, in the order they were recorded."""
 
     @abstractmethod
+    def offices_holding(self, campaign_id: str, identity: str) -> list[str]:
+        """The departments whose accepted office report holds a leaf unit of this identity
+        (its folded name, :func:`annual_report.workbook.breakdown.unit_identity`): one indexed
+        query, whatever the number of units."""
+
+    @abstractmethod
     def office_by_content(
         self, campaign_id: str, department: str, content_hash: str
     ) -> Submission | None:

@@ -220,10 +220,13 @@ def _office_levels(db: Database) -> None:
             kind TEXT NOT NULL,
             path TEXT NOT NULL DEFAULT '[]',
             path_names TEXT NOT NULL DEFAULT '[]',
+            identity TEXT NOT NULL,
             "values" TEXT NOT NULL,
             PRIMARY KEY (submission_id, seq)
         ) STRICT"""
     )
+    # a unit reporting directly is looked up among the offices' units by its folded name
+    db.execute("CREATE INDEX office_units_by_identity ON office_units(identity)")
 
 
 __all__ = ["migrations"]

@@ -62,11 +62,11 @@ from annual_report.store.records import (
     SubmissionStatus,
 )
 from annual_report.store.rows import decimal_text, from_row, json_text, timestamp_text, to_row
+from annual_report.workbook.breakdown import Leaf, unit_identity
 
 if TYPE_CHECKING:
     from annual_report.campaign.matching import Match
     from annual_report.validation import Validation
-    from annual_report.workbook.breakdown import Leaf
 
 log = logging.getLogger(__name__)
 
@@ -575,6 +575,7 @@ class SQLiteStore(base.Store):
                     "kind": leaf.kind,
                     "path": json_text(list(leaf.path)),
                     "path_names": json_text(list(leaf.path_names)),
+                    "identity": unit_identity(leaf.name),
                     "values": json_text(
                         {c: decimal_text(v) for c, v in leaf.values.items() if v is not None}
                     ),
@@ -588,8 +589,6 @@ class SQLiteStore(base.Store):
         return self._one("office_reports", "submission_id = ?", [submission_id])
 
     def office_leaves(self, submission_id: int) -> list[Leaf]:
-        from annual_report.workbook.breakdown import Leaf
-
         rows = self._rows("office_units", "submission_id = ?", [submission_id], order_by="seq")
         return [
             Leaf(
@@ -602,6 +601,16 @@ class SQLiteStore(base.Store):
             )
             for r in rows
         ]
+
+    def offices_holding(self, campaign_id: str, identity: str) -> list[str]:
+        rows = self._query(
+            "SELECT DISTINCT s.department FROM office_units u "
+            "JOIN submissions s ON s.id = u.submission_id "
+            f"WHERE u.identity = ? AND s.campaign = ? AND s.status IN ({_marks(ACCEPTED)}) "
+            "AND s.department IS NOT NULL ORDER BY s.department",
+            [identity, campaign_id, *ACCEPTED],
+        )
+        return [r["department"] for r in rows]
 
     def office_by_content(
         self, campaign_id: str, department: str, content_hash: str

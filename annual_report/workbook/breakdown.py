@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+from annual_report.form.labels import label_key
 from annual_report.form.numbers import number_text, parse_number, shown
 
 LEAVES_SHEET = (
@@ -143,6 +144,12 @@ def _text(value: Decimal | None) -> str:
     if value is None:
         return ""
     return format(value.normalize(), "f") if value else "0"
+
+
+def unit_identity(name: str) -> str:
+    """Who a unit is across offices: its full name, folded (width, spacing, traditional forms);
+    codes are each office's own (袁州区教育局 is JYJ in the county, YZQJYJ in the city)."""
+    return label_key(name)
 
 
 def leaf_sheet_names(count: int) -> list[str]:
