@@ -7,6 +7,7 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+from annual_report.campaign.registry import LEVEL_LABELS
 from annual_report.consolidation import (
     Consolidation,
     OfficeIdentity,
@@ -57,6 +58,19 @@ def summary_markdown(result: Consolidation, draft: Path) -> str:
     lines += [f"- {u.name}：{u.reason}" for u in result.excluded] or ["- 无"]
     lines += ["", f"## 纳入 {len(result.included)} 个单位", ""]
     lines.append("、".join(u.name for u in result.included) or "无")
+    offices = [u for u in result.included if u.level]
+    if offices:  # offices one level down: their reports carry their units
+        lines += ["", f"## 下级汇总报告 {len(offices)} 份", ""]
+        lines += [
+            f"- {u.name}（{LEVEL_LABELS.get(u.level or '', u.level)}，"
+            f"含基层单位{u.leaf_count if u.leaf_count is not None else '?'}个）"
+            for u in offices
+        ]
+        lines += [
+            "",
+            f"汇总共含基层单位{len(result.leaves)}个；某个数字来自哪些单位、经过哪些下级汇总报告："
+            "`nianbao report --drill 栏目代码`。",
+        ]
     if result.issues:
         lines += ["", "## 汇总提示", ""] + [f"- {i.rule} {i.message}" for i in result.issues]
     return "\n".join(lines) + "\n"

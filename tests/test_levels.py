@@ -40,6 +40,7 @@ from annual_report.form.model import form_for_year
 from annual_report.samples import consistent_values, fill_template, sample_narrative
 from annual_report.store import open_store
 from annual_report.workbook.reader import read_workbook
+from office.consolidation import summary_markdown
 
 YEAR = 2021
 FORM = form_for_year(YEAR)
@@ -439,6 +440,9 @@ def test_three_levels_over_real_mail(levels: Levels):
     outcome = next(u for u in city.units if u.code == "YZQJYJ")
     assert (outcome.included, outcome.status, outcome.covered_by) == (False, "covered", "YZQ")
     assert len(city.leaves) == 8 + 3 * 8
+    summary = summary_markdown(city, city_final)  # what the coordinator approves
+    assert "- 袁州区人民政府（县级，含基层单位8个）" in summary
+    assert "汇总共含基层单位32个" in summary and "H6 袁州区教育局既单独报送" in summary
 
     # -- the province: three cities' approved reports --------------------------------------
     for place in OTHER_CITIES:
