@@ -15,7 +15,9 @@ from annual_report.consolidation import (
     write_consolidation,
 )
 from annual_report.documents.report import APPROVAL_STATE
+from annual_report.errors import ConfigError, ConfigProblem, WorkbookError
 from annual_report.history.frames import year_over_year
+from annual_report.workbook.sandbox import read_untrusted
 from office.runtime import Runtime
 
 
@@ -48,7 +50,32 @@ def office_identity(rt: Runtime) -> OfficeIdentity | None:
     if office is None:
         return None
     name = office.name or f"{rt.config.registry.city}人民政府"
-    return OfficeIdentity(office.code, name, office.level)
+    token = campaign = None
+    if office.template:
+        token, campaign = superior_template(rt.config.config_dir, office.template, office.code)
+    return OfficeIdentity(office.code, name, office.level, token, campaign)
+
+
+def superior_template(config_dir: Path, template: str, code: str) -> tuple[str | None, str | None]:
+    """The token and campaign id of the template the superior office sent this office
+    (``office.template``, read in the isolated reader like any received file); a template of
+    another unit is refused, so an approved report never carries a token that is not its own."""
+    path = Path(template) if Path(template).is_absolute() else config_dir / template
+    where = ("departments.yaml", "office.template")
+    try:
+        report = read_untrusted(path)
+    except WorkbookError as exc:
+        problem = ConfigProblem(where[0], f"上级下发的模板无法读取：{exc.reason_zh}", where[1])
+        raise ConfigError("the superior's template cannot be read", [problem]) from None
+    if (report.department or "").upper() != code:
+        problem = ConfigProblem(
+            where[0],
+            f"{path.name} 是上级发给{report.department or '其他单位'}的模板，"
+            f"不是发给本办公室（{code}）的",
+            where[1],
+        )
+        raise ConfigError("the superior's template is another unit's", [problem])
+    return report.token, report.campaign
 
 
 def summary_markdown(result: Consolidation, draft: Path) -> str:

@@ -198,6 +198,15 @@ def test_an_office_report_names_itself_and_carries_its_units(tmp_path):
     assert [(i.rule, i.severity) for i in office_issues(read, city)] == [("L3", "error")]
 
 
+def test_an_office_report_carries_the_superiors_token_when_the_office_kept_it(tmp_path):
+    units = [Unit("JYJ", "靖安县教育局", report(values("靖安县教育局")))]
+    result = consolidate(units, None, FORM, year=2021)
+    identity = OfficeIdentity("JAX", "靖安县人民政府", "county", "0123456789abcdef", "2021")
+    path = write_consolidation(result, tmp_path / "jax.xlsx", title="靖安县", office=identity)
+    read = read_workbook(path, year=2021)
+    assert (read.department, read.token, read.campaign) == ("JAX", "0123456789abcdef", "2021")
+
+
 def test_a_breakdown_edited_after_approval_is_an_error(tmp_path):
     path = county_workbook(tmp_path / "county.xlsx")
     book = openpyxl.load_workbook(path)
@@ -292,3 +301,20 @@ def test_a_breakdown_value_that_is_not_a_plain_number_is_refused(tmp_path):
     issues = office_issues(read, COUNTY)
     assert [(i.rule, i.severity) for i in issues] == [("L4", "error"), ("L4", "error")]
     assert "不是数字（12件）" in issues[0].message and "不是数字（NaN）" in issues[1].message
+
+
+def test_the_superiors_template_of_another_unit_is_refused(tmp_path):
+    from annual_report.workbook.template import TemplateMeta, write_template
+    from office.consolidation import superior_template
+
+    meta = TemplateMeta(FORM.id, 2021, "YZQ", "袁州区人民政府", "2021", "0123456789abcdef")
+    write_template(tmp_path / "上级模板.xlsx", FORM, meta=meta)
+    assert superior_template(tmp_path, "上级模板.xlsx", "YZQ") == ("0123456789abcdef", "2021")
+    with pytest.raises(ConfigError) as refused:
+        superior_template(tmp_path, "上级模板.xlsx", "JAX")
+    assert refused.value.problems == [
+        "departments.yaml office.template："
+        "上级模板.xlsx 是上级发给YZQ的模板，不是发给本办公室（JAX）的"
+    ]
+    with pytest.raises(ConfigError, match="cannot be read"):
+        superior_template(tmp_path, "没有.xlsx", "JAX")

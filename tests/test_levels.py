@@ -395,12 +395,26 @@ def test_three_levels_over_real_mail(levels: Levels):
     for code in levels.offices:
         levels.run(code, "dispatch", at(start))
 
+    # 靖安县 keeps the template the city sent it: its approved report then carries the city's
+    # token as well as coming from its registered address in the city's thread
+    jax = levels.offices["JAX"]
+    invitation = levels.invitation(COUNTIES[2].address, CITY.address)
+    (jax.config_dir / "上级模板.xlsx").write_bytes(invitation.parsed.workbooks[0].content)
+    registry = yaml.safe_load((jax.config_dir / "departments.yaml").read_text(encoding="utf-8"))
+    registry["office"]["template"] = "上级模板.xlsx"
+    text = yaml.safe_dump(registry, allow_unicode=True, sort_keys=False, width=100)
+    (jax.config_dir / "departments.yaml").write_text(text, encoding="utf-8")
+
     # -- the counties: 8 units each, consolidated on the 18th --------------------------------
     for place in COUNTIES:
         levels.unit_replies(place, at(date(2022, 1, 10), 15))
         levels.run(place.code, "collect", at(date(2022, 1, 11)))
         levels.run(place.code, "consolidate", at(date(2022, 1, 18)), approval="auto")
         assert figures(levels.offices[place.code].final) == expected(levels, place)
+    carried = read_workbook(jax.final, year=YEAR)
+    with open_store(levels.offices["YC"].database) as store:
+        assert store.department_for_token(str(YEAR), carried.token) == "JAX"
+    assert read_workbook(levels.offices["YZQ"].final, year=YEAR).token is None
 
     # -- the city: its departments, the counties' approved reports, and a county unit that
     # reports to the city directly as well --------------------------------------------------

@@ -280,6 +280,9 @@ class Office(ConfigModel):
     code: str
     level: Level
     name: str | None = None  # as the superior's registry names it (default: the place's 人民政府)
+    # the template the superior sent this office (path, relative to config/): its token goes
+    # into the approved workbook, which then identifies itself like a filled template
+    template: str | None = None
 
     @field_validator("code", mode="before")
     @classmethod

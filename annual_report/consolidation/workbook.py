@@ -46,6 +46,8 @@ class OfficeIdentity:
     code: str
     name: str
     level: str
+    token: str | None = None  # from the superior's template, when the office kept it
+    campaign: str | None = None  # the superior's campaign id (from the same template)
 
 
 if TYPE_CHECKING:  # history imports the consolidation package
@@ -626,6 +628,8 @@ def _office_meta(workbook: Any, c: Consolidation, office: OfficeIdentity | None)
         "report_year": c.year,
         "department_code": office.code if office else None,
         "department_name": office.name if office else None,
+        "token": office.token if office else None,
+        "campaign_id": office.campaign if office else None,
     }
     for key, value in values.items():
         pos = lay.meta[key]
