@@ -112,7 +112,7 @@ class Consolidation:
         rows = [(leaf, leaf.values.get(code)) for leaf in self.leaves]
         found = [(leaf, v) for leaf, v in rows if v]
         found.sort(key=lambda lv: (-lv[1], lv[0].key))
-        return found  # type: ignore[return-value]
+        return found
 
     @property
     def included(self) -> list[UnitOutcome]:
