@@ -27,6 +27,7 @@ bench: setup
 	.venv/bin/python bench/consolidate.py
 	.venv/bin/python bench/hostile.py
 	.venv/bin/python bench/store.py
+	.venv/bin/python bench/template.py
 
 screenshots: setup
 	@scripts/setup.sh --screenshots

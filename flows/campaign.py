@@ -27,8 +27,8 @@ from flows import tasks
 from office import reviews
 from office.attention import attention
 from office.campaign import moment, open_campaign, out_of_season
-from office.delivery import release_uncertain
-from office.dispatch import anyone_to_invite, invited
+from office.delivery import Delivery, release_uncertain
+from office.dispatch import anyone_to_invite, batches, invited
 from office.intake import assign as assign_file
 from office.intake import assigned_zh
 from office.outcome import Outcome, failure_zh, fetch_error_zh, outcome
@@ -168,10 +168,10 @@ def dispatch(
         if skipped := _out_of_season(rt, now):
             return skipped
         tasks.open_campaign(rt)
-        codes = list(rt.config.registry.codes)
-        futures = [tasks.prepare_invitation.submit(rt, code, now, force) for code in codes]
-        items = [item for item in (f.result() for f in futures) if item is not None]
-        delivery = tasks.deliver(rt, items, force)
+        delivery = Delivery()
+        for number, batch in enumerate(batches(list(rt.config.registry.codes)), start=1):
+            down = Delivery(outage=delivery.outage, outage_error=delivery.outage_error)
+            delivery.merge(tasks.invite(rt, batch, now, force, number, down))
         sent = len(delivery.sent)
         before = invited(rt) - sent
         needs, notices = tasks.tell_coordinator(rt, now, bool(delivery.outage))

@@ -575,6 +575,28 @@ def _log_to_file(data_dir: Path) -> Path:
     return path
 
 
+def prefect_server() -> str | None:
+    """The Prefect server runs are recorded on: ``PREFECT_API_URL`` from the environment or
+    the Prefect profile. None: Prefect starts a temporary server for the one command, which
+    keeps less (README, "Run history")."""
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().api.url or None
+
+
+def _log_server_choice() -> None:
+    import logging
+
+    server, log = prefect_server(), logging.getLogger(__name__)
+    if server:
+        log.info("the run is recorded on the Prefect server %s", server)
+    else:
+        log.warning(
+            "no Prefect server configured (PREFECT_API_URL): the run is recorded on a temporary "
+            "server, which may lose task runs and logs at exit (README, 'Run history')"
+        )
+
+
 @app.command()
 def run(
     flow_name: Annotated[str, typer.Argument(metavar="FLOW", help=" | ".join(FLOW_NAMES))],
@@ -609,6 +631,7 @@ def run(
     from flows.campaign import FLOWS  # imports Prefect, which sets up logging
 
     log_file = _log_to_file(app_config.data_dir)
+    _log_server_choice()
 
     kwargs: dict[str, Any] = {"config_dir": str(config), "as_of": when}
     if data is not None:

@@ -1,5 +1,6 @@
-"""Prefect tasks: thin wrappers of the use cases in ``office/``, one per department per stage
-at most; each logs what it did and publishes what the coordinator reads.
+"""Prefect tasks: thin wrappers of the use cases in ``office/``, a few per run whatever the
+number of departments (dispatch goes in batches); each logs what it did and publishes what
+the coordinator reads. Tasks return small summaries, not mails or workbooks.
 
 Sending is not retried by Prefect: the SMTP sender retries transient errors itself within the
 ``retry_budget_seconds`` of mail.yaml, so an unreachable server ends the run in seconds (what
@@ -59,16 +60,30 @@ def open_campaign(rt: Runtime) -> str:
     return opened.id
 
 
-@task(name="template", task_run_name="template-{code}", cache_policy=NO_CACHE)
-def prepare_invitation(
-    rt: Runtime, code: str, as_of: datetime, force: bool = False
-) -> Outbound | None:
-    return dispatch.invitation(rt, code, as_of, force=force)
+@task(name="send templates", task_run_name="templates-{batch}", cache_policy=NO_CACHE)
+def invite(
+    rt: Runtime,
+    codes: list[str],
+    as_of: datetime,
+    force: bool = False,
+    batch: int = 1,
+    down: Delivery | None = None,
+) -> Delivery:
+    """One batch of departments: their templates made and sent (a few tasks a dispatch, not
+    one a department); returns what was sent, not the mails."""
+    done = dispatch.invite(rt, codes, as_of, force=force, down=down)
+    _log_delivery(done)
+    return done
 
 
 @task(name="send mail", cache_policy=NO_CACHE)
 def deliver(rt: Runtime, items: list[Outbound], force: bool = False) -> Delivery:
     done = delivery.deliver(rt, items, force=force)
+    _log_delivery(done)
+    return done
+
+
+def _log_delivery(done: Delivery) -> None:
     log = get_run_logger()
     log.info(
         "%d sent, %d failed, %d already sent, %d held back, %d refused before, %d busy",
@@ -91,7 +106,6 @@ def deliver(rt: Runtime, items: list[Outbound], force: bool = False) -> Delivery
             log.warning("not delivered: %s: %s", failure.key, failure.error)
     for key in done.uncertain:
         log.warning("%s was being sent when an earlier run stopped: not sent again", key)
-    return done
 
 
 @task(name="tell the coordinator", cache_policy=NO_CACHE)

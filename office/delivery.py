@@ -60,11 +60,13 @@ class Delivery:
     refused: list[str] = field(default_factory=list)  # refused before: waits for the coordinator
     busy: list[str] = field(default_factory=list)  # being sent by another run right now
     outage: str | None = None  # Chinese: why nothing more could be sent (server down, login)
+    outage_error: str | None = None  # the same in English, for the log
 
     def merge(self, other: Delivery) -> Delivery:
         for name in ("sent", "failed", "skipped", "uncertain", "refused", "busy"):
             getattr(self, name).extend(getattr(other, name))
-        self.outage = self.outage or other.outage
+        if self.outage is None and other.outage is not None:
+            self.outage, self.outage_error = other.outage, other.outage_error
         return self
 
 
@@ -133,11 +135,16 @@ def owed(rt: Runtime, key: str) -> bool:
     return event.status == "failed" and not event.detail.get("permanent")
 
 
-def deliver(rt: Runtime, items: Sequence[Outbound], *, force: bool = False) -> Delivery:
+def deliver(
+    rt: Runtime, items: Sequence[Outbound], *, force: bool = False, down: Delivery | None = None
+) -> Delivery:
     """Send ``items`` over one connection, each recorded pending → done/failed around it.
 
     Expected outages (server unreachable, login refused) do not raise: the mails are recorded
     as failed (the next run sends them) and ``Delivery.outage`` says why, in Chinese.
+    ``down``: what an earlier batch of this run delivered; if it met an outage, ``items`` are
+    recorded failed for the same reason without trying (an outage costs its retry budget once
+    a run, not once a batch).
     """
     delivery = Delivery()
     todo: list[Outbound] = []
@@ -156,6 +163,9 @@ def deliver(rt: Runtime, items: Sequence[Outbound], *, force: bool = False) -> D
     if not todo:
         return delivery
     record = _Record(rt, todo, delivery)
+    if down is not None and down.outage is not None:
+        record.fail_rest(down.outage_error or down.outage, down.outage)
+        return delivery
     mails = [item.mail for item in todo]
     try:
         rt.sender.send(mails, before_send=record.handed, on_result=record.result)
@@ -215,10 +225,14 @@ class _Record:
     def outage(self, exc: MailSendError) -> None:
         """The sender raises only when it could not connect or log in: nothing left, so the
         mails it was about to send are failures to retry, not uncertain."""
-        rt, delivery = self.rt, self.delivery
         outage = getattr(exc, "reason_zh", None) or f"无法使用邮件服务器（{exc.message}）"
         log.warning("mail server unusable: %s", exc)
-        delivery.outage = outage
+        self.fail_rest(str(exc), outage)
+
+    def fail_rest(self, error: str, outage: str) -> None:
+        """Every mail not sent or failed yet: failed, to retry, because of ``outage``."""
+        rt, delivery = self.rt, self.delivery
+        delivery.outage, delivery.outage_error = outage, error
         done = set(delivery.sent) | {f.key for f in delivery.failed}
         for item in self.todo:
             if item.key in done:
@@ -230,9 +244,9 @@ class _Record:
                 rt.campaign_id,
                 item.key,
                 status="failed",
-                detail={"error": str(exc), "error_zh": outage, "permanent": False},
+                detail={"error": error, "error_zh": outage, "permanent": False},
             )
-            delivery.failed.append(Failure(item.key, str(exc), outage))
+            delivery.failed.append(Failure(item.key, error, outage))
 
 
 def done_count(rt: Runtime, keys: Iterable[str]) -> int:

@@ -1,7 +1,13 @@
-"""Sending each department its personalised template, once."""
+"""Sending each department its personalised template, once.
+
+A run's departments go in a few batches (:func:`batches`, a Prefect task each: the run's
+history does not grow with the city), and a batch in chunks of :data:`CHUNK` invitations
+prepared and sent over one connection (memory holds one chunk's mails, not the city's).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from annual_report.campaign.kinds import MailKind
@@ -9,7 +15,7 @@ from annual_report.campaign.templates import write_department_template
 from connectors.mailtext import report_filename
 from office.campaign import department_states
 from office.compose import XLSX, compose
-from office.delivery import Outbound, done_count, mail_state
+from office.delivery import Delivery, Outbound, deliver, done_count, mail_state
 from office.runtime import Runtime
 
 
@@ -35,6 +41,45 @@ def invitation(rt: Runtime, code: str, as_of: datetime, *, force: bool = False) 
         attachments=[(name, path.read_bytes(), XLSX)],
     )
     return Outbound(key, "sent.invitation", code, mail)
+
+
+MOST_BATCHES = 10  # a dispatch is at most this many tasks, whatever the number of units
+LEAST_BATCH = 100  # a small city is one batch
+CHUNK = 50  # invitations prepared, then sent over one connection
+
+
+def batches(codes: Sequence[str]) -> list[list[str]]:
+    """``codes`` in order, in at most :data:`MOST_BATCHES` batches of even size, each of
+    :data:`LEAST_BATCH` or more when there are that many."""
+    if not codes:
+        return []
+    count = min(MOST_BATCHES, max(1, len(codes) // LEAST_BATCH))
+    ends = [len(codes) * (i + 1) // count for i in range(count)]
+    return [list(codes[start:end]) for start, end in zip([0, *ends], ends, strict=False)]
+
+
+def invite(
+    rt: Runtime,
+    codes: Sequence[str],
+    as_of: datetime,
+    *,
+    force: bool = False,
+    down: Delivery | None = None,
+) -> Delivery:
+    """Send departments ``codes`` their templates (those not sent yet; ``force``: again).
+
+    After an outage (here or in ``down``, an earlier batch of the run) the rest are recorded
+    as failed without trying; the next run sends them.
+    """
+    done = Delivery()
+    for start in range(0, len(codes), CHUNK):
+        items = [
+            item
+            for code in codes[start : start + CHUNK]
+            if (item := invitation(rt, code, as_of, force=force)) is not None
+        ]
+        done.merge(deliver(rt, items, force=force, down=done if done.outage else down))
+    return done
 
 
 def invitation_key(code: str) -> str:

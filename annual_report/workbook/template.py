@@ -115,8 +115,18 @@ def write_template(
     narrative: Mapping[str, str] | None = None,
     title: str | None = None,
 ) -> Path:
-    """Build the workbook (see :func:`build_workbook`), save it to ``path`` and return the path."""
+    """Build the workbook (see :func:`build_workbook`), save it to ``path`` and return the path.
+
+    A department's template (``meta``, its default title, no narrative) is a copy of its
+    campaign's base workbook (``copies.py``): the same workbook, some 20 times faster.
+    """
     path = Path(path)
+    if meta is not None and not narrative and title in (None, default_title(meta)):
+        from annual_report.workbook.copies import template_copy  # it builds on this module
+
+        path.write_bytes(template_copy(form, meta, values))
+        log.info("wrote template %s (form %s, copied)", path, form.id)
+        return path
     workbook = build_workbook(form, meta=meta, values=values, narrative=narrative, title=title)
     workbook.save(path)
     log.info("wrote template %s (form %s)", path, form.id)
@@ -130,6 +140,7 @@ def build_workbook(
     values: Mapping[str, Decimal | int | None] | None = None,
     narrative: Mapping[str, str] | None = None,
     title: str | None = None,
+    generated_at: datetime | None = None,
 ) -> Workbook:
     """The template of ``form`` as an openpyxl workbook.
 
@@ -138,10 +149,27 @@ def build_workbook(
     code. Without ``meta`` the metadata sheet holds only the form id and generator, and the
     workbook structure is left unlocked (the merger appends sheets).
 
+    ``generated_at`` (default: now) is recorded on the metadata sheet.
+
     Note: money cells hold their exact decimal text (openpyxl would write ``Decimal`` through a
     float, e.g. ``72701.25780000001``), so reading such a cell back from *this object* gives a
     ``str``; a saved and reloaded file gives a number.
     """
+    when = generated_at or datetime.now(UTC)
+    stamp = when.astimezone(UTC).isoformat(timespec="seconds")
+    return _build_workbook(form, meta, values, narrative, title, stamp)
+
+
+def _build_workbook(
+    form: Form,
+    meta: TemplateMeta | None,
+    values: Mapping[str, Decimal | int | None] | None,
+    narrative: Mapping[str, str] | None,
+    title: str | None,
+    stamp: str,
+) -> Workbook:
+    """:func:`build_workbook` with the metadata sheet's ``generated_at`` text given (the
+    personalised copies build their base with a placeholder there)."""
     if meta is not None and meta.form_id != form.id:
         raise FormError("template metadata names another form", form=form.id, meta=meta.form_id)
     values = dict(values or {})
@@ -167,7 +195,7 @@ def build_workbook(
         elif sheet.kind == "narrative":
             _draw_narrative(ws, form, lay, sheet, title)
         elif sheet.kind == "meta":
-            _draw_meta(ws, lay, form, meta)
+            _draw_meta(ws, lay, form, meta, stamp)
         _protect(ws)
 
     for code, value in values.items():
@@ -469,11 +497,13 @@ def narrative_prompt(code: str, parts: tuple[str, ...] = ()) -> str:
 _CN_NUMBERS = "一二三四五六七八九十"
 
 
-def _draw_meta(ws: Worksheet, lay: Layout, form: Form, meta: TemplateMeta | None) -> None:
+def _draw_meta(
+    ws: Worksheet, lay: Layout, form: Form, meta: TemplateMeta | None, stamp: str
+) -> None:
     values: dict[str, str | int | None] = {
         "form_id": form.id,
         "generator": GENERATOR,
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "generated_at": stamp,
     }
     if meta is not None:
         values.update(
