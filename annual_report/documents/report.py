@@ -464,6 +464,7 @@ def city_report(
         comparison=_comparison_records(comparison, drafter),
         comparison_note=_comparison_note(comparison, year),
         charts=drawn,
+        leaves=prov.leaf_records(c),  # units that came through offices one level down
     )
     log.info("drafted %s: %d figures, %d issues", title, len(book.figures), len(issues))
     return Draft(

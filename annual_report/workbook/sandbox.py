@@ -38,6 +38,7 @@ from typing import Any
 from annual_report.errors import WorkbookError
 from annual_report.form.model import load_form
 from annual_report.report import Entry, LabelNote, Report
+from annual_report.workbook.breakdown import OfficeReport
 from annual_report.workbook.intake import MAX_FILE_BYTES, inspect_bytes, too_large
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "narrative": dict(report.narrative),
         "label_notes": [(n.codes, n.found, n.message, n.cells) for n in report.label_notes],
         "missing": list(report.missing),
+        "office": report.office.to_dict() if report.office is not None else None,
     }
 
 
@@ -102,6 +104,8 @@ def report_from_dict(data: dict[str, Any]) -> Report:
         LabelNote(tuple(codes), found, message, tuple(cells))
         for codes, found, message, cells in data["label_notes"]
     ]
+    if data.get("office") is not None:
+        report.office = OfficeReport.from_dict(data["office"])
     return report
 
 
