@@ -36,6 +36,7 @@ bench: setup
 	.venv/bin/python bench/hostile.py
 	.venv/bin/python bench/store.py
 	.venv/bin/python bench/template.py
+	.venv/bin/python bench/documents.py
 	.venv/bin/python bench/campaign.py --units $(BENCH_UNITS) --idle --queries $(BENCH_QUERIES)
 	.venv/bin/python bench/idle.py --units $(BENCH_IDLE)
 

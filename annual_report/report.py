@@ -52,6 +52,8 @@ class Report:
     missing: list[str] = field(default_factory=list)  # what a truncated source did not have
     source: str | None = None  # file path or description
     method: str | None = None  # "defined-names", "labels", "text"
+    # an office's consolidated report (workbook.breakdown.OfficeReport): who it is, its units
+    office: Any = None
 
     def value(self, code: str) -> Decimal | None:
         entry = self.entries.get(code)

@@ -183,11 +183,22 @@ def validate(
     ctx = _validation_context(report, config, data, db, department=department, previous=prior)
     try:
         result = run_validation(report, previous=ctx.previous, context=ctx.context)
+        if ctx.department is not None:  # an office's report one level down: its units too
+            from annual_report.consolidation import office_issues
+
+            result.issues.extend(office_issues(report, ctx.department))
         if as_json:
-            _print_json({**result.to_dict(), "context": _context_json(ctx)})
+            office = report.office
+            summary = (
+                None
+                if office is None
+                else {"code": office.code, "level": office.level, "leaf_units": len(office.leaves)}
+            )
+            _print_json({**result.to_dict(), "context": _context_json(ctx), "office": summary})
         else:
             _print_issues(file, result)
             _print_context(ctx, result)
+            _print_office(report)
     except Exception as exc:  # the same for the rules and the output
         reason = f"cannot be checked ({type(exc).__name__}: {exc})"
         raise _refuse(file, reason, as_json=as_json) from None
@@ -292,6 +303,24 @@ def _print_context(ctx, result) -> None:
         console.print(f"[yellow]注意：[/yellow]{note}", highlight=False)
     for item in result.skipped_list():
         console.print(f"未核对 {item['rule']}：{item['reason_zh']}", highlight=False)
+
+
+def _print_office(report) -> None:
+    """What an office's report (one level down) says of itself: the office, its units."""
+    from annual_report.campaign.registry import LEVEL_LABELS
+
+    office = report.office
+    if office is None:
+        return
+    level = LEVEL_LABELS.get(office.level, office.level)
+    offices = {leaf.path[:1] for leaf in office.leaves if leaf.path}
+    through = f"，经下级汇总报告{len(offices)}份" if offices else ""
+    console.print(
+        f"{level}汇总报告：{office.name or office.code or '?'}，"
+        f"含基层单位{len(office.leaves)}个{through}",
+        highlight=False,
+        markup=False,
+    )
 
 
 def _print_issues(file: Path, result) -> None:
@@ -933,12 +962,30 @@ def report(
         typer.Option(help="A department's own report instead of the city-level one."),
     ] = None,
     pdf: Annotated[bool, typer.Option(help="Also convert it to PDF (LibreOffice).")] = False,
+    drill: Annotated[
+        str | None,
+        typer.Option(
+            "--drill",
+            metavar="CODE",
+            help="One figure of the consolidated report (a cell code, e.g. "
+            "requests.new_received.total) down to the units it came from, through which offices "
+            "and levels.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="With --drill: as JSON.")] = False,
     config: ConfigOption = DEFAULT_CONFIG,
     data: DataOption = None,
 ) -> None:
     """The report as a document: the city-level draft (with its provenance workbook beside it),
-    or one department's publishable report (.docx and/or a web page)."""
+    or one department's publishable report (.docx and/or a web page); or, with --drill, one
+    figure down to the units (and the offices one level down) it came from."""
     from annual_report.documents.report import placeholders_in
+
+    if drill is not None:
+        try:
+            raise typer.Exit(_drill(config, data, campaign_id, drill, as_json))
+        except NianbaoError as exc:
+            raise _fail(str(exc)) from None
 
     if check and docx is not None and docx.exists():
         try:
@@ -964,6 +1011,30 @@ def report(
         raise typer.Exit(_print_placeholders(draft.placeholders, "新生成的草稿"))
     for text in draft.placeholders:
         console.print(f"[cyan]待填写：[/cyan]{text}", highlight=False)
+
+
+def _drill(
+    config: Path, data: Path | None, campaign_id: str | None, code: str, as_json: bool
+) -> int:
+    """``report --drill CODE``: the figure, the levels it came through, each leaf unit's share."""
+    from annual_report.consolidation import consolidate_campaign, drill_down, drill_text
+    from annual_report.store import open_store
+    from office.settings import load_app_config
+
+    app_config = load_app_config(config, data)
+    cid = campaign_id or app_config.plan.id
+    with open_store(app_config.database) as store:
+        result = consolidate_campaign(store, cid)
+        registry = store.registry(cid)
+    if code not in result.form.cells:
+        raise _fail(f"表中没有代码为 {code} 的栏目（代码见 docs/codes.md）")
+    found = drill_down(result, code, registry)
+    if as_json:
+        _print_json(found.to_dict())
+        return 0
+    for line in drill_text(found):  # each line fits 80 columns; never re-wrapped
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    return 0
 
 
 def _print_placeholders(left: list[str], where: str) -> int:

@@ -532,3 +532,17 @@ def test_validate_answers_every_file_with_an_exit_code_and_at_most_one_line(good
     r5 = [i for i in json.loads(result.stdout)["issues"] if i["rule"] == "R5"]
     assert len(r5) == 1 and "“9999999999999999…”（共200,000位）" in r5[0]["message"]
     assert len(r5[0]["message"]) < 200
+
+
+def test_a_styled_blank_far_away_is_no_refusal_but_a_hidden_value_is(sandbox, good, tmp_path):
+    """Past the caps, the pre-check tells cells apart: a styled blank at XFD1048576 holds
+    nothing (the file reads), a value behind a quoted ``/>`` in its start tag still counts."""
+    blank = b'<row r="1048576"><c r="XFD1048576" s="1"/></row>'
+    styled = rezip(good, tmp_path / "blank.xlsx", replace={S3_PART: before_sheet_data_end(blank)})
+    rows, cols = inspect(styled).extents[S3_PART]  # the valued cells' extent
+    assert rows <= intake.MAX_ROWS and cols <= intake.MAX_COLUMNS
+    assert sandbox.read(styled).method == "defined-names"
+    hidden = b'<row r="1048576"><c r="XFD1048576" x="/>" t="inlineStr"><is><t>1</t></is></c></row>'
+    path = rezip(good, tmp_path / "hidden.xlsx", replace={S3_PART: before_sheet_data_end(hidden)})
+    assert_refused(sandbox, path, "sheet-too-large", "up to row 1,048,576, column 16,384")
+    assert_good_still_reads(sandbox, good)

@@ -52,7 +52,7 @@ def test_every_problem_of_every_file_is_gathered(tmp_path):
     ]
     assert caught.value.problems[:2] == [
         "departments.yaml 第2项（FGW）kind：应为以下之一：'department'、'township'、'county'、"
-        "'government'",
+        "'city'、'government'",
         "departments.yaml 第2项（FGW）email：不是有效的邮件地址（fgw@@yichun）",
     ]
     assert str(caught.value).startswith("the configuration: 5 problem(s)")

@@ -5,6 +5,11 @@
 government's own office. It is validated once, at load time, and every problem is reported
 together in one :class:`~annual_report.errors.ConfigError`, each naming the entry (index and code)
 and the field.
+
+Offices chain (county → city → province): a unit with ``level`` is an office one level down whose
+submission is its own approved consolidated report, carrying its unit breakdown; the file's
+``office`` says who this office is to its superior (its code there and its level), written into
+its approved workbook so that the workbook identifies itself one level up.
 """
 
 from __future__ import annotations
@@ -39,11 +44,15 @@ __all__ = [
     "EMAIL_RE",
     "KINDS",
     "KIND_LABELS",
+    "LEVELS",
+    "LEVEL_LABELS",
     "PHONE_RE",
     "REGISTRY_FILE",
     "Contact",
     "Department",
     "Kind",
+    "Level",
+    "Office",
     "Registry",
     "cross_problems",
     "kind_problems",
@@ -51,14 +60,20 @@ __all__ = [
     "parse_registry",
 ]
 
-Kind = Literal["department", "township", "county", "government"]
-KINDS: tuple[str, ...] = ("department", "township", "county", "government")
+Kind = Literal["department", "township", "county", "city", "government"]
+KINDS: tuple[str, ...] = ("department", "township", "county", "city", "government")
 KIND_LABELS = {
     "department": "部门",
     "township": "乡镇（街道）",
     "county": "县（市、区）",
+    "city": "设区的市",
     "government": "本级政府",
 }
+
+# The levels of offices that consolidate (the province is only ever the top).
+Level = Literal["county", "city", "province"]
+LEVELS: tuple[str, ...] = ("county", "city", "province")
+LEVEL_LABELS = {"county": "县级", "city": "市级", "province": "省级"}
 
 REGISTRY_FILE = "departments.yaml"
 
@@ -76,6 +91,9 @@ class Department(ConfigModel):
     contact: Contact | None = None
     leader_email: EmailAddress | None = None
     covers: tuple[str, ...] = ()  # units a county's consolidated report already includes
+    # an office one level down: its submission is its approved consolidated report, with the
+    # breakdown of its units (county / city; equal to its kind)
+    level: Literal["county", "city"] | None = None
     can_make_rules: bool = False  # 省级 / 设区的市 government: may report 规章 (C3)
     reports_for_government: bool = False  # the unit whose report is the government's own
 
@@ -113,14 +131,29 @@ class Department(ConfigModel):
     def kind_label(self) -> str:
         return KIND_LABELS[self.kind]
 
+    @property
+    def is_office(self) -> bool:
+        """Whether the unit is an office one level down (its report carries its units)."""
+        return self.level is not None
+
 
 def kind_problems(dept: Department) -> list[tuple[str, str]]:
     """``(field, message)`` for fields that do not fit the unit's kind."""
     problems = []
     label = KIND_LABELS[dept.kind]
-    if dept.covers and dept.kind != "county":
-        problems.append(("covers", f"只有县（市、区）的报告包含其他单位，{label}不能填写此项"))
-    if dept.can_make_rules and dept.kind != "government":
+    if dept.covers and dept.kind not in ("county", "city"):
+        problems.append(
+            ("covers", f"只有县（市、区）的报告包含其他单位（或设区的市的），{label}不能填写此项")
+        )
+    if dept.level is not None and dept.level != dept.kind:
+        problems.append(
+            (
+                "level",
+                f"下一级办公室的级别应与其类别一致（类别为{label}，"
+                f"级别为{LEVEL_LABELS[dept.level]}）",
+            )
+        )
+    if dept.can_make_rules and dept.kind not in ("government", "city"):
         problems.append(
             ("can_make_rules", f"只有本级政府（省级、设区的市）制定规章，{label}不能填写此项")
         )
@@ -202,11 +235,14 @@ def _cross_problems(
                 add(e, "covers", "不能包含本单位自己", "covers-itself")
             elif target is None:
                 add(e, "covers", f"名录中没有代码为 {covered} 的单位", "unknown-code")
-            elif target.kind in ("county", "government"):
+            elif target.kind in ("government", "city") or (
+                target.kind == "county" and e.kind != "city"
+            ):
                 add(
                     e,
                     "covers",
-                    f"{covered} 是{KIND_LABELS[target.kind]}，县的报告只包含部门和乡镇（街道）",
+                    f"{covered} 是{KIND_LABELS[target.kind]}，县的报告只包含部门和乡镇（街道）"
+                    "（设区的市的报告还可包含县）",
                     "covers-kind",
                 )
             elif e.code not in covered_by[covered]:
@@ -236,11 +272,30 @@ def cross_problems(departments: Sequence[Department]) -> list[str]:
     return [str(problem) for _, problem in sorted(found, key=lambda p: p[0])]
 
 
+class Office(ConfigModel):
+    """This office as its superior knows it: its code in the superior's registry and its level.
+    Written on the ``_meta`` sheet of its approved workbook, so the workbook is recognised as
+    this office's report one level up."""
+
+    code: str
+    level: Level
+    name: str | None = None  # as the superior's registry names it (default: the place's 人民政府)
+    # the template the superior sent this office (path, relative to config/): its token goes
+    # into the approved workbook, which then identifies itself like a filled template
+    template: str | None = None
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _code(cls, value: Any) -> Any:
+        return Department._code(value)
+
+
 class Registry(ConfigModel):
     """The city and its reporting units; lookups by code and by e-mail address."""
 
     city: str = Field(min_length=1)
     departments: tuple[Department, ...] = ()
+    office: Office | None = None  # this office one level up (None: the top, or not chained)
 
     @model_validator(mode="after")
     def _consistent(self) -> Registry:
@@ -290,6 +345,11 @@ class Registry(ConfigModel):
         _, addr = parseaddr(address)
         return self._by_email.get((addr or address).strip().lower())
 
+    @property
+    def offices(self) -> tuple[Department, ...]:
+        """The units that are offices one level down (their reports carry their units)."""
+        return tuple(d for d in self.departments if d.level is not None)
+
     def covered_by(self, code: str) -> Department | None:
         """The county whose consolidated report already includes unit ``code``."""
         return self._covered_by.get(code.strip().upper())
@@ -308,6 +368,7 @@ class _RegistryFile(ConfigModel):
 
     city: str = Field(min_length=1)
     departments: list[Any] = Field(min_length=1)
+    office: Office | None = None
 
 
 def parse_registry(data: Any, *, source: str | None = None) -> Registry:
@@ -333,7 +394,7 @@ def parse_registry(data: Any, *, source: str | None = None) -> Registry:
     problems.extend(problem for _, problem in sorted(found, key=lambda p: p[0]))
     raise_problems(problems, source=source)
     assert head is not None
-    return Registry(city=head.city.strip(), departments=tuple(valid))
+    return Registry(city=head.city.strip(), departments=tuple(valid), office=head.office)
 
 
 def load_registry(path: str | Path) -> Registry:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from annual_report.campaign.matching import Evidence, Match, match_department, token_malformed
-from annual_report.campaign.registry import Department
+from annual_report.campaign.registry import Department, Registry
 from annual_report.errors import StoreError, WorkbookError
 from annual_report.form.model import Form
 from annual_report.report import Report
@@ -152,11 +152,49 @@ def receive_workbook(
         return Received(submission, match=match)
 
     unit = registry[match.department]  # type: ignore[index]
+    digest = _office_digest(report) if unit.is_office else None
+    if digest is not None:  # an office's report again, in another file: a duplicate
+        same = store.office_by_content(campaign_id, unit.code, digest)
+        if same is not None:
+            log.info("office report of %s unchanged (submission %s)", unit.code, same.id)
+            return Received(same, match=match)
     validation = validate_for_department(store, campaign_id, report, unit)
+    validation.issues.extend(_office_issues(report, unit))
+    validation.issues.extend(_reported_twice(store, campaign_id, registry, unit, report))
     submission = store.record_submission(
         campaign_id, department=unit.code, validation=validation, **record
     )
+    if digest is not None and submission.new:
+        office = report.office
+        store.record_office(
+            submission.id,
+            office_code=office.code,
+            level=office.level,
+            content_hash=digest,
+            declared_hash=office.declared_hash,
+            leaves=office.leaves,
+        )
     return Received(submission, match=match, validation=validation)
+
+
+def _office_digest(report: Report) -> str | None:
+    from annual_report.consolidation import office_digest  # the merger imports us
+
+    return office_digest(report)
+
+
+def _reported_twice(
+    store: Store, campaign_id: str, registry: Registry, department: Department, report: Report
+) -> list:
+    from annual_report.consolidation import reported_twice
+
+    return reported_twice(store, campaign_id, registry, department, report)
+
+
+def _office_issues(report: Report, department: Department) -> list:
+    from annual_report.consolidation import office_issues
+
+    return office_issues(report, department)
 
 
 def validate_for_department(
@@ -219,7 +257,19 @@ def assign_submission(
         source, name=sub.file_name, year=store.campaign(sub.campaign).report_year
     )
     validation = validate_for_department(store, sub.campaign, report, department)
-    return store.assign_department(submission_id, code, validation=validation)
+    validation.issues.extend(_office_issues(report, department))
+    assigned = store.assign_department(submission_id, code, validation=validation)
+    digest = _office_digest(report) if department.is_office else None
+    if digest is not None:
+        store.record_office(
+            submission_id,
+            office_code=report.office.code,
+            level=report.office.level,
+            content_hash=digest,
+            declared_hash=report.office.declared_hash,
+            leaves=report.office.leaves,
+        )
+    return assigned
 
 
 def peer_fees(store: Store, campaign_id: str, form: Form, code: str) -> tuple[Decimal, ...]:

@@ -27,6 +27,7 @@ from annual_report.form.rules import Sides
 from annual_report.store.base import Store
 from annual_report.store.records import Submission
 from annual_report.validation import Context, Issue, Validation, validate
+from annual_report.workbook.breakdown import Leaf, unit_identity
 
 __all__ = ["CONSOLIDATION_RULE", "consolidate", "consolidate_campaign", "consolidate_files"]
 
@@ -47,13 +48,25 @@ def consolidate(
     """Sum the units' reports cell by cell (see the module docstring for the rules)."""
     eligible, refused = _one_submission_per_unit(units, registry, form)
     covered, coverage_notices = _covered_by_counties(eligible, registry)
+    chained, chain_notices = _inside_offices(eligible, covered, registry)
+    covered.update(chained)
     included, placed = _include(eligible, covered, registry)
     values, breakdown = _sum_cells(form, included)
+    leaves, twice, twice_notices = _leaves_once(form, included, registry)
+    for code, value in twice.items():  # a unit inside two offices' reports: counted once
+        values[code] -= value
     rules_from, rules_values, rules_notices = _rules_of_the_government(
         form, included, breakdown, registry
     )
     values.update(rules_values)
-    issues = [*coverage_notices, *rules_notices, *_total_issues(form, values)]
+    issues = [
+        *coverage_notices,
+        *chain_notices,
+        *twice_notices,
+        *_office_sum_issues(form, included),
+        *rules_notices,
+        *_total_issues(form, values),
+    ]
     outcomes = sorted([*refused, *placed], key=_outcome_key)
     log.info("consolidated %d of %d units (form %s)", len(included), len(outcomes), form.id)
     return Consolidation(
@@ -64,6 +77,7 @@ def consolidate(
         units=outcomes,
         issues=sorted(issues, key=lambda i: (i.rule, i.codes, i.message)),
         rules_from=rules_from,
+        leaves=leaves,
     )
 
 
@@ -155,6 +169,8 @@ def _outcome(
         source=unit.report.source,
         errors=len(v.errors),
         warnings=len(v.warnings),
+        level=unit.level,
+        leaf_count=len(unit.leaves) if unit.leaves is not None else None,
         **kw,
     )
 
@@ -205,6 +221,125 @@ def _covered_by_counties(
     return covered, notices
 
 
+def _identity(name: str) -> str:
+    """Who a unit is across offices: its full name (codes are each office's own), folded."""
+    return unit_identity(name)
+
+
+def _inside_offices(
+    eligible: Mapping[str, Checked], covered: Mapping[str, str], registry: Registry | None
+) -> tuple[dict[str, str], list[Issue]]:
+    """Units that report here directly *and* are inside an office's report (found in its unit
+    breakdown by name, whatever the registry's ``covers`` says): ``unit code → office code``,
+    and a notice (H6) for each, so the coordinator sees it and the unit is counted once, in its
+    office's report. An office whose units are all inside another office's report is treated
+    the same way (a county reporting to the province directly and through its city)."""
+    offices = {
+        code: {_identity(leaf.name) for leaf in unit.own_leaves()}
+        for code, (unit, _v) in eligible.items()
+        if unit.leaves is not None and code not in covered
+    }
+    found: dict[str, str] = {}
+    notices: list[Issue] = []
+    for code in sorted(eligible):
+        if code in covered:
+            continue
+        unit = eligible[code][0]
+        mine = {_identity(leaf.name) for leaf in unit.own_leaves()}
+        for office in sorted(offices, key=lambda c: (-len(offices[c]), c)):
+            if office == code or not mine or not mine <= offices[office]:
+                continue
+            if unit.leaves is not None and offices[office] == mine and office > code:
+                continue  # two reports of the same units: keep the first by code
+            found[code] = office
+            office_name = _unit_name(office, eligible, registry)
+            notices.append(
+                _issue(
+                    6,
+                    f"{_unit_name(code, eligible, registry)}既单独报送，又包含在{office_name}"
+                    f"的汇总报告中；为避免重复计算，只计入{office_name}汇总报告中的数据",
+                )
+            )
+            break
+    return found, notices
+
+
+def _leaves_once(
+    form: Form, included: Mapping[str, Checked], registry: Registry | None
+) -> tuple[list[Leaf], dict[str, Decimal], list[Issue]]:
+    """Every leaf unit of the included units, each once; the values of the leaves found a
+    second time (inside two offices' reports: subtracted from the sums), and a notice (H7)
+    naming them."""
+    seen: dict[str, Leaf] = {}
+    leaves: list[Leaf] = []
+    twice: dict[str, Decimal] = defaultdict(Decimal)
+    notices: list[Issue] = []
+    rules = set(rules_codes(form))
+    for code in sorted(included):
+        for leaf in included[code][0].own_leaves():
+            identity = _identity(leaf.name)
+            first = seen.get(identity)
+            if first is None:
+                seen[identity] = leaf
+                leaves.append(leaf)
+                continue
+            for cell, value in leaf.values.items():
+                if value and cell in form.cells and cell not in rules:
+                    twice[cell] += value
+            where = "、".join(
+                _unit_name(c, included, registry) for c in (first.path[:1] or (first.code,))
+            )
+            notices.append(
+                _issue(
+                    7,
+                    f"{leaf.name}同时包含在{where}和{_unit_name(code, included, registry)}"
+                    f"的汇总报告中；汇总只计入一次（取{where}报告中的数据），请与两地核实",
+                )
+            )
+    leaves.sort(key=lambda leaf: leaf.path)  # this office's own units, then office by office
+    return leaves, dict(twice), notices
+
+
+def _office_sum_issues(form: Form, included: Mapping[str, Checked]) -> list[Issue]:
+    """An office's report whose figures are not the sums of its own unit breakdown (H8): the
+    file was edited after it was approved, or its breakdown is incomplete."""
+    issues = []
+    skip = set(rules_codes(form))  # 规章 are the government's own, not a sum
+    for code in sorted(included):
+        unit = included[code][0]
+        if unit.leaves is None:
+            continue
+        wrong = office_mismatches(form, unit.report, unit.leaves, skip)
+        if wrong:
+            first = wrong[0]
+            issues.append(
+                _issue(
+                    8,
+                    f"{unit.name}的汇总报告有{len(wrong)}个栏目与其分单位明细之和不符"
+                    f"（如{form.cell(first[0]).label}：报告为{_number(first[1])}，"
+                    f"明细之和为{_number(first[2])}）",
+                    [c for c, _a, _b in wrong],
+                )
+            )
+    return issues
+
+
+def office_mismatches(
+    form: Form, report: Any, leaves: Sequence[Leaf], skip: Iterable[str] = ()
+) -> list[tuple[str, Decimal, Decimal]]:
+    """``(cell, the report's figure, the sum of its leaves)`` where they differ."""
+    skip = set(skip)
+    wrong = []
+    for cell in form.cells:
+        if cell in skip:
+            continue
+        total = sum((leaf.values.get(cell) or Decimal(0) for leaf in leaves), Decimal(0))
+        reported = report.value(cell) or Decimal(0)
+        if reported != total:
+            wrong.append((cell, reported, total))
+    return wrong
+
+
 def _include(
     eligible: Mapping[str, Checked], covered: Mapping[str, str], registry: Registry | None
 ) -> tuple[dict[str, Checked], list[UnitOutcome]]:
@@ -213,8 +348,8 @@ def _include(
     placed: list[UnitOutcome] = []
     for code, (unit, v) in eligible.items():
         if code in covered:
-            county = registry[covered[code]] if registry else None
-            county_name = county.name if county else covered[code]
+            county = registry.get(covered[code]) if registry else None
+            county_name = county.name if county else eligible[covered[code]][0].name
             reason = f"已包含在{county_name}的汇总报告中，不重复计算"
             placed.append(_outcome(unit, v, registry, "covered", reason, covered_by=covered[code]))
         else:
@@ -290,7 +425,9 @@ def _rules_of_the_government(
 
 def _unit_name(code: str, included: Mapping[str, Checked], registry: Registry | None) -> str:
     dept = registry.get(code) if registry else None
-    return dept.name if dept else included[code][0].name
+    if dept is not None:
+        return dept.name
+    return included[code][0].name if code in included else code
 
 
 # -- 5. the sums against the form's totals ----------------------------------------------------
@@ -386,12 +523,15 @@ def consolidate_files(
             continue
         dept = registry.get(report.department) if registry else None
         code = dept.code if dept else (report.department or path.stem)
+        office = report.office
         units.append(
             Unit(
                 code=code,
-                name=dept.name if dept else path.stem,
+                name=dept.name if dept else (office.name if office else None) or path.stem,
                 report=report,
                 kind=dept.kind if dept else "department",
+                leaves=tuple(office.leaves) if office is not None else None,
+                level=office.level if office is not None else None,
             )
         )
     form = _choose_form(units, year)
@@ -421,6 +561,7 @@ def consolidate_campaign(store: Store, campaign_id: str) -> Consolidation:
                 Issue(i.rule, i.severity, i.codes, i.cells, i.message)  # type: ignore[arg-type]
                 for i in store.issues(accepted.id)
             ]
+            office = store.office_record(accepted.id) if dept.is_office else None
             units.append(
                 Unit(
                     dept.code,
@@ -430,6 +571,8 @@ def consolidate_campaign(store: Store, campaign_id: str) -> Consolidation:
                     dept.kind,
                     submission_id=accepted.id,
                     version=accepted.version,
+                    leaves=tuple(store.office_leaves(accepted.id)) if office else None,
+                    level=dept.level if office else None,
                 )
             )
         else:

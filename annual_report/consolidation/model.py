@@ -14,6 +14,7 @@ from typing import Any
 from annual_report.form.model import Form
 from annual_report.report import Report, json_number
 from annual_report.validation import Issue, Validation
+from annual_report.workbook.breakdown import Leaf
 
 RULES_CHECK = "rule_making_organ"  # the check (C3) whose rule names the 规章 cells
 
@@ -36,6 +37,16 @@ class Unit:
     kind: str = "department"
     submission_id: int | None = None
     version: int | None = None
+    # an office one level down: the units its report sums (None: the unit is its own leaf)
+    leaves: tuple[Leaf, ...] | None = None
+    level: str | None = None  # the office's level (county, city)
+
+    def own_leaves(self) -> tuple[Leaf, ...]:
+        """The leaf units this submission stands for, seen from the office consolidating it."""
+        if self.leaves is None:
+            values = {code: e.value for code, e in self.report.entries.items()}
+            return (Leaf(self.code, self.name, self.kind, values),)
+        return tuple(leaf.under(self.code, self.name) for leaf in self.leaves)
 
 
 @dataclass(frozen=True)
@@ -56,9 +67,13 @@ class UnitOutcome:
     errors: int = 0
     warnings: int = 0
     covered_by: str | None = None
+    level: str | None = None  # an office one level down: its level
+    leaf_count: int | None = None  # … and how many leaf units its report sums
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "level": self.level,
+            "leaf_count": self.leaf_count,
             "code": self.code,
             "name": self.name,
             "kind": self.kind,
@@ -83,6 +98,21 @@ class Consolidation:
     units: list[UnitOutcome]  # every unit offered, sorted by code
     issues: list[Issue] = field(default_factory=list)
     rules_from: str | None = None  # the unit whose 规章 were taken
+    # every leaf unit of the included units (an office's units through it), each once
+    leaves: list[Leaf] = field(default_factory=list)
+
+    @property
+    def chained(self) -> bool:
+        """Whether an office one level down is included (its units come through it)."""
+        return any(leaf.path for leaf in self.leaves)
+
+    def drill(self, code: str) -> list[tuple[Leaf, Decimal]]:
+        """The leaf units behind one figure, ``(leaf, value)``, largest first: the units whose
+        reports it sums, through the offices they came through (``leaf.path``)."""
+        rows = [(leaf, leaf.values.get(code)) for leaf in self.leaves]
+        found = [(leaf, v) for leaf, v in rows if v]
+        found.sort(key=lambda lv: (-lv[1], lv[0].key))
+        return found
 
     @property
     def included(self) -> list[UnitOutcome]:
@@ -133,4 +163,14 @@ class Consolidation:
             "units": [u.to_dict() for u in self.units],
             "rules_from": self.rules_from,
             "issues": [i.to_dict() for i in self.issues],
+            "leaves": [
+                {
+                    "key": leaf.key,
+                    "code": leaf.code,
+                    "name": leaf.name,
+                    "kind": leaf.kind,
+                    "through": list(leaf.path_names),
+                }
+                for leaf in self.leaves
+            ],
         }

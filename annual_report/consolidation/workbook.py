@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,13 +17,38 @@ from typing import TYPE_CHECKING, Any
 from openpyxl.cell.cell import Cell as XlCell
 from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
 from openpyxl.utils import get_column_letter
+from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.pagebreak import Break
 
 from annual_report.campaign.registry import KIND_LABELS
 from annual_report.consolidation.model import Consolidation, UnitOutcome
-from annual_report.form.layout import INSTRUCTIONS_SHEET, text_height
+from annual_report.form.layout import INSTRUCTIONS_SHEET, layout, text_height
 from annual_report.form.model import CellType, Form
+from annual_report.workbook.breakdown import (
+    LEAF_FIRST_ROW,
+    LEAF_FIXED,
+    LEAF_KEY_ROW,
+    LEAF_KIND_ROW,
+    LEAF_NAME_ROW,
+    LEAF_PATH_ROW,
+    LEAVES_PER_SHEET,
+    PATH_SEPARATOR,
+    content_hash,
+    leaf_sheet_names,
+)
 from annual_report.workbook.template import build_workbook, set_number, set_text
+
+
+@dataclass(frozen=True)
+class OfficeIdentity:
+    """This office as its superior's registry knows it (``departments.yaml``'s ``office``)."""
+
+    code: str
+    name: str
+    level: str
+    token: str | None = None  # from the superior's template, when the office kept it
+    campaign: str | None = None  # the superior's campaign id (from the same template)
+
 
 if TYPE_CHECKING:  # history imports the consolidation package
     from annual_report.history.frames import YearOverYear
@@ -134,11 +160,17 @@ def write_consolidation(
     title: str,
     units_per_page: int = UNITS_PER_PAGE,
     comparison: YearOverYear | None = None,
+    office: OfficeIdentity | None = None,
 ) -> Path:
     """The consolidated workbook: the national layout with the sums in the named input cells,
     then 与上年比较 (with ``comparison``, from ``history.year_over_year``: 上年, 本年, 增减 of
     the headline figures and of every cell), 分单位明细 (the national rows × one column per
-    unit, printed ``units_per_page`` units to a page band) and 纳入与未纳入单位."""
+    unit, printed ``units_per_page`` units to a page band) and 纳入与未纳入单位.
+
+    With ``office`` (this office as its superior knows it), or when an office one level down is
+    included, the workbook is also a submission one level up: the ``_meta`` sheet names the
+    office and the fingerprint of its content, and 基层单位明细 holds every leaf unit
+    (``annual_report.workbook.breakdown``)."""
     path = Path(path)
     workbook = build_workbook(consolidation.form, values=consolidation.values, title=title)
     workbook.properties.language = "zh-CN"
@@ -154,6 +186,9 @@ def write_consolidation(
         workbook.create_sheet(BREAKDOWN_SHEET), consolidation, title, max(1, units_per_page)
     )
     _units_sheet(workbook.create_sheet(UNITS_SHEET), consolidation, title)
+    if office is not None or consolidation.chained:
+        _leaves_sheets(workbook, consolidation, title)
+        _office_meta(workbook, consolidation, office)
     workbook.save(path)
     log.info("wrote consolidation %s (%d units)", path, len(consolidation.included))
     return path
@@ -232,11 +267,10 @@ def _breakdown_rows(ws: Any, c: Consolidation) -> None:
         ws.row_dimensions[r].height = _ROW_PT
 
 
-def _merge_row_labels(ws: Any, form: Form) -> None:
+def _merge_row_labels(ws: Any, form: Form, first_row: int = _FIRST_ROW) -> None:
     """A national row's label (and its table's) once, over all its cells; a long label over
     few cells makes its rows taller."""
     codes = list(form.cells)
-    first_row = _FIRST_ROW
     for col, key in ((2, lambda s: s.section), (3, lambda s: (s.section, s.row_label))):
         start = first_row
         for r in range(first_row, first_row + len(codes) + 1):
@@ -504,3 +538,117 @@ def _merge_runs(ws: Any, first: int, places: Sequence[tuple[str, str]]) -> None:
                     for k in range(top, bottom + 1):
                         ws.row_dimensions[k].height = need / (i - start)
             start = i
+
+
+# -- an office's report as a submission one level up ----------------------------------------
+
+
+def _leaves_sheets(workbook: Any, c: Consolidation, title: str) -> None:
+    """基层单位明细 (and 基层单位明细2 … past LEAVES_PER_SHEET units): every leaf unit's values in
+    the national rows, each column headed by the unit and the offices it came through; the
+    machine rows (key, full name, kind, offices) hidden."""
+    form = c.form
+    names = leaf_sheet_names(len(c.leaves))
+    sections = {s.number: f"表{s.heading.split('、')[0]}" for s in form.sections}
+    fixed = len(LEAF_FIXED)
+    for page, name in enumerate(names):
+        ws = workbook.create_sheet(name)
+        leaves = c.leaves[page * LEAVES_PER_SHEET : (page + 1) * LEAVES_PER_SHEET]
+        _text(ws.cell(1, 2), f"{title}——基层单位明细" + (f"（{page + 1}）" if page else ""))
+        ws.cell(1, 2).font = _TITLE
+        _text(
+            ws.cell(2, 2),
+            f"汇总所含基层单位共{len(c.leaves)}个（经下级汇总报告报送的单位注明所经的下级单位）；"
+            "“合计”列为本页各单位之和。",
+        )
+        for col, label in enumerate(LEAF_FIXED, 1):
+            _text(ws.cell(3, col), label)
+        for i, leaf in enumerate(leaves, fixed + 1):
+            through = f"（经{'、'.join(leaf.path_names)}）" if leaf.path_names else ""
+            _text(ws.cell(3, i), leaf.name + through)
+            _text(ws.cell(LEAF_KEY_ROW, i), leaf.key)
+            _text(ws.cell(LEAF_NAME_ROW, i), leaf.name)
+            _text(ws.cell(LEAF_KIND_ROW, i), leaf.kind)
+            _text(ws.cell(LEAF_PATH_ROW, i), PATH_SEPARATOR.join(leaf.path_names))
+        for row in ws.iter_rows(min_row=3, max_row=3, max_col=fixed + len(leaves)):
+            for cell in row:
+                cell.style = "nbw_header"
+        for r in range(LEAF_KEY_ROW, LEAF_PATH_ROW + 1):
+            ws.row_dimensions[r].hidden = True
+        for r, code in enumerate(form.cells, LEAF_FIRST_ROW):
+            spec = form.cells[code]
+            money = spec.type == "money"
+            _text(ws.cell(r, 1), code)
+            _text(ws.cell(r, 2), sections.get(spec.section, ""))
+            _text(ws.cell(r, 3), spec.row_label)
+            leaf_label = spec.column.label if spec.column is not None else ""
+            _text(ws.cell(r, 4), leaf_label or spec.column_label or spec.row_label)
+            for col in (2, 3):
+                ws.cell(r, col).style = "nbw_label"
+            ws.cell(r, 4).style = "nbw_fit"
+            ws.row_dimensions[r].height = _ROW_PT
+            total = sum((leaf.values.get(code) or Decimal(0) for leaf in leaves), Decimal(0))
+            cell = ws.cell(r, 5)
+            _put_number(cell, total, spec.type)
+            cell.style = "nbw_sum_money" if money else "nbw_sum"
+            style = "nbw_money" if money else "nbw_count"
+            for i, leaf in enumerate(leaves, fixed + 1):
+                cell = ws.cell(r, i)
+                _put_number(cell, leaf.values.get(code), spec.type)
+                cell.style = style
+        _merge_row_labels(ws, form, LEAF_FIRST_ROW)
+        for col, width in enumerate(_FIXED_WIDTHS, 1):
+            ws.column_dimensions[get_column_letter(col)].width = width
+        for i in range(len(leaves)):
+            ws.column_dimensions[get_column_letter(fixed + 1 + i)].width = _UNIT_WIDTH + 1.4
+        ws.column_dimensions["A"].hidden = True
+        ws.row_dimensions[3].height = 84.0  # the unit and the offices it came through
+        ws.freeze_panes = ws.cell(LEAF_FIRST_ROW, fixed + 1)
+        ws.print_title_rows = "3:3"
+        ws.print_title_cols = "B:E"
+        ws.page_setup.orientation = "landscape"
+        ws.page_setup.paperSize = ws.PAPERSIZE_A4
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
+        ws.page_setup.fitToWidth = max(1, math.ceil(len(leaves) / UNITS_PER_PAGE))
+        ws.page_setup.fitToHeight = 0
+        ws.oddFooter.center.text = "基层单位明细 第 &P 页，共 &N 页"
+
+
+def office_hash(c: Consolidation) -> str:
+    """The fingerprint of a consolidation as an office's report (what its ``_meta`` says)."""
+    return content_hash(c.form.id, c.year, c.values, c.leaves)
+
+
+def _office_meta(workbook: Any, c: Consolidation, office: OfficeIdentity | None) -> None:
+    """The ``_meta`` sheet of an office's report: the office (as the department the superior's
+    registry lists), its level, the year, the fingerprint; each as a ``meta.*`` name too."""
+    lay = layout(c.form)
+    ws = next(w for w in workbook.worksheets if w.title.lower() == "_meta")
+    values: dict[str, str | int | None] = {
+        "report_year": c.year,
+        "department_code": office.code if office else None,
+        "department_name": office.name if office else None,
+        "token": office.token if office else None,
+        "campaign_id": office.campaign if office else None,
+    }
+    for key, value in values.items():
+        pos = lay.meta[key]
+        if isinstance(value, int):
+            ws.cell(pos.row, pos.column).value = value
+        elif value is not None:
+            set_text(ws.cell(pos.row, pos.column), value)
+    extra = {
+        "office_code": office.code if office else "",
+        "office_name": office.name if office else "",
+        "office_level": office.level if office else "",
+        "content_hash": office_hash(c),
+        "leaf_units": str(len(c.leaves)),
+    }
+    row = ws.max_row + 1
+    for key, value in extra.items():
+        set_text(ws.cell(row, 1), key)
+        set_text(ws.cell(row, 2), value)
+        workbook.defined_names[f"{lay.meta_name(key)}"] = DefinedName(
+            lay.meta_name(key), attr_text=f"'{ws.title}'!$B${row}"
+        )
+        row += 1

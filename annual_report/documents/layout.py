@@ -15,6 +15,9 @@ or a formula from it. The one field in a document is the footer's ``PAGE``, buil
 
 from __future__ import annotations
 
+import copy
+import functools
+import io
 import logging
 import math
 import os
@@ -22,6 +25,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -372,11 +376,21 @@ def _page_numbers(doc: Document) -> None:
     _page_number_paragraph(section.even_page_footer.paragraphs[0], odd=False)
 
 
-def official_document(*, title: str, author: str | None = None) -> Document:
-    """An empty document with the GB/T 9704 page, styles and page numbers."""
+@functools.lru_cache(maxsize=1)
+def _blank_official() -> bytes:
+    """The empty official document as a file: its styles and page are the same every time,
+    and reading them back costs a fifth of writing them through python-docx."""
     doc = new_document()
     _styles(doc)
     _page_setup(doc)
+    buffer = io.BytesIO()
+    doc.save(buffer)
+    return buffer.getvalue()
+
+
+def official_document(*, title: str, author: str | None = None) -> Document:
+    """An empty document with the GB/T 9704 page, styles and page numbers."""
+    doc = new_document(io.BytesIO(_blank_official()))
     props = doc.core_properties
     props.title = plain(title)
     props.author = plain(author or "")
@@ -651,18 +665,10 @@ def _grid_widths(grid: _Grid, texts: Mapping[str, str], size: float) -> list[flo
     return widths
 
 
-def form_table(
-    doc: Document,
-    form: Form,
-    section: Section,
-    texts: Mapping[str, str],
-    *,
-    size: float = TABLE_PT,
-) -> Table:
-    """A section's table in the national layout: merged headers from the form's label paths,
-    ``texts`` (code → exact value text) in the value cells."""
-    grid = section_grid(form, section)
-    widths = _grid_widths(grid, texts, size)
+def _draw_table(doc: Document, grid: _Grid, texts: Mapping[str, str], widths: list[float]) -> Table:
+    """The section's table built cell by cell through python-docx: the reference drawing, and
+    how :func:`form_table`'s template is made (slow: python-docx finds a cell, merges and
+    writes in time that grows with the table)."""
     table = doc.add_table(rows=grid.rows, cols=grid.cols)
     _table_properties(table, widths)
     for row in table.rows:
@@ -701,9 +707,86 @@ def form_table(
     return table
 
 
+@dataclass(frozen=True)
+class _TableTemplate:
+    """A section's table drawn once with its labels and empty value cells: ``columns`` is each
+    ``w:tc``'s first grid column and span (document order), ``values`` the ``w:tc`` index of
+    each value cell's code."""
+
+    tbl: Any
+    columns: tuple[tuple[int, int], ...]
+    values: tuple[tuple[int, str], ...]
+
+
+@functools.lru_cache(maxsize=64)
+def _table_template(grid: _Grid) -> _TableTemplate:
+    table = _draw_table(new_document(), grid, {}, [TYPE_WIDTH_PT / grid.cols] * grid.cols)
+    tbl = table._tbl
+    tbl.getparent().remove(tbl)
+    columns: list[tuple[int, int]] = []
+    at: dict[tuple[int, int], int] = {}
+    for r, tr in enumerate(tbl.iterchildren(qn("w:tr"))):
+        col = 0
+        for tc in tr.iterchildren(qn("w:tc")):
+            at[(r, col)] = len(columns)
+            columns.append((col, tc.grid_span))
+            col += tc.grid_span
+    values = tuple((at[(r1, c1)], code) for r1, c1, _, _, code in grid.values)
+    return _TableTemplate(tbl, tuple(columns), values)
+
+
+_COPYING = threading.Lock()  # lxml trees are copied from one thread at a time
+_VALUE_RUNS: dict[str, Any] = {}  # a value's text → its run, as add_runs writes it
+
+
+def _value_run(text: str) -> Any:
+    """The ``w:r`` :func:`add_runs` writes for ``text`` (None when it writes none)."""
+    if text in _VALUE_RUNS:
+        return _VALUE_RUNS[text]
+    scratch = OxmlElement("w:p")
+    add_runs(Paragraph(scratch, None), [text])  # type: ignore[arg-type]
+    run = scratch[0] if len(scratch) else None
+    if len(_VALUE_RUNS) > 4096:  # numbers repeat; free text in a value cell is rare
+        _VALUE_RUNS.clear()
+    _VALUE_RUNS[text] = run
+    return run
+
+
+def form_table(
+    doc: Document,
+    form: Form,
+    section: Section,
+    texts: Mapping[str, str],
+    *,
+    size: float = TABLE_PT,
+) -> Table:
+    """A section's table in the national layout: merged headers from the form's label paths,
+    ``texts`` (code → exact value text) in the value cells.
+
+    The table is :func:`_draw_table`'s, made once per layout and copied: only the widths
+    (which follow the values' lengths) and the value runs are written per document."""
+    grid = section_grid(form, section)
+    twips = [round(w * 20) for w in _grid_widths(grid, texts, size)]
+    template = _table_template(grid)
+    with _COPYING:
+        tbl = copy.deepcopy(template.tbl)
+        runs = [(i, _value_run(texts.get(code, ""))) for i, code in template.values]
+        runs = [(i, copy.deepcopy(run)) for i, run in runs if run is not None]
+    tbl.tblPr.find(qn("w:tblW")).set(qn("w:w"), str(sum(twips)))
+    for col, w in zip(tbl.tblGrid.findall(qn("w:gridCol")), twips, strict=True):
+        col.set(qn("w:w"), str(w))
+    tcs = list(tbl.iter(qn("w:tc")))
+    for tc, (col, span) in zip(tcs, template.columns, strict=True):
+        tc.tcPr.find(qn("w:tcW")).set(qn("w:w"), str(sum(twips[col : col + span])))
+    for i, run in runs:
+        tcs[i].find(qn("w:p")).append(run)
+    doc.element.body._insert_tbl(tbl)
+    return Table(tbl, doc._body)
+
+
 def table_gap(doc: Document) -> None:
     """A small empty line after a table (tables otherwise run into the next heading)."""
-    doc.add_paragraph(style=SMALL_STYLE)
+    paragraph(doc, [], SMALL_STYLE)  # pStyle set directly: no scan of the styles
 
 
 # -- files -----------------------------------------------------------------------------------

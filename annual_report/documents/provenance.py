@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from pathlib import Path
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
@@ -112,6 +113,55 @@ class ChartRecord:
     source: str
 
 
+@dataclass(frozen=True)
+class LeafRecord:
+    """A leaf unit of the report (a unit's own report, or one inside an office's report) with
+    the offices it came through and its share of the headline figures."""
+
+    name: str
+    kind: str
+    through: str  # 宜春市人民政府 › 袁州区人民政府; "" when it reported here directly
+    values: tuple[str, ...]  # in the order of LEAF_FIGURES
+
+
+# The headline cells the provenance shows per leaf unit (every cell: the consolidated
+# workbook's 基层单位明细, and ``nianbao report --drill CODE``).
+LEAF_FIGURES: tuple[tuple[str, str], ...] = (
+    ("requests.new_received.total", "本年新收申请"),
+    ("requests.carried_from_last_year.total", "上年结转"),
+    ("requests.handled_total.total", "办理结果总计"),
+    ("requests.carried_to_next_year.total", "结转下年度"),
+    ("review.total", "行政复议"),
+    ("litigation_direct.total", "未经复议直接起诉"),
+    ("litigation_after_review.total", "复议后起诉"),
+    ("proactive.licensing.decisions", "行政许可"),
+    ("proactive.penalties.decisions", "行政处罚"),
+    ("proactive.admin_fees.amount_wan_yuan", "行政事业性收费（万元）"),
+)
+
+
+def leaf_records(consolidation: Any) -> list[LeafRecord]:
+    """Every leaf unit of a consolidation that came through an office one level down (none:
+    every unit reported here directly, 纳入与未纳入单位 says it all)."""
+    if not getattr(consolidation, "chained", False):
+        return []
+    records = []
+    for leaf in consolidation.leaves:
+        values = []
+        for code, _label in LEAF_FIGURES:
+            value = leaf.values.get(code)
+            values.append("" if value is None else format(value.normalize(), "f"))
+        records.append(
+            LeafRecord(
+                leaf.name,
+                KIND_LABELS.get(leaf.kind, leaf.kind),
+                " › ".join(leaf.path_names),
+                tuple(values),
+            )
+        )
+    return records
+
+
 @dataclass
 class Provenance:
     title: str
@@ -124,6 +174,7 @@ class Provenance:
     comparison: list[ComparisonRecord] = field(default_factory=list)
     comparison_note: str = ""  # where last year's figures come from, or why none is compared
     charts: list[ChartRecord] = field(default_factory=list)
+    leaves: list[LeafRecord] = field(default_factory=list)  # through offices one level down
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -148,6 +199,8 @@ class Provenance:
         _fees(wb.create_sheet("信息处理费"), self)
         if self.comparison:
             _comparison(wb.create_sheet("与上年比较"), self)
+        if self.leaves:
+            _leaves(wb.create_sheet("基层单位来源"), self)
         return wb
 
 
@@ -324,6 +377,21 @@ def _comparison(ws: Worksheet, p: Provenance) -> None:
     rows = [[c.label, c.unit, c.last, c.this, c.change, c.percent, c.written] for c in p.comparison]
     headers = ["项目", "计量", "上年", "本年", "增减", "增减幅度（%）", "正文"]
     _table(ws, "主要指标与上年比较", headers, [30, 6, 12, 12, 12, 12, 12], rows)
+
+
+def _leaves(ws: Worksheet, p: Provenance) -> None:
+    rows = [
+        [i, r.name, r.kind, r.through or "直接报送", *r.values] for i, r in enumerate(p.leaves, 1)
+    ]
+    headers = ["序号", "基层单位", "类别", "经由（下级汇总报告）", *(lb for _c, lb in LEAF_FIGURES)]
+    widths = [6, 30, 10, 36, *([10] * len(LEAF_FIGURES))]
+    _table(
+        ws,
+        "基层单位来源（经下级汇总报告报送的单位；全部栏目见汇总工作簿的“基层单位明细”）",
+        headers,
+        widths,
+        rows,
+    )
 
 
 def fee_records(fees: Mapping[str, object], names: Mapping[str, str]) -> list[FeeRecord]:

@@ -61,12 +61,14 @@ from annual_report.documents.layout import (
     HEADING2_STYLE,
     PLACEHOLDER_CLOSE,
     PLACEHOLDER_OPEN,
+    PLACEHOLDER_STYLE,
     SIGNATURE_STYLE,
     TITLE_PT,
     TITLE_STYLE,
     TYPE_WIDTH_PT,
     Span,
     _put,
+    _style_id,
     add_runs,
     form_table,
     official_document,
@@ -259,13 +261,21 @@ def _preamble(
     return spans
 
 
+def _empty_line(doc: Document) -> Any:
+    """An empty body paragraph (what ``add_paragraph(style=BODY_STYLE)`` writes, an empty
+    ``w:pPr`` included, without python-docx's scan of the styles for the name)."""
+    para = doc.add_paragraph()
+    para._p.get_or_add_pPr()
+    return para
+
+
 def _title(doc: Document, who: str, rest: str) -> None:
     """The title on one line when it fits, else the organ's name on a line of its own."""
     title = paragraph(doc, [who], TITLE_STYLE)
     if text_width(who + rest, TITLE_PT) > TYPE_WIDTH_PT:
         title.add_run().add_break()
     add_runs(title, [rest])
-    doc.add_paragraph(style=BODY_STYLE)  # 标题下空一行
+    _empty_line(doc)  # 标题下空一行
 
 
 def _parts(doc: Document, parts: Sequence[Part]) -> None:
@@ -277,7 +287,7 @@ def _parts(doc: Document, parts: Sequence[Part]) -> None:
 
 
 def _signature(doc: Document, who: str, when: date | None) -> None:
-    doc.add_paragraph(style=BODY_STYLE).paragraph_format.keep_with_next = True
+    _empty_line(doc).paragraph_format.keep_with_next = True
     paragraph(doc, [who], SIGNATURE_STYLE).paragraph_format.keep_with_next = True
     paragraph(doc, [_date_text(when)], SIGNATURE_STYLE)
 
@@ -289,15 +299,13 @@ def _tables(doc: Document, form: Form, section: Section, texts: Mapping[str, str
 
 
 def _placeholders(doc: Document) -> list[str]:
-    """The texts of the placeholder runs (read from the XML: python-docx resolves a run's
-    style by scanning every style, per run)."""
-    from annual_report.documents.layout import PLACEHOLDER_STYLE
-
-    style_id = doc.styles[PLACEHOLDER_STYLE].style_id
+    """The texts of the placeholder runs, read from the XML: only runs with a character style
+    are looked at (python-docx would resolve every run's style by scanning every style)."""
+    style_id = _style_id(PLACEHOLDER_STYLE)
     found = []
-    for r in doc.element.body.iter(qn("w:r")):
-        rstyle = r.find(f"{qn('w:rPr')}/{qn('w:rStyle')}")
-        if rstyle is not None and rstyle.get(qn("w:val")) == style_id:
+    for rstyle in doc.element.body.iter(qn("w:rStyle")):
+        r = rstyle.getparent().getparent()
+        if rstyle.get(qn("w:val")) == style_id and r.tag == qn("w:r"):
             found.append("".join(t.text or "" for t in r.iter(qn("w:t"))))
     return found
 
@@ -456,6 +464,7 @@ def city_report(
         comparison=_comparison_records(comparison, drafter),
         comparison_note=_comparison_note(comparison, year),
         charts=drawn,
+        leaves=prov.leaf_records(c),  # units that came through offices one level down
     )
     log.info("drafted %s: %d figures, %d issues", title, len(book.figures), len(issues))
     return Draft(

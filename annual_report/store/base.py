@@ -59,6 +59,7 @@ from annual_report.store.records import (
 if TYPE_CHECKING:
     from annual_report.campaign.matching import Match
     from annual_report.validation import Validation
+    from annual_report.workbook.breakdown import Leaf
 
 NARRATIVE = "narrative."  # narrative sections are stored under these codes, as text only
 
@@ -489,6 +490,43 @@ class Store(ABC):
                 cell=v.cell,
             )
         return report
+
+    # -- offices one level down: their reports' units ------------------------------------------
+
+    @abstractmethod
+    def record_office(
+        self,
+        submission_id: int,
+        *,
+        office_code: str | None,
+        level: str,
+        content_hash: str,
+        declared_hash: str | None,
+        leaves: Sequence[Leaf],
+    ) -> None:
+        """Keep what an office's report says besides its sums: the office, its content's
+        fingerprint and every leaf unit with its values (idempotent per submission)."""
+
+    @abstractmethod
+    def office_record(self, submission_id: int) -> dict[str, Any] | None:
+        """``{office_code, level, content_hash, declared_hash, leaf_count}`` of an office's
+        submission, ``None`` for a unit's own report."""
+
+    @abstractmethod
+    def office_leaves(self, submission_id: int) -> list[Leaf]:
+        """The leaf units of an office's submission, in the order they were recorded."""
+
+    @abstractmethod
+    def offices_holding(self, campaign_id: str, identity: str) -> list[str]:
+        """The departments whose accepted office report holds a leaf unit of this identity
+        (its folded name, :func:`annual_report.workbook.breakdown.unit_identity`): one indexed
+        query, whatever the number of units."""
+
+    @abstractmethod
+    def office_by_content(
+        self, campaign_id: str, department: str, content_hash: str
+    ) -> Submission | None:
+        """The department's latest submission whose office report has this fingerprint."""
 
     # -- accepted reports across campaigns and years -----------------------------------------
 

@@ -193,4 +193,40 @@ def _snapshot_and_threads(db: Database) -> None:
     )
 
 
+@migrations(name="0007_office_levels")
+def _office_levels(db: Database) -> None:
+    # A unit may be an office one level down (county → city → province): its registry level,
+    # and what its submission (its approved consolidated report) says besides the sums: which
+    # office, the fingerprint of its content (the same report sent again is a duplicate, not a
+    # new version) and every leaf unit it sums, so the next level consolidates and drills down.
+    db.execute("ALTER TABLE departments ADD COLUMN level TEXT")
+    db.execute(
+        """CREATE TABLE office_reports (
+            submission_id INTEGER PRIMARY KEY REFERENCES submissions(id),
+            office_code TEXT,
+            level TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            declared_hash TEXT,
+            leaf_count INTEGER NOT NULL
+        ) STRICT"""
+    )
+    db.execute("CREATE INDEX office_reports_by_hash ON office_reports(content_hash)")
+    db.execute(
+        """CREATE TABLE office_units (
+            submission_id INTEGER NOT NULL REFERENCES submissions(id),
+            seq INTEGER NOT NULL,
+            code TEXT NOT NULL,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            path TEXT NOT NULL DEFAULT '[]',
+            path_names TEXT NOT NULL DEFAULT '[]',
+            identity TEXT NOT NULL,
+            "values" TEXT NOT NULL,
+            PRIMARY KEY (submission_id, seq)
+        ) STRICT"""
+    )
+    # a unit reporting directly is looked up among the offices' units by its folded name
+    db.execute("CREATE INDEX office_units_by_identity ON office_units(identity)")
+
+
 __all__ = ["migrations"]

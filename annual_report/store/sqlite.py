@@ -61,7 +61,8 @@ from annual_report.store.records import (
     Submission,
     SubmissionStatus,
 )
-from annual_report.store.rows import from_row, json_text, timestamp_text, to_row
+from annual_report.store.rows import decimal_text, from_row, json_text, timestamp_text, to_row
+from annual_report.workbook.breakdown import Leaf, unit_identity
 
 if TYPE_CHECKING:
     from annual_report.campaign.matching import Match
@@ -572,6 +573,88 @@ class SQLiteStore(base.Store):
     def issues(self, submission_id: int) -> list[StoredIssue]:
         rows = self._rows("submission_issues", "submission_id = ?", [submission_id], order_by="seq")
         return [from_row(StoredIssue, r) for r in rows]
+
+    # -- offices one level down ----------------------------------------------------------
+
+    def record_office(
+        self,
+        submission_id: int,
+        *,
+        office_code: str | None,
+        level: str,
+        content_hash: str,
+        declared_hash: str | None,
+        leaves: Sequence[Leaf],
+    ) -> None:
+        with self._write() as db:
+            if self._one("office_reports", "submission_id = ?", [submission_id]) is not None:
+                return
+            db.table("office_reports").insert(
+                {
+                    "submission_id": submission_id,
+                    "office_code": office_code,
+                    "level": level,
+                    "content_hash": content_hash,
+                    "declared_hash": declared_hash,
+                    "leaf_count": len(leaves),
+                }
+            )
+            rows = [
+                {
+                    "submission_id": submission_id,
+                    "seq": i,
+                    "code": leaf.code,
+                    "name": leaf.name,
+                    "kind": leaf.kind,
+                    "path": json_text(list(leaf.path)),
+                    "path_names": json_text(list(leaf.path_names)),
+                    "identity": unit_identity(leaf.name),
+                    "values": json_text(
+                        {c: decimal_text(v) for c, v in leaf.values.items() if v is not None}
+                    ),
+                }
+                for i, leaf in enumerate(leaves)
+            ]
+            if rows:
+                db.table("office_units").insert_all(rows)
+
+    def office_record(self, submission_id: int) -> dict[str, Any] | None:
+        return self._one("office_reports", "submission_id = ?", [submission_id])
+
+    def office_leaves(self, submission_id: int) -> list[Leaf]:
+        rows = self._rows("office_units", "submission_id = ?", [submission_id], order_by="seq")
+        return [
+            Leaf(
+                code=r["code"],
+                name=r["name"],
+                kind=r["kind"],
+                values={c: Decimal(v) for c, v in json.loads(r["values"]).items()},
+                path=tuple(json.loads(r["path"])),
+                path_names=tuple(json.loads(r["path_names"])),
+            )
+            for r in rows
+        ]
+
+    def offices_holding(self, campaign_id: str, identity: str) -> list[str]:
+        rows = self._query(
+            "SELECT DISTINCT s.department FROM office_units u "
+            "JOIN submissions s ON s.id = u.submission_id "
+            f"WHERE u.identity = ? AND s.campaign = ? AND s.status IN ({_marks(ACCEPTED)}) "
+            "AND s.department IS NOT NULL ORDER BY s.department",
+            [identity, campaign_id, *ACCEPTED],
+        )
+        return [r["department"] for r in rows]
+
+    def office_by_content(
+        self, campaign_id: str, department: str, content_hash: str
+    ) -> Submission | None:
+        rows = self._query(
+            "SELECT s.* FROM submissions s JOIN office_reports o ON o.submission_id = s.id "
+            "WHERE s.campaign = ? AND s.department = ? AND o.content_hash = ? "
+            "ORDER BY s.version DESC LIMIT 1",
+            [campaign_id, department, content_hash],
+        )
+        return from_row(Submission, rows[0]) if rows else None
 
     # -- accepted reports across campaigns and years --------------------------------------
 

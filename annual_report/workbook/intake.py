@@ -88,7 +88,8 @@ class FileInfo:
     size: int
     sha256: str
     macros: bool = False  # a VBA project / Basic library is present (never executed)
-    extents: dict[str, tuple[int, int]] = field(default_factory=dict)  # part → (rows, cols)
+    # part → (rows, cols) holding values (at most: a sheet within the caps may count its blanks)
+    extents: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def _fail(kind: str, reason: str, reason_zh: str, path: Path | str) -> WorkbookError:
@@ -729,7 +730,8 @@ def _column_number(letters: str) -> int:
 
 
 class _SheetExtent(_Handler):
-    """The last row and column of a worksheet's cells that hold a value, and how many.
+    """The last row and column of a worksheet's cells that hold a value, and how many (or, on
+    the fast path, of all its cells, when even those are within the caps: see :meth:`fast`).
 
     A cell holds a value when it has a ``v`` or an inline string ``is`` (python-calamine skips
     the rest: styled blanks, ``<v></v>``, formulas without a cached value). A cell or row without
@@ -781,12 +783,27 @@ class _SheetExtent(_Handler):
     def fast(self, xml: bytes) -> bool:
         """The extent at C speed when every cell is written as Excel, WPS, LibreOffice and
         openpyxl write them (unprefixed, ``r`` first, upper-case, double quotes); False (nothing
-        done) otherwise. ``xml`` must be well-formed: then no ``<`` occurs in attribute values
-        and a start tag is matched exactly, whatever its other attributes hold (``/>`` too).
-        ``<c …/>`` and ``<c …></c>`` hold nothing; any other cell counts as holding a value
-        (one with only a formula too: erring on the safe side)."""
+        done) otherwise.
+
+        First every cell's address alone: when no cell at all, valued or not, lies beyond the
+        caps, none can be refused, and the extent is that bound (styled blanks included). Only
+        a sheet with cells beyond the caps is told apart cell by cell: ``xml`` must be
+        well-formed, then no ``<`` occurs in attribute values and a start tag is matched exactly,
+        whatever its other attributes hold (``/>`` too). ``<c …/>`` and ``<c …></c>`` hold
+        nothing; any other cell counts as holding a value (one with only a formula too: erring
+        on the safe side)."""
+        refs = _CELL_REF.findall(xml)
+        if len(refs) != xml.count(b"<c ") or _OTHER_CELL.search(xml):
+            return False
+        if refs:
+            columns, numbers = zip(*refs, strict=True)
+            max_row = max(map(int, set(numbers)))
+            max_col = _column_number(max(set(columns), key=lambda c: (len(c), c)).decode())
+            if max_row <= MAX_ROWS and max_col <= MAX_COLUMNS and len(refs) <= MAX_CELLS:
+                self.max_row, self.max_col, self.cells = max_row, max_col, len(refs)
+                return True
         cells = _CANONICAL_CELL.findall(xml)
-        if len(cells) != xml.count(b"<c ") or _OTHER_CELL.search(xml):
+        if len(cells) != len(refs):
             return False
         valued = [(letters, row) for letters, row, closed, empty in cells if not closed + empty]
         if valued:
@@ -803,6 +820,7 @@ class _SheetExtent(_Handler):
 # the canonical ones with their attributes matched by the XML grammar.
 _OTHER_CELL = re.compile(rb"<(?:[A-Za-z_][\w.-]*:c[\s/>]|c[\t\r\n/>])")
 _ATTRIBUTES = rb"""(?:\s+[^\s=<>/"']+\s*=\s*(?:"[^"<]*"|'[^'<]*'))*\s*"""
+_CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})([1-9][0-9]{0,6})"')
 _CANONICAL_CELL = re.compile(
     rb'<c r="([A-Z]{1,3})([1-9][0-9]{0,6})"' + _ATTRIBUTES + rb"(/?)>(</c>)?"
 )

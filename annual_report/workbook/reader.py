@@ -49,6 +49,7 @@ from annual_report.form.labels import label_key
 from annual_report.form.model import Block, Form, Header, form_for_year, forms, load_form
 from annual_report.form.numbers import number_text
 from annual_report.report import LabelNote, Report
+from annual_report.workbook.breakdown import read_office
 
 log = logging.getLogger(__name__)
 
@@ -737,6 +738,7 @@ def _read(book: Book, path: Path, year: int | None, form_id: str | None) -> Repo
         if report.missing:
             report.label_notes.extend(_missing_notes(form, report.missing))
     _read_narratives(book, form, report, index)
+    report.office = read_office(book, form.cells, meta)  # None: not an office's report
     return report
 
 
