@@ -9,6 +9,7 @@ answered yet is answered by the next run (``owed_answers``).
 from __future__ import annotations
 
 import functools
+import gc
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -79,6 +80,7 @@ def answer_owed(
         if len(chunk) >= batch:
             done.merge(send(rt, chunk))
             chunk = []
+            gc.collect()  # the batch's documents are reference cycles: freed before the next
             if done.outage:
                 return done
     if chunk:

@@ -100,3 +100,27 @@ def test_the_recording_runtime_is_a_runtime_with_a_recording_sender(tmp_path):
         assert [m.department for m in rt.sender.sent] == ["JYJ"]
     finally:
         rt.close()
+
+
+def test_a_flow_run_keeps_what_was_alive_at_its_start_out_of_the_garbage_collector(tmp_path):
+    """Prefect's objects do not delay the full collections that free the receipts' documents
+    (reference cycles): frozen while a run lasts, nested runs included, given back after."""
+    import gc
+
+    from flows.campaign import runtime
+
+    config_dir = city.write_config(
+        tmp_path / "config",
+        report_year=2021,
+        smtp_port=2525,
+        maildir=tmp_path / "office",
+        archive=tmp_path / "archive",
+    )
+    assert gc.get_freeze_count() == 0
+    with runtime(str(config_dir), str(tmp_path / "data")) as rt:
+        assert gc.get_freeze_count() > 0
+        assert rt.campaign_id
+        with runtime(str(config_dir), str(tmp_path / "data")):  # a campaign's subflow
+            assert gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() > 0  # the outer run still going
+    assert gc.get_freeze_count() == 0
