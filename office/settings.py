@@ -7,6 +7,7 @@ names its file, entry and field, in Chinese for the coordinator).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ DATA_ENV = "NIANBAO_DATA"
 # deployments' name and its artifact keys (``nianbao-<office>-<campaign>-…``) carry it.
 OFFICE_ENV = "NIANBAO_OFFICE"
 _OFFICE = re.compile(r"[a-z][a-z0-9-]{0,39}")
+# In the data directory: the registry's parsed document between runs (JSON keyed by the file's
+# content hash; validated every run). Deleting it is always safe.
+CACHE_DIR = "cache"
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,11 @@ def load_app_config(config_dir: str | Path, data_dir: str | Path | None = None) 
     if not config_dir.is_dir():
         missing = ConfigProblem(str(config_dir), "配置目录不存在", code="not-found")
         raise ConfigError("configuration directory not found", [missing], file=str(config_dir))
+    data = Path(data_dir or os.environ.get(DATA_ENV) or config_dir.parent / "nianbao-data")
     problems: list[ConfigProblem] = []
     loaded: dict[str, Any] = {}  # each file's model, by file name
     for name, loader in (
-        ("departments.yaml", load_registry),
+        ("departments.yaml", functools.partial(load_registry, cache_dir=data / CACHE_DIR)),
         ("campaign.yaml", load_plan),
         ("mail.yaml", load_mail_settings),
     ):
@@ -79,7 +84,6 @@ def load_app_config(config_dir: str | Path, data_dir: str | Path | None = None) 
         )
     raise_problems(problems, source=config_dir, what="the configuration")
     assert registry is not None and plan is not None
-    data = Path(data_dir or os.environ.get(DATA_ENV) or config_dir.parent / "nianbao-data")
     return AppConfig(config_dir, data.resolve(), registry, plan, loaded["mail.yaml"])
 
 

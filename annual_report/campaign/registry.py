@@ -397,7 +397,8 @@ def parse_registry(data: Any, *, source: str | None = None) -> Registry:
     return Registry(city=head.city.strip(), departments=tuple(valid), office=head.office)
 
 
-def load_registry(path: str | Path) -> Registry:
-    """Read and validate ``config/departments.yaml`` (``path`` is the file or its directory)."""
+def load_registry(path: str | Path, *, cache_dir: str | Path | None = None) -> Registry:
+    """Read and validate ``config/departments.yaml`` (``path`` is the file or its directory);
+    ``cache_dir``: where its parsed document is kept between runs (validated every time)."""
     path = config_path(path, REGISTRY_FILE)
-    return parse_registry(read_yaml(path), source=str(path))
+    return parse_registry(read_yaml(path, cache_dir=cache_dir), source=str(path))
