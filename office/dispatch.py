@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from annual_report.campaign.kinds import MailKind
-from annual_report.campaign.templates import write_department_template
 from connectors.mailtext import report_filename
 from office.campaign import department_states
 from office.compose import XLSX, compose
@@ -21,6 +20,9 @@ from office.runtime import Runtime
 
 def invitation(rt: Runtime, code: str, as_of: datetime, *, force: bool = False) -> Outbound | None:
     """Department ``code``'s personalised template and the mail carrying it (None: sent)."""
+    # openpyxl when there is a template to write: every run's process imports this module
+    from annual_report.campaign.templates import write_department_template
+
     key = invitation_key(code)
     if mail_state(rt, key, force=force) != "send":
         return None

@@ -4,10 +4,11 @@ changed since it was last published (each version is ~70 KB in the UI's database
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from annual_report.history.frames import progress_by_day
+from annual_report.history.days import PROGRESS_STATES, progress_days
 from office.runtime import Runtime
 
 PUBLISHED = "progress-chart"  # the store's note of the days last published (their hash)
@@ -22,15 +23,20 @@ class Chart:
 def progress_chart(rt: Runtime, as_of: datetime, server: str | None = "") -> Chart | None:
     """The chart at ``as_of``, or None when the days are those last published to ``server``
     (the Prefect API's URL; None — a temporary server that keeps nothing — always draws)."""
-    days = progress_by_day(rt.store, rt.campaign_id, zone=rt.config.plan.zone, as_of=as_of)
-    digest = hashlib.sha256(days.to_json(date_format="iso").encode()).hexdigest()
+    days = progress_days(rt.store, rt.campaign_id, zone=rt.config.plan.zone, as_of=as_of)
+    digest = hashlib.sha256(json.dumps(days, default=str).encode()).hexdigest()
     if server is not None and rt.store.get_state(rt.campaign_id, PUBLISHED) == _note(
         digest, server
     ):
         return None
-    from annual_report.documents import charts  # matplotlib: only when there is a chart to draw
+    # matplotlib and pandas: only when there is a chart to draw (a round that changed nothing
+    # imports neither)
+    import pandas as pd
 
-    return Chart(charts.progress_markdown(rt.store, rt.campaign_id, days=days), digest)
+    from annual_report.documents import charts
+
+    frame = pd.DataFrame(days, columns=["day", *PROGRESS_STATES, "total"])
+    return Chart(charts.progress_markdown(rt.store, rt.campaign_id, days=frame), digest)
 
 
 def chart_published(rt: Runtime, chart: Chart, server: str | None = "") -> None:

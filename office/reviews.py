@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from annual_report.consolidation import Consolidation
 from annual_report.store.records import Submission
 from office.runtime import Runtime
+
+if TYPE_CHECKING:  # a type only: every run's process imports this module, not the merger
+    from annual_report.consolidation import Consolidation
 
 
 @dataclass(frozen=True)

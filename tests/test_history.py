@@ -279,6 +279,51 @@ def test_progress_by_day(store):
     assert (df["total"] == 5).all()
 
 
+def _days_counted_one_by_one(store, campaign_id, zone, start, end):
+    """The days as counted before (every department on every day): the reference."""
+    from datetime import timedelta
+
+    from annual_report.history.days import state_at
+
+    departments = [d.code for d in store.departments(campaign_id)]
+    subs = sorted(
+        (s for s in store.submissions(campaign_id) if s.department in set(departments)),
+        key=lambda s: (s.received_at, s.id),
+    )
+    rows, day = [], start
+    while day <= end:
+        cutoff = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+        counts = dict.fromkeys(("accepted", "rejected", "pending", "missing"), 0)
+        for code in departments:
+            seen = [s for s in subs if s.department == code and s.received_at < cutoff]
+            counts[state_at(seen[-1], cutoff) if seen else "missing"] += 1
+        rows.append({"day": day, **counts, "total": len(departments)})
+        day += timedelta(days=1)
+    return rows
+
+
+def test_progress_days_are_those_counted_day_by_day(store):
+    """The days come from each department's own changes (not days × departments): the same
+    counts as checking every department on every day, whatever the range asked for."""
+    from zoneinfo import ZoneInfo
+
+    from annual_report.history.days import progress_days
+
+    zone = ZoneInfo("Asia/Shanghai")
+    for as_of, start in (
+        (utc(28), None),
+        (utc(10, 15), None),  # a moment late in the day, after midnight in the campaign's zone
+        (utc(9), date(2022, 1, 7)),
+        (utc(5), date(2022, 1, 6)),  # ends before it starts: one day
+        (utc(20, month=2), date(2021, 12, 30)),
+    ):
+        days = progress_days(store, "2021", zone=zone, as_of=as_of, start=start)
+        first = start or date(2022, 1, 4)  # the first invitation
+        end = max(as_of.astimezone(zone).date(), first)
+        assert days == _days_counted_one_by_one(store, "2021", zone, first, end), (as_of, start)
+        assert days[0]["day"] == first and days[-1]["day"] == end
+
+
 # -- export ----------------------------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -36,6 +36,7 @@ from annual_report.campaign.registry import Registry
 from annual_report.consolidation import Consolidation, Unit, consolidate
 from annual_report.errors import ConfigError, NianbaoError, StoreError
 from annual_report.form.model import Form, load_form
+from annual_report.history.days import PROGRESS_LABELS, PROGRESS_STATES, progress_days
 from annual_report.history.yoy import (
     FIGURES,
     Change,
@@ -60,6 +61,8 @@ log = logging.getLogger(__name__)
 __all__ = [
     "CITY_RECORD",
     "EXPORT_FORMATS",
+    "PROGRESS_LABELS",
+    "PROGRESS_STATES",
     "CityFigures",
     "CityYear",
     "YearOverYear",
@@ -740,14 +743,6 @@ def top_units(
 
 # -- the campaign day by day -----------------------------------------------------------------
 
-PROGRESS_STATES: tuple[str, ...] = ("accepted", "rejected", "pending", "missing")
-PROGRESS_LABELS: dict[str, str] = {
-    "accepted": "已接收",
-    "rejected": "已退回",
-    "pending": "待审核",
-    "missing": "未报送",
-}
-
 
 def progress_by_day(
     store: Store,
@@ -757,57 +752,12 @@ def progress_by_day(
     as_of: datetime | None = None,
     start: date | None = None,
 ) -> pd.DataFrame:
-    """The campaign day by day: at the end of each day, how many active departments had an
-    accepted report, a rejected one (their latest version), one waiting for review, or nothing.
-
-    Reconstructed from the submissions (when each version arrived, what became of it, when the
-    coordinator decided) and the events (the first invitation starts the curve). Days run in the
-    campaign's zone from the first invitation (or ``start``) to ``as_of`` (default: the last
-    thing that happened). Columns: day, accepted, rejected, pending, missing, total.
-    """
-    tz = _zone(zone)
-    departments = [d.code for d in store.departments(campaign_id)]
-    active = set(departments)
-    subs = [s for s in store.submissions(campaign_id) if s.department in active]
-    events = store.events(campaign_id)
-    moments = [s.received_at for s in subs] + [
-        e.done_at or e.created_at for e in events if e.status == "done"
-    ]
-    invitations = [e.done_at or e.created_at for e in events if e.kind == "sent.invitation"]
-    if start is None:
-        first = min(invitations or moments or [store.campaign(campaign_id).created_at])
-        start = first.astimezone(tz).date()
-    end = (as_of or max(moments, default=None) or datetime.now(tz)).astimezone(tz).date()
-    if end < start:
-        end = start
-    by_dept: dict[str, list[Any]] = {}
-    for s in sorted(subs, key=lambda s: (s.received_at, s.id)):
-        by_dept.setdefault(s.department, []).append(s)  # type: ignore[arg-type]
-    rows = []
-    day = start
-    while day <= end:
-        cutoff = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
-        counts = dict.fromkeys(PROGRESS_STATES, 0)
-        for code in departments:
-            seen = [s for s in by_dept.get(code, []) if s.received_at < cutoff]
-            counts[_state_at(seen[-1], cutoff) if seen else "missing"] += 1
-        rows.append({"day": day, **counts, "total": len(departments)})
-        day += timedelta(days=1)
+    """The campaign day by day (:func:`annual_report.history.days.progress_days`) as a frame:
+    at the end of each day, how many active departments had an accepted report, a rejected one
+    (their latest version), one waiting for review, or nothing. Columns: day, accepted,
+    rejected, pending, missing, total."""
+    rows = progress_days(store, campaign_id, zone=_zone(zone), as_of=as_of, start=start)
     return pd.DataFrame(rows, columns=["day", *PROGRESS_STATES, "total"])
-
-
-def _state_at(sub: Any, cutoff: datetime) -> str:
-    """What the latest version received before ``cutoff`` was at that moment."""
-    decided_later = sub.decided_at is not None and sub.decided_at >= cutoff
-    if sub.status in ACCEPTED:
-        return "accepted"
-    if sub.status in ("rejected", "unreadable"):
-        if decided_later and not sub.error_count:
-            return "accepted"  # returned by the coordinator later: accepted (with warnings) then
-        return "rejected"
-    if sub.status == "superseded":  # only received/accepted versions are superseded
-        return "accepted" if sub.error_count == 0 else "rejected"
-    return "pending"
 
 
 # -- export ----------------------------------------------------------------------------------
