@@ -22,10 +22,12 @@ of :data:`UNIT_SQL`) live in this module and the migrations, nowhere else.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -145,6 +147,9 @@ class SQLiteStore(base.Store):
         super().__init__(clock=clock)
         self.path = Path(path)
         self._pool = Connections(self.path, timeout)
+        self._generations = itertools.count(1)  # this store's writes, begun and ended
+        self._generation = 0
+        self._held: dict[tuple[str, str], tuple[tuple[int, int, int], Any]] = {}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = self.db
@@ -170,8 +175,32 @@ class SQLiteStore(base.Store):
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
 
-    def _write(self) -> contextlib.AbstractContextManager[Database]:
-        return self._pool.write()
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Database]:
+        self._generation = next(self._generations)  # what was read before may change
+        try:
+            with self._pool.write() as db:
+                yield db
+        finally:
+            self._generation = next(self._generations)
+
+    def _unchanged(self, key: tuple[str, str], read: Callable[[], Any]) -> Any:
+        """``read()``, or what it gave last time when the database has not changed since: no
+        write through this store (any thread) and none committed by another connection or
+        process (SQLite's ``data_version`` of this thread's connection). A round reads the
+        campaign's submissions for the states, the answers and the progress days: once.
+        Only immutable records are held (they are shared by the callers)."""
+        with self._pool.reading() as db:
+            if db.conn.in_transaction:  # inside a write: its own changes, not committed yet
+                return read()
+            version = db.conn.execute("PRAGMA data_version").fetchone()[0]
+        token = (self._generation, version, threading.get_ident())
+        held = self._held.get(key)
+        if held is not None and held[0] == token:
+            return held[1]
+        value = read()  # a change committed meanwhile moves data_version: read again next time
+        self._held[key] = (token, value)
+        return value
 
     def _rows(
         self,
@@ -302,7 +331,10 @@ class SQLiteStore(base.Store):
     def snapshot_departments(self, campaign_id: str, registry: Registry) -> None:
         rows = [{"campaign": campaign_id, **to_row(d), "active": 1} for d in registry]
         listed = {row["code"] for row in rows}
+        stamp = self.snapshot_stamp(campaign_id)  # before the rows: a change since is seen
         if self._snapshot_unchanged(campaign_id, rows):
+            if stamp is not None:  # the snapshot holds these units: no need to read them back
+                self._know_registry(campaign_id, stamp, registry)
             return  # every run opens the campaign: the same registry writes nothing
         with self._write() as db:
             table = db.table("departments")
@@ -523,11 +555,16 @@ class SQLiteStore(base.Store):
 
     def submissions(self, campaign_id: str, department: str | None = None) -> list[Submission]:
         if department is None:
-            rows = self._rows("submissions", "campaign = ?", [campaign_id], order_by="id")
-        else:
-            where = "campaign = ? AND department = ?"
-            rows = self._rows("submissions", where, [campaign_id, department], order_by="version")
+            return list(
+                self._unchanged(("submissions", campaign_id), lambda: self._all(campaign_id))
+            )
+        where = "campaign = ? AND department = ?"
+        rows = self._rows("submissions", where, [campaign_id, department], order_by="version")
         return [from_row(Submission, r) for r in rows]
+
+    def _all(self, campaign_id: str) -> tuple[Submission, ...]:
+        rows = self._rows("submissions", "campaign = ?", [campaign_id], order_by="id")
+        return tuple(from_row(Submission, r) for r in rows)
 
     def unassigned(self, campaign_id: str) -> list[Submission]:
         where = f"campaign = ? AND department IS NULL AND status IN ({_marks(UNASSIGNED)})"
