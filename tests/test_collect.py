@@ -44,7 +44,7 @@ def invitation(rt, code):
     return parse_message(rt.sender.raw[mail.message_id])
 
 
-def reply(rt, tmp_path, code, *, workbooks=1, broken=False, text="请查收。"):
+def reply(rt, tmp_path, code, *, workbooks=1, broken=False, text="请查收。", seed=""):
     inv = invitation(rt, code)
     msg = EmailMessage()
     msg["From"] = city.address(code)
@@ -55,7 +55,7 @@ def reply(rt, tmp_path, code, *, workbooks=1, broken=False, text="请查收。")
     msg.set_content(text)
     form = form_for_year(2021)
     for n in range(workbooks):
-        rng = random.Random(f"{code}-{n}")
+        rng = random.Random(f"{code}-{n}{seed}")
         values = consistent_values(form, rng)
         if broken:
             values["requests.granted.natural_person"] += 1
@@ -184,7 +184,7 @@ def test_a_version_replaced_before_it_was_answered_is_named_in_the_answer(rt, tm
     assert "已被本次报送替代" in text and f"《{old.file_name}》" in text
     assert "已被本次报送替代" in (mine[0].mail.html or "")
 
-    drop_in(rt, [reply(rt, tmp_path, "RSJ")])
+    drop_in(rt, [reply(rt, tmp_path, "RSJ", seed="third")])
     _, answers, _ = collect(rt)
     [receipt] = [a for a in answers if a.department == "RSJ"]
     assert receipt.kind == "answer.accepted" and "已被本次报送替代" not in receipt.mail.text
