@@ -50,7 +50,12 @@ def states(rt: Runtime, as_of: datetime | None = None) -> list[DepartmentState]:
     for item in attention(rt, found):
         if item.department and item.problem not in problems.get(item.department, []):
             problems.setdefault(item.department, []).append(item.problem)
-    return [replace(s, mail_problems=tuple(problems.get(s.code, ()))) for s in found]
+    if not problems:  # the usual round: every state as found (no 5,000 copies)
+        return found
+    return [
+        replace(s, mail_problems=tuple(problems[s.code])) if s.code in problems else s
+        for s in found
+    ]
 
 
 @dataclass(frozen=True)
