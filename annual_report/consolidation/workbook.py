@@ -38,7 +38,7 @@ from annual_report.workbook.breakdown import (
     content_hash,
     leaf_sheet_names,
 )
-from annual_report.workbook.streaming import RowCells
+from annual_report.workbook.streaming import LazyCells
 from annual_report.workbook.template import build_workbook, set_number, set_text
 
 
@@ -191,7 +191,8 @@ def write_consolidation(
     units_cells = {
         breakdown: _breakdown_sheet(breakdown, consolidation, title, max(1, units_per_page))
     }
-    _units_sheet(workbook.create_sheet(UNITS_SHEET), consolidation, title)
+    units = workbook.create_sheet(UNITS_SHEET)
+    units_cells[units] = _units_sheet(units, consolidation, title)
     if office is not None or consolidation.chained:
         units_cells.update(_leaves_sheets(workbook, consolidation, title))
         _office_meta(workbook, consolidation, office)
@@ -211,7 +212,7 @@ def _unit_label(unit: UnitOutcome, city: str | None) -> str:
 _FIRST_ROW = 5  # 分单位明细: the title, a note, the unit names and the (hidden) unit codes above
 
 
-def _breakdown_sheet(ws: Any, c: Consolidation, title: str, per_page: int) -> RowCells:
+def _breakdown_sheet(ws: Any, c: Consolidation, title: str, per_page: int) -> LazyCells:
     """The national format's rows with their Chinese labels (a row per cell, the row label
     merged over its cells), one column per included unit. Codes only where machines look:
     the hidden column A (cell codes) and the hidden row 4 (unit codes). Returns what makes
@@ -228,7 +229,7 @@ def _breakdown_sheet(ws: Any, c: Consolidation, title: str, per_page: int) -> Ro
         column = c.breakdown[code]
         return (column[unit] for unit in units)
 
-    return _units_cells(ws, c.form, _FIRST_ROW, len(BREAKDOWN_FIXED) + 1, values)
+    return _units_cells(ws, c.form, _FIRST_ROW, len(BREAKDOWN_FIXED) + 1, len(units), values)
 
 
 def _breakdown_head(ws: Any, c: Consolidation, title: str, city: str | None) -> None:
@@ -280,16 +281,17 @@ def _units_cells(
     form: Form,
     first_row: int,
     first_col: int,
+    count: int,
     values: Callable[[str], Iterable[Decimal | None]],
-) -> RowCells:
-    """What makes a row's cells in the unit columns (from ``first_col``) of the national rows
-    (from ``first_row``, a row per cell of the form): ``values(cell code)``, the units' values
-    of that cell in column order, each styled as 分单位明细 shows a unit's figure."""
+) -> LazyCells:
+    """The cells of the ``count`` unit columns (from ``first_col``) of the national rows (from
+    ``first_row``, a row per cell of the form), made row by row as the sheet is written:
+    ``values(cell code)`` are the units' values of that cell in column order, each styled as
+    分单位明细 shows a unit's figure."""
     codes = list(form.cells)
+    rows = range(first_row, first_row + len(codes))
 
     def cells(r: int) -> Iterator[XlCell]:
-        if not first_row <= r < first_row + len(codes):
-            return
         code = codes[r - first_row]
         cell_type = form.cells[code].type
         style = "nbw_money" if cell_type == "money" else "nbw_count"
@@ -299,7 +301,7 @@ def _units_cells(
             cell.style = style
             yield cell
 
-    return cells
+    return LazyCells(rows, range(first_col, first_col + count), cells)
 
 
 def _merge_row_labels(ws: Any, form: Form, first_row: int = _FIRST_ROW) -> None:
@@ -379,7 +381,9 @@ def _city_of(units: Sequence[UnitOutcome]) -> str | None:
     return None
 
 
-def _units_sheet(ws: Any, c: Consolidation, title: str) -> None:
+def _units_sheet(ws: Any, c: Consolidation, title: str) -> LazyCells:
+    """纳入与未纳入单位: a row per unit offered (made as the sheet is written: the returned
+    cells), then the consolidation's notices."""
     headers = ["序号", "单位名称", "类别", "状态", "原因", "版本", "错误", "警告", "来源", "代码"]
     widths = (6, 34, 12, 8, 44, 6, 6, 6, 24, 10)  # 代码: hidden, for machines
     _text(ws.cell(1, 1), f"{title}——纳入与未纳入单位")
@@ -395,20 +399,7 @@ def _units_sheet(ws: Any, c: Consolidation, title: str) -> None:
         _text(cell, label)
         cell.style = "nb_header"
     rows = [*c.included, *c.excluded]
-    for r, unit in enumerate(rows, 4):
-        ws.cell(r, 1).value = r - 3
-        _text(ws.cell(r, 10), unit.code)
-        _text(ws.cell(r, 2), unit.name)
-        _text(ws.cell(r, 3), KIND_LABELS.get(unit.kind, unit.kind))
-        _text(ws.cell(r, 4), "纳入" if unit.included else "未纳入")
-        _text(ws.cell(r, 5), unit.reason)
-        if unit.version is not None:
-            ws.cell(r, 6).value = unit.version
-        ws.cell(r, 7).value = unit.errors
-        ws.cell(r, 8).value = unit.warnings
-        _text(ws.cell(r, 9), Path(unit.source).name if unit.source else None)
-        for col in range(1, len(headers) + 1):
-            ws.cell(r, col).style = "nb_text" if unit.included else "nb_excluded"
+    last = 3 + len(rows)
     if c.issues:
         r = len(rows) + 5
         _text(ws.cell(r, 1), "汇总提示")
@@ -420,16 +411,41 @@ def _units_sheet(ws: Any, c: Consolidation, title: str) -> None:
             ws.merge_cells(start_row=i, start_column=2, end_row=i, end_column=len(headers) - 1)
             ws.cell(i, 2).alignment = Alignment(vertical="top", wrap_text=True)
             ws.row_dimensions[i].height = text_height(issue.message, sum(widths[1:-1]))
+        last = r + len(c.issues)
     for letter, w in zip("ABCDEFGHIJ", widths, strict=True):
         ws.column_dimensions[letter].width = w
     ws.column_dimensions["J"].hidden = True
-    ws.print_area = f"A1:I{ws.max_row}"
+    ws.print_area = f"A1:I{last}"
     ws.freeze_panes = "A4"
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.sheet_properties.pageSetUpPr.fitToPage = True  # one page wide, as long as it takes
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
+
+    def cells(r: int) -> Iterator[XlCell]:
+        unit = rows[r - 4]
+        style = "nb_text" if unit.included else "nb_excluded"
+        source = Path(unit.source).name if unit.source else None
+        texts: dict[int, str | None] = {
+            2: unit.name,
+            3: KIND_LABELS.get(unit.kind, unit.kind),
+            4: "纳入" if unit.included else "未纳入",
+            5: unit.reason,
+            9: source,
+            10: unit.code,
+        }
+        numbers = {1: r - 3, 6: unit.version, 7: unit.errors, 8: unit.warnings}
+        for col in range(1, len(headers) + 1):
+            cell = XlCell(ws, row=r, column=col)
+            if col in texts:
+                _text(cell, texts[col])
+            elif numbers[col] is not None:
+                cell.value = numbers[col]
+            cell.style = style
+            yield cell
+
+    return LazyCells(range(4, 4 + len(rows)), range(1, len(headers) + 1), cells)
 
 
 COMPARISON_FIXED = ("表", "项目", "栏目")
@@ -578,7 +594,7 @@ def _merge_runs(ws: Any, first: int, places: Sequence[tuple[str, str]]) -> None:
 # -- an office's report as a submission one level up ----------------------------------------
 
 
-def _leaves_sheets(workbook: Any, c: Consolidation, title: str) -> dict[Any, RowCells]:
+def _leaves_sheets(workbook: Any, c: Consolidation, title: str) -> dict[Any, LazyCells]:
     """基层单位明细 (and 基层单位明细2 … past LEAVES_PER_SHEET units): every leaf unit's values in
     the national rows, each column headed by the unit and the offices it came through; the
     machine rows (key, full name, kind, offices) hidden. Returns, for each sheet, what makes
@@ -587,7 +603,7 @@ def _leaves_sheets(workbook: Any, c: Consolidation, title: str) -> dict[Any, Row
     names = leaf_sheet_names(len(c.leaves))
     sections = {s.number: f"表{s.heading.split('、')[0]}" for s in form.sections}
     fixed = len(LEAF_FIXED)
-    units_cells: dict[Any, RowCells] = {}
+    units_cells: dict[Any, LazyCells] = {}
     for page, name in enumerate(names):
         ws = workbook.create_sheet(name)
         leaves = c.leaves[page * LEAVES_PER_SHEET : (page + 1) * LEAVES_PER_SHEET]
@@ -628,7 +644,9 @@ def _leaves_sheets(workbook: Any, c: Consolidation, title: str) -> dict[Any, Row
             cell = ws.cell(r, 5)
             _put_number(cell, total, spec.type)
             cell.style = "nbw_sum_money" if money else "nbw_sum"
-        units_cells[ws] = _units_cells(ws, form, LEAF_FIRST_ROW, fixed + 1, _leaf_values(leaves))
+        units_cells[ws] = _units_cells(
+            ws, form, LEAF_FIRST_ROW, fixed + 1, len(leaves), _leaf_values(leaves)
+        )
         _merge_row_labels(ws, form, LEAF_FIRST_ROW)
         for col, width in enumerate(_FIXED_WIDTHS, 1):
             ws.column_dimensions[get_column_letter(col)].width = width

@@ -15,25 +15,35 @@ from __future__ import annotations
 import datetime
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zipfile import ZIP_DEFLATED, ZipFile
 
 from openpyxl.cell.cell import Cell
 from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
+from openpyxl.utils import get_column_letter
 from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet._writer import WorksheetWriter
+from openpyxl.worksheet.dimensions import SheetDimension
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
-# row number → the cells of that row to write after the row's own (in column order, each
-# further right than the sheet's own cells of the row); made when the row is written
-RowCells = Callable[[int], Iterable[Cell]]
+
+@dataclass(frozen=True)
+class LazyCells:
+    """The cells a sheet gets only as it is written: ``cells(row)`` makes a row's (in column
+    order, each right of the sheet's own cells of that row) for each row of ``rows``, all
+    within ``columns`` (the sheet's dimension covers them)."""
+
+    rows: range
+    columns: range
+    cells: Callable[[int], Iterable[Cell]]
 
 
-def save(workbook: Workbook, path: str | Path, more: Mapping[Worksheet, RowCells]) -> None:
-    """``workbook.save(path)``, each sheet of ``more`` with the cells its function makes added
-    to its rows as they are written."""
+def save(workbook: Workbook, path: str | Path, more: Mapping[Worksheet, LazyCells]) -> None:
+    """``workbook.save(path)``, each sheet of ``more`` with the cells made by its
+    :class:`LazyCells` added to its rows as they are written."""
     if not more:
         workbook.save(path)
         return
@@ -45,20 +55,20 @@ def save(workbook: Workbook, path: str | Path, more: Mapping[Worksheet, RowCells
 
 
 class _ExcelWriter(ExcelWriter):
-    def __init__(self, workbook: Workbook, archive: ZipFile, more: Mapping[Any, RowCells]):
+    def __init__(self, workbook: Workbook, archive: ZipFile, more: Mapping[Any, LazyCells]):
         super().__init__(workbook, archive)
-        self._more = {id(ws): cells for ws, cells in more.items()}
+        self._more = {id(ws): lazy for ws, lazy in more.items()}
 
     def write_worksheet(self, ws: Worksheet) -> None:
-        cells = self._more.get(id(ws))
-        if cells is None:
+        lazy = self._more.get(id(ws))
+        if lazy is None:
             super().write_worksheet(ws)
             return
         # ExcelWriter.write_worksheet (openpyxl 3.1) with the writer below
         ws._drawing = SpreadsheetDrawing()
         ws._drawing.charts = ws._charts
         ws._drawing.images = ws._images
-        writer = _RowsWriter(ws, cells)
+        writer = _RowsWriter(ws, lazy)
         writer.write()
         ws._rels = writer._rels
         self._archive.write(writer.out, ws.path[1:])
@@ -67,10 +77,28 @@ class _ExcelWriter(ExcelWriter):
 
 
 class _RowsWriter(WorksheetWriter):
-    def __init__(self, ws: Worksheet, cells: RowCells) -> None:
+    def __init__(self, ws: Worksheet, lazy: LazyCells) -> None:
         super().__init__(ws)
-        self._cells = cells
+        self._lazy = lazy
 
     def rows(self) -> Iterator[tuple[int, Iterable[Cell]]]:
-        for row, own in super().rows():
-            yield row, itertools.chain(own, self._cells(row))
+        own = dict(super().rows())
+        lazy = self._lazy
+        for row in sorted(own.keys() | set(lazy.rows)):
+            cells = own.get(row, ())
+            yield row, itertools.chain(cells, lazy.cells(row)) if row in lazy.rows else cells
+
+    def write_dimensions(self) -> None:
+        """The sheet's dimension, its lazy cells included (as if they had been in the sheet)."""
+        ws, lazy = self.ws, self._lazy
+        rows = {row for row, _col in ws._cells}
+        cols = {col for _row, col in ws._cells}
+        if lazy.rows and lazy.columns:
+            rows |= {lazy.rows[0], lazy.rows[-1]}
+            cols |= {lazy.columns[0], lazy.columns[-1]}
+        if not rows:
+            ref = "A1:A1"
+        else:
+            first = f"{get_column_letter(min(cols))}{min(rows)}"
+            ref = f"{first}:{get_column_letter(max(cols))}{max(rows)}"
+        self.xf.send(SheetDimension(ref).to_tree())
