@@ -82,7 +82,7 @@ from annual_report.documents.layout import (
 from annual_report.errors import DocumentError, NianbaoError
 from annual_report.form.model import Form, Section
 from annual_report.history import yoy
-from annual_report.report import Report
+from annual_report.report import EntryPool, Report
 from annual_report.store.base import Store
 from annual_report.validation import Issue, validate
 
@@ -323,9 +323,11 @@ def _all_paragraphs(doc: Document) -> list[Any]:
 
 
 def unit_reports(store: Store, consolidation: Consolidation) -> dict[str, Report]:
-    """The included units' reports (with their narratives) from the store, by unit code."""
+    """The included units' reports (with their narratives) from the store, by unit code; their
+    entries shared through one pool (read-only: thousands of reports are held at once)."""
+    pool = EntryPool()
     return {
-        u.code: store.report_from_submission(u.submission_id)
+        u.code: store.report_from_submission(u.submission_id, pool)
         for u in consolidation.included
         if u.submission_id is not None
     }
