@@ -154,7 +154,9 @@ class MailSender(Protocol):
 
         ``before_send(mail)`` runs just before each mail is handed to the server (the caller
         records it as pending there: a crash between the two leaves exactly one mail uncertain);
-        ``on_result`` runs after each, also for mails not attempted because the server was lost.
+        when it returns ``False`` the mail is withheld (another run is sending it): not sent, no
+        result. ``on_result`` runs after each, also for mails not attempted because the server
+        was lost.
         """
         ...
 
@@ -575,8 +577,8 @@ class SmtpSender:
         self._spent = 0.0
         try:
             for index, mail in enumerate(mails):
-                if before_send:
-                    before_send(mail)
+                if before_send and before_send(mail) is False:
+                    continue  # withheld by the caller
                 result, unreachable = self._send_one(mail)
                 results.append(result)
                 if on_result:
@@ -748,8 +750,8 @@ class RecordingSender:
         self.batches += 1
         out = []
         for mail in mails:
-            if before_send:
-                before_send(mail)
+            if before_send and before_send(mail) is False:
+                continue  # withheld by the caller
             refused = {
                 a: self.refuse[a.lower()] for a in mail.recipients if a.lower() in self.refuse
             }

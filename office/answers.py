@@ -46,9 +46,10 @@ def each_owed_answer(rt: Runtime, as_of: datetime) -> Iterator[Outbound]:
     keys += [f"returned:{s.id}" for s in subs if s.status == "rejected" and s.decided_by]
     keys += [f"answer:message:{m.key}" for m in messages]
     events = rt.store.events_by_key(rt.campaign_id, keys)
+    replaced = replaced_unanswered(subs, events)
     for sub in subs:
         if owed_by(events.get(answer_key(sub))):
-            item = answer_for(rt, sub, as_of)
+            item = answer_for(rt, sub, as_of, replaced=replaced.get(sub.id, ()))
             if item is not None:
                 yield item
         returned = f"returned:{sub.id}"
@@ -88,6 +89,32 @@ def answer_owed(
     return done
 
 
+def replaced_unanswered(
+    subs: Sequence[Submission], events: dict[str, Event]
+) -> dict[int, list[Submission]]:
+    """For each version that replaced earlier ones before they were answered (two files of a
+    unit read in one run, or an answer lost to an outage), those earlier versions: its answer
+    names them, so every file a department sent is answered, and only once."""
+    out: dict[int, list[Submission]] = {}
+    waiting: dict[str, list[Submission]] = {}
+    for sub in sorted(subs, key=lambda s: s.id):
+        if sub.department is None or sub.status in ("quarantined", "unreadable"):
+            continue  # not a version of the unit's report
+        event = events.get(answer_key(sub))
+        answered = event is not None and event.status == "done"
+        pending = waiting.setdefault(sub.department, [])
+        if answered:
+            pending.clear()  # what came before was named in this answer, or is older still
+        elif sub.status == "superseded":
+            if sub.source.split(":")[0] in ("imap", "maildir"):
+                pending.append(sub)
+        elif pending:
+            # a file of the same message is named by that message's own answer (several)
+            out[sub.id] = [p for p in pending if p.message_id != sub.message_id]
+            pending.clear()
+    return out
+
+
 def owed_by(event: Event | None) -> bool:
     """:func:`office.delivery.owed` for an event already at hand."""
     if event is None or event.status == "pending":
@@ -109,8 +136,11 @@ def _tell_sender(sub: Submission) -> bool:
     return sub.status == "unreadable" and bool(sub.sender_notice_zh) and bool(sub.sender)
 
 
-def answer_for(rt: Runtime, sub: Submission, as_of: datetime) -> Outbound | None:
-    """The mail owed for a received submission (None when none is owed)."""
+def answer_for(
+    rt: Runtime, sub: Submission, as_of: datetime, *, replaced: Sequence[Submission] = ()
+) -> Outbound | None:
+    """The mail owed for a received submission (None when none is owed); ``replaced``: the
+    unit's earlier versions it replaced before they were answered, named in this answer."""
     origin = sub.source.split(":")[0]
     if sub.status not in ANSWERED or origin not in ("imap", "maildir", "drop"):
         return None
@@ -133,7 +163,7 @@ def answer_for(rt: Runtime, sub: Submission, as_of: datetime) -> Outbound | None
         return Outbound(answer_key(sub), "answer.unreadable", None, mail)
     if sub.status == "quarantined" or department is None:
         return _quarantine_notice(rt, sub, as_of)
-    return _department_answer(rt, sub, department, as_of)
+    return _department_answer(rt, sub, department, as_of, replaced)
 
 
 def _quarantine_notice(rt: Runtime, sub: Submission, as_of: datetime) -> Outbound:
@@ -163,7 +193,11 @@ def _quarantine_notice(rt: Runtime, sub: Submission, as_of: datetime) -> Outboun
 
 
 def _department_answer(
-    rt: Runtime, sub: Submission, department: Department, as_of: datetime
+    rt: Runtime,
+    sub: Submission,
+    department: Department,
+    as_of: datetime,
+    replaced: Sequence[Submission] = (),
 ) -> Outbound:
     """The receipt, the errors or warnings, or why the file could not be read."""
     plan = rt.config.plan
@@ -175,6 +209,10 @@ def _department_answer(
         "file_name": sub.file_name or "",
         "received_at": sub.received_at.astimezone(plan.zone),
         "deadline": plan.deadline_for(department.code),
+        "replaced": [
+            {"file_name": r.file_name or "", "received_at": r.received_at.astimezone(plan.zone)}
+            for r in replaced
+        ],
     }
     attachments: list[tuple[str, bytes, str]] = []
     if sub.status == "accepted":

@@ -22,6 +22,7 @@ from typing import Literal
 
 from annual_report.campaign.kinds import EVENT_KINDS, event_kind, mail_label
 from annual_report.errors import MailSendError, StoreError
+from annual_report.store.records import Event
 from connectors.outgoing import OutgoingMail, SendResult
 from office.runtime import Runtime
 
@@ -112,7 +113,10 @@ def mail_state(rt: Runtime, key: str, *, force: bool = False) -> MailState:
     """What to do with mail ``key``: ``send``, or why not: ``done`` (sent), ``held`` (pending
     from a run that died: it may have left), ``busy`` (another run is sending it now),
     ``refused`` (refused for good; the coordinator releases it with ``resend``)."""
-    event = rt.store.event(rt.campaign_id, key)
+    return _state(rt.store.event(rt.campaign_id, key), force=force)
+
+
+def _state(event: Event | None, *, force: bool = False) -> MailState:
     if event is None:
         return "send"
     if event.status == "pending" and sending_elsewhere(event.detail.get("sender")):
@@ -154,15 +158,18 @@ def deliver(
         "busy": delivery.busy,
         "refused": delivery.refused,
     }
+    seen: dict[str, int] = {}  # attempts when decided: another run may begin it meanwhile
     for item in items:
-        state = mail_state(rt, item.key, force=force)
+        event = rt.store.event(rt.campaign_id, item.key)
+        state = _state(event, force=force)
         if state == "send":
             todo.append(item)
+            seen[item.key] = event.attempts if event else 0
         else:
             lists[state].append(item.key)
     if not todo:
         return delivery
-    record = _Record(rt, todo, delivery)
+    record = _Record(rt, todo, delivery, seen)
     if down is not None and down.outage is not None:
         record.fail_rest(down.outage_error or down.outage, down.outage)
         return delivery
@@ -178,19 +185,28 @@ class _Record:
     """The store's record of one batch as the sender reports it: pending when a mail is handed
     to the server, done or failed after; an outage fails what was not tried."""
 
-    def __init__(self, rt: Runtime, todo: Sequence[Outbound], delivery: Delivery) -> None:
+    def __init__(
+        self, rt: Runtime, todo: Sequence[Outbound], delivery: Delivery, seen: dict[str, int]
+    ) -> None:
         self.rt = rt
         self.todo = todo
         self.by_id = {item.mail.message_id: item for item in todo}
         self.delivery = delivery
+        self.seen = seen
+        self.begun: set[str] = set()  # recorded pending by this run
+        self.lost: set[str] = set()  # begun by another run since this one decided
 
-    def handed(self, mail: OutgoingMail) -> None:
+    def handed(self, mail: OutgoingMail) -> bool:
+        """Record ``mail`` pending; False (the sender withholds it) when another run of the
+        office began it after this one decided to send it."""
         rt, item = self.rt, self.by_id[mail.message_id]
-        rt.store.begin_event(
+        expect = self.seen[item.key]
+        begun = rt.store.begin_event(
             rt.campaign_id,
             item.key,
             kind=item.kind,
             department=item.department,
+            expect_attempts=expect,
             detail={
                 "message_id": mail.message_id,
                 "to": list(mail.to),
@@ -200,11 +216,21 @@ class _Record:
                 "handed_at": rt.store.now().isoformat(),
             },
         )
+        if begun.begun:
+            self.begun.add(item.key)
+            return True
+        log.warning("mail %s is being sent by another run: withheld", item.key)
+        self.lost.add(item.key)
+        self.delivery.busy.append(item.key)
+        return False
 
     def result(self, result: SendResult) -> None:
         rt, item = self.rt, self.by_id[result.message_id]
-        if result.attempts == 0 and not result.ok:
-            self.handed(item.mail)  # never handed to the server: record it so it is retried
+        if item.key in self.lost:
+            return
+        never_handed = result.attempts == 0 and item.key not in self.begun
+        if never_handed and not result.ok and not self.handed(item.mail):
+            return  # never handed, and another run has it now
         detail: dict[str, object] = {
             "message_id": result.message_id,
             "to": list(item.mail.to),
@@ -235,11 +261,11 @@ class _Record:
         delivery.outage, delivery.outage_error = outage, error
         done = set(delivery.sent) | {f.key for f in delivery.failed}
         for item in self.todo:
-            if item.key in done:
+            if item.key in done or item.key in self.lost:
                 continue
-            event = rt.store.event(rt.campaign_id, item.key)
-            if event is None or event.status != "pending":
-                self.handed(item.mail)
+            # handed by this run when the server was lost, or not handed yet: failed, to retry
+            if item.key not in self.begun and not self.handed(item.mail):
+                continue  # another run has it
             rt.store.finish_event(
                 rt.campaign_id,
                 item.key,

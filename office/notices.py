@@ -99,6 +99,7 @@ def duplicate_answers(rt: Runtime, message: Message, as_of: datetime) -> list[Ou
                 "version": first.version,
                 "status": _STATUS_ZH.get(first.status, first.status),
                 "unreadable": first.failure_reason_zh if unreadable else None,
+                "same_content": bool(dup.get("same_content")),
             }
         )
         if not own and not unreadable:
@@ -133,7 +134,8 @@ def _foreign_duplicates(
         whose = owner.name if owner else "尚未确定单位"
         status = _STATUS_ZH.get(first.status, first.status)
         lines.append(
-            f"文件《{dup['name']}》与第{first.id}号报送文件完全相同（{whose}，{status}），"
+            f"文件《{dup['name']}》与第{first.id}号报送文件"
+            f"{'内容相同' if dup.get('same_content') else '完全相同'}（{whose}，{status}），"
             "未作为新的报送登记"
         )
     lines.append(f"原始邮件已存档：{message.archived_path}")

@@ -44,7 +44,7 @@ def invitation(rt, code):
     return parse_message(rt.sender.raw[mail.message_id])
 
 
-def reply(rt, tmp_path, code, *, workbooks=1, broken=False, text="请查收。"):
+def reply(rt, tmp_path, code, *, workbooks=1, broken=False, text="请查收。", seed=""):
     inv = invitation(rt, code)
     msg = EmailMessage()
     msg["From"] = city.address(code)
@@ -55,7 +55,7 @@ def reply(rt, tmp_path, code, *, workbooks=1, broken=False, text="请查收。")
     msg.set_content(text)
     form = form_for_year(2021)
     for n in range(workbooks):
-        rng = random.Random(f"{code}-{n}")
+        rng = random.Random(f"{code}-{n}{seed}")
         values = consistent_values(form, rng)
         if broken:
             values["requests.granted.natural_person"] += 1
@@ -165,3 +165,33 @@ def test_the_answers_owed_are_built_and_sent_a_batch_at_a_time(rt, tmp_path):
     assert sorted(done.sent) == owed == sorted(k for b in batches for k in b)
     assert owed_answers(rt, EVENING) == []
     assert answer_owed(rt, EVENING, batch=3, send=send).sent == [] and len(batches) == 2
+
+
+def test_a_version_replaced_before_it_was_answered_is_named_in_the_answer(rt, tmp_path):
+    """Two mails of one unit read in one run: one answer, which names the first file as
+    replaced; a third version after that answer names nothing again."""
+    first = reply(rt, tmp_path, "RSJ")
+    second = reply(rt, tmp_path, "RSJ", broken=True)
+    drop_in(rt, [first])
+    drop_in(rt, [second])
+    _, answers, delivery = collect(rt)
+    assert not delivery.failed
+    mine = [a for a in answers if a.department == "RSJ"]
+    assert [a.kind for a in mine] == ["answer.rejected"]
+    [old, new] = sorted(rt.store.submissions("2021"), key=lambda s: s.id)
+    assert (old.status, new.status) == ("superseded", "rejected")
+    text = mine[0].mail.text
+    assert "已被本次报送替代" in text and f"《{old.file_name}》" in text
+    assert "已被本次报送替代" in (mine[0].mail.html or "")
+
+    drop_in(rt, [reply(rt, tmp_path, "RSJ", seed="third")])
+    _, answers, _ = collect(rt)
+    [receipt] = [a for a in answers if a.department == "RSJ"]
+    assert receipt.kind == "answer.accepted" and "已被本次报送替代" not in receipt.mail.text
+
+
+def test_files_of_one_message_are_not_named_twice(rt, tmp_path):
+    drop_in(rt, [reply(rt, tmp_path, "CZJ", workbooks=2)])
+    _, answers, _ = collect(rt)
+    receipt = next(a for a in answers if a.department == "CZJ" and a.kind == "answer.accepted")
+    assert "已被本次报送替代" not in receipt.mail.text  # the several_workbooks answer says it

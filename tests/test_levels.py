@@ -525,6 +525,7 @@ def test_three_levels_over_real_mail(levels: Levels):
     assert submission_rows(levels.offices["YC"]) == before_city
     again = [m for m in levels.outbox.to_address(COUNTIES[0].address) if m.kind == "duplicate"]
     assert len(again) == 1 and "第1版" in again[0].text
+    assert "内容相同（文件不同，数据一致）" in again[0].text  # written again: new bytes
     levels.run("YC", "consolidate", at(date(2022, 2, 3)), approval="auto")
     levels.send_up(CITY, PROVINCE, at(date(2022, 2, 3), 14))
     levels.run("JX", "collect", at(date(2022, 2, 4)))

@@ -60,6 +60,7 @@ CONTEXT = {
                 "version": 1,
                 "status": "已接收",
                 "unreadable": None,
+                "same_content": False,
             },
             {
                 "name": "副本.xlsx",
@@ -68,6 +69,7 @@ CONTEXT = {
                 "version": None,
                 "status": "已接收",
                 "unreadable": None,
+                "same_content": True,
             },
             {
                 "name": "空.xlsx",
@@ -76,6 +78,7 @@ CONTEXT = {
                 "version": None,
                 "status": "无法读取",
                 "unreadable": "文件是空的（0字节）。",
+                "same_content": False,
             },
         ]
     },
@@ -156,6 +159,12 @@ def test_every_kind_renders(texts, kind):
     assert mail.text.endswith("\n") and "\n\n\n" not in mail.text
     assert "樟树市人民政府办公室" in mail.text
     assert "None" not in mail.text and "{{" not in mail.text
+
+
+def test_a_duplicate_says_whether_the_bytes_or_only_the_content_are_the_same(texts):
+    text = texts.render("duplicate", **COMMON, **CONTEXT["duplicate"]).text
+    assert "《年报.xlsx》：与贵单位" in text and "第1版文件完全相同" in text
+    assert "《副本.xlsx》：与其他单位此前报送的文件内容相同" in text
 
 
 def test_invitation_says_what_when_how_and_whom(texts):

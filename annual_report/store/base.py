@@ -641,6 +641,7 @@ class Store(ABC):
         department: str | None = None,
         detail: Mapping[str, Any] | None = None,
         at: datetime | None = None,
+        expect_attempts: int | None = None,
     ) -> Event:
         """Record that a step is about to happen, before doing it.
 
@@ -648,6 +649,11 @@ class Store(ABC):
         ``done`` (the caller skips the step); otherwise (``pending`` after a crash, or
         ``failed``) set back to ``pending`` with one more attempt and ``detail`` merged into
         its detail (who is sending it now). ``previous_status`` tells which case it was.
+
+        ``expect_attempts``: the attempts the caller saw when it decided to act (0: no event
+        yet). If another run began the step since, the event is returned unchanged with
+        ``begun=False``: the caller does not act. Two runs of one office that decided
+        together never both act.
         """
 
     @abstractmethod

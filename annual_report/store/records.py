@@ -137,6 +137,7 @@ class Event:
     created_at: datetime
     done_at: datetime | None
     previous_status: str | None = transient(None)  # on begin_event: None when new, else found
+    begun: bool = transient(True)  # on begin_event: False when another run began it first
 
 
 @dataclass(frozen=True)

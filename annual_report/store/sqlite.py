@@ -807,9 +807,14 @@ class SQLiteStore(base.Store):
         department: str | None = None,
         detail: Mapping[str, Any] | None = None,
         at: datetime | None = None,
+        expect_attempts: int | None = None,
     ) -> Event:
         with self._write() as db:
             found = self.event(campaign_id, key)
+            seen = found.attempts if found else 0
+            if expect_attempts is not None and seen != expect_attempts:
+                assert found is not None  # begun by another run since the caller looked
+                return replace(found, previous_status=found.status, begun=False)
             if found is None:
                 event = Event(
                     campaign=campaign_id,
