@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import io
+import pickle
 import random
 import tracemalloc
 import zipfile
@@ -157,6 +158,8 @@ def test_consolidating_from_the_store_holds_a_tuple_per_unit(tmp_path):
 def test_the_consolidation_shows_the_units_values_as_dictionaries_did():
     departments = _departments(3)
     reports = [_report(i) for i in range(3)]
+    fee = "proactive.admin_fees.amount_wan_yuan"
+    del reports[2].entries[fee]  # a cell the unit's report has no entry for
     units = [
         Unit(d.code, d.name, r, Validation(r, []), d.kind)
         for d, r in zip(departments, reports, strict=True)
@@ -172,6 +175,12 @@ def test_the_consolidation_shows_the_units_values_as_dictionaries_did():
     assert leaf.values == {c: e.value for c, e in reports[1].entries.items()}
     with pytest.raises(KeyError):
         leaf.values["no.such.cell"]
+    assert result.breakdown[fee]["D0002"] is None and fee not in result.leaves[2].values
+    assert len(result.leaves[2].values) == len(FORM.cells) - 1
+    again = pickle.loads(pickle.dumps(result))  # e.g. a task's result kept by Prefect
+    assert again.to_dict() == result.to_dict()
+    assert dict(again.leaves[2].values) == dict(result.leaves[2].values)
+    assert again.breakdown[fee]["D0002"] is None
 
 
 def test_reports_read_through_a_pool_share_their_entries_read_only():

@@ -16,7 +16,21 @@ from decimal import Decimal
 
 from annual_report.report import Report
 
-_ABSENT = object()  # a cell the unit's report has no entry for (not even an empty one)
+
+class _Absent:
+    """A cell the unit's report has no entry for (not even an empty one); one object, also
+    after a table is copied or pickled."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> str:
+        return "_ABSENT"
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+_ABSENT = _Absent()
 
 
 class ValueTable:
