@@ -40,10 +40,13 @@ bench: setup
 	.venv/bin/python bench/campaign.py --units $(BENCH_UNITS) --idle --queries $(BENCH_QUERIES)
 	.venv/bin/python bench/idle.py --units $(BENCH_IDLE)
 
-# Province scale: 1,000 against 5,000 units (time per unit, peak RSS), and the idle round at 5,000.
+# Province scale: 1,000 against 5,000 units (time per unit, peak RSS), the idle round at 5,000,
+# and the peak RSS of consolidate and of collect on stores built directly (bench/consolidate_memory.py).
 bench-full: setup
 	.venv/bin/python bench/campaign.py --compare 1000,5000 --idle --queries $(BENCH_QUERIES)
 	.venv/bin/python bench/idle.py --units 5000
+	.venv/bin/python bench/consolidate_memory.py --units 1000,5000
+	.venv/bin/python bench/consolidate_memory.py --units 1000,5000 --stage collect --late 100
 
 screenshots: setup
 	@scripts/setup.sh --screenshots

@@ -6,6 +6,7 @@ the store consume it. Values are :class:`~decimal.Decimal` (exact money, integra
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -46,7 +47,8 @@ class Report:
     campaign: str | None = None
     token: str | None = None
     declared_form: str | None = None  # form id the file claims (metadata) or shows (headers)
-    entries: dict[str, Entry] = field(default_factory=dict)
+    # a dict; read-only :class:`SharedEntries` for reports read back through an :class:`EntryPool`
+    entries: MutableMapping[str, Entry] = field(default_factory=dict)
     narrative: dict[str, str] = field(default_factory=dict)
     label_notes: list[LabelNote] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # what a truncated source did not have
@@ -85,6 +87,75 @@ class Report:
             "narrative": dict(self.narrative),
             "missing": list(self.missing),
         }
+
+
+class SharedEntries(MutableMapping[str, Entry]):
+    """A report's entries, read-only: one tuple over a key order shared with the other reports
+    of an :class:`EntryPool` (~8 bytes an entry instead of a dict's ~50 and an object each)."""
+
+    __slots__ = ("_entries", "_index")
+
+    def __init__(self, index: dict[str, int], entries: tuple[Entry, ...]) -> None:
+        self._index, self._entries = index, entries
+
+    def __getitem__(self, code: str) -> Entry:
+        return self._entries[self._index[code]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._index
+
+    def __setitem__(self, code: str, entry: Entry) -> None:
+        raise TypeError("these entries are shared with other reports: read-only")
+
+    def __delitem__(self, code: str) -> None:
+        raise TypeError("these entries are shared with other reports: read-only")
+
+    def __repr__(self) -> str:
+        return f"SharedEntries({dict(self)!r})"
+
+
+class EntryPool:
+    """Entries shared between the reports read through it: one :class:`Entry` object per
+    distinct entry and one key order per distinct order, so that holding many reports at once
+    (a consolidation of thousands of units, whose cells mostly repeat a few values) costs a
+    tuple each. The entries are shared: a report read this way is read-only."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[Any, ...], Entry] = {}
+        self._orders: dict[tuple[str, ...], dict[str, int]] = {}
+
+    def entry(
+        self,
+        code: str,
+        raw: str | None,
+        value: Decimal | None,
+        notes: tuple[str, ...] = (),
+        problem: str | None = None,
+        cell: str | None = None,
+    ) -> Entry:
+        # the value's text: Decimal("1") and Decimal("1.0") are equal, not the same entry
+        key = (code, raw, None if value is None else str(value), notes, problem, cell)
+        found = self._entries.get(key)
+        if found is None:
+            found = self._entries[key] = Entry(code, raw, value, notes, problem, cell)
+        return found
+
+    def entries(self, entries: Iterable[Entry]) -> SharedEntries:
+        """``entries`` (each through :meth:`entry`) as one report's read-only entries."""
+        shared = tuple(
+            self.entry(e.code, e.raw, e.value, e.notes, e.problem, e.cell) for e in entries
+        )
+        order = tuple(e.code for e in shared)
+        index = self._orders.get(order)
+        if index is None:
+            index = self._orders[order] = {code: i for i, code in enumerate(order)}
+        return SharedEntries(index, shared)
 
 
 def json_number(value: Decimal | None, cell_type: str) -> int | str | None:

@@ -371,9 +371,11 @@ def department_documents(
         "comparison": source.comparison,  # the unit against its own last year
     }
     draft = department_report(source.report, **common)
+    document = draft.to_bytes()
+    draft.close()  # freed now, not at the next full collection (a batch of receipts)
     page = department_page(source.report, **common)
     return [
-        (report_filename(department.name, plan.report_year, "docx"), draft.to_bytes(), DOCX),
+        (report_filename(department.name, plan.report_year, "docx"), document, DOCX),
         (report_filename(department.name, plan.report_year, "html"), page.encode("utf-8"), HTML),
     ]
 

@@ -21,9 +21,11 @@ from typing import Any
 
 from annual_report.campaign.registry import Registry
 from annual_report.consolidation.model import Consolidation, Unit, UnitOutcome, rules_codes
+from annual_report.consolidation.table import ValueTable
 from annual_report.errors import FormError, WorkbookError
 from annual_report.form.model import Form, form_for_year, load_form
 from annual_report.form.rules import Sides
+from annual_report.report import EntryPool
 from annual_report.store.base import Store
 from annual_report.store.records import Submission
 from annual_report.validation import Context, Issue, Validation, validate
@@ -51,8 +53,8 @@ def consolidate(
     chained, chain_notices = _inside_offices(eligible, covered, registry)
     covered.update(chained)
     included, placed = _include(eligible, covered, registry)
-    values, breakdown = _sum_cells(form, included)
-    leaves, twice, twice_notices = _leaves_once(form, included, registry)
+    values, breakdown, table = _sum_cells(form, included)
+    leaves, twice, twice_notices = _leaves_once(form, included, registry, table)
     for code, value in twice.items():  # a unit inside two offices' reports: counted once
         values[code] -= value
     rules_from, rules_values, rules_notices = _rules_of_the_government(
@@ -241,6 +243,8 @@ def _inside_offices(
     }
     found: dict[str, str] = {}
     notices: list[Issue] = []
+    if not offices:  # no office one level down: nobody is inside one
+        return found, notices
     for code in sorted(eligible):
         if code in covered:
             continue
@@ -265,18 +269,24 @@ def _inside_offices(
 
 
 def _leaves_once(
-    form: Form, included: Mapping[str, Checked], registry: Registry | None
+    form: Form, included: Mapping[str, Checked], registry: Registry | None, table: ValueTable
 ) -> tuple[list[Leaf], dict[str, Decimal], list[Issue]]:
     """Every leaf unit of the included units, each once; the values of the leaves found a
     second time (inside two offices' reports: subtracted from the sums), and a notice (H7)
-    naming them."""
+    naming them. A unit that is its own leaf has its values as a view of ``table``."""
     seen: dict[str, Leaf] = {}
     leaves: list[Leaf] = []
     twice: dict[str, Decimal] = defaultdict(Decimal)
     notices: list[Issue] = []
     rules = set(rules_codes(form))
     for code in sorted(included):
-        for leaf in included[code][0].own_leaves():
+        unit = included[code][0]
+        own: tuple[Leaf, ...]
+        if unit.leaves is None:
+            own = (Leaf(unit.code, unit.name, unit.kind, table.row(code)),)
+        else:
+            own = unit.own_leaves()
+        for leaf in own:
             identity = _identity(leaf.name)
             first = seen.get(identity)
             if first is None:
@@ -368,25 +378,23 @@ def _issue(number: int, message: str, codes: Iterable[str] = ()) -> Issue:
 
 def _sum_cells(
     form: Form, included: Mapping[str, Checked]
-) -> tuple[dict[str, Decimal], dict[str, dict[str, Decimal | None]]]:
-    """Every cell's exact sum over the included units, and each unit's value (by unit code)."""
-    reports = [(code, included[code][0].report) for code in sorted(included)]
-    breakdown: dict[str, dict[str, Decimal | None]] = {}
+) -> tuple[dict[str, Decimal], dict[str, Mapping[str, Decimal | None]], ValueTable]:
+    """Every cell's exact sum over the included units, and each unit's value (by unit code):
+    read-only views of one table of the units' values (:mod:`.table`), which is returned too."""
+    table = ValueTable(form.cells, ((code, included[code][0].report) for code in sorted(included)))
+    breakdown: dict[str, Mapping[str, Decimal | None]] = {}
     values: dict[str, Decimal] = {}
     with localcontext() as ctx:
         ctx.prec = 60  # far beyond any report: sums stay exact
         for code in form.cells:
-            column: dict[str, Decimal | None] = {}
+            column = table.column(code)
             total = Decimal(0)
-            for unit_code, report in reports:
-                entry = report.entries.get(code)
-                value = entry.value if entry is not None else None
-                column[unit_code] = value
+            for value in column.values_in_order():
                 if value is not None:
                     total += value
             breakdown[code] = column
             values[code] = total
-    return values, breakdown
+    return values, breakdown, table
 
 
 # -- 4. 规章 are the government's own ---------------------------------------------------------
@@ -553,10 +561,11 @@ def consolidate_campaign(store: Store, campaign_id: str) -> Consolidation:
     others: list[UnitOutcome] = []
     accepted_by_code = {s.department: s for s in store.accepted_submissions(campaign_id)}
     missing = []
+    pool = EntryPool()  # thousands of reports held at once: their entries shared, read-only
     for dept in registry:
         accepted = accepted_by_code.get(dept.code)
         if accepted is not None:
-            report = store.report_from_submission(accepted.id)
+            report = store.report_from_submission(accepted.id, pool)
             issues = [
                 Issue(i.rule, i.severity, i.codes, i.cells, i.message)  # type: ignore[arg-type]
                 for i in store.issues(accepted.id)

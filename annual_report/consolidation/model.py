@@ -7,6 +7,7 @@ unit's share of every cell and the notices (H1–H5, and R1–R4 on the sums).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -94,7 +95,8 @@ class Consolidation:
     form: Form
     year: int | None
     values: dict[str, Decimal]  # every cell of the form
-    breakdown: dict[str, dict[str, Decimal | None]]  # code → included unit code → value
+    # code → included unit code → value (read-only views of one table: .table.Column)
+    breakdown: Mapping[str, Mapping[str, Decimal | None]]
     units: list[UnitOutcome]  # every unit offered, sorted by code
     issues: list[Issue] = field(default_factory=list)
     rules_from: str | None = None  # the unit whose 规章 were taken

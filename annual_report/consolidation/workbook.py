@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +24,7 @@ from annual_report.campaign.registry import KIND_LABELS
 from annual_report.consolidation.model import Consolidation, UnitOutcome
 from annual_report.form.layout import INSTRUCTIONS_SHEET, layout, text_height
 from annual_report.form.model import CellType, Form
+from annual_report.workbook import streaming
 from annual_report.workbook.breakdown import (
     LEAF_FIRST_ROW,
     LEAF_FIXED,
@@ -33,9 +34,11 @@ from annual_report.workbook.breakdown import (
     LEAF_PATH_ROW,
     LEAVES_PER_SHEET,
     PATH_SEPARATOR,
+    Leaf,
     content_hash,
     leaf_sheet_names,
 )
+from annual_report.workbook.streaming import LazyCells
 from annual_report.workbook.template import build_workbook, set_number, set_text
 
 
@@ -182,14 +185,18 @@ def write_consolidation(
     if comparison is not None:
         sheet = workbook.create_sheet(COMPARISON_SHEET)
         _comparison_sheet(sheet, comparison, title, consolidation.form)
-    _breakdown_sheet(
-        workbook.create_sheet(BREAKDOWN_SHEET), consolidation, title, max(1, units_per_page)
-    )
-    _units_sheet(workbook.create_sheet(UNITS_SHEET), consolidation, title)
+    breakdown = workbook.create_sheet(BREAKDOWN_SHEET)
+    # the units' cells (a row per cell of the form × a column per unit) are made as each row is
+    # written, never all at once (annual_report.workbook.streaming)
+    units_cells = {
+        breakdown: _breakdown_sheet(breakdown, consolidation, title, max(1, units_per_page))
+    }
+    units = workbook.create_sheet(UNITS_SHEET)
+    units_cells[units] = _units_sheet(units, consolidation, title)
     if office is not None or consolidation.chained:
-        _leaves_sheets(workbook, consolidation, title)
+        units_cells.update(_leaves_sheets(workbook, consolidation, title))
         _office_meta(workbook, consolidation, office)
-    workbook.save(path)
+    streaming.save(workbook, path, units_cells)
     log.info("wrote consolidation %s (%d units)", path, len(consolidation.included))
     return path
 
@@ -205,16 +212,24 @@ def _unit_label(unit: UnitOutcome, city: str | None) -> str:
 _FIRST_ROW = 5  # 分单位明细: the title, a note, the unit names and the (hidden) unit codes above
 
 
-def _breakdown_sheet(ws: Any, c: Consolidation, title: str, per_page: int) -> None:
+def _breakdown_sheet(ws: Any, c: Consolidation, title: str, per_page: int) -> LazyCells:
     """The national format's rows with their Chinese labels (a row per cell, the row label
     merged over its cells), one column per included unit. Codes only where machines look:
-    the hidden column A (cell codes) and the hidden row 4 (unit codes)."""
+    the hidden column A (cell codes) and the hidden row 4 (unit codes). Returns what makes
+    the units' cells of a row, when the sheet is written."""
     city = _city_of(c.included)
     _breakdown_head(ws, c, title, city)
     _breakdown_rows(ws, c)
     _merge_row_labels(ws, c.form)
     _breakdown_columns(ws, c.included, city)
     _breakdown_print(ws, len(c.form.cells), len(c.included), per_page)
+    units = [u.code for u in c.included]
+
+    def values(code: str) -> Iterator[Decimal | None]:
+        column = c.breakdown[code]
+        return (column[unit] for unit in units)
+
+    return _units_cells(ws, c.form, _FIRST_ROW, len(BREAKDOWN_FIXED) + 1, len(units), values)
 
 
 def _breakdown_head(ws: Any, c: Consolidation, title: str, city: str | None) -> None:
@@ -241,8 +256,7 @@ def _breakdown_head(ws: Any, c: Consolidation, title: str, city: str | None) -> 
 
 def _breakdown_rows(ws: Any, c: Consolidation) -> None:
     """A row per cell of the form: its code, table, 项目, 栏目, the sum and each unit's value."""
-    form, units = c.form, c.included
-    fixed = len(BREAKDOWN_FIXED)
+    form = c.form
     sections = {s.number: f"表{s.heading.split('、')[0]}" for s in form.sections}  # 表二
     for r, code in enumerate(form.cells, _FIRST_ROW):
         spec = form.cells[code]
@@ -258,13 +272,36 @@ def _breakdown_rows(ws: Any, c: Consolidation) -> None:
         cell = ws.cell(r, 5)
         _put_number(cell, c.values[code], spec.type)
         cell.style = "nbw_sum_money" if money else "nbw_sum"
-        column = c.breakdown[code]
-        style = "nbw_money" if money else "nbw_count"
-        for i, unit in enumerate(units, fixed + 1):
-            cell = ws.cell(r, i)
-            _put_number(cell, column[unit.code], spec.type)  # 规章 as reported
-            cell.style = style
+        # each unit's value (规章 as reported): _units_cells, as the row is written
         ws.row_dimensions[r].height = _ROW_PT
+
+
+def _units_cells(
+    ws: Any,
+    form: Form,
+    first_row: int,
+    first_col: int,
+    count: int,
+    values: Callable[[str], Iterable[Decimal | None]],
+) -> LazyCells:
+    """The cells of the ``count`` unit columns (from ``first_col``) of the national rows (from
+    ``first_row``, a row per cell of the form), made row by row as the sheet is written:
+    ``values(cell code)`` are the units' values of that cell in column order, each styled as
+    分单位明细 shows a unit's figure."""
+    codes = list(form.cells)
+    rows = range(first_row, first_row + len(codes))
+
+    def cells(r: int) -> Iterator[XlCell]:
+        code = codes[r - first_row]
+        cell_type = form.cells[code].type
+        style = "nbw_money" if cell_type == "money" else "nbw_count"
+        for col, value in enumerate(values(code), first_col):
+            cell = XlCell(ws, row=r, column=col)
+            _put_number(cell, value, cell_type)
+            cell.style = style
+            yield cell
+
+    return LazyCells(rows, range(first_col, first_col + count), cells)
 
 
 def _merge_row_labels(ws: Any, form: Form, first_row: int = _FIRST_ROW) -> None:
@@ -344,7 +381,9 @@ def _city_of(units: Sequence[UnitOutcome]) -> str | None:
     return None
 
 
-def _units_sheet(ws: Any, c: Consolidation, title: str) -> None:
+def _units_sheet(ws: Any, c: Consolidation, title: str) -> LazyCells:
+    """纳入与未纳入单位: a row per unit offered (made as the sheet is written: the returned
+    cells), then the consolidation's notices."""
     headers = ["序号", "单位名称", "类别", "状态", "原因", "版本", "错误", "警告", "来源", "代码"]
     widths = (6, 34, 12, 8, 44, 6, 6, 6, 24, 10)  # 代码: hidden, for machines
     _text(ws.cell(1, 1), f"{title}——纳入与未纳入单位")
@@ -360,20 +399,7 @@ def _units_sheet(ws: Any, c: Consolidation, title: str) -> None:
         _text(cell, label)
         cell.style = "nb_header"
     rows = [*c.included, *c.excluded]
-    for r, unit in enumerate(rows, 4):
-        ws.cell(r, 1).value = r - 3
-        _text(ws.cell(r, 10), unit.code)
-        _text(ws.cell(r, 2), unit.name)
-        _text(ws.cell(r, 3), KIND_LABELS.get(unit.kind, unit.kind))
-        _text(ws.cell(r, 4), "纳入" if unit.included else "未纳入")
-        _text(ws.cell(r, 5), unit.reason)
-        if unit.version is not None:
-            ws.cell(r, 6).value = unit.version
-        ws.cell(r, 7).value = unit.errors
-        ws.cell(r, 8).value = unit.warnings
-        _text(ws.cell(r, 9), Path(unit.source).name if unit.source else None)
-        for col in range(1, len(headers) + 1):
-            ws.cell(r, col).style = "nb_text" if unit.included else "nb_excluded"
+    last = 3 + len(rows)
     if c.issues:
         r = len(rows) + 5
         _text(ws.cell(r, 1), "汇总提示")
@@ -385,16 +411,41 @@ def _units_sheet(ws: Any, c: Consolidation, title: str) -> None:
             ws.merge_cells(start_row=i, start_column=2, end_row=i, end_column=len(headers) - 1)
             ws.cell(i, 2).alignment = Alignment(vertical="top", wrap_text=True)
             ws.row_dimensions[i].height = text_height(issue.message, sum(widths[1:-1]))
+        last = r + len(c.issues)
     for letter, w in zip("ABCDEFGHIJ", widths, strict=True):
         ws.column_dimensions[letter].width = w
     ws.column_dimensions["J"].hidden = True
-    ws.print_area = f"A1:I{ws.max_row}"
+    ws.print_area = f"A1:I{last}"
     ws.freeze_panes = "A4"
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.sheet_properties.pageSetUpPr.fitToPage = True  # one page wide, as long as it takes
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
+
+    def cells(r: int) -> Iterator[XlCell]:
+        unit = rows[r - 4]
+        style = "nb_text" if unit.included else "nb_excluded"
+        source = Path(unit.source).name if unit.source else None
+        texts: dict[int, str | None] = {
+            2: unit.name,
+            3: KIND_LABELS.get(unit.kind, unit.kind),
+            4: "纳入" if unit.included else "未纳入",
+            5: unit.reason,
+            9: source,
+            10: unit.code,
+        }
+        numbers = {1: r - 3, 6: unit.version, 7: unit.errors, 8: unit.warnings}
+        for col in range(1, len(headers) + 1):
+            cell = XlCell(ws, row=r, column=col)
+            if col in texts:
+                _text(cell, texts[col])
+            elif numbers[col] is not None:
+                cell.value = numbers[col]
+            cell.style = style
+            yield cell
+
+    return LazyCells(range(4, 4 + len(rows)), range(1, len(headers) + 1), cells)
 
 
 COMPARISON_FIXED = ("表", "项目", "栏目")
@@ -543,14 +594,16 @@ def _merge_runs(ws: Any, first: int, places: Sequence[tuple[str, str]]) -> None:
 # -- an office's report as a submission one level up ----------------------------------------
 
 
-def _leaves_sheets(workbook: Any, c: Consolidation, title: str) -> None:
+def _leaves_sheets(workbook: Any, c: Consolidation, title: str) -> dict[Any, LazyCells]:
     """基层单位明细 (and 基层单位明细2 … past LEAVES_PER_SHEET units): every leaf unit's values in
     the national rows, each column headed by the unit and the offices it came through; the
-    machine rows (key, full name, kind, offices) hidden."""
+    machine rows (key, full name, kind, offices) hidden. Returns, for each sheet, what makes
+    the units' cells of a row when the sheet is written."""
     form = c.form
     names = leaf_sheet_names(len(c.leaves))
     sections = {s.number: f"表{s.heading.split('、')[0]}" for s in form.sections}
     fixed = len(LEAF_FIXED)
+    units_cells: dict[Any, LazyCells] = {}
     for page, name in enumerate(names):
         ws = workbook.create_sheet(name)
         leaves = c.leaves[page * LEAVES_PER_SHEET : (page + 1) * LEAVES_PER_SHEET]
@@ -591,11 +644,9 @@ def _leaves_sheets(workbook: Any, c: Consolidation, title: str) -> None:
             cell = ws.cell(r, 5)
             _put_number(cell, total, spec.type)
             cell.style = "nbw_sum_money" if money else "nbw_sum"
-            style = "nbw_money" if money else "nbw_count"
-            for i, leaf in enumerate(leaves, fixed + 1):
-                cell = ws.cell(r, i)
-                _put_number(cell, leaf.values.get(code), spec.type)
-                cell.style = style
+        units_cells[ws] = _units_cells(
+            ws, form, LEAF_FIRST_ROW, fixed + 1, len(leaves), _leaf_values(leaves)
+        )
         _merge_row_labels(ws, form, LEAF_FIRST_ROW)
         for col, width in enumerate(_FIXED_WIDTHS, 1):
             ws.column_dimensions[get_column_letter(col)].width = width
@@ -612,6 +663,16 @@ def _leaves_sheets(workbook: Any, c: Consolidation, title: str) -> None:
         ws.page_setup.fitToWidth = max(1, math.ceil(len(leaves) / UNITS_PER_PAGE))
         ws.page_setup.fitToHeight = 0
         ws.oddFooter.center.text = "基层单位明细 第 &P 页，共 &N 页"
+    return units_cells
+
+
+def _leaf_values(leaves: Sequence[Leaf]) -> Callable[[str], Iterator[Decimal | None]]:
+    """The leaves' values of a cell, in column order."""
+
+    def values(code: str) -> Iterator[Decimal | None]:
+        return (leaf.values.get(code) for leaf in leaves)
+
+    return values
 
 
 def office_hash(c: Consolidation) -> str:

@@ -82,7 +82,7 @@ from annual_report.documents.layout import (
 from annual_report.errors import DocumentError, NianbaoError
 from annual_report.form.model import Form, Section
 from annual_report.history import yoy
-from annual_report.report import Report
+from annual_report.report import EntryPool, Report
 from annual_report.store.base import Store
 from annual_report.validation import Issue, validate
 
@@ -187,6 +187,17 @@ class Draft:
         buffer = io.BytesIO()
         self.document.save(buffer)
         return buffer.getvalue()
+
+    def close(self) -> None:
+        """Free the Word document now; it cannot be saved afterwards. python-docx's package and
+        its parts refer to each other (reference cycles): left alone, a department report's
+        XML (~5 MB in memory) stays until the next full garbage collection, and a round of
+        receipts piles up hundreds of them (issue 12)."""
+        package = self.document.part.package
+        for part in list(package.iter_parts()):
+            part.__dict__.clear()
+        package.__dict__.clear()
+        self.document.__dict__.clear()  # it and its body refer to each other too
 
 
 # -- C5 ------------------------------------------------------------------------------------------
@@ -323,9 +334,11 @@ def _all_paragraphs(doc: Document) -> list[Any]:
 
 
 def unit_reports(store: Store, consolidation: Consolidation) -> dict[str, Report]:
-    """The included units' reports (with their narratives) from the store, by unit code."""
+    """The included units' reports (with their narratives) from the store, by unit code; their
+    entries shared through one pool (read-only: thousands of reports are held at once)."""
+    pool = EntryPool()
     return {
-        u.code: store.report_from_submission(u.submission_id)
+        u.code: store.report_from_submission(u.submission_id, pool)
         for u in consolidation.included
         if u.submission_id is not None
     }

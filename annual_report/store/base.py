@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from annual_report.campaign.registry import Department, Registry
 from annual_report.errors import StoreError, WorkbookError
 from annual_report.form.model import form_for_year, load_form
-from annual_report.report import Entry, Report
+from annual_report.report import Entry, EntryPool, Report
 from annual_report.store.records import (
     REJECTED,
     SUBMISSION_STATUSES,
@@ -470,8 +470,10 @@ class Store(ABC):
     def issues(self, submission_id: int) -> list[StoredIssue]:
         """The submission's issues in the order validation found them."""
 
-    def report_from_submission(self, submission_id: int) -> Report:
-        """The submission's values as a :class:`Report` again (for the merger, C1, templates)."""
+    def report_from_submission(self, submission_id: int, pool: EntryPool | None = None) -> Report:
+        """The submission's values as a :class:`Report` again (for the merger, C1, templates).
+        With ``pool``, its entries are shared with the other reports read through that pool
+        (read-only, a tuple a report: what the merger holds of thousands of units)."""
         sub = self.submission(submission_id)
         if sub.form_id is None:
             raise StoreError("submission has no values (it was not read)", id=submission_id)
@@ -486,18 +488,25 @@ class Store(ABC):
         )
         report.missing = list(sub.missing)
         narrative_codes = set(form.narrative_codes)
+        entries = []
         for v in self.stored_values([submission_id]):
             if v.code in narrative_codes or v.code.startswith(NARRATIVE):
                 report.narrative[v.code] = v.raw or ""
                 continue
-            report.entries[v.code] = Entry(
-                code=v.code,
-                raw=v.raw,
-                value=v.value,
-                notes=v.notes,
-                problem=v.problem,
-                cell=v.cell,
+            entries.append(
+                Entry(
+                    code=v.code,
+                    raw=v.raw,
+                    value=v.value,
+                    notes=v.notes,
+                    problem=v.problem,
+                    cell=v.cell,
+                )
             )
+        if pool is not None:
+            report.entries = pool.entries(entries)
+        else:
+            report.entries = {e.code: e for e in entries}
         return report
 
     # -- offices one level down: their reports' units ------------------------------------------

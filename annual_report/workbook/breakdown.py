@@ -46,7 +46,7 @@ class Leaf:
     code: str
     name: str
     kind: str
-    values: dict[str, Decimal | None]
+    values: Mapping[str, Decimal | None]  # read-only (a dict, or a view of the merger's table)
     path: tuple[str, ...] = ()  # office codes, outermost first
     path_names: tuple[str, ...] = ()
 
