@@ -89,3 +89,24 @@ def test_the_registry_of_an_unchanged_snapshot_is_the_one_read_back(tmp_path):
             fresh.close()
     finally:
         store.close()
+
+
+def test_a_collect_run_imports_no_dataframe_or_document_library():
+    """A run's process loads the flows and the store without pandas (sqlite-utils would import
+    it), openpyxl or python-docx: ~0.4 s and ~70 MB for every idle round otherwise. The tasks
+    that need them import them; pandas still imports, and sqlite-utils works, afterwards."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, flows.campaign, flows.tasks, flows.cli, office.intake, office.answers\n"
+        "heavy = [m for m in ('pandas', 'pyarrow', 'openpyxl', 'docx', 'matplotlib')"
+        " if m in sys.modules]\n"
+        "assert heavy == [], heavy\n"
+        "import pandas, sqlite_utils\n"
+        "db = sqlite_utils.Database(memory=True)\n"
+        "db['t'].insert({'a': 1, 'b': 'x'})\n"
+        "assert list(db['t'].rows) == [{'a': 1, 'b': 'x'}] and pandas.DataFrame({'a': [1]}).size\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

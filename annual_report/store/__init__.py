@@ -11,10 +11,33 @@ Open a store with :func:`open_store`; code that receives one types it as :class:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+
+def _import_sqlite_utils() -> None:
+    """Import sqlite-utils without pandas.
+
+    sqlite-utils imports pandas whenever it is installed (it is: the history frames use it),
+    only to give ``pandas.Timestamp`` columns a type; this store never writes one. With pandas
+    3 and pyarrow that costs every process ~0.4 s and ~70 MB before any work, an idle collect
+    round included. So pandas is hidden while sqlite-utils is first imported (it then sets its
+    ``pd`` to None, as when pandas is absent) and is importable as usual right after. Once
+    pandas is loaded, nothing is hidden.
+    """
+    if "sqlite_utils" in sys.modules or "pandas" in sys.modules:
+        return
+    sys.modules["pandas"] = None  # type: ignore[assignment]  # makes `import pandas` fail
+    try:
+        import sqlite_utils.db  # noqa: F401
+    finally:
+        del sys.modules["pandas"]
+
+
+_import_sqlite_utils()
 
 if TYPE_CHECKING:
     from annual_report.store.base import Store
