@@ -10,7 +10,7 @@ runs it:
 - ``flows``: ``nianbao run consolidate --approval auto`` against a running Prefect server;
 - ``plain``: the same ``office/`` use cases without Prefect (``bench/campaign.py --stage``).
 
-Per run: wall and CPU time and the peak RSS of the stage's process (``wait4``'s ``ru_maxrss``),
+Per run: wall and CPU time and the peak RSS of the stage's process (its VmHWM, sampled),
 the figures ``bench/campaign.py`` reports for its consolidate stage.
 
 ``--stage collect``: the same for a collect round that takes the last ``--late`` units' replies
