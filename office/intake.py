@@ -14,7 +14,6 @@ from annual_report.campaign.kinds import STATE_LABELS
 from annual_report.campaign.registry import Registry
 from annual_report.campaign.submission import Origin, assign_submission, receive_workbook
 from annual_report.errors import StoreError, WorkbookError
-from annual_report.store.base import content_hash
 from annual_report.store.records import Submission
 from connectors.attachments import Attachment, ParsedMessage, find_attachment
 from connectors.mailbox import Mailbox, Received, receive
@@ -226,7 +225,7 @@ def _receive_files(
                         "status": got.submission.status,
                         "sender": got.submission.sender,
                         # an office's report in new bytes: the same figures, not the same file
-                        "same_content": got.submission.sha256 != content_hash(attachment.content),
+                        "same_content": got.same_content,
                     }
                 )
             continue

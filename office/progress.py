@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from annual_report.history.days import PROGRESS_STATES, progress_days
+from annual_report.history.days import progress_days
 from office.runtime import Runtime
 
 PUBLISHED = "progress-chart"  # the store's note of the days last published (their hash)
@@ -31,11 +31,10 @@ def progress_chart(rt: Runtime, as_of: datetime, server: str | None = "") -> Cha
         return None
     # matplotlib and pandas: only when there is a chart to draw (a round that changed nothing
     # imports neither)
-    import pandas as pd
-
     from annual_report.documents import charts
+    from annual_report.history.frames import progress_frame
 
-    frame = pd.DataFrame(days, columns=["day", *PROGRESS_STATES, "total"])
+    frame = progress_frame(days)
     return Chart(charts.progress_markdown(rt.store, rt.campaign_id, days=frame), digest)
 
 

@@ -49,6 +49,8 @@ class Received:
     match: Match | None = None
     validation: Validation | None = None
     failure: WorkbookError | None = None
+    # a duplicate by content: an office's report with the same figures in other bytes
+    same_content: bool = False
 
     @property
     def duplicate(self) -> bool:
@@ -157,7 +159,7 @@ def receive_workbook(
         same = store.office_by_content(campaign_id, unit.code, digest)
         if same is not None:
             log.info("office report of %s unchanged (submission %s)", unit.code, same.id)
-            return Received(same, match=match)
+            return Received(same, match=match, same_content=True)
     validation = validate_for_department(store, campaign_id, report, unit)
     validation.issues.extend(_office_issues(report, unit))
     validation.issues.extend(_reported_twice(store, campaign_id, registry, unit, report))

@@ -76,6 +76,7 @@ __all__ = [
     "figures_frame",
     "frames",
     "progress_by_day",
+    "progress_frame",
     "record_city_report",
     "submissions_frame",
     "top_units",
@@ -757,7 +758,13 @@ def progress_by_day(
     (their latest version), one waiting for review, or nothing. Columns: day, accepted,
     rejected, pending, missing, total."""
     rows = progress_days(store, campaign_id, zone=_zone(zone), as_of=as_of, start=start)
-    return pd.DataFrame(rows, columns=["day", *PROGRESS_STATES, "total"])
+    return progress_frame(rows)
+
+
+def progress_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """The rows of :func:`~annual_report.history.days.progress_days` as the frame of
+    :func:`progress_by_day`."""
+    return pd.DataFrame(list(rows), columns=["day", *PROGRESS_STATES, "total"])
 
 
 # -- export ----------------------------------------------------------------------------------

@@ -488,21 +488,13 @@ class Store(ABC):
         )
         report.missing = list(sub.missing)
         narrative_codes = set(form.narrative_codes)
+        make = pool.entry if pool is not None else Entry
         entries = []
         for v in self.stored_values([submission_id]):
             if v.code in narrative_codes or v.code.startswith(NARRATIVE):
                 report.narrative[v.code] = v.raw or ""
                 continue
-            entries.append(
-                Entry(
-                    code=v.code,
-                    raw=v.raw,
-                    value=v.value,
-                    notes=v.notes,
-                    problem=v.problem,
-                    cell=v.cell,
-                )
-            )
+            entries.append(make(v.code, v.raw, v.value, v.notes, v.problem, v.cell))
         if pool is not None:
             report.entries = pool.entries(entries)
         else:
