@@ -6,7 +6,7 @@ the store consume it. Values are :class:`~decimal.Decimal` (exact money, integra
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -118,6 +118,15 @@ class SharedEntries(MutableMapping[str, Entry]):
 
     def __repr__(self) -> str:
         return f"SharedEntries({dict(self)!r})"
+
+
+def entry_tuple(entries: Mapping[str, Entry]) -> tuple[Mapping[str, int], tuple[Entry, ...]]:
+    """``(code → position, the entries in that order)``: for entries read through an
+    :class:`EntryPool`, the report's own tuple and the order it shares with the other reports
+    (nothing copied); for a dict, both made here."""
+    if isinstance(entries, SharedEntries):
+        return entries._index, entries._entries
+    return {code: i for i, code in enumerate(entries)}, tuple(entries.values())
 
 
 class EntryPool:

@@ -200,6 +200,8 @@ def test_versions_increment_and_supersede(store):
     assert [s.id for s in store.accepted_submissions("2021")] == [v3.id, other.id]
     assert store.rejection_count("2021", "RSJ") == 1
     assert [s.id for s in store.submissions("2021")] == [v1.id, v2.id, v3.id, other.id]
+    # again while the submissions just read are current (a store may answer from them)
+    assert [s.id for s in store.accepted_submissions("2021")] == [v3.id, other.id]
 
 
 def test_values_are_exact_and_rebuild_the_report(store):
@@ -539,6 +541,21 @@ def test_events_are_recorded_before_and_after(store):
         store.finish_event("2021", "never:begun")
     with pytest.raises(StoreError, match="'done' or 'failed'"):
         store.finish_event("2021", "invitation:RSJ", status="pending")
+
+
+def test_the_steps_are_the_events_without_their_details(store):
+    """The states are derived from the steps: every event, in the order begun, no detail."""
+    for key, dept in (("invitation:RSJ", "RSJ"), ("invitation:ZRZYJ", "ZRZYJ")):
+        store.begin_event("2021", key, kind="sent.invitation", department=dept)
+    store.finish_event("2021", "invitation:ZRZYJ", detail={"message_id": "<z@yc>"}, at=T0)
+    store.begin_event("2021", "digest", kind="digest.coordinator")
+    steps = store.steps("2021")
+    expected = [
+        (e.kind, e.department, e.status, e.created_at, e.done_at) for e in store.events("2021")
+    ]
+    assert [(s.kind, s.department, s.status, s.created_at, s.done_at) for s in steps] == expected
+    assert steps == Store.steps(store, "2021") and len(steps) == 3
+    assert not hasattr(steps[0], "detail")
 
 
 def test_a_kind_with_like_wildcards_matches_only_itself(store):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from annual_report.campaign.kinds import MAIL_PROBLEMS, STATE_LABELS, Effect, effect_of
 from annual_report.campaign.lateness import days_late, late_label, overdue_label
 from annual_report.campaign.registry import Department
-from annual_report.store.records import ACCEPTED, REJECTED, Campaign, Event, Submission
+from annual_report.store.records import ACCEPTED, REJECTED, Campaign, Event, Step, Submission
 
 if TYPE_CHECKING:
     from annual_report.store.base import Store
@@ -75,7 +75,7 @@ def _state_of(latest: Submission | None, escalations: int, invited: bool) -> str
 def _state(
     dept: Department,
     versions: Sequence[Submission],
-    events: Sequence[Event],
+    events: Sequence[Event | Step],
     deadline: date | None,
     zone: tzinfo | None,
     today: date | None,
@@ -123,7 +123,7 @@ def derive_states(
     campaign: Campaign,
     departments: Iterable[Department],
     submissions: Iterable[Submission],
-    events: Iterable[Event],
+    events: Iterable[Event | Step],
     *,
     due: Mapping[str, date] | None = None,
     zone: tzinfo | None = None,
@@ -142,7 +142,7 @@ def derive_states(
             versions.setdefault(sub.department, []).append(sub)
     for subs in versions.values():
         subs.sort(key=lambda s: s.version or 0)
-    steps: dict[str, list[Event]] = {}
+    steps: dict[str, list[Event | Step]] = {}
     for event in events:
         if event.department is not None:
             steps.setdefault(event.department, []).append(event)
@@ -172,7 +172,7 @@ def department_states(
         store.campaign(campaign_id),
         store.registry(campaign_id),
         store.submissions(campaign_id),
-        store.events(campaign_id),
+        store.steps(campaign_id),
         due=due,
         zone=zone,
         today=today,

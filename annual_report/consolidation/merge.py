@@ -565,7 +565,7 @@ def consolidate_campaign(store: Store, campaign_id: str) -> Consolidation:
     for dept in registry:
         accepted = accepted_by_code.get(dept.code)
         if accepted is not None:
-            report = store.report_from_submission(accepted.id, pool)
+            report = store.report_from_submission(accepted.id, pool, narrative=False)
             issues = [
                 Issue(i.rule, i.severity, i.codes, i.cells, i.message)  # type: ignore[arg-type]
                 for i in store.issues(accepted.id)

@@ -1,9 +1,11 @@
-"""The included units' values as one table: a row of values per unit over the form's cells.
+"""The included units' values as one table: each unit's entries over the form's cells.
 
 A consolidation of N units holds N × ~200 values. As dictionaries (one per cell over the units,
 one per unit over the cells) that is ~25 KB a unit, and the memory of a 5,000-unit
-consolidation grew with it; here each unit is one tuple (8 bytes a value, the values
-themselves shared with the reports they came from), and :attr:`Consolidation.breakdown
+consolidation grew with it. Here a unit costs no more than its report already does: the table
+keeps the report's own tuple of entries (read through an :class:`~annual_report.report.
+EntryPool`, shared, nothing copied) and, per distinct key order, one layout saying where each
+cell of the form is in it. :attr:`Consolidation.breakdown
 <annual_report.consolidation.model.Consolidation.breakdown>` and a plain unit's
 :attr:`Leaf.values <annual_report.workbook.breakdown.Leaf.values>` are read-only views of it
 (:class:`Column`, :class:`Row`), with the keys and values the dictionaries had.
@@ -14,45 +16,34 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 
-from annual_report.report import Report
+from annual_report.report import Entry, Report, entry_tuple
 
-
-class _Absent:
-    """A cell the unit's report has no entry for (not even an empty one); one object, also
-    after a table is copied or pickled."""
-
-    __slots__ = ()
-
-    def __reduce__(self) -> str:
-        return "_ABSENT"
-
-    def __repr__(self) -> str:
-        return "<absent>"
-
-
-_ABSENT = _Absent()
+Layout = tuple[int | None, ...]  # per cell of the form: its position in a unit's entries
 
 
 class ValueTable:
     """Each unit's value of each cell, for ``units`` (code, report) in that order."""
 
-    __slots__ = ("_cells", "_extra", "_rows", "_units")
+    __slots__ = ("_cells", "_entries", "_extra", "_layouts", "_units")
 
     def __init__(self, cells: Iterable[str], units: Iterable[tuple[str, Report]]) -> None:
         self._cells: dict[str, int] = {code: i for i, code in enumerate(cells)}
         self._units: dict[str, int] = {}
-        self._rows: list[tuple[object, ...]] = []
+        self._entries: list[tuple[Entry, ...]] = []
+        self._layouts: list[Layout] = []  # one object per key order, shared by its units
         self._extra: dict[str, dict[str, Decimal | None]] = {}  # entries of no cell of the form
+        known: dict[int, tuple[Mapping[str, int], Layout]] = {}  # by the order's identity
         for code, report in units:
-            entries = report.entries
-            row = []
-            for cell in self._cells:
-                entry = entries.get(cell)
-                row.append(_ABSENT if entry is None else entry.value)
-            self._units[code] = len(self._rows)
-            self._rows.append(tuple(row))
-            if len(entries) > len(row) - row.count(_ABSENT):
-                extra = {c: e.value for c, e in entries.items() if c not in self._cells}
+            index, entries = entry_tuple(report.entries)
+            found = known.get(id(index))
+            if found is None or found[0] is not index:
+                found = known[id(index)] = (index, tuple(index.get(c) for c in self._cells))
+            layout = found[1]
+            self._units[code] = len(self._entries)
+            self._entries.append(entries)
+            self._layouts.append(layout)
+            if len(index) > len(layout) - layout.count(None):
+                extra = {c: entries[i].value for c, i in index.items() if c not in self._cells}
                 self._extra[code] = extra
 
     @property
@@ -65,7 +56,12 @@ class ValueTable:
 
     def row(self, unit: str) -> Row:
         """The unit's values of the cells its report has, by cell code."""
-        return Row(self._cells, self._rows[self._units[unit]], self._extra.get(unit))
+        at = self._units[unit]
+        return Row(self._cells, self._layouts[at], self._entries[at], self._extra.get(unit))
+
+    def _value(self, unit: int, cell: int) -> Decimal | None:
+        position = self._layouts[unit][cell]
+        return None if position is None else self._entries[unit][position].value
 
 
 class Column(Mapping[str, Decimal | None]):
@@ -77,8 +73,7 @@ class Column(Mapping[str, Decimal | None]):
         self._table, self._at = table, at
 
     def __getitem__(self, unit: str) -> Decimal | None:
-        value = self._table._rows[self._table._units[unit]][self._at]
-        return None if value is _ABSENT else value  # type: ignore[return-value]
+        return self._table._value(self._table._units[unit], self._at)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._table._units)
@@ -92,9 +87,9 @@ class Column(Mapping[str, Decimal | None]):
     def values_in_order(self) -> Iterator[Decimal | None]:
         """The values in the table's unit order (as ``self.values()``, without the lookups)."""
         at = self._at
-        for row in self._table._rows:
-            value = row[at]
-            yield None if value is _ABSENT else value  # type: ignore[misc]
+        for layout, entries in zip(self._table._layouts, self._table._entries, strict=True):
+            position = layout[at]
+            yield None if position is None else entries[position].value
 
     def __repr__(self) -> str:
         return f"Column({dict(self)!r})"
@@ -104,36 +99,38 @@ class Row(Mapping[str, Decimal | None]):
     """One unit over the cells its report has: ``{cell code: value}`` in the form's order (and
     then any entry of a code the form has not, as the report had it)."""
 
-    __slots__ = ("_cells", "_extra", "_row")
+    __slots__ = ("_cells", "_entries", "_extra", "_layout")
 
     def __init__(
         self,
         cells: Mapping[str, int],
-        row: tuple[object, ...],
+        layout: Layout,
+        entries: tuple[Entry, ...],
         extra: Mapping[str, Decimal | None] | None = None,
     ) -> None:
-        self._cells, self._row, self._extra = cells, row, extra or {}
+        self._cells, self._layout, self._entries = cells, layout, entries
+        self._extra = extra or {}
 
     def __getitem__(self, cell: str) -> Decimal | None:
         at = self._cells.get(cell)
         if at is None:
             return self._extra[cell]
-        value = self._row[at]
-        if value is _ABSENT:
+        position = self._layout[at]
+        if position is None:
             raise KeyError(cell)
-        return value  # type: ignore[return-value]
+        return self._entries[position].value
 
     def __iter__(self) -> Iterator[str]:
-        row = self._row
-        yield from (cell for cell, at in self._cells.items() if row[at] is not _ABSENT)
+        layout = self._layout
+        yield from (cell for cell, at in self._cells.items() if layout[at] is not None)
         yield from self._extra
 
     def __len__(self) -> int:
-        return len(self._row) - self._row.count(_ABSENT) + len(self._extra)
+        return len(self._layout) - self._layout.count(None) + len(self._extra)
 
     def __contains__(self, cell: object) -> bool:
         at = self._cells.get(cell)  # type: ignore[call-overload]
-        return self._row[at] is not _ABSENT if at is not None else cell in self._extra
+        return self._layout[at] is not None if at is not None else cell in self._extra
 
     def __repr__(self) -> str:
         return f"Row({dict(self)!r})"

@@ -49,16 +49,14 @@ def progress_days(
     active = set(departments)
     subs = [s for s in store.submissions(campaign_id) if s.department in active]
 
-    def moments() -> list[datetime]:  # when anything happened (read only when needed)
-        done = store.events(campaign_id, status="done")
-        return [s.received_at for s in subs] + [e.done_at or e.created_at for e in done]
+    events = store.steps(campaign_id)  # without their details: tens of thousands of them
+
+    def moments() -> list[datetime]:  # when anything happened
+        done = [e.done_at or e.created_at for e in events if e.status == "done"]
+        return [s.received_at for s in subs] + done
 
     if start is None:
-        invitations = [
-            e.done_at or e.created_at
-            for e in store.events(campaign_id, kind="sent.invitation")
-            if e.kind == "sent.invitation"
-        ]
+        invitations = [e.done_at or e.created_at for e in events if e.kind == "sent.invitation"]
         first = min(invitations or moments() or [store.campaign(campaign_id).created_at])
         start = first.astimezone(tz).date()
     end = (as_of or max(moments(), default=None) or datetime.now(tz)).astimezone(tz).date()

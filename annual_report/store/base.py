@@ -50,6 +50,7 @@ from annual_report.store.records import (
     Event,
     EventStatus,
     Message,
+    Step,
     StoredIssue,
     StoredValue,
     Submission,
@@ -470,10 +471,14 @@ class Store(ABC):
     def issues(self, submission_id: int) -> list[StoredIssue]:
         """The submission's issues in the order validation found them."""
 
-    def report_from_submission(self, submission_id: int, pool: EntryPool | None = None) -> Report:
+    def report_from_submission(
+        self, submission_id: int, pool: EntryPool | None = None, *, narrative: bool = True
+    ) -> Report:
         """The submission's values as a :class:`Report` again (for the merger, C1, templates).
         With ``pool``, its entries are shared with the other reports read through that pool
-        (read-only, a tuple a report: what the merger holds of thousands of units)."""
+        (read-only, a tuple a report: what the merger holds of thousands of units); without
+        ``narrative``, the report has the figures only (the merger sums them; a unit's text,
+        often pages long, is read where it is quoted)."""
         sub = self.submission(submission_id)
         if sub.form_id is None:
             raise StoreError("submission has no values (it was not read)", id=submission_id)
@@ -492,7 +497,8 @@ class Store(ABC):
         entries = []
         for v in self.stored_values([submission_id]):
             if v.code in narrative_codes or v.code.startswith(NARRATIVE):
-                report.narrative[v.code] = v.raw or ""
+                if narrative:
+                    report.narrative[v.code] = v.raw or ""
                 continue
             entries.append(make(v.code, v.raw, v.value, v.notes, v.problem, v.cell))
         if pool is not None:
@@ -703,6 +709,14 @@ class Store(ABC):
     ) -> list[Event]:
         """Events in the order they were begun; ``kind`` matches itself and its sub-kinds
         (``"reminder"`` → ``reminder.*``), or a prefix when it ends with a dot."""
+
+    def steps(self, campaign_id: str) -> list[Step]:
+        """The campaign's events without their details, in the order they were begun: what
+        :mod:`annual_report.campaign.states` derives the states from."""
+        return [
+            Step(e.kind, e.department, e.status, e.created_at, e.done_at)
+            for e in self.events(campaign_id)
+        ]
 
     @abstractmethod
     def event_by_message_id(self, campaign_id: str, message_id: str) -> Event | None:

@@ -50,7 +50,7 @@ EventStatus = Literal["pending", "done", "failed"]
 EVENT_STATUSES: tuple[str, ...] = ("pending", "done", "failed")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Campaign:
     id: str
     report_year: int
@@ -62,7 +62,7 @@ class Campaign:
     status: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Submission:
     """One received file, one version of a department's report (or a file no one owns yet)."""
 
@@ -98,7 +98,7 @@ class Submission:
     new: bool = transient(False)  # true only on the call that created it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredValue:
     """One cell of a submission as read (narrative sections too, under ``narrative.*``)."""
 
@@ -111,7 +111,7 @@ class StoredValue:
     problem: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredIssue:
     submission_id: int
     seq: int
@@ -122,7 +122,7 @@ class StoredIssue:
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """A step the flows take (a mail sent, a reminder, an escalation), recorded before and after:
     ``key`` is its natural key (``invitation:RSJ``), so a re-run finds it."""
@@ -140,7 +140,20 @@ class Event:
     begun: bool = transient(True)  # on begin_event: False when another run began it first
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Step:
+    """An event as a department's state reads it: what was done to which unit, and when. A
+    campaign of thousands of units has tens of thousands of events; deriving the states needs
+    none of their details (each a decoded JSON object)."""
+
+    kind: str
+    department: str | None
+    status: str
+    created_at: datetime
+    done_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """A message taken from a mailbox (archived before it was parsed) and what it held."""
 

@@ -58,6 +58,7 @@ from annual_report.store.records import (
     Event,
     EventStatus,
     Message,
+    Step,
     StoredIssue,
     StoredValue,
     Submission,
@@ -178,6 +179,7 @@ class SQLiteStore(base.Store):
     @contextlib.contextmanager
     def _write(self) -> Iterator[Database]:
         self._generation = next(self._generations)  # what was read before may change
+        self._held.clear()  # … so it is not kept either (5,000 submissions: ~13 MB)
         try:
             with self._pool.write() as db:
                 yield db
@@ -190,17 +192,27 @@ class SQLiteStore(base.Store):
         process (SQLite's ``data_version`` of this thread's connection). A round reads the
         campaign's submissions for the states, the answers and the progress days: once.
         Only immutable records are held (they are shared by the callers)."""
-        with self._pool.reading() as db:
-            if db.conn.in_transaction:  # inside a write: its own changes, not committed yet
-                return read()
-            version = db.conn.execute("PRAGMA data_version").fetchone()[0]
-        token = (self._generation, version, threading.get_ident())
+        token = self._read_token()
+        if token is None:  # inside a write: its own changes, not committed yet
+            return read()
         held = self._held.get(key)
         if held is not None and held[0] == token:
             return held[1]
         value = read()  # a change committed meanwhile moves data_version: read again next time
         self._held[key] = (token, value)
         return value
+
+    def _current(self, key: tuple[str, str]) -> Any:
+        """What :meth:`_unchanged` holds for ``key`` if it is still current, else None."""
+        held = self._held.get(key)
+        return held[1] if held is not None and held[0] == self._read_token() else None
+
+    def _read_token(self) -> tuple[int, int, int] | None:
+        with self._pool.reading() as db:
+            if db.conn.in_transaction:
+                return None
+            version = db.conn.execute("PRAGMA data_version").fetchone()[0]
+        return (self._generation, version, threading.get_ident())
 
     def _rows(
         self,
@@ -217,6 +229,19 @@ class SQLiteStore(base.Store):
                 where, list(args), order_by=order_by, select=select, limit=limit
             )
             return list(rows)
+
+    def _each(
+        self,
+        table: str,
+        where: str | None,
+        args: Sequence[Any] = (),
+        *,
+        order_by: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """The rows one at a time (thousands of wide rows are not held as a list beside the
+        records made of them); consume it at once, in the thread that asked."""
+        with self._pool.reading() as db:
+            yield from db.table(table).rows_where(where, list(args), order_by=order_by)
 
     def _one(self, table: str, where: str, args: Sequence[Any] = (), **kw: Any) -> dict | None:
         rows = self._rows(table, where, args, limit=1, **kw)
@@ -563,7 +588,7 @@ class SQLiteStore(base.Store):
         return [from_row(Submission, r) for r in rows]
 
     def _all(self, campaign_id: str) -> tuple[Submission, ...]:
-        rows = self._rows("submissions", "campaign = ?", [campaign_id], order_by="id")
+        rows = self._each("submissions", "campaign = ?", [campaign_id], order_by="id")
         return tuple(from_row(Submission, r) for r in rows)
 
     def unassigned(self, campaign_id: str) -> list[Submission]:
@@ -581,17 +606,21 @@ class SQLiteStore(base.Store):
         return from_row(Submission, row) if row else None
 
     def accepted_submissions(self, campaign_id: str) -> list[Submission]:
-        where = f"campaign = ? AND status IN ({_marks(ACCEPTED)}) AND department IS NOT NULL"
-        rows = self._rows(
-            "submissions", where, [campaign_id, *ACCEPTED], order_by="department, version DESC"
-        )
-        seen: set[str] = set()
-        out = []
-        for row in rows:  # one per department even after a coordinator's re-acceptance
-            if row["department"] not in seen:
-                seen.add(row["department"])
-                out.append(from_row(Submission, row))
-        return out
+        # the round's submissions when they are held and current (the records shared), else
+        # only the accepted ones, not kept
+        held = self._current(("submissions", campaign_id))
+        if held is None:
+            where = f"campaign = ? AND status IN ({_marks(ACCEPTED)}) AND department IS NOT NULL"
+            rows = self._each("submissions", where, [campaign_id, *ACCEPTED])
+            held = [from_row(Submission, row) for row in rows]
+        latest: dict[str, Submission] = {}
+        for sub in held:
+            if sub.department is None or sub.status not in ACCEPTED:
+                continue
+            known = latest.get(sub.department)  # one per department, also after re-acceptance
+            if known is None or (sub.version or 0) > (known.version or 0):
+                latest[sub.department] = sub
+        return [latest[code] for code in sorted(latest)]
 
     def stored_values(self, submission_ids: Iterable[int]) -> list[StoredValue]:
         ids = sorted(set(submission_ids))
@@ -928,6 +957,16 @@ class SQLiteStore(base.Store):
             args.append(status)
         rows = self._rows("events", where, args, order_by="created_at, rowid")
         return [from_row(Event, r) for r in rows]
+
+    def steps(self, campaign_id: str) -> list[Step]:
+        # five columns, a row at a time: no detail decoded, no list of rows beside the steps
+        columns = ("kind", "department", "status", "created_at", "done_at")
+        sql = (
+            f"SELECT {', '.join(columns)} FROM events WHERE campaign = ? ORDER BY created_at, rowid"
+        )
+        with self._pool.reading() as db:
+            cursor = db.conn.execute(sql, [campaign_id])
+            return [from_row(Step, dict(zip(columns, row, strict=True))) for row in cursor]
 
     def unfinished_events(self, campaign_id: str) -> list[Event]:
         where = "campaign = ? AND status IN ('pending', 'failed')"
