@@ -152,7 +152,7 @@ def test_consolidating_from_the_store_holds_a_tuple_per_unit(tmp_path):
             store.close()
 
     per_unit = (peak(LARGE) - peak(SMALL)) / (LARGE - SMALL)
-    assert per_unit < 35_000  # ~14 KB after (random values: few shared); ~89 KB before
+    assert per_unit < 20_000  # ~10 KB (random values: few shared); ~89 KB before
 
 
 def test_the_consolidation_shows_the_units_values_as_dictionaries_did():
