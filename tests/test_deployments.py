@@ -250,3 +250,19 @@ def test_serve_passes_the_data_directory(tmp_path, monkeypatch):
     for d in deployments("config", str(tmp_path)):
         assert d.parameters == {"config_dir": str(CONFIG), "data_dir": str(tmp_path)}
         assert set(d.parameters) <= flow_parameters(d.flow_name)
+
+
+def test_serve_picks_up_a_run_started_by_hand_within_two_seconds():
+    """The runner asks for due runs every 2 s (Prefect's default is 10 s): a resend or an
+    assignment the coordinator starts in the UI begins at once. A poll frequency an operator
+    set in Prefect's settings is left to Prefect."""
+    from prefect.runner import Runner
+    from prefect.settings import PREFECT_RUNNER_POLL_FREQUENCY, temporary_settings
+
+    from flows.deployments import RUNNER_POLL_SECONDS, runner_poll_seconds
+
+    assert runner_poll_seconds() == RUNNER_POLL_SECONDS == 2
+    assert Runner(query_seconds=runner_poll_seconds()).query_seconds == 2
+    with temporary_settings({PREFECT_RUNNER_POLL_FREQUENCY: 30}):
+        assert runner_poll_seconds() is None
+        assert Runner(query_seconds=runner_poll_seconds()).query_seconds == 30
