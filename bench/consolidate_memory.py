@@ -58,17 +58,10 @@ def build(units: int, work: Path) -> tuple[Path, Path]:
     from office.runtime import Runtime
     from office.settings import load_app_config
 
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    config_dir = province.write_config(
-        work / "config",
-        count=units,
-        smtp_port=campaign._free_port(),  # nothing is sent by consolidate
-        maildir=work / "office-maildir",
-        archive=work / "data" / "mail",
+    # nothing is sent by consolidate
+    config_dir, data_dir, _ = province.office_workspace(
+        work, count=units, smtp_port=campaign._free_port()
     )
-    data_dir = work / "data"
     config = load_app_config(config_dir, data_dir)
     rt = Runtime.open(config)
     try:
@@ -108,19 +101,10 @@ def build_collect(units: int, late: int, work: Path) -> tuple[Path, Path]:
     from office.runtime import Runtime
     from office.settings import load_app_config
 
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    maildir = work / "office-maildir"
-    mailbox.Maildir(maildir, create=True)
-    config_dir = province.write_config(
-        work / "config",
-        count=units,
-        smtp_port=campaign._free_port(),  # set again for each run (fresh_copy)
-        maildir=maildir,
-        archive=work / "data" / "mail",
+    # the SMTP port is set again for each run (fresh_copy)
+    config_dir, data_dir, maildir = province.office_workspace(
+        work, count=units, smtp_port=campaign._free_port()
     )
-    data_dir = work / "data"
     config = load_app_config(config_dir, data_dir)
     plan = config.plan
     rt = Runtime.open(config)

@@ -53,26 +53,16 @@ def build(units: int, work: Path) -> tuple[Path, Path, datetime]:
     """The store of an N-unit campaign whose units all replied and were answered; returns
     (config dir, data dir, the moment of the idle rounds)."""
     import mailbox
-    import shutil
 
     from annual_report.store.base import content_hash
     from office.campaign import open_campaign
     from office.runtime import Runtime
     from office.settings import load_app_config
 
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    maildir = work / "office-maildir"
-    mailbox.Maildir(maildir, create=True)
-    config_dir = province.write_config(
-        work / "config",
-        count=units,
-        smtp_port=campaign._free_port(),  # nothing is sent by an idle round
-        maildir=maildir,
-        archive=work / "data" / "mail",
+    # nothing is sent by an idle round
+    config_dir, data_dir, maildir = province.office_workspace(
+        work, count=units, smtp_port=campaign._free_port()
     )
-    data_dir = work / "data"
     config = load_app_config(config_dir, data_dir)
     rt = Runtime.open(config)
     try:

@@ -108,6 +108,28 @@ def units(count: int) -> list[dict[str, Any]]:
     return out
 
 
+def office_workspace(work: Path, *, count: int, smtp_port: int) -> tuple[Path, Path, Path]:
+    """A fresh office of ``count`` units in ``work`` (emptied first): its configuration (mail
+    read from an empty Maildir in ``work``, archived in its data directory); returns (config
+    dir, data dir, Maildir)."""
+    import mailbox
+
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    maildir = work / "office-maildir"
+    mailbox.Maildir(maildir, create=True)
+    data_dir = work / "data"
+    config_dir = write_config(
+        work / "config",
+        count=count,
+        smtp_port=smtp_port,
+        maildir=maildir,
+        archive=data_dir / "mail",
+    )
+    return config_dir, data_dir, maildir
+
+
 def write_config(target: Path, *, count: int, smtp_port: int, maildir: Path, archive: Path) -> Path:
     """A complete configuration directory for a province of ``count`` units.
 

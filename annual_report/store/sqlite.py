@@ -224,11 +224,7 @@ class SQLiteStore(base.Store):
         select: str = "*",
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        with self._pool.reading() as db:
-            rows = db.table(table).rows_where(
-                where, list(args), order_by=order_by, select=select, limit=limit
-            )
-            return list(rows)
+        return list(self._each(table, where, args, order_by=order_by, select=select, limit=limit))
 
     def _each(
         self,
@@ -237,11 +233,15 @@ class SQLiteStore(base.Store):
         args: Sequence[Any] = (),
         *,
         order_by: str | None = None,
+        select: str = "*",
+        limit: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """The rows one at a time (thousands of wide rows are not held as a list beside the
         records made of them); consume it at once, in the thread that asked."""
         with self._pool.reading() as db:
-            yield from db.table(table).rows_where(where, list(args), order_by=order_by)
+            yield from db.table(table).rows_where(
+                where, list(args), order_by=order_by, select=select, limit=limit
+            )
 
     def _one(self, table: str, where: str, args: Sequence[Any] = (), **kw: Any) -> dict | None:
         rows = self._rows(table, where, args, limit=1, **kw)
@@ -960,13 +960,14 @@ class SQLiteStore(base.Store):
 
     def steps(self, campaign_id: str) -> list[Step]:
         # five columns, a row at a time: no detail decoded, no list of rows beside the steps
-        columns = ("kind", "department", "status", "created_at", "done_at")
-        sql = (
-            f"SELECT {', '.join(columns)} FROM events WHERE campaign = ? ORDER BY created_at, rowid"
+        rows = self._each(
+            "events",
+            "campaign = ?",
+            [campaign_id],
+            order_by="created_at, rowid",
+            select="kind, department, status, created_at, done_at",
         )
-        with self._pool.reading() as db:
-            cursor = db.conn.execute(sql, [campaign_id])
-            return [from_row(Step, dict(zip(columns, row, strict=True))) for row in cursor]
+        return [from_row(Step, row) for row in rows]
 
     def unfinished_events(self, campaign_id: str) -> list[Event]:
         where = "campaign = ? AND status IN ('pending', 'failed')"
